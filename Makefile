@@ -1,0 +1,36 @@
+# driftwarden: the two commands are `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint bench kafka-jars broker clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/driftwarden demo
+
+kafka-jars: $(STAMP)
+	$(BIN)/python -m tests.broker.kafka fetch
+
+test: $(STAMP) kafka-jars
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check daemon detectors alerts tests bench
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python bench/detectors.py
+	$(BIN)/python bench/pipeline.py
+
+broker: kafka-jars
+	$(BIN)/python -m tests.broker.kafka start
+
+clean:
+	rm -rf $(VENV) .cache var .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,169 @@
+"""Assembles the daemon: config -> monitors, join, alerts, checkpoint -> the consume loop."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+from alerts.outbox import Outbox
+from alerts.pipeline import AlertPipeline
+from alerts.receivers import Notifier, build_notifiers
+from daemon.checkpoint import Checkpoint
+from daemon.config import Config, parse_duration
+from daemon.join import OutcomeJoin
+from daemon.metrics import Metrics
+from daemon.pipeline import BatchResult, DeadLetters, Message, ModelRuntime, Pipeline
+from daemon.reference import load_reference
+from detectors.monitor import ModelMonitor
+
+log = logging.getLogger("driftwarden")
+Offsets = dict[tuple[str, int], int]
+
+
+class Source(Protocol):
+    def poll(self) -> list[Message]: ...
+    def commit(self, offsets: Mapping[tuple[str, int], int]) -> None: ...
+    def close(self) -> None: ...
+
+
+class App:
+    """One daemon instance. ``clock`` is the only place time is read."""
+
+    def __init__(
+        self,
+        config: Config,
+        dead_letters: DeadLetters,
+        *,
+        clock: Callable[[], float] = time.time,
+        notifiers: Mapping[str, Notifier] | None = None,
+        producer: Any = None,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.metrics = Metrics()
+        self.dead_letters = dead_letters
+        state_path = config.resolve(config.state.path)
+        self.checkpoint = Checkpoint(state_path)
+        self.reports_dir = config.resolve(config.reports.directory)
+        models = {}
+        saved = self.checkpoint.monitor_states()
+        runtime_meta = self.checkpoint.meta("models") or {}
+        for mc in config.models:
+            spec = mc.spec()
+            monitor = ModelMonitor(mc.id, spec, load_reference(config.resolve(mc.reference), spec))
+            if mc.id in saved:
+                monitor.load_state(saved[mc.id])
+            runtime = ModelRuntime(mc, spec, monitor)
+            meta = runtime_meta.get(mc.id, {})
+            runtime.model_version = meta.get("model_version")
+            runtime.labelled_samples = int(meta.get("labelled_samples", 0))
+            models[mc.id] = runtime
+        self.join = OutcomeJoin(parse_duration(config.join.ttl), config.join.max_pending)
+        self.join.restore(*self.checkpoint.pending())
+        self.outbox = Outbox(state_path.with_name(state_path.stem + "-outbox.db"))
+        if notifiers is None:
+            notifiers = build_notifiers(config.alerting, producer=producer)
+        self.alerts = AlertPipeline(config.alerting, self.outbox, notifiers)
+        alert_state = self.checkpoint.meta("alerts")
+        if alert_state:
+            self.alerts.load_state(alert_state)
+        self.pipeline = Pipeline(config, models, self.join, self.alerts, dead_letters, self.metrics)
+        self.pipeline.watermark = float(self.checkpoint.meta("watermark") or 0.0)
+        self.offsets: Offsets = self.checkpoint.offsets()
+        self._checkpoint_every = parse_duration(config.state.checkpoint_interval)
+        self._last_checkpoint = clock()
+        self._dirty = False
+        self.last_progress = clock()
+        self.stop_event = threading.Event()
+        self.totals = BatchResult()
+
+    @property
+    def models(self) -> dict[str, ModelRuntime]:
+        return self.pipeline.models
+
+    def handle(self, messages: Iterable[Message]) -> BatchResult:
+        """Process one polled batch and remember the offsets it reached."""
+        batch = list(messages)
+        now = self.clock()
+        with self.metrics.batch_seconds.time():
+            result = self.pipeline.process(batch, now)
+        for m in batch:
+            tp = (m.topic, m.partition)
+            if m.offset + 1 > self.offsets.get(tp, -1):
+                self.offsets[tp] = m.offset + 1
+        self._dirty = self._dirty or bool(batch)
+        self.totals.predictions += result.predictions
+        self.totals.outcomes += result.outcomes
+        self.totals.dead_lettered += result.dead_lettered
+        self.last_progress = now
+        return result
+
+    def housekeeping(self, source: Source | None = None) -> None:
+        """Timers: detector ticks, alert grouping, delivery from the outbox, periodic checkpoint."""
+        now = self.clock()
+        self.pipeline.tick(now)
+        self.alerts.deliver(now)
+        if self._dirty and now - self._last_checkpoint >= self._checkpoint_every:
+            self.save(source)
+
+    def save(self, source: Source | None = None) -> None:
+        """Checkpoint (see daemon/checkpoint.py for the commit order)."""
+        flush = getattr(self.dead_letters, "flush", None)
+        if flush is not None:
+            flush()  # 1. outputs
+        self.checkpoint.commit(  # 2. state + offsets, one transaction
+            self.offsets,
+            {m: r.monitor.state() for m, r in self.models.items()},
+            self.join.take_changes(),
+            {
+                "alerts": self.alerts.state(),
+                "watermark": self.pipeline.watermark,
+                "models": {
+                    m: {"model_version": r.model_version, "labelled_samples": r.labelled_samples}
+                    for m, r in self.models.items()
+                },
+            },
+        )
+        if source is not None:
+            source.commit(self.offsets)  # 3. the group's offsets
+        self._last_checkpoint = self.clock()
+        self._dirty = False
+        self.metrics.checkpoints.inc()
+        self.metrics.last_checkpoint.set(self._last_checkpoint)
+
+    def run(self, source: Source) -> None:
+        """Consume until ``stop_event`` is set; then finish the batch in hand, checkpoint, close."""
+        try:
+            while not self.stop_event.is_set():
+                messages = source.poll()
+                if messages:
+                    self.handle(messages)
+                else:
+                    self.last_progress = self.clock()
+                self.housekeeping(source)
+            self.save(source)
+            self.alerts.flush(self.clock())
+            self.alerts.deliver(self.clock())
+        finally:
+            source.close()
+            self.close()
+        log.info(
+            "stopped: %d predictions, %d outcomes, %d dead-lettered",
+            self.totals.predictions, self.totals.outcomes, self.totals.dead_lettered,
+        )
+
+    def health(self) -> dict[str, Any]:
+        age = self.clock() - self.last_progress
+        return {"ok": age < 60, "seconds_since_progress": round(age, 3), "models": sorted(self.models)}
+
+    def close(self) -> None:
+        self.checkpoint.close()
+        self.outbox.close()
+
+    @property
+    def state_dir(self) -> Path:
+        return self.config.resolve(self.config.state.path).parent

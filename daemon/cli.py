@@ -1,0 +1,125 @@
+"""``driftwarden`` command line: a thin layer over the daemon's modules."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+from daemon.config import ConfigError, load_config
+
+
+def _run(args: argparse.Namespace) -> int:
+    from daemon.app import App
+    from daemon.http_server import HttpServer
+    from daemon.kafka_io import KafkaDeadLetters, KafkaSource
+
+    config = load_config(args.config)
+    if args.bootstrap_servers:
+        import msgspec
+
+        config = msgspec.structs.replace(
+            config, kafka=msgspec.structs.replace(config.kafka, bootstrap_servers=args.bootstrap_servers)
+        )
+    dead_letters = KafkaDeadLetters(config.kafka)
+    app = App(config, dead_letters, producer=dead_letters.producer)
+    source = KafkaSource(config.kafka, stored_offsets=lambda: app.checkpoint.offsets(), on_revoke=lambda: app.save(source))
+
+    def stop(signum: int, _frame: object) -> None:
+        logging.getLogger("driftwarden").info("signal %d: finishing the batch in hand, then exiting", signum)
+        app.stop_event.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    server = None
+    if config.http.enabled:
+        server = HttpServer(config.http.host, config.http.port, app.metrics, app.reports_dir, app.health)
+        server.start()
+        logging.getLogger("driftwarden").info("http on %s:%d", *server.address)
+    try:
+        app.run(source)
+    finally:
+        if server is not None:
+            server.stop()
+        dead_letters.close()
+    return 0
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.file)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(f"{args.file}: ok ({len(config.models)} model(s): {', '.join(m.id for m in config.models)})")
+    return 0
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from daemon.simulate_kafka import produce
+
+    return produce(args)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from daemon.demo import run_demo
+
+    return run_demo(args.config, args.workdir, events=args.events)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="driftwarden", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="run the daemon against Kafka")
+    p.add_argument("-c", "--config", required=True, help="YAML configuration")
+    p.add_argument("--bootstrap-servers", help="override kafka.bootstrap_servers")
+    p.set_defaults(func=_run)
+
+    p = sub.add_parser("check-config", help="validate a configuration file (exit 0 ok, 1 invalid)")
+    p.add_argument("file")
+    p.set_defaults(func=_check_config)
+
+    p = sub.add_parser("simulate", help="produce synthetic prediction and outcome traffic to Kafka")
+    p.add_argument("--bootstrap-servers", required=True)
+    p.add_argument("--model-id", default="churn")
+    p.add_argument("--events", type=int, default=50_000)
+    p.add_argument("--covariate-shift-at", type=int, help="shift age and monthly_spend from this event on")
+    p.add_argument("--concept-drift-at", type=int, help="reverse the true concept from this event on")
+    p.add_argument("--malformed-every", type=int, help="emit a malformed message every N events")
+    p.add_argument("--label-delay", type=int, default=500, help="outcome follows its prediction N events later")
+    p.add_argument("--model-version", default="1.0.0")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--predictions-topic", default="predictions")
+    p.add_argument("--outcomes-topic", default="outcomes")
+    p.add_argument("--write-reference", metavar="PATH", help="also write a clean reference data set")
+    p.set_defaults(func=_simulate)
+
+    p = sub.add_parser("demo", help="the daemon's pipeline on an embedded default: no Kafka, no Slack")
+    p.add_argument("-c", "--config", default=None, help="demo config (default: the packaged config/demo.yaml)")
+    p.add_argument("--workdir", default="var/demo", help="where state, alerts and reports go")
+    p.add_argument("--events", type=int, default=60_000)
+    p.set_defaults(func=_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

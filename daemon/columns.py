@@ -1,0 +1,150 @@
+"""Turn decoded events of one model into the detectors' columnar batches.
+
+This is the only per-event Python on the hot path besides decoding: one list
+comprehension per declared feature, then numpy takes over.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from daemon.events import PredictionEvent, event_time
+from detectors.batch import OutcomeBatch, PredictionBatch
+from detectors.spec import ModelSpec
+
+_NUMERIC = (int, float)
+_MISSING = object()
+
+
+def label_text(value: Any) -> str | None:
+    """Categorical value / class label as text: ``1`` -> ``"1"``, ``True`` -> ``"true"``.
+
+    >>> [label_text(v) for v in (1, 1.0, 2.5, True, "pro", None)]
+    ['1', '1', '2.5', 'true', 'pro', None]
+    """
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def numeric_column(values: Sequence[Any]) -> tuple[np.ndarray, int]:
+    """float64 column with NaN for missing values; also the count of wrong-typed values.
+
+    >>> col, bad = numeric_column([1, 2.5, None, "x", True])
+    >>> col.tolist(), bad
+    ([1.0, 2.5, nan, nan, nan], 2)
+    """
+    types = set(map(type, values))
+    if types <= {int, float, type(None)}:
+        return np.array(values, dtype=np.float64), 0
+    out = np.full(len(values), np.nan)
+    bad = 0
+    for i, v in enumerate(values):
+        if v is None or v is _MISSING:
+            continue
+        if isinstance(v, _NUMERIC) and not isinstance(v, bool):
+            out[i] = v
+        else:
+            bad += 1
+    return out, bad
+
+
+def categorical_column(values: Sequence[Any]) -> np.ndarray:
+    out = np.empty(len(values), dtype=object)
+    if all(type(v) is str for v in values):
+        out[:] = values
+    else:
+        out[:] = [None if v is _MISSING else label_text(v) for v in values]
+    return out
+
+
+def label_column(values: Sequence[Any], spec: ModelSpec) -> np.ndarray:
+    if spec.is_classification:
+        return categorical_column(values)
+    column, _ = numeric_column(values)
+    return column
+
+
+def score_column(scores: Sequence[Any], spec: ModelSpec) -> np.ndarray | None:
+    """P(positive) for binary models; ``None`` when no event of the batch has a score."""
+    if all(s is None for s in scores):
+        return None
+    out = np.full(len(scores), np.nan)
+    for i, s in enumerate(scores):
+        if isinstance(s, dict):
+            s = s.get(spec.positive_label)
+        if isinstance(s, _NUMERIC) and not isinstance(s, bool):
+            out[i] = s
+    return out
+
+
+def prediction_batch(events: Sequence[PredictionEvent], spec: ModelSpec) -> PredictionBatch:
+    feature_dicts = [e.features for e in events]
+    features: dict[str, np.ndarray] = {}
+    type_errors: dict[str, int] = {}
+    missing_keys: dict[str, int] = {}
+    for name, fspec in spec.features.items():
+        raw = [f.get(name, _MISSING) for f in feature_dicts]
+        absent = sum(1 for v in raw if v is _MISSING)
+        if absent:
+            missing_keys[name] = absent
+        if fspec.type == "numeric":
+            features[name], bad = numeric_column([None if v is _MISSING else v for v in raw] if absent else raw)
+            if bad:
+                type_errors[name] = bad
+        else:
+            features[name] = categorical_column(raw)
+    undeclared: Counter[str] = Counter()
+    declared = spec.features.keys()
+    for f in feature_dicts:
+        if f.keys() - declared:
+            undeclared.update(f.keys() - declared)
+    versions = [e.model_version for e in events]
+    return PredictionBatch(
+        timestamps=np.array([event_time(e.timestamp) for e in events], dtype=np.float64),
+        features=features,
+        prediction=label_column([e.prediction for e in events], spec),
+        score=score_column([e.score for e in events], spec),
+        model_version=None if all(v is None for v in versions) else _objects(versions),
+        type_errors=type_errors,
+        missing_keys=missing_keys,
+        undeclared_keys=dict(undeclared),
+    )
+
+
+def _objects(values: Iterable[Any]) -> np.ndarray:
+    items = list(values)
+    out = np.empty(len(items), dtype=object)
+    out[:] = items
+    return out
+
+
+def concat_outcomes(parts: Sequence[OutcomeBatch]) -> OutcomeBatch:
+    """Join several outcome batches of one model into one (row order kept)."""
+    if len(parts) == 1:
+        return parts[0]
+    first = parts[0]
+
+    def cat(arrays: list[np.ndarray | None]) -> np.ndarray | None:
+        if any(a is None for a in arrays):
+            return None
+        return np.concatenate(arrays)  # type: ignore[arg-type]
+
+    return OutcomeBatch(
+        timestamps=np.concatenate([p.timestamps for p in parts]),
+        prediction_timestamps=np.concatenate([p.prediction_timestamps for p in parts]),
+        y_true=np.concatenate([p.y_true for p in parts]),
+        y_pred=np.concatenate([p.y_pred for p in parts]),
+        score=cat([p.score for p in parts]),
+        features={k: np.concatenate([p.features[k] for p in parts]) for k in first.features},
+        kpis={k: np.concatenate([p.kpis.get(k, np.full(len(p), np.nan)) for p in parts]) for k in first.kpis},
+        model_version=cat([p.model_version for p in parts]),
+    )

@@ -1,0 +1,206 @@
+"""The daemon's YAML configuration: schema, defaults, strict loading.
+
+Every error names the YAML path of the field and what is wrong with it;
+unknown keys are errors (a typo must not silently fall back to a default).
+Secrets never live in the YAML: fields ending in ``_env`` name environment
+variables that hold them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+import yaml
+
+from alerts.settings import AlertingSettings
+from daemon.strict import convert
+from detectors.settings import MonitorSettings
+from detectors.spec import FeatureSpec, ModelSpec, Task
+
+
+class ConfigError(Exception):
+    """The configuration is invalid; ``problems`` lists ``path: problem`` lines."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"{source}: {len(problems)} problem(s)\n{lines}")
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0, None: 1.0}
+
+
+def parse_duration(value: str | float | int) -> float:
+    """Seconds from ``30``, ``"30s"``, ``"5m"``, ``"4h"``, ``"7d"``.
+
+    >>> parse_duration("5m"), parse_duration(12), parse_duration("1.5h")
+    (300.0, 12.0, 5400.0)
+    """
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if value < 0:
+            raise ValueError(f"duration must be >= 0, got {value}")
+        return float(value)
+    match = _DURATION.match(str(value))
+    if not match:
+        raise ValueError(f"not a duration: {value!r} (use e.g. 30s, 5m, 4h, 7d)")
+    return float(match.group(1)) * _UNIT[match.group(2)]
+
+
+Duration = str | float | int
+
+
+class KafkaSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    bootstrap_servers: str = "127.0.0.1:9092"
+    group_id: str = "driftwarden"
+    predictions_topic: str = "predictions"
+    outcomes_topic: str = "outcomes"
+    dead_letter_topic: str = "driftwarden-dead-letter"
+    auto_offset_reset: Literal["earliest", "latest"] = "earliest"
+    max_poll_records: int = 5000
+    poll_timeout: Duration = "1s"
+    session_timeout: Duration = "10s"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password_env: str | None = None
+    ssl_cafile: str | None = None
+
+
+class StateSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """Where checkpoints (detector state + offsets + pending joins) live."""
+
+    path: str = "var/driftwarden.db"
+    checkpoint_interval: Duration = "5s"
+
+
+class JoinSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """Outcome join: how long a prediction waits for its outcome, and how many may wait."""
+
+    ttl: Duration = "7d"
+    max_pending: int = 1_000_000
+
+
+class HttpSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    host: str = "127.0.0.1"
+    port: int = 9108
+    enabled: bool = True
+
+
+class ReportSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    directory: str = "var/reports"
+    retention: Duration = "30d"
+    base_url: str | None = None  # public link prefix used in Slack messages
+
+
+class ModelConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """One monitored model (an entry of ``models:``)."""
+
+    id: str
+    task: Task
+    features: dict[str, FeatureSpec]
+    reference: str
+    positive_label: str = "1"
+    labels: dict[str, str] = msgspec.field(default_factory=dict)
+    monitoring: MonitorSettings = msgspec.field(default_factory=MonitorSettings)
+
+    def spec(self) -> ModelSpec:
+        return ModelSpec(
+            task=self.task,
+            features=self.features,
+            positive_label=self.positive_label,
+            monitoring=self.monitoring,
+        )
+
+
+class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    models: list[ModelConfig]
+    kafka: KafkaSettings = msgspec.field(default_factory=KafkaSettings)
+    state: StateSettings = msgspec.field(default_factory=StateSettings)
+    join: JoinSettings = msgspec.field(default_factory=JoinSettings)
+    http: HttpSettings = msgspec.field(default_factory=HttpSettings)
+    reports: ReportSettings = msgspec.field(default_factory=ReportSettings)
+    alerting: AlertingSettings = msgspec.field(default_factory=AlertingSettings)
+    base_dir: str = "."  # set by the loader: the config file's directory
+
+    def model(self, model_id: str) -> ModelConfig:
+        for m in self.models:
+            if m.id == model_id:
+                return m
+        raise KeyError(model_id)
+
+    def resolve(self, path: str) -> Path:
+        """A path from the config, relative to the config file's directory."""
+        p = Path(os.path.expandvars(path)).expanduser()
+        return p if p.is_absolute() else Path(self.base_dir) / p
+
+
+_DURATION_FIELDS = {
+    "kafka.poll_timeout",
+    "kafka.session_timeout",
+    "state.checkpoint_interval",
+    "join.ttl",
+    "reports.retention",
+}
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """Read and validate a YAML file; raise :class:`ConfigError` listing every problem."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(source, [f"cannot read the file: {exc.strerror}"]) from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(source, [f"not valid YAML: {exc}"]) from exc
+    return parse_config(data, source=source, base_dir=str(Path(path).resolve().parent))
+
+
+def parse_config(data: Any, source: str = "<config>", base_dir: str = ".") -> Config:
+    if data is None:
+        data = {}
+    errors: list[str] = []
+    if isinstance(data, dict):
+        data = {**data, "base_dir": base_dir}
+    config = convert(data, Config, "", errors)
+    if config is not None:
+        errors.extend(_cross_checks(config))
+    if errors:
+        raise ConfigError(source, errors)
+    assert isinstance(config, Config)
+    return config
+
+
+def _cross_checks(config: Config) -> list[str]:
+    problems: list[str] = []
+    for dotted in sorted(_DURATION_FIELDS):
+        section, name = dotted.split(".")
+        try:
+            parse_duration(getattr(getattr(config, section), name))
+        except ValueError as exc:
+            problems.append(f"{dotted}: {exc}")
+    if not config.models:
+        problems.append("models: at least one model is required")
+    seen: dict[str, int] = {}
+    for i, model in enumerate(config.models):
+        where = f"models[{i}]"
+        if model.id in seen:
+            problems.append(f"{where}.id: duplicate model id {model.id!r} (also models[{seen[model.id]}])")
+        seen[model.id] = i
+        if not model.features:
+            problems.append(f"{where}.features: declare at least one feature")
+        for name, feature in model.features.items():
+            if feature.min is not None and feature.max is not None and feature.min > feature.max:
+                problems.append(f"{where}.features.{name}: min {feature.min} is greater than max {feature.max}")
+        if not config.resolve(model.reference).exists():
+            problems.append(f"{where}.reference: file not found: {config.resolve(model.reference)}")
+        if model.monitoring.window_size < 10:
+            problems.append(f"{where}.monitoring.window_size: must be >= 10, got {model.monitoring.window_size}")
+    return problems

@@ -1,0 +1,120 @@
+"""``driftwarden demo``: the daemon's real pipeline on an embedded default.
+
+No Kafka, no Slack: the synthetic churn model's traffic (daemon/simulate.py)
+is fed in-process in poll-sized batches through the same :class:`App` that
+``driftwarden run`` uses; the clock is the events' own time, so an hour of
+traffic replays in seconds. Faults: a covariate shift in ``age`` and
+``monthly_spend`` at 1/3 of the stream and a concept drift at 2/3.
+Alerts are printed as they fire and written to ``<workdir>/alerts.jsonl``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import TextIO
+
+import yaml
+
+from alerts.notify import DeliveryResult, Notification
+from daemon.app import App
+from daemon.config import parse_config
+from daemon.pipeline import Message
+from daemon.simulate import Scenario, messages, write_reference
+
+DEMO_CONFIG = Path(__file__).resolve().parents[1] / "config" / "demo.yaml"
+
+
+class ConsoleNotifier:
+    """Prints each notification as the on-call person would read it; appends it to a JSONL file."""
+
+    def __init__(self, path: Path, out: TextIO = sys.stdout) -> None:
+        self.path = path
+        self.out = out
+        self.count = 0
+
+    def notify(self, notification: Notification) -> DeliveryResult:
+        with self.path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(notification.payload(), default=str) + "\n")
+        self.count += 1
+        if notification.type == "retrain" and notification.retrain is not None:
+            print(f"  -> retraining request for {notification.group_labels.get('model')}: "
+                  f"{notification.reason}", file=self.out)
+            return DeliveryResult(ok=True)
+        for alert in notification.alerts:
+            if alert.labels.get("alertname") is None and alert.state not in ("firing", "resolved"):
+                continue
+            v = alert.values
+            stat = v.get("statistic")
+            thr = v.get("threshold")
+            p = v.get("p_value")
+            nums = f"statistic={stat:.4g} threshold={thr:.4g}" if stat is not None and thr is not None else ""
+            if p is not None:
+                nums += f" p={p:.2g}"
+            print(
+                f"  [{alert.state.upper():8}] {alert.labels.get('model')} {alert.labels.get('kind')}/"
+                f"{alert.labels.get('detector')} on {alert.labels.get('subject')} ({alert.severity}) {nums}",
+                file=self.out,
+            )
+        return DeliveryResult(ok=True)
+
+
+def run_demo(config_path: str | None, workdir: str, events: int = 60_000, out: TextIO = sys.stdout) -> int:
+    work = Path(workdir).resolve()
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    source = Path(config_path) if config_path else DEMO_CONFIG
+    scenario = Scenario(events=events, covariate_shift_at=events // 3, concept_drift_at=2 * events // 3)
+    data = yaml.safe_load(source.read_text())
+    model = data["models"][0]
+    write_reference(work / model["reference"], scenario)
+    config = parse_config(data, source=str(source), base_dir=str(work))
+    print(f"driftwarden demo: model {model['id']!r}, {events:,} predictions; faults: covariate shift in "
+          f"age and monthly_spend at event {scenario.covariate_shift_at:,}, concept drift at "
+          f"{scenario.concept_drift_at:,}", file=out)
+    alerts_file = work / "alerts.jsonl"
+    console = ConsoleNotifier(alerts_file, out)
+    notifiers = {name: console for name in config.alerting.receiver_names()}
+
+    class DeadLetterFile:
+        def __init__(self) -> None:
+            self.path = work / "dead-letters.jsonl"
+
+        def send(self, message: Message, reason: str) -> None:
+            with self.path.open("a") as f:
+                f.write(json.dumps({"topic": message.topic, "offset": message.offset, "reason": reason}) + "\n")
+
+    app: App | None = None
+
+    def clock() -> float:
+        return app.pipeline.watermark if app is not None else 0.0
+
+    app = App(config, DeadLetterFile(), clock=clock, notifiers=notifiers)
+    started = time.perf_counter()
+    batch: list[Message] = []
+    offsets = {"predictions": 0, "outcomes": 0}
+    topic_names = {"predictions": config.kafka.predictions_topic, "outcomes": config.kafka.outcomes_topic}
+    for topic, key, value in messages(scenario):
+        batch.append(Message(topic_names[topic], 0, offsets[topic], key, value))
+        offsets[topic] += 1
+        if len(batch) >= config.kafka.max_poll_records:
+            app.handle(batch)
+            app.housekeeping()
+            batch = []
+    if batch:
+        app.handle(batch)
+    end = app.pipeline.watermark + 3600  # let timers (group_wait, intervals) run out
+    app.clock = lambda: end
+    app.housekeeping()
+    app.save()
+    app.close()
+    elapsed = time.perf_counter() - started
+    total = app.totals.predictions + app.totals.outcomes
+    print(f"\nprocessed {app.totals.predictions:,} predictions and {app.totals.outcomes:,} outcomes "
+          f"in {elapsed:.1f}s ({total / elapsed:,.0f} events/s)", file=out)
+    print(f"notifications: {console.count} -> {alerts_file}", file=out)
+    print(f"state: {config.resolve(config.state.path)}", file=out)
+    return 0

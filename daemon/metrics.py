@@ -1,0 +1,29 @@
+"""Prometheus metrics of one daemon instance (own registry: several apps can live in one test process)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.events = Counter("driftwarden_events", "Decoded events by topic and model", ["topic", "model"], registry=r)
+        self.ignored = Counter("driftwarden_events_ignored", "Valid events not monitored", ["reason"], registry=r)
+        self.dead_letters = Counter("driftwarden_dead_letters", "Messages sent to the dead-letter topic", ["topic"], registry=r)
+        self.joined = Counter("driftwarden_outcomes_joined", "Outcomes matched to their prediction", ["model"], registry=r)
+        self.join_expired = Counter(
+            "driftwarden_predictions_expired", "Predictions whose outcome never came within the TTL", ["model"], registry=r
+        )
+        self.pending_joins = Gauge("driftwarden_pending_joins", "Predictions waiting for their outcome", registry=r)
+        self.degraded = Counter(
+            "driftwarden_degraded_findings", "Evaluations that found degradation", ["model", "kind", "detector"], registry=r
+        )
+        self.batch_seconds = Histogram(
+            "driftwarden_batch_seconds", "Processing time of one polled batch", registry=r,
+            buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0),
+        )
+        self.checkpoints = Counter("driftwarden_checkpoints", "Checkpoints committed", registry=r)
+        self.lag = Gauge("driftwarden_consumer_lag", "Messages behind the end of the partition", ["topic", "partition"], registry=r)
+        self.last_checkpoint = Gauge("driftwarden_last_checkpoint_timestamp", "Wall time of the last checkpoint", registry=r)

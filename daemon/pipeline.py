@@ -1,0 +1,201 @@
+"""The per-batch path of an event: decode -> route by model -> join -> detectors -> alerts.
+
+Independent of where messages come from (Kafka or the demo's in-process
+source) and of the clock: the caller passes ``now``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from alerts.pipeline import AlertPipeline
+from daemon.columns import label_column, prediction_batch
+from daemon.config import Config, ModelConfig
+from daemon.events import OutcomeEvent, PredictionEvent, Rejected, decode_outcomes, decode_predictions, event_time
+from daemon.join import OutcomeJoin, Pair
+from daemon.metrics import Metrics
+from detectors.batch import OutcomeBatch
+from detectors.findings import Finding
+from detectors.monitor import ModelMonitor
+from detectors.spec import ModelSpec
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One consumed record, independent of the client library."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+class DeadLetters(Protocol):
+    def send(self, message: Message, reason: str) -> None: ...
+
+
+@dataclass
+class ModelRuntime:
+    config: ModelConfig
+    spec: ModelSpec
+    monitor: ModelMonitor
+    model_version: str | None = None
+    labelled_samples: int = 0
+
+    def labels(self) -> dict[str, str]:
+        labels = {"model": self.config.id, **self.config.labels}
+        if self.model_version:
+            labels["model_version"] = self.model_version
+        return labels
+
+
+@dataclass
+class BatchResult:
+    findings: dict[str, list[Finding]] = field(default_factory=dict)
+    dead_lettered: int = 0
+    predictions: int = 0
+    outcomes: int = 0
+
+
+FiringHook = Callable[[ModelRuntime, list[Finding], float], None]
+
+
+class Pipeline:
+    def __init__(
+        self,
+        config: Config,
+        models: Mapping[str, ModelRuntime],
+        join: OutcomeJoin,
+        alerts: AlertPipeline,
+        dead_letters: DeadLetters,
+        metrics: Metrics,
+        on_degraded: FiringHook | None = None,
+    ) -> None:
+        self.config = config
+        self.models = dict(models)
+        self.join = join
+        self.alerts = alerts
+        self.dead_letters = dead_letters
+        self.metrics = metrics
+        self.on_degraded = on_degraded
+        self.watermark = 0.0  # max event time seen: the join's clock
+
+    def process(self, messages: Sequence[Message], now: float) -> BatchResult:
+        """Run one polled batch through the whole path; ``now`` drives the alert lifecycle."""
+        result = BatchResult()
+        predictions_topic = self.config.kafka.predictions_topic
+        pred_msgs = [m for m in messages if m.topic == predictions_topic]
+        out_msgs = [m for m in messages if m.topic != predictions_topic]
+        findings: dict[str, list[Finding]] = defaultdict(list)
+
+        events, rejected = decode_predictions([m.value for m in pred_msgs])
+        self._dead_letter(pred_msgs, rejected, result)
+        by_model: dict[str, list[PredictionEvent]] = defaultdict(list)
+        for _, event in events:
+            if event.model_id in self.models:
+                by_model[event.model_id].append(event)
+            else:
+                self.metrics.ignored.labels(reason="unknown_model").inc()
+        pairs: dict[str, list[Pair]] = defaultdict(list)
+        for model_id, model_events in by_model.items():
+            runtime = self.models[model_id]
+            batch = prediction_batch(model_events, runtime.spec)
+            self.watermark = max(self.watermark, float(batch.timestamps.max()))
+            self._track_version(runtime, model_events, now)
+            findings[model_id].extend(runtime.monitor.observe_predictions(batch))
+            pairs[model_id].extend(self.join.add_predictions(model_id, model_events))
+            self.metrics.events.labels(topic="predictions", model=model_id).inc(len(model_events))
+            result.predictions += len(model_events)
+
+        outcome_events, rejected = decode_outcomes([m.value for m in out_msgs])
+        self._dead_letter(out_msgs, rejected, result)
+        outcomes_by_model: dict[str, list[OutcomeEvent]] = defaultdict(list)
+        for _, outcome in outcome_events:
+            if outcome.model_id in self.models:
+                outcomes_by_model[outcome.model_id].append(outcome)
+            else:
+                self.metrics.ignored.labels(reason="unknown_model").inc()
+        for model_id, model_outcomes in outcomes_by_model.items():
+            self.watermark = max(self.watermark, max(event_time(o.timestamp) for o in model_outcomes))
+            pairs[model_id].extend(self.join.add_outcomes(model_id, model_outcomes))
+            self.metrics.events.labels(topic="outcomes", model=model_id).inc(len(model_outcomes))
+            result.outcomes += len(model_outcomes)
+
+        for model_id, model_pairs in pairs.items():
+            if not model_pairs:
+                continue
+            runtime = self.models[model_id]
+            runtime.labelled_samples += len(model_pairs)
+            findings[model_id].extend(runtime.monitor.observe_outcomes(outcome_batch(model_pairs, runtime.spec)))
+            self.metrics.joined.labels(model=model_id).inc(len(model_pairs))
+        for model_id, count in self.join.expire(self.watermark).items():
+            self.metrics.join_expired.labels(model=model_id).inc(count)
+        self.metrics.pending_joins.set(self.join.pending_count)
+
+        for model_id, model_findings in findings.items():
+            self._ingest(model_id, model_findings, now)
+        result.findings = dict(findings)
+        return result
+
+    def tick(self, now: float) -> None:
+        """Time-based checks (staleness, traffic) for every model, then alert timers."""
+        for model_id, runtime in self.models.items():
+            found = runtime.monitor.tick(now)
+            if found:
+                self._ingest(model_id, found, now)
+        self.alerts.flush(now)
+
+    def _ingest(self, model_id: str, findings: list[Finding], now: float) -> None:
+        runtime = self.models[model_id]
+        self.alerts.note_labels(model_id, runtime.labelled_samples, runtime.model_version, now)
+        self.alerts.ingest(model_id, runtime.labels(), findings, now)
+        for f in findings:
+            if f.degraded:
+                self.metrics.degraded.labels(model=model_id, kind=f.kind, detector=f.detector).inc()
+        degraded = [f for f in findings if f.degraded]
+        if degraded and self.on_degraded is not None:
+            self.on_degraded(runtime, degraded, now)
+
+    def _track_version(self, runtime: ModelRuntime, events: list[PredictionEvent], now: float) -> None:
+        latest = events[-1].model_version
+        if latest and latest != runtime.model_version:
+            if runtime.model_version is not None:
+                log.info("model %s: new version %s (was %s)", runtime.config.id, latest, runtime.model_version)
+            runtime.model_version = latest
+
+    def _dead_letter(self, messages: Sequence[Message], rejected: list[Rejected], result: BatchResult) -> None:
+        for r in rejected:
+            message = messages[r.index]
+            self.dead_letters.send(message, r.reason)
+            self.metrics.dead_letters.labels(topic=message.topic).inc()
+            log.warning("dead-lettered %s[%d] offset %d: %s", message.topic, message.partition, message.offset, r.reason)
+        result.dead_lettered += len(rejected)
+
+
+def outcome_batch(pairs: Sequence[Pair], spec: ModelSpec) -> OutcomeBatch:
+    predictions = [p for p, _ in pairs]
+    outcomes = [o for _, o in pairs]
+    features = prediction_batch(predictions, spec)
+    kpi_names = sorted({k for o in outcomes if o.kpis for k in o.kpis})
+    kpis = {
+        name: np.array([(o.kpis or {}).get(name, np.nan) for o in outcomes], dtype=np.float64) for name in kpi_names
+    }
+    return OutcomeBatch(
+        timestamps=np.array([event_time(o.timestamp) for o in outcomes], dtype=np.float64),
+        prediction_timestamps=features.timestamps,
+        y_true=label_column([o.outcome for o in outcomes], spec),
+        y_pred=features.prediction,
+        score=features.score,
+        features=features.features,
+        kpis=kpis,
+        model_version=features.model_version,
+    )

@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from tests.broker.kafka import KafkaBroker
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """A real Kafka broker for the session: ``DRIFTWARDEN_TEST_BOOTSTRAP`` or one we start (and stop)."""
+    existing = os.environ.get("DRIFTWARDEN_TEST_BOOTSTRAP")
+    if existing:
+        yield existing
+        return
+    broker = KafkaBroker()
+    try:
+        broker.start()
+        yield broker.bootstrap
+    finally:
+        broker.stop()

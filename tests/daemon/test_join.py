@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from daemon.events import OutcomeEvent, PredictionEvent
+from daemon.join import OutcomeJoin
+
+
+def p(pid: str, ts: float) -> PredictionEvent:
+    return PredictionEvent("m", pid, ts, {"x": 1.0}, 1)
+
+
+def o(pid: str, ts: float) -> OutcomeEvent:
+    return OutcomeEvent("m", pid, ts, 0)
+
+
+def test_outcome_before_prediction_is_matched_when_the_prediction_comes() -> None:
+    join = OutcomeJoin(ttl=100, max_pending=10)
+    assert join.add_outcomes("m", [o("a", 5)]) == []
+    pairs = join.add_predictions("m", [p("a", 1)])
+    assert [(x.prediction_id, y.prediction_id) for x, y in pairs] == [("a", "a")]
+    assert join.pending_count == 0 and join.early_outcome_count == 0
+
+
+def test_ttl_expires_old_predictions_per_model() -> None:
+    join = OutcomeJoin(ttl=100, max_pending=10)
+    join.add_predictions("m", [p("a", 0), p("b", 50), p("c", 120)])
+    assert join.expire(now=160) == {"m": 2}
+    assert join.pending_count == 1
+    assert join.add_outcomes("m", [o("a", 161)]) == []  # too late: held as an early outcome, then expires
+    assert join.expire(now=400) == {"m": 1}
+    assert join.early_outcome_count == 0
+
+
+def test_max_pending_evicts_oldest_and_changes_are_recorded() -> None:
+    join = OutcomeJoin(ttl=1000, max_pending=2)
+    join.add_predictions("m", [p("a", 0), p("b", 1), p("c", 2)])
+    assert join.counters.evicted == 1
+    changes = join.take_changes()
+    assert changes.predictions[("m", "a")] is None
+    assert changes.predictions[("m", "c")] is not None
+    assert join.take_changes().predictions == {}
+
+
+def test_duplicate_prediction_keeps_newest() -> None:
+    join = OutcomeJoin(ttl=1000, max_pending=10)
+    join.add_predictions("m", [p("a", 0)])
+    join.add_predictions("m", [PredictionEvent("m", "a", 5.0, {"x": 2.0}, 0)])
+    (pred, _), = join.add_outcomes("m", [o("a", 9)])
+    assert pred.prediction == 0 and join.counters.duplicate_predictions == 1

@@ -1,0 +1,317 @@
+"""End to end through a real Kafka broker: events -> daemon -> Slack API stand-in and CI webhook."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kafka import KafkaConsumer, TopicPartition
+from kafka.admin import KafkaAdminClient, NewTopic
+
+from alerts.webhook import verify_signature
+from daemon.app import App
+from daemon.config import load_config
+from daemon.kafka_io import KafkaDeadLetters, KafkaSource
+from daemon.simulate import Scenario, write_reference
+from daemon.simulate_kafka import produce_scenario
+from tests.servers import RecordingServer, slack_api, webhook_receiver
+
+pytestmark = pytest.mark.kafka
+CI_SECRET = "test-ci-secret"
+
+
+@pytest.fixture
+def slack() -> Iterator[RecordingServer]:
+    server = slack_api()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def ci() -> Iterator[RecordingServer]:
+    server = webhook_receiver()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def topics(kafka_bootstrap: str) -> dict[str, str]:
+    """Fresh topic names per test, created up front (1 partition each)."""
+    suffix = uuid.uuid4().hex[:8]
+    names = {k: f"{k}-{suffix}" for k in ("predictions", "outcomes", "dlq")}
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    try:
+        admin.create_topics([NewTopic(n, 1, 1) for n in names.values()])
+    finally:
+        admin.close()
+    return names
+
+
+def write_config(
+    tmp_path: Path, bootstrap: str, topics: dict[str, str], slack: RecordingServer, ci: RecordingServer
+) -> Path:
+    write_reference(tmp_path / "reference.parquet", Scenario())
+    config = {
+        "kafka": {
+            "bootstrap_servers": bootstrap,
+            "group_id": f"driftwarden-{topics['predictions']}",
+            "predictions_topic": topics["predictions"],
+            "outcomes_topic": topics["outcomes"],
+            "dead_letter_topic": topics["dlq"],
+            "poll_timeout": "200ms",
+            "session_timeout": "6s",
+        },
+        "state": {"path": str(tmp_path / "state" / "driftwarden.db"), "checkpoint_interval": "1s"},
+        "http": {"enabled": False},
+        "reports": {"directory": str(tmp_path / "reports")},
+        "models": [
+            {
+                "id": "churn",
+                "task": "binary",
+                "reference": "reference.parquet",
+                "labels": {"team": "growth"},
+                "features": {
+                    "age": {"type": "numeric"},
+                    "tenure_days": {"type": "numeric"},
+                    "monthly_spend": {"type": "numeric"},
+                    "support_tickets": {"type": "numeric"},
+                    "plan": {"type": "categorical"},
+                    "country": {"type": "categorical"},
+                },
+                "monitoring": {"window_size": 1000},
+            }
+        ],
+        "alerting": {
+            "group_wait": "0s",
+            "group_interval": "1s",
+            "for_windows": 1,
+            "receivers": {
+                "oncall": {"type": "slack", "channel": "C0DRIFT", "base_url": slack.url + "/api/"},
+                "ci": {"type": "webhook", "url": ci.url + "/retrain", "secret_env": "DRIFTWARDEN_CI_SECRET"},
+            },
+            "route": {"receiver": "oncall"},
+            "retraining": {"churn": {"receiver": "ci", "min_new_labels": 0}},
+        },
+    }
+    path = tmp_path / "driftwarden.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.fixture(autouse=True)
+def secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test-token")
+    monkeypatch.setenv("DRIFTWARDEN_CI_SECRET", CI_SECRET)
+
+
+class DaemonThread:
+    """The real App + KafkaSource in a thread; stopped like SIGTERM does (stop_event)."""
+
+    def __init__(self, config_path: Path) -> None:
+        config = load_config(config_path)
+        self.dead_letters = KafkaDeadLetters(config.kafka)
+        self.app = App(config, self.dead_letters, producer=self.dead_letters.producer)
+        self.source = KafkaSource(
+            config.kafka, stored_offsets=self.app.checkpoint.offsets, on_revoke=lambda: self.app.save(self.source)
+        )
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.app.run(self.source)
+        except BaseException as exc:  # surfaced by stop()
+            self.error = exc
+
+    def wait_consumed(self, predictions: int, timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.app.totals.predictions < predictions:
+            if self.error is not None:
+                raise self.error
+            time.sleep(0.1)
+        assert self.app.totals.predictions >= predictions, self.app.totals
+
+    def stop(self) -> None:
+        self.app.stop_event.set()
+        self.thread.join(timeout=60)
+        self.dead_letters.close()
+        assert not self.thread.is_alive(), "daemon did not stop"
+        if self.error is not None:
+            raise self.error
+
+
+@pytest.fixture
+def daemons() -> Iterator[list[DaemonThread]]:
+    started: list[DaemonThread] = []
+    try:
+        yield started
+    finally:
+        for d in started:
+            if d.thread.is_alive():
+                d.app.stop_event.set()
+                d.thread.join(timeout=60)
+
+
+def test_drifted_model_alerts_slack_and_requests_retraining(
+    tmp_path: Path, kafka_bootstrap: str, topics: dict[str, str], slack: RecordingServer, ci: RecordingServer,
+    daemons: list[DaemonThread],
+) -> None:
+    config = write_config(tmp_path, kafka_bootstrap, topics, slack, ci)
+    scenario = Scenario(events=8000, covariate_shift_at=3000, concept_drift_at=3000, label_delay=200)
+    produce_scenario(kafka_bootstrap, scenario, topics["predictions"], topics["outcomes"])
+    daemon = DaemonThread(config)
+    daemons.append(daemon)
+    posts = slack.wait_for(lambda rs: any(r.path.endswith("chat.postMessage") for r in rs), timeout=120)
+    requests = ci.wait_for(lambda rs: len(rs) >= 1, timeout=60)
+    daemon.stop()
+
+    post = next(r for r in posts if r.path.endswith("chat.postMessage"))
+    assert post.headers["authorization"] == "Bearer xoxb-test-token"
+    message = post.form()
+    assert message["channel"] == "C0DRIFT"
+    blocks = message["blocks"] if isinstance(message["blocks"], list) else json.loads(message["blocks"])
+    text = json.dumps(blocks)
+    assert "churn" in text and ("age" in text or "monthly_spend" in text)
+
+    retrain = requests[0]
+    assert retrain.path == "/retrain"
+    assert verify_signature(
+        CI_SECRET,
+        retrain.headers["x-driftwarden-timestamp"],
+        retrain.body,
+        retrain.headers["x-driftwarden-signature"],
+        now=time.time(),
+    )
+    body = retrain.json()
+    assert body["model"] == "churn" and body["idempotency_key"] and body["evidence"]
+
+
+def test_model_without_drift_stays_quiet(
+    tmp_path: Path, kafka_bootstrap: str, topics: dict[str, str], slack: RecordingServer, ci: RecordingServer,
+    daemons: list[DaemonThread],
+) -> None:
+    config = write_config(tmp_path, kafka_bootstrap, topics, slack, ci)
+    produce_scenario(kafka_bootstrap, Scenario(events=6000, label_delay=200), topics["predictions"], topics["outcomes"])
+    daemon = DaemonThread(config)
+    daemons.append(daemon)
+    daemon.wait_consumed(6000)
+    time.sleep(2)  # let group_wait (0s) / delivery pass: a wrongly queued alert would be sent by now
+    daemon.stop()
+    assert daemon.app.totals.outcomes > 5000
+    assert slack.requests == []
+    assert ci.requests == []
+
+
+def test_malformed_events_go_to_dead_letter_topic_and_good_ones_flow(
+    tmp_path: Path, kafka_bootstrap: str, topics: dict[str, str], slack: RecordingServer, ci: RecordingServer,
+    daemons: list[DaemonThread],
+) -> None:
+    config = write_config(tmp_path, kafka_bootstrap, topics, slack, ci)
+    scenario = Scenario(events=3000, malformed_every=100, label_delay=100)
+    produce_scenario(kafka_bootstrap, scenario, topics["predictions"], topics["outcomes"])
+    daemon = DaemonThread(config)
+    daemons.append(daemon)
+    daemon.wait_consumed(3000 - 30)
+    daemon.stop()
+    assert daemon.app.totals.dead_lettered == 30
+
+    consumer = KafkaConsumer(
+        topics["dlq"], bootstrap_servers=kafka_bootstrap, auto_offset_reset="earliest",
+        consumer_timeout_ms=5000, group_id=None,
+    )
+    try:
+        dead = list(consumer)
+    finally:
+        consumer.close()
+    assert len(dead) == 30
+    headers = dict(dead[0].headers)
+    assert headers["driftwarden.topic"].decode() == topics["predictions"]
+    assert "not valid JSON" in headers["driftwarden.reason"].decode()
+    assert dead[0].value.startswith(b'{"model_id": "churn", "prediction_id": 17')
+    assert int(headers["driftwarden.offset"]) == 99
+
+
+def _committed(bootstrap: str, group: str, topic: str) -> int | None:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    try:
+        return consumer.committed(TopicPartition(topic, 0))
+    finally:
+        consumer.close()
+
+
+def _metric(text: str, name: str, **labels: str) -> float:
+    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    for line in text.splitlines():
+        if line.startswith(f"{name}{{{want}}}") or (not labels and line.startswith(name + " ")):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_sigterm_commits_and_a_restarted_daemon_resumes_from_committed_offsets(
+    tmp_path: Path, kafka_bootstrap: str, topics: dict[str, str], slack: RecordingServer, ci: RecordingServer,
+) -> None:
+    config_path = write_config(tmp_path, kafka_bootstrap, topics, slack, ci)
+    config = yaml.safe_load(config_path.read_text())
+    group = config["kafka"]["group_id"]
+    env = {**os.environ, "SLACK_BOT_TOKEN": "xoxb-test-token", "DRIFTWARDEN_CI_SECRET": CI_SECRET}
+
+    def run_until(predictions: int) -> tuple[int, str]:
+        from tests.broker.kafka import free_port
+
+        port = free_port()
+        config["http"] = {"enabled": True, "host": "127.0.0.1", "port": port}
+        config_path.write_text(yaml.safe_dump(config))
+        proc = subprocess.Popen([sys.executable, "-m", "daemon.cli", "run", "-c", str(config_path)], env=env)
+        try:
+            import urllib.request
+
+            deadline = time.monotonic() + 90
+            text = ""
+            while time.monotonic() < deadline:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:
+                        text = resp.read().decode()
+                except OSError:
+                    text = ""
+                if _metric(text, "driftwarden_events_total", model="churn", topic="predictions") >= predictions:
+                    break
+                assert proc.poll() is None, "daemon exited early"
+                time.sleep(0.2)
+            proc.send_signal(signal.SIGTERM)
+            return proc.wait(timeout=60), text
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+    first = Scenario(events=2000, label_delay=100, seed=1)
+    produce_scenario(kafka_bootstrap, first, topics["predictions"], topics["outcomes"])
+    code, text = run_until(2000)
+    assert code == 0
+    assert _metric(text, "driftwarden_events_total", model="churn", topic="predictions") == 2000
+    committed = _committed(kafka_bootstrap, group, topics["predictions"])
+    assert committed == 2000
+
+    second = Scenario(events=1500, label_delay=100, seed=2)
+    produce_scenario(kafka_bootstrap, second, topics["predictions"], topics["outcomes"])
+    code, text = run_until(1500)
+    assert code == 0
+    # the restarted daemon saw only the new events: nothing lost, nothing counted twice
+    assert _metric(text, "driftwarden_events_total", model="churn", topic="predictions") == 1500
+    assert _committed(kafka_bootstrap, group, topics["predictions"]) == 3500
