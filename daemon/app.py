@@ -9,19 +9,29 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
+from detectors.monitor import ModelMonitor
+
+from alerts.notify import Notifier
 from alerts.outbox import Outbox
 from alerts.pipeline import AlertPipeline
-from alerts.receivers import Notifier, build_notifiers
+from alerts.silences import SilenceStore
 from daemon.checkpoint import Checkpoint
 from daemon.config import Config, parse_duration
 from daemon.join import OutcomeJoin
 from daemon.metrics import Metrics
 from daemon.pipeline import BatchResult, DeadLetters, Message, ModelRuntime, Pipeline
+from alerts.receivers import build_notifiers
 from daemon.reference import load_reference
-from detectors.monitor import ModelMonitor
 
 log = logging.getLogger("driftwarden")
 Offsets = dict[tuple[str, int], int]
+
+
+def outbox_path(config: Config) -> Path:
+    """The alert outbox and run-time silences live in one SQLite file next to the checkpoint."""
+    state_path = config.resolve(config.state.path)
+    state_path.parent.mkdir(parents=True, exist_ok=True)
+    return state_path.with_name(state_path.stem + "-alerts.db")
 
 
 class Source(Protocol):
@@ -64,10 +74,11 @@ class App:
             models[mc.id] = runtime
         self.join = OutcomeJoin(parse_duration(config.join.ttl), config.join.max_pending)
         self.join.restore(*self.checkpoint.pending())
-        self.outbox = Outbox(state_path.with_name(state_path.stem + "-outbox.db"))
+        self.outbox = Outbox(str(outbox_path(config)))
+        self.silences = SilenceStore(str(outbox_path(config)))
         if notifiers is None:
             notifiers = build_notifiers(config.alerting, producer=producer)
-        self.alerts = AlertPipeline(config.alerting, self.outbox, notifiers)
+        self.alerts = AlertPipeline(config.alerting, self.outbox, notifiers, silences=self.silences)
         alert_state = self.checkpoint.meta("alerts")
         if alert_state:
             self.alerts.load_state(alert_state)
@@ -79,6 +90,7 @@ class App:
         self._dirty = False
         self.last_progress = clock()
         self.stop_event = threading.Event()
+        self._lock = threading.RLock()  # rebalance callbacks may come from the consumer's thread
         self.totals = BatchResult()
 
     @property
@@ -88,6 +100,10 @@ class App:
     def handle(self, messages: Iterable[Message]) -> BatchResult:
         """Process one polled batch and remember the offsets it reached."""
         batch = list(messages)
+        with self._lock:
+            return self._handle(batch)
+
+    def _handle(self, batch: list[Message]) -> BatchResult:
         now = self.clock()
         with self.metrics.batch_seconds.time():
             result = self.pipeline.process(batch, now)
@@ -104,14 +120,19 @@ class App:
 
     def housekeeping(self, source: Source | None = None) -> None:
         """Timers: detector ticks, alert grouping, delivery from the outbox, periodic checkpoint."""
-        now = self.clock()
-        self.pipeline.tick(now)
-        self.alerts.deliver(now)
-        if self._dirty and now - self._last_checkpoint >= self._checkpoint_every:
-            self.save(source)
+        with self._lock:
+            now = self.clock()
+            self.pipeline.tick(now)
+            self.alerts.deliver(now)
+            if self._dirty and now - self._last_checkpoint >= self._checkpoint_every:
+                self.save(source)
 
     def save(self, source: Source | None = None) -> None:
         """Checkpoint (see daemon/checkpoint.py for the commit order)."""
+        with self._lock:
+            self._save(source)
+
+    def _save(self, source: Source | None) -> None:
         flush = getattr(self.dead_letters, "flush", None)
         if flush is not None:
             flush()  # 1. outputs
@@ -163,6 +184,7 @@ class App:
     def close(self) -> None:
         self.checkpoint.close()
         self.outbox.close()
+        self.silences.close()
 
     @property
     def state_dir(self) -> Path:

@@ -25,7 +25,7 @@ def _run(args: argparse.Namespace) -> int:
         )
     dead_letters = KafkaDeadLetters(config.kafka)
     app = App(config, dead_letters, producer=dead_letters.producer)
-    source = KafkaSource(config.kafka, stored_offsets=lambda: app.checkpoint.offsets(), on_revoke=lambda: app.save(source))
+    source = KafkaSource(config.kafka, stored_offsets=lambda: app.checkpoint.offsets(), on_revoke=app.save)
 
     def stop(signum: int, _frame: object) -> None:
         logging.getLogger("driftwarden").info("signal %d: finishing the batch in hand, then exiting", signum)
@@ -103,6 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workdir", default="var/demo", help="where state, alerts and reports go")
     p.add_argument("--events", type=int, default=60_000)
     p.set_defaults(func=_demo)
+
+    from daemon import silence_cmd
+
+    silence_cmd.register(sub)
     return parser
 
 

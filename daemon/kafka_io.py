@@ -61,6 +61,10 @@ class KafkaSource:
 
     ``stored_offsets`` returns the checkpoint's offsets (seeked to on every
     assignment); ``on_revoke`` must checkpoint before partitions move away.
+    kafka-python (3.x) calls both on its IO thread, where blocking consumer
+    calls are refused: they must touch only local state (the SQLite
+    checkpoint), never commit to Kafka; the main loop commits the group's
+    offsets at its next checkpoint.
     """
 
     def __init__(

@@ -25,5 +25,7 @@ class Metrics:
             buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0),
         )
         self.checkpoints = Counter("driftwarden_checkpoints", "Checkpoints committed", registry=r)
-        self.lag = Gauge("driftwarden_consumer_lag", "Messages behind the end of the partition", ["topic", "partition"], registry=r)
+        self.lag = Gauge(
+            "driftwarden_consumer_lag", "Messages behind the end of the partition", ["topic", "partition"], registry=r
+        )
         self.last_checkpoint = Gauge("driftwarden_last_checkpoint_timestamp", "Wall time of the last checkpoint", registry=r)

@@ -13,16 +13,23 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
+from detectors.monitor import ModelMonitor
 
 from alerts.pipeline import AlertPipeline
 from daemon.columns import label_column, prediction_batch
 from daemon.config import Config, ModelConfig
-from daemon.events import OutcomeEvent, PredictionEvent, Rejected, decode_outcomes, decode_predictions, event_time
+from daemon.events import (
+    OutcomeEvent,
+    PredictionEvent,
+    Rejected,
+    decode_outcomes,
+    decode_predictions,
+    event_time,
+)
 from daemon.join import OutcomeJoin, Pair
 from daemon.metrics import Metrics
 from detectors.batch import OutcomeBatch
 from detectors.findings import Finding
-from detectors.monitor import ModelMonitor
 from detectors.spec import ModelSpec
 
 log = logging.getLogger(__name__)
@@ -88,10 +95,13 @@ class Pipeline:
         self.metrics = metrics
         self.on_degraded = on_degraded
         self.watermark = 0.0  # max event time seen: the join's clock
+        self._last_arrival: float | None = None  # caller's time of the last batch with events
 
     def process(self, messages: Sequence[Message], now: float) -> BatchResult:
         """Run one polled batch through the whole path; ``now`` drives the alert lifecycle."""
         result = BatchResult()
+        if messages:
+            self._last_arrival = now
         predictions_topic = self.config.kafka.predictions_topic
         pred_msgs = [m for m in messages if m.topic == predictions_topic]
         out_msgs = [m for m in messages if m.topic != predictions_topic]
@@ -146,10 +156,22 @@ class Pipeline:
         result.findings = dict(findings)
         return result
 
+    def event_clock(self, now: float) -> float:
+        """Event time "now": the watermark, advanced by the time since events last arrived.
+
+        Detectors count traffic in event time; fed the caller's clock they would
+        call a replay of last week's events stale. This clock agrees with event
+        time while events flow and keeps running when they stop.
+        """
+        if self._last_arrival is None:
+            self._last_arrival = now
+        return self.watermark + max(0.0, now - self._last_arrival)
+
     def tick(self, now: float) -> None:
         """Time-based checks (staleness, traffic) for every model, then alert timers."""
+        event_now = self.event_clock(now)
         for model_id, runtime in self.models.items():
-            found = runtime.monitor.tick(now)
+            found = runtime.monitor.tick(event_now)
             if found:
                 self._ingest(model_id, found, now)
         self.alerts.flush(now)

@@ -33,7 +33,7 @@ def convert(value: Any, tp: Any, path: str, errors: list[str]) -> Any:
     if isinstance(tp, type) and issubclass(tp, msgspec.Struct):
         return _convert_struct(value, tp, path, errors)
     if origin is dict:
-        key_tp, val_tp = typing.get_args(tp)
+        _, val_tp = typing.get_args(tp)
         if not isinstance(value, dict):
             errors.append(f"{path}: expected a mapping, got {_kind(value)}")
             return None

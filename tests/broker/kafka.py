@@ -125,10 +125,10 @@ class KafkaBroker:
             self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)),
             check=True, stdout=subprocess.DEVNULL,
         )
-        log = self.log_path.open("wb")
-        self.process = subprocess.Popen(
-            self._java("kafka.Kafka", str(config)), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        with self.log_path.open("wb") as log:  # the child keeps its own descriptor
+            self.process = subprocess.Popen(
+                self._java("kafka.Kafka", str(config)), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -51,7 +51,10 @@ def test_minimal_config_gets_defaults(tmp_path: Path) -> None:
         # required keys
         ({"task": None}, "models[0].task: "),
         # cross-field checks in plain sentences
-        ({"features": {"age": {"type": "numeric", "min": 5, "max": 1}}}, "models[0].features.age: min 5.0 is greater than max 1.0"),
+        (
+            {"features": {"age": {"type": "numeric", "min": 5, "max": 1}}},
+            "models[0].features.age: min 5.0 is greater than max 1.0",
+        ),
         ({"reference": "missing.parquet"}, "models[0].reference: file not found"),
         ({"monitoring": {"window_size": "big"}}, "models[0].monitoring.window_size: expected `int`, got `str`"),
     ],

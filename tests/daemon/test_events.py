@@ -86,7 +86,7 @@ def test_batch_decode_equals_one_by_one(values: list[bytes]) -> None:
     events, rejected = decode_predictions(values)
     assert len(events) + len(rejected) == len(values)
     for i, value in enumerate(values):
-        single, single_rejected = decode_predictions([value])
+        single, _ = decode_predictions([value])
         if single:
             assert (i, single[0][1]) in events
         else:

@@ -1,0 +1,111 @@
+"""Aggregation groups: alerts of one route with equal ``group_by`` labels are notified together.
+
+A new group waits ``group_wait`` before its first flush (so a burst of alerts lands in one
+message), then flushes every ``group_interval``. Resolved alerts leave the group after the
+flush that carried them; an empty group is dropped.
+
+>>> from alerts.routing import RouteNode
+>>> from alerts.model import Alert
+>>> route = RouteNode("root", "log", (), ("model",), 30.0, 300.0, 14400.0)
+>>> groups = Groups()
+>>> a = Alert(fingerprint="f", severity="warning", labels={"model": "churn"}, state="firing", starts_at=0)
+>>> g = groups.insert(route, a, now=1000.0)
+>>> g.key, g.next_flush_at, [x.key for x in groups.due(1029.0)], [x.key for x in groups.due(1030.0)]
+('root:log:{model="churn"}', 1030.0, [], ['root:log:{model="churn"}'])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import msgspec
+
+from alerts.model import Alert
+from alerts.routing import RouteNode
+
+
+class Group(msgspec.Struct, kw_only=True):
+    key: str
+    route_id: str
+    receiver: str
+    labels: dict[str, str]
+    next_flush_at: float
+    alerts: dict[str, Alert] = msgspec.field(default_factory=dict)  # by instance
+    report_pending: bool = False
+
+    def remove_flushed_resolved(self, instances: Iterable[str]) -> None:
+        for instance in instances:
+            if instance in self.alerts and self.alerts[instance].state == "resolved":
+                del self.alerts[instance]
+
+
+class Groups:
+    def __init__(self) -> None:
+        self.groups: dict[str, Group] = {}
+
+    def insert(self, route: RouteNode, alert: Alert, now: float) -> Group:
+        """Put (or refresh) ``alert`` in its group for ``route``, creating the group if needed."""
+        key = route.group_key(alert.labels)
+        group = self.groups.get(key)
+        if group is None:
+            group = Group(
+                key=key,
+                route_id=route.id,
+                receiver=route.receiver,
+                labels={n: alert.labels.get(n, "") for n in route.group_by},
+                next_flush_at=now + route.group_wait,
+            )
+            self.groups[key] = group
+        group.alerts[alert.instance] = alert.copy()
+        return group
+
+    def sweep(self, touched: set[tuple[str, str]]) -> None:
+        """Drop firing alerts a group holds that were not routed to it in this round (their
+        labels now route elsewhere); resolved ones stay until flushed."""
+        for group in list(self.groups.values()):
+            for key in [k for k, a in group.alerts.items() if a.state != "resolved" and (group.key, k) not in touched]:
+                del group.alerts[key]
+            if not group.alerts:
+                del self.groups[group.key]
+
+    def due(self, now: float) -> list[Group]:
+        return [g for g in self.groups.values() if g.alerts and g.next_flush_at <= now]
+
+    def flushed(self, group: Group, now: float, interval: float, resolved: Iterable[str]) -> None:
+        group.remove_flushed_resolved(resolved)
+        group.next_flush_at = now + interval
+        if not group.alerts:
+            del self.groups[group.key]
+
+    def state(self) -> list[object]:
+        return [msgspec.to_builtins(g) for g in self.groups.values()]
+
+    def load_state(self, state: Iterable[Mapping[str, object]]) -> None:
+        self.groups = {g.key: g for g in (msgspec.convert(item, Group) for item in state)}
+
+
+class NotificationLogEntry(msgspec.Struct, kw_only=True):
+    """Last notification of a group: what it said, when, and the thread it belongs to."""
+
+    firing: frozenset[str]
+    resolved: frozenset[str]
+    sent_at: float
+    thread_key: str
+    seq: int = 0
+
+
+class NotificationLog:
+    def __init__(self) -> None:
+        self.entries: dict[str, NotificationLogEntry] = {}
+
+    def get(self, group_key: str) -> NotificationLogEntry | None:
+        return self.entries.get(group_key)
+
+    def record(self, group_key: str, entry: NotificationLogEntry) -> None:
+        self.entries[group_key] = entry
+
+    def state(self) -> dict[str, object]:
+        return {k: msgspec.to_builtins(v) for k, v in self.entries.items()}
+
+    def load_state(self, state: Mapping[str, object]) -> None:
+        self.entries = {k: msgspec.convert(v, NotificationLogEntry) for k, v in state.items()}

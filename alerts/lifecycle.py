@@ -1,0 +1,183 @@
+"""Alert lifecycle: findings in, pending -> firing -> resolved transitions out.
+
+Transitions are driven by findings and measured in event time (``window_end``), so a replay
+from a checkpoint reproduces the same alerts with the same ``starts_at``:
+
+- a degraded evaluation opens a *pending* alert (``starts_at`` = its window end);
+- it *fires* after ``for_windows`` consecutive degraded evaluations, or, when ``for_seconds``
+  is set, once it has been degraded that long (``for_seconds`` replaces ``for_windows``);
+- a healthy evaluation drops a pending alert; a firing one *resolves* once it has been
+  healthy for ``resolve_after`` seconds (0: at the first healthy evaluation);
+- a degraded ``critical`` finding also holds the ``warning`` level of the same check (the
+  inhibition stage then hides the warning while the critical fires).
+
+>>> from detectors.findings import Finding
+>>> lc = AlertLifecycle(for_windows=2)
+>>> def f(t, bad): return Finding("data_drift", "psi", "age", 0.3 if bad else 0.01, 0.2, bad, t, 500)
+>>> [a.state for a in lc.update("churn", {}, [f(60, True)], now=61)]
+['pending']
+>>> [a.state for a in lc.update("churn", {}, [f(120, True)], now=121)]
+['firing']
+>>> [(a.state, a.ends_at) for a in lc.update("churn", {}, [f(180, False)], now=181)]
+[('resolved', 180.0)]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from alerts.model import SEVERITY_RANK, Alert, alert_from_dict, fingerprint
+from detectors.findings import Finding
+
+
+class AlertLifecycle:
+    def __init__(self, for_windows: int = 2, for_seconds: float | None = None, resolve_after: float = 0.0):
+        if for_windows < 1:
+            raise ValueError(f"for_windows must be >= 1, got {for_windows}")
+        self.for_windows = for_windows
+        self.for_seconds = for_seconds
+        self.resolve_after = resolve_after
+        self.alerts: dict[str, Alert] = {}
+        self.ended: list[Alert] = []  # resolved instances replaced by a new one before a flush saw them
+        self.versions: dict[str, str] = {}
+
+    def update(self, model: str, labels: Mapping[str, str], findings: Sequence[Finding], now: float) -> list[Alert]:
+        """Apply one evaluation's findings for ``model``; return copies of alerts that changed state."""
+        changed: list[Alert] = []
+        version = labels.get("model_version")
+        if version:
+            changed += self.new_version(model, version, now)
+        by_key: dict[tuple[str, str, str], list[Finding]] = {}
+        for finding in findings:
+            by_key.setdefault(finding.key, []).append(finding)
+        for (kind, detector, subject), group in by_key.items():
+            fp = fingerprint(model, kind, detector, subject)
+            worst = max((SEVERITY_RANK.get(f.severity, 1) for f in group if f.degraded), default=0)
+            for severity, rank in SEVERITY_RANK.items():
+                key = f"{fp}/{severity}"
+                if rank > worst and key not in self.alerts:
+                    continue
+                evidence = _evidence(group, rank)
+                base = {**labels, "model": model, "severity": severity, "kind": kind, "detector": detector, "subject": subject}
+                base.setdefault("model_version", self.versions.get(model, ""))
+                alert = self._step(key, fp, severity, base, evidence, rank <= worst, now)
+                if alert is not None:
+                    changed.append(alert.copy())
+        return changed
+
+    def _step(
+        self, key: str, fp: str, severity: str, labels: dict[str, str], finding: Finding, degraded: bool, now: float
+    ) -> Alert | None:
+        t = finding.window_end or now
+        alert = self.alerts.get(key)
+        if not degraded:
+            if alert is None or alert.state == "resolved":
+                return None
+            if alert.state == "pending":
+                del self.alerts[key]
+                return None
+            if alert.clear_since is None:
+                alert.clear_since = t
+            if t - alert.clear_since >= self.resolve_after:
+                alert.state, alert.ends_at = "resolved", alert.clear_since
+                return alert
+            return None
+        before = alert.state if alert is not None else None
+        if alert is None or alert.state == "resolved":
+            if alert is not None:
+                self.ended.append(alert)
+            alert = Alert(fingerprint=fp, severity=severity, labels=labels, starts_at=t)
+            self.alerts[key] = alert
+        alert.labels = labels
+        alert.degraded_windows += 1
+        alert.last_degraded_at = t
+        alert.clear_since = None
+        alert.values = {
+            "statistic": finding.statistic,
+            "threshold": finding.threshold,
+            "p_value": finding.p_value,
+            "window_size": float(finding.window_size),
+        }
+        alert.annotations["summary"] = finding.summary or _summary(finding)
+        for name, value in finding.details.items():
+            alert.annotations[f"detail.{name}"] = str(value)
+        if alert.state == "pending" and self._holds(alert):
+            alert.state, alert.fired_at = "firing", now
+        return alert if alert.state != before else None
+
+    def _holds(self, alert: Alert) -> bool:
+        if self.for_seconds is not None:
+            return (alert.last_degraded_at or alert.starts_at) - alert.starts_at >= self.for_seconds
+        return alert.degraded_windows >= self.for_windows
+
+    def new_version(self, model: str, version: str, now: float) -> list[Alert]:
+        """Record ``model``'s current version; alerts raised on another version resolve now."""
+        old = self.versions.get(model)
+        self.versions[model] = version
+        if old is None or old == version:
+            return []
+        changed = []
+        for key, alert in list(self.alerts.items()):
+            if alert.model != model or alert.labels.get("model_version", "") == version:
+                continue
+            if alert.state == "pending":
+                del self.alerts[key]
+            elif alert.state == "firing":
+                alert.state, alert.ends_at = "resolved", now
+                alert.annotations["resolved_by"] = f"model version {version} replaced {old}"
+                changed.append(alert.copy())
+        return changed
+
+    def annotate(self, fp: str, annotations: Mapping[str, str]) -> list[Alert]:
+        found = [a for a in self.alerts.values() if a.fingerprint == fp]
+        for alert in found:
+            alert.annotations.update(annotations)
+        return found
+
+    def active(self) -> list[Alert]:
+        """Firing and resolved (not yet dropped) alerts, in a stable order."""
+        current = (a for a in self.alerts.values() if a.state != "pending")
+        return sorted([*current, *self.ended], key=lambda a: (a.key, a.starts_at))
+
+    def drop_resolved(self) -> None:
+        """Forget resolved alerts once the groups hold them."""
+        self.ended = []
+        for key in [k for k, a in self.alerts.items() if a.state == "resolved"]:
+            del self.alerts[key]
+
+    def state(self) -> dict[str, object]:
+        return {
+            "alerts": [a.to_dict() for a in self.alerts.values()],
+            "versions": dict(self.versions),
+            "ended": [a.to_dict() for a in self.ended],
+        }
+
+    def load_state(self, state: Mapping[str, object]) -> None:
+        raw = state.get("alerts", [])
+        assert isinstance(raw, list)
+        self.alerts = {a.key: a for a in (alert_from_dict(item) for item in raw)}
+        ended = state.get("ended", [])
+        assert isinstance(ended, list)
+        self.ended = [alert_from_dict(item) for item in ended]
+        versions = state.get("versions", {})
+        assert isinstance(versions, dict)
+        self.versions = {str(k): str(v) for k, v in versions.items()}
+
+
+def _evidence(group: Sequence[Finding], rank: int) -> Finding:
+    """The finding that speaks for severity level ``rank``: the exact level if degraded, else the
+    worst degraded one (critical implies warning), else the first (healthy) one."""
+    degraded = [f for f in group if f.degraded]
+    for f in degraded:
+        if SEVERITY_RANK.get(f.severity, 1) == rank:
+            return f
+    if degraded:
+        return max(degraded, key=lambda f: SEVERITY_RANK.get(f.severity, 1))
+    return group[0]
+
+
+def _summary(f: Finding) -> str:
+    p = f" (p={f.p_value:.3g})" if f.p_value is not None else ""
+    return (
+        f"{f.kind} {f.detector} on {f.subject}: {f.statistic:.4g} vs threshold {f.threshold:.4g}{p} over {f.window_size} events"
+    )

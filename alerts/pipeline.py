@@ -1,0 +1,265 @@
+"""The alert pipeline, assembled in one place.
+
+    ingest(findings)  -> lifecycle (pending -> firing -> resolved)
+    flush(now)        -> route into groups -> [per due group] inhibit -> silence -> dedup
+                         -> outbox.put (durable, before any send) -> notification log
+                      -> retraining planner (after inhibit + silence) -> outbox.put
+    deliver(now)      -> outbox due entries, in order per receiver -> notifier -> record
+                         (retryable failures back off from the outbox; permanent ones are recorded)
+
+Commit order for the daemon (nothing lost, nothing twice):
+1. ``flush(now)``: notifications are committed to the outbox (SQLite) with deterministic
+   idempotency keys;
+2. the daemon checkpoints ``state()`` together with the Kafka offsets;
+3. ``deliver(now)``, any time, also concurrently with ingest/flush (the outbox is locked).
+A crash between 1 and 2 replays the same events; the lifecycle reproduces the same alerts
+(``starts_at`` is event time), the keys repeat and ``Outbox.put`` ignores them. (If a replay
+groups alerts differently, a differently-batched notification can be added: never a lost one.)
+Delivery is at-least-once per endpoint with an idempotency key; Slack is exactly-once in the
+channel when the history lookup is possible (see ``alerts/slack.py``).
+
+``ingest``, ``flush``, ``note_labels``, ``attach_report`` and ``state`` must be called from one
+thread (the daemon's per-model pipeline thread).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import msgspec
+
+from alerts.dedup import LastNotification, Reason, decide
+from alerts.grouping import Group, Groups, NotificationLog, NotificationLogEntry
+from alerts.inhibit import Inhibitor
+from alerts.lifecycle import AlertLifecycle
+from alerts.log_receiver import LogNotifier
+from alerts.model import Alert
+from alerts.notify import DeliveryResult, Notification, Notifier, backoff, error_result
+from alerts.outbox import Outbox, OutboxEntry
+from alerts.retrain import RetrainPlanner
+from alerts.routing import RouteNode, build_route_tree
+from alerts.settings import AlertingSettings, seconds
+from alerts.silences import Silencer, SilenceStore
+from alerts.stage import Stage
+from detectors.findings import Finding
+
+LOG = logging.getLogger("driftwarden.alerts")
+STATE_VERSION = 1
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
+
+
+class AlertPipeline:
+    def __init__(
+        self, settings: AlertingSettings, outbox: Outbox, notifiers: Mapping[str, Notifier], silences: SilenceStore | None = None
+    ) -> None:
+        self.settings = settings
+        self.outbox = outbox
+        self.notifiers: dict[str, Notifier] = {"log": LogNotifier(), **notifiers}
+        self.lifecycle = AlertLifecycle(
+            settings.for_windows,
+            seconds(settings.for_seconds) if settings.for_seconds is not None else None,
+            seconds(settings.resolve_after),
+        )
+        self.routes = build_route_tree(
+            settings.route,
+            settings.group_by,
+            seconds(settings.group_wait),
+            seconds(settings.group_interval),
+            seconds(settings.repeat_interval),
+        )
+        self._route_by_id = {r.id: r for r in _walk(self.routes)}
+        self.groups = Groups()
+        self.nflog = NotificationLog()
+        self.silences = silences or SilenceStore(":memory:")
+        self.stages: list[Stage] = [
+            Inhibitor(settings.inhibit_rules, sources=self.lifecycle.active),
+            Silencer(self.silences, settings.silences, settings.mute_windows),
+        ]
+        self.retrain = RetrainPlanner(settings.retraining)
+
+    # -- input ---------------------------------------------------------------------------------
+    def ingest(self, model_id: str, labels: Mapping[str, str], findings: Sequence[Finding], now: float) -> list[Alert]:
+        """Feed one evaluation's findings; returns (copies of) alerts whose state changed."""
+        return self.lifecycle.update(model_id, labels, findings, now)
+
+    def note_labels(self, model_id: str, labelled_samples: int, model_version: str | None, now: float) -> None:
+        """Cumulative labelled samples and current version: feeds retraining; a new version
+        resolves the alerts raised on the old one."""
+        self.retrain.note_labels(model_id, labelled_samples, model_version, now)
+        if model_version:
+            self.lifecycle.new_version(model_id, model_version, now)
+
+    def attach_report(self, fingerprint: str, link: str, summary_markdown: str) -> None:
+        """Annotate the alert(s) of ``fingerprint``; groups that already notified send a reply."""
+        notes = {"report_link": link, "report_summary": summary_markdown}
+        self.lifecycle.annotate(fingerprint, notes)
+        for group in self.groups.groups.values():
+            for alert in group.alerts.values():
+                if alert.fingerprint == fingerprint:
+                    alert.annotations.update(notes)
+                    group.report_pending = True
+
+    # -- grouping, dedup, outbox ---------------------------------------------------------------
+    def run_stages(self, alerts: Sequence[Alert], now: float) -> list[Alert]:
+        out = list(alerts)
+        for stage in self.stages:
+            out = stage(out, now)
+        return out
+
+    def flush(self, now: float) -> None:
+        """Route alerts into groups, notify due groups (written to the outbox), plan retraining."""
+        touched: set[tuple[str, str]] = set()
+        active = self.lifecycle.active()
+        for alert in active:
+            for route in self.routes.match(alert.labels):
+                touched.add((self.groups.insert(route, alert, now).key, alert.instance))
+        self.groups.sweep(touched)
+        self.lifecycle.drop_resolved()
+        self._plan_retraining(active, now)
+        for group in self.groups.due(now):
+            self._flush_group(group, now)
+
+    def _plan_retraining(self, active: list[Alert], now: float) -> None:
+        passed = self.run_stages([a for a in active if a.state == "firing"], now)
+        for model in sorted({a.model for a in active} | set(self.retrain.models)):
+            alive = {a.instance for a in active if a.model == model}
+            n = self.retrain.plan(model, [a for a in passed if a.model == model], now, alive)
+            if n is not None:
+                self.outbox.put(n.idempotency_key, n.receiver, n.payload(), now)
+                LOG.info("retraining requested for %s via %s: %s", model, n.receiver, n.reason)
+
+    def _flush_group(self, group: Group, now: float) -> None:
+        route = self._route_by_id.get(group.route_id, self.routes)
+        everything = list(group.alerts.values())
+        shown = self.run_stages(everything, now)
+        firing = frozenset(a.instance for a in shown if a.state == "firing")
+        resolved = frozenset(a.instance for a in shown if a.state == "resolved")
+        entry = self.nflog.get(group.key)
+        last = LastNotification(entry.firing, entry.resolved, entry.sent_at) if entry else None
+        reason = decide(last, firing, resolved, now, route.repeat_interval, self._send_resolved(group.receiver))
+        reason_text = reason.value
+        if reason is Reason.NOTHING and group.report_pending and entry is not None and entry.firing:
+            reason_text = "report_attached"
+        if reason_text != Reason.NOTHING.value:
+            self._enqueue(group, entry, reason_text, shown, firing, resolved, now)
+        group.report_pending = False
+        self.groups.flushed(group, now, route.group_interval, [a.instance for a in everything if a.state == "resolved"])
+
+    def _enqueue(
+        self,
+        group: Group,
+        entry: NotificationLogEntry | None,
+        reason: str,
+        shown: list[Alert],
+        firing: frozenset[str],
+        resolved: frozenset[str],
+        now: float,
+    ) -> None:
+        new_thread = entry is None or not entry.firing
+        seq = 0 if entry is None or new_thread else entry.seq + 1
+        if new_thread:
+            first = min((a.starts_at for a in shown if a.state == "firing"), default=now)
+            thread_key = _digest(group.key, f"{first:.17g}")
+        else:
+            assert entry is not None
+            thread_key = entry.thread_key
+        told = entry.firing if entry is not None and not new_thread else frozenset()
+        resolved_news = resolved & told
+        alerts = [a for a in shown if a.state == "firing" or a.instance in resolved_news]
+        key = _digest(group.key, reason, thread_key, str(seq), *sorted(firing), "|", *sorted(resolved_news))
+        n = Notification(
+            type="alerts",
+            receiver=group.receiver,
+            group_key=group.key,
+            idempotency_key=key,
+            reason=reason,
+            status="firing" if firing else "resolved",
+            created_at=now,
+            group_labels=dict(group.labels),
+            alerts=alerts,
+            new=sorted(firing - told),
+            resolved=sorted(resolved_news),
+            thread_key=thread_key,
+            thread_role="root" if new_thread else "reply",
+        )
+        self.outbox.put(key, group.receiver, n.payload(), now, thread_key=thread_key if new_thread else None)
+        if firing:
+            self.nflog.record(
+                group.key, NotificationLogEntry(firing=firing, resolved=resolved, sent_at=now, thread_key=thread_key, seq=seq)
+            )
+        else:
+            self.nflog.entries.pop(group.key, None)  # all resolved: the next firing starts a new thread
+
+    def _send_resolved(self, receiver: str) -> bool:
+        spec = self.settings.receivers.get(receiver)
+        return spec.send_resolved if spec is not None else True
+
+    # -- delivery ------------------------------------------------------------------------------
+    def deliver(self, now: float, limit: int = 100) -> int:
+        """Send due outbox entries, oldest first per receiver; returns how many were delivered."""
+        delivered, blocked = 0, set()
+        for entry in self.outbox.due(now, limit):
+            if entry.receiver in blocked:
+                continue
+            result = self._send(entry, now)
+            if result.ok:
+                self.outbox.mark_delivered(entry.id, now, result.remote_id)
+                delivered += 1
+            elif result.retryable:
+                wait = max(result.retry_after or 0.0, backoff(entry.attempts + 1))
+                self.outbox.mark_retry(entry.id, now + wait, result.detail)
+                blocked.add(entry.receiver)
+                LOG.warning(
+                    "delivery to %s failed (attempt %d), retry in %.0fs: %s",
+                    entry.receiver,
+                    entry.attempts + 1,
+                    wait,
+                    result.detail,
+                )
+            else:
+                self.outbox.mark_failed(entry.id, now, result.detail)
+                LOG.error("delivery to %s failed permanently: %s", entry.receiver, result.detail)
+        return delivered
+
+    def _send(self, entry: OutboxEntry, now: float) -> DeliveryResult:
+        notifier = self.notifiers.get(entry.receiver)
+        if notifier is None:
+            return DeliveryResult(ok=False, retryable=True, detail=f"no notifier for receiver {entry.receiver!r}")
+        n = msgspec.convert(entry.payload, Notification)
+        n.possibly_sent, n.sent_at = entry.attempts > 0, now
+        if n.thread_role == "reply" and n.thread_key:
+            n.thread_ref = self.outbox.thread_result(n.thread_key)
+        self.outbox.begin_attempt(entry.id, now)
+        try:
+            return notifier.notify(n)
+        except Exception as exc:  # a notifier bug must not stop the loop; classified like I/O errors
+            return error_result(exc)
+
+    # -- state ---------------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        """JSON-safe lifecycle, groups, notification log and retraining state."""
+        return {
+            "version": STATE_VERSION,
+            "lifecycle": self.lifecycle.state(),
+            "groups": self.groups.state(),
+            "nflog": self.nflog.state(),
+            "retrain": self.retrain.state(),
+        }
+
+    def load_state(self, state: Mapping[str, Any]) -> None:
+        if state.get("version") != STATE_VERSION:
+            raise ValueError(f"alert state version {state.get('version')!r} is not {STATE_VERSION}")
+        self.lifecycle.load_state(state["lifecycle"])
+        self.groups.load_state(state["groups"])
+        self.nflog.load_state(state["nflog"])
+        self.retrain.load_state(state["retrain"])
+
+
+def _walk(node: RouteNode) -> list[RouteNode]:
+    return [node, *(n for child in node.children for n in _walk(child))]

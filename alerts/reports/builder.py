@@ -1,0 +1,255 @@
+"""Assemble a :class:`Report` from data only, and write it (HTML, JSON, Markdown, replay bundle).
+
+``build_report`` never reads the clock or any file: the caller passes ``now``
+and the data. ``write_report`` lays the files out as::
+
+    <directory>/<model slug>/<report id>/report.html      self-contained page
+                                        report.json      every number
+                                        summary.md       the Slack text
+                                        <report id>.replay.tar.gz
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from alerts.reports import plots as P
+from alerts.reports.bundle import SUFFIX, versions, write_bundle
+from alerts.reports.history import Point, build_series, key_of, onset, performance_key
+from alerts.reports.html import render
+from alerts.reports.report import Change, Report, ReportInputs, to_json_dict
+from alerts.reports.segments import worst_segments
+from alerts.reports.summary import render_markdown
+from alerts.reports.suspects import (
+    data_changes,
+    estimate_importance,
+    finding_changes,
+    importances,
+    place_changes,
+    rank_suspects,
+)
+from detectors.batch import OutcomeBatch, PredictionBatch
+from detectors.findings import Finding
+from detectors.spec import ModelSpec
+
+PLOTTED_SUSPECTS = 3
+STAMP = "%Y%m%dT%H%M%SZ"
+
+
+@dataclass(frozen=True, slots=True)
+class ReportFiles:
+    directory: Path
+    html: Path
+    json: Path
+    markdown: Path
+    bundle: Path
+
+
+def slug(text: str, limit: int = 48) -> str:
+    """A file-name-safe, collision-resistant form of a user id (model ids may be anything)."""
+    safe = re.sub(r"[^A-Za-z0-9_-]+", "_", text)[:limit].strip("_") or "model"
+    if safe != text:
+        safe += "-" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return safe
+
+
+def _stamp(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).strftime(STAMP)
+
+
+def _order(findings: Sequence[Finding]) -> list[Finding]:
+    return sorted(findings, key=lambda f: (not f.degraded, f.severity != "critical", -f.window_end, f.key))
+
+
+def _latest_per_key(findings: Sequence[Finding]) -> dict[tuple[str, str, str], Finding]:
+    out: dict[tuple[str, str, str], Finding] = {}
+    for f in findings:
+        if f.key not in out or f.window_end >= out[f.key].window_end:
+            out[f.key] = f
+    return out
+
+
+def _concat(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
+    if a is None or b is None:
+        return None
+    return np.concatenate([a.astype(object), b.astype(object)]) if a.dtype != b.dtype else np.concatenate([a, b])
+
+
+def _rows(current: PredictionBatch | OutcomeBatch) -> tuple[np.ndarray, np.ndarray | None]:
+    """(prediction times, model versions) of the evaluated rows."""
+    if isinstance(current, OutcomeBatch):
+        return current.prediction_timestamps, current.model_version
+    return current.timestamps, current.model_version
+
+
+def _labels(current: PredictionBatch | OutcomeBatch, outcomes: OutcomeBatch | None,
+            findings: Sequence[Finding]) -> dict[str, Any]:
+    out: dict[str, Any] = {"outcomes": 0, "median_lag_seconds": None, "p90_lag_seconds": None,
+                           "coverage": None, "coverage_source": None}
+    joined = outcomes if outcomes is not None else current if isinstance(current, OutcomeBatch) else None
+    if joined is not None and len(joined):
+        lag = joined.label_lag[np.isfinite(joined.label_lag)]
+        out["outcomes"] = len(joined)
+        if lag.size:
+            out["median_lag_seconds"] = float(np.median(lag))
+            out["p90_lag_seconds"] = float(np.quantile(lag, 0.9))
+    latest = _latest_per_key(findings)
+    cov = [f for k, f in latest.items() if k[1] == "label_coverage"]
+    if cov:
+        out["coverage"], out["coverage_source"] = cov[0].statistic, "label_coverage finding"
+    elif joined is not None and isinstance(current, PredictionBatch) and len(current):
+        lo, hi = float(current.timestamps.min()), float(current.timestamps.max())
+        inside = (joined.prediction_timestamps >= lo) & (joined.prediction_timestamps <= hi)
+        out["coverage"] = float(inside.sum()) / len(current)
+        out["coverage_source"] = "joined outcomes of the window's predictions / window predictions"
+    return out
+
+
+def build_report(
+    *, model_id: str, spec: ModelSpec, reference: OutcomeBatch, current: PredictionBatch | OutcomeBatch,
+    now: float, triggering: Sequence[Finding] = (), recent: Sequence[Finding] = (),
+    snapshot: Mapping[str, Any] | None = None, detector_state: Mapping[str, Any] | None = None,
+    outcomes: OutcomeBatch | None = None, model_version: str | None = None, with_plots: bool = True,
+) -> Report:
+    """A report on ``current`` (the evaluated window's rows) against ``reference``.
+
+    ``triggering``: the degraded findings that fired; ``recent``: the findings of recent
+    evaluations (any state); ``snapshot``: ``ModelMonitor.snapshot()``; ``detector_state``:
+    ``ModelMonitor.state()`` (goes into the bundle); ``outcomes``: joined outcomes of the
+    window (segments, label lag). ``current`` may itself be an OutcomeBatch.
+    """
+    trig = _order([f for f in triggering])
+    everything = [*recent, *trig]
+    series = build_series(snapshot, everything)
+    first, healthy = onset(series, trig)
+    times, model_versions = _rows(current)
+    start = float(times.min()) if len(times) else None
+    end = float(times.max()) if len(times) else None
+    perf_key = performance_key(series, trig)
+    estimated = estimate_importance(spec, reference.features, reference.score, reference.y_pred)
+    suspects = rank_suspects(spec, reference.features, current.features, everything, series, perf_key,
+                             importances(spec, estimated))
+    joined = outcomes if outcomes is not None else current if isinstance(current, OutcomeBatch) else None
+    row_times, row_features, row_versions = times, dict(current.features), model_versions
+    if outcomes is not None and outcomes is not current:
+        row_times = np.concatenate([times, outcomes.prediction_timestamps])
+        row_features = {n: v for n in spec.features if (v := _concat(current.features.get(n),
+                                                                      outcomes.features.get(n))) is not None}
+        row_versions = _concat(model_versions, outcomes.model_version)
+    changes: list[Change] = data_changes(spec, reference.features, reference.model_version, row_times,
+                                         row_features, row_versions)
+    latest = _latest_per_key(everything)
+    changes += finding_changes(list(latest.values()))
+    span = (first - healthy) if first is not None and healthy is not None else \
+        (end - start) if start is not None and end is not None else 0.0
+    changes = place_changes(changes, first, healthy, span)
+    quality = _order([f for f in latest.values() if f.kind == "quality" and f.degraded])
+    metric, segments = (worst_segments(spec, reference, joined) if joined is not None and len(joined)
+                        else (None, []))
+    trig_keys = {f.key for f in trig}
+    recent_degraded = _order([f for f in latest.values() if f.degraded and f.key not in trig_keys
+                              and f.kind != "quality"])
+    top = [s.feature for s in suspects[:PLOTTED_SUSPECTS]]
+    drift_lines = {f: series[k] for f in top for k in series if k.startswith("data_drift/") and k.endswith("/" + f)
+                   and k.count("/") == 2}
+    timelines: dict[str, Any] = {
+        "drift": {k: [_pt(p) for p in v] for k, v in drift_lines.items()},
+        "performance_key": perf_key,
+        "performance": [_pt(p) for p in series.get(perf_key, [])] if perf_key else [],
+        "triggering": {key_of(f): [_pt(p) for p in series.get(key_of(f), [])] for f in trig},
+        "performance_windows": list((snapshot or {}).get("performance_timeline") or []),
+    }
+    notes = []
+    if joined is None:
+        notes.append("No joined outcomes for this window: segments and label lag are not available.")
+    report = Report(
+        report_id=f"{_stamp(now)}-{hashlib.sha256(f'{model_id}|{now}|{sorted(trig_keys)}'.encode()).hexdigest()[:8]}",
+        model_id=model_id, model_version=model_version, created_at=now, onset=first, last_healthy=healthy,
+        triggering=trig, recent_degraded=recent_degraded,
+        window={"kind": "outcomes" if isinstance(current, OutcomeBatch) else "predictions", "rows": len(current),
+                "start": start, "end": end},
+        labels=_labels(current, joined, everything), suspects=suspects, changes=changes, quality_events=quality,
+        segments=segments, segment_metric=metric, timelines=timelines, plots={}, versions=versions(), notes=notes,
+        inputs=ReportInputs(spec, reference, current, outcomes,
+                            dict(detector_state) if detector_state is not None else None))
+    if with_plots:
+        report.plots = _plots(report, spec, reference, current, drift_lines, series, perf_key, snapshot, trig)
+    report.timelines["snapshot"] = dict(snapshot) if snapshot is not None else None
+    return report
+
+
+def _pt(p: Point) -> dict[str, Any]:
+    return {"window_end": p.window_end, "statistic": p.statistic, "threshold": p.threshold, "degraded": p.degraded}
+
+
+def _plots(report: Report, spec: ModelSpec, reference: OutcomeBatch, current: PredictionBatch | OutcomeBatch,
+           drift_lines: dict[str, list[Point]], series: dict[str, list[Point]], perf_key: str | None,
+           snapshot: Mapping[str, Any] | None, trig: list[Finding]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for s in report.suspects[:PLOTTED_SUSPECTS]:
+        ref, cur = reference.features.get(s.feature), current.features.get(s.feature)
+        if ref is not None and cur is not None:
+            out[f"distribution:{s.feature}"] = P.distribution(s.feature, ref, cur, s.type == "numeric")
+    if any(drift_lines.values()):
+        out["timeline:drift"] = P.timeline("drift of the top suspects (dashed: threshold)", drift_lines,
+                                           report.onset, "drift statistic")
+    if perf_key and series.get(perf_key):
+        name = perf_key.split("/")[1]
+        rows = [w for w in (snapshot or {}).get("performance_timeline") or [] if isinstance(w.get(name), dict)
+                and w[name].get("ci_low") is not None]
+        band = ([float(w["window_end"]) for w in rows], [float(w[name]["ci_low"]) for w in rows],
+                [float(w[name]["ci_high"]) for w in rows])
+        out["timeline:performance"] = P.timeline(f"{name} per outcome window (dashed: bound)",
+                                                 {name: series[perf_key]}, report.onset, name, band)
+    other = {key_of(f): series[key_of(f)] for f in trig if key_of(f) != perf_key and key_of(f) in series
+             and not key_of(f).startswith("data_drift/")}
+    if other:
+        out["timeline:triggering"] = P.timeline("triggering checks", dict(list(other.items())[:5]), report.onset,
+                                                "statistic")
+    if report.segments:
+        out["segments"] = P.segments_chart(report.segments)
+    return out
+
+
+def write_report(report: Report, directory: str | Path, now: float, base_url: str | None = None) -> ReportFiles:
+    """Write the four files of ``report`` under ``directory`` (see the module doc); ``now`` stamps the files.
+
+    ``base_url``: public prefix of the reports directory, for the link in the Markdown summary.
+    """
+    model_dir = slug(report.model_id)
+    folder = Path(directory) / model_dir / report.report_id
+    folder.mkdir(parents=True, exist_ok=True)
+    bundle_name = report.report_id + SUFFIX
+    files = ReportFiles(folder, folder / "report.html", folder / "report.json", folder / "summary.md",
+                        folder / bundle_name)
+    if report.inputs is not None:
+        i = report.inputs
+        snapshot = report.timelines.get("snapshot")
+        write_bundle(files.bundle, report_id=report.report_id, model_id=report.model_id,
+                     model_version=report.model_version, created_at=report.created_at, spec=i.spec,
+                     reference=i.reference, current=i.current, outcomes=i.outcomes, state=i.detector_state,
+                     snapshot=snapshot, triggering=report.triggering, recent=report.recent_degraded)
+    link = f"{base_url.rstrip('/')}/{model_dir}/{report.report_id}/report.html" if base_url else None
+    _atomic(files.html, render(report, bundle_name if report.inputs is not None else None))
+    _atomic(files.json, json.dumps(to_json_dict(report), ensure_ascii=False, allow_nan=False, indent=1))
+    _atomic(files.markdown, render_markdown(report, link))
+    for p in (files.html, files.json, files.markdown, files.bundle):
+        if p.exists():
+            os.utime(p, (now, now))
+    return files
+
+
+def _atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)

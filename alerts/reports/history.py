@@ -1,0 +1,108 @@
+"""Recent evaluations per check, as time series: onset detection and drift/performance alignment.
+
+Source: the monitor's ``snapshot()["evaluations"]`` (``"kind/detector/subject"`` ->
+``[{window_end, statistic, threshold, degraded}, ...]``) merged with any
+:class:`~detectors.findings.Finding` list (deduplicated by key and window end).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from detectors.findings import Finding
+from detectors.metrics import METRICS
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    window_end: float
+    statistic: float
+    threshold: float
+    degraded: bool
+
+
+Series = dict[str, list[Point]]
+
+
+def key_of(f: Finding) -> str:
+    return "/".join(f.key)
+
+
+def build_series(snapshot: Mapping[str, Any] | None, findings: Iterable[Finding]) -> Series:
+    """Per-key points sorted by window end (snapshot and findings merged)."""
+    merged: dict[str, dict[float, Point]] = {}
+    evaluations = (snapshot or {}).get("evaluations") or {}
+    for key, points in evaluations.items():
+        for p in points:
+            pt = Point(float(p["window_end"]), float(p["statistic"]), float(p["threshold"]), bool(p["degraded"]))
+            merged.setdefault(str(key), {})[pt.window_end] = pt
+    for f in findings:
+        merged.setdefault(key_of(f), {})[f.window_end] = Point(f.window_end, f.statistic, f.threshold, f.degraded)
+    return {k: [v[t] for t in sorted(v)] for k, v in merged.items()}
+
+
+def onset(series: Series, triggering: Iterable[Finding]) -> tuple[float | None, float | None]:
+    """(first degraded window end of the current degraded run, last healthy window end before it).
+
+    The earliest over the triggering checks; without history, the triggering windows themselves.
+    """
+    first: float | None = None
+    healthy: float | None = None
+    for f in triggering:
+        points = [p for p in series.get(key_of(f), []) if p.window_end <= f.window_end] or [
+            Point(f.window_end, f.statistic, f.threshold, f.degraded)
+        ]
+        i = len(points) - 1
+        while i > 0 and points[i - 1].degraded:
+            i -= 1
+        start = points[i].window_end
+        before = points[i - 1].window_end if i > 0 else None
+        if first is None or start < first:
+            first, healthy = start, before
+    return first, healthy
+
+
+def performance_key(series: Series, triggering: Iterable[Finding]) -> str | None:
+    """The performance check to correlate with: the triggering one, else the first realized metric."""
+    for f in triggering:
+        if f.kind in ("performance", "estimated_performance") and f.detector in METRICS:
+            return key_of(f)
+    for kind in ("performance", "estimated_performance"):
+        for key in sorted(series):
+            if key.startswith(kind + "/") and key.split("/")[1] in METRICS:
+                return key
+    return None
+
+
+def badness(key: str, points: list[Point]) -> np.ndarray:
+    """Performance values oriented so that larger means worse."""
+    metric = METRICS[key.split("/")[1]]
+    values = np.array([p.statistic for p in points])
+    return values if metric.direction == "increase" else -values
+
+
+def aligned_correlation(drift: list[Point], perf_key: str, perf: list[Point]) -> tuple[float | None, int]:
+    """Pearson r between a feature's drift and the performance degradation over recent windows.
+
+    Each performance window is paired with the latest drift window that ended at or before it.
+    Needs 3 pairs and variation on both sides; returns (r or None, pairs used).
+    """
+    if not drift or not perf:
+        return None, 0
+    ends = np.array([p.window_end for p in drift])
+    stats = np.array([p.statistic for p in drift])
+    bad = badness(perf_key, perf)
+    xs, ys = [], []
+    for p, b in zip(perf, bad, strict=True):
+        i = int(np.searchsorted(ends, p.window_end, side="right")) - 1
+        if i >= 0 and math.isfinite(stats[i]) and math.isfinite(b):
+            xs.append(stats[i])
+            ys.append(b)
+    if len(xs) < 3 or np.ptp(xs) == 0 or np.ptp(ys) == 0:
+        return None, len(xs)
+    return float(np.corrcoef(xs, ys)[0, 1]), len(xs)

@@ -1,0 +1,123 @@
+"""Block Kit rendering of alert notifications for Slack (pure functions, no I/O).
+
+What the on-call reads at 3 a.m., first lines first: severity and state, model and version,
+what fired with its numbers and threshold, since when, top suspects, the report link.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from alerts.model import Alert
+from alerts.notify import Notification
+
+MAX_ALERTS = 10
+_ICON = {"critical": ":red_circle:", "warning": ":large_orange_circle:", "resolved": ":white_check_mark:"}
+
+
+def when(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def span(seconds: float) -> str:
+    minutes = int(max(0.0, seconds) // 60)
+    days, rest = divmod(minutes, 1440)
+    hours, mins = divmod(rest, 60)
+    return " ".join(p for p in (f"{days}d" if days else "", f"{hours}h" if hours else "", f"{mins}m") if p)
+
+
+def _worst(alerts: list[Alert]) -> str:
+    return "critical" if any(a.severity == "critical" for a in alerts) else "warning"
+
+
+def _num(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.4g}"
+
+
+def alert_line(a: Alert, now: float) -> str:
+    """One alert in mrkdwn: what, numbers vs threshold, since when (and until when)."""
+    v, lab = a.values, a.labels
+    p = f", p={_num(v.get('p_value'))}" if v.get("p_value") is not None else ""
+    head = (
+        f"{_ICON.get(a.severity, '')} *{lab.get('kind', '?')}* `{lab.get('detector', '?')}` on "
+        f"`{lab.get('subject', '?')}`: *{_num(v.get('statistic'))}* vs threshold {_num(v.get('threshold'))}"
+        f"{p} over {int(v.get('window_size') or 0)} events"
+    )
+    if a.state == "resolved" and a.ends_at is not None:
+        tail = f"resolved {when(a.ends_at)} after {span(a.ends_at - a.starts_at)}"
+        if "resolved_by" in a.annotations:
+            tail += f" ({a.annotations['resolved_by']})"
+    else:
+        tail = f"since {when(a.starts_at)} ({span(now - a.starts_at)})"
+    lines = [head, f"_{tail}_"]
+    suspects = a.annotations.get("detail.top_suspects")
+    if suspects:
+        lines.append(f"Top suspects: {suspects}")
+    if a.annotations.get("report_summary"):
+        lines.append(a.annotations["report_summary"])
+    if a.annotations.get("report_link"):
+        lines.append(f"<{a.annotations['report_link']}|Root-cause report>")
+    return "\n".join(lines)[:2900]
+
+
+def title(n: Notification, alerts: list[Alert], resolved: bool) -> str:
+    first = alerts[0] if alerts else None
+    model = n.group_labels.get("model") or (first.model if first else "")
+    version = first.labels.get("model_version", "") if first else ""
+    label = "RESOLVED" if resolved else f"FIRING:{len(alerts)}"
+    icon = _ICON["resolved"] if resolved else _ICON[_worst(alerts)]
+    sev = "" if resolved else f" · {_worst(alerts)}"
+    return f"{icon} [{label}] {model} {version}".rstrip() + sev
+
+
+def render(n: Notification, now: float) -> tuple[str, list[dict[str, Any]]]:
+    """(fallback text, blocks) for a notification; replies only show what changed."""
+    firing = n.firing_alerts()
+    resolved_now = [a for a in n.alerts if a.instance in set(n.resolved)]
+    if n.thread_role == "root" or n.reason == "first_notification":
+        shown, head = firing, title(n, firing, resolved=False)
+    elif not firing:
+        shown, head = resolved_now, title(n, resolved_now, resolved=True)
+    elif n.reason == "new_alerts":
+        new = set(n.new)
+        shown = [a for a in firing if a.instance in new]
+        head = f":new: {len(shown)} new alert(s); {len(firing)} firing"
+    elif n.reason == "resolved":
+        shown, head = resolved_now, f"{_ICON['resolved']} {len(resolved_now)} resolved; {len(firing)} still firing"
+    else:
+        shown = firing
+        oldest = min(a.starts_at for a in firing)
+        head = f":alarm_clock: still firing: {len(firing)} alert(s) for {span(now - oldest)}"
+    return head, blocks(head, shown, n, now)
+
+
+def root_resolved(n: Notification, now: float) -> tuple[str, list[dict[str, Any]]]:
+    """The original message rewritten once the whole group resolved (``chat.update``)."""
+    head = title(n, n.alerts, resolved=True)
+    return head, blocks(head, n.alerts, n, now)
+
+
+def blocks(head: str, alerts: list[Alert], n: Notification, now: float) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": head[:150], "emoji": True}}]
+    for a in alerts[:MAX_ALERTS]:
+        out.append({"type": "section", "text": {"type": "mrkdwn", "text": alert_line(a, now)}})
+    if len(alerts) > MAX_ALERTS:
+        out.append({"type": "section", "text": {"type": "mrkdwn", "text": f"... and {len(alerts) - MAX_ALERTS} more"}})
+    links = [a.annotations["report_link"] for a in alerts if a.annotations.get("report_link")]
+    if links:
+        out.append(
+            {
+                "type": "actions",
+                "elements": [{"type": "button", "text": {"type": "plain_text", "text": "Open report"}, "url": links[0]}],
+            }
+        )
+    out.append(
+        {
+            "type": "context",
+            "elements": [
+                {"type": "mrkdwn", "text": (f"driftwarden · {n.reason.replace('_', ' ')} · group `{n.group_key}`")[:3000]}
+            ],
+        }
+    )
+    return out

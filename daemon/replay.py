@@ -1,0 +1,133 @@
+"""``driftwarden replay BUNDLE``: recompute a report's findings from its replay bundle.
+
+The bundle (see ``alerts/reports/bundle.py``) holds the spec, the reference and
+the exact rows of the evaluated window. ``detectors.monitor.compare`` runs the
+same detectors on them; each recomputed finding is matched with the finding the
+report recorded under the same (kind, detector, subject), and statistic,
+threshold and p-value are compared for exact equality. Checks that depend on
+stream history (event rate buckets, staleness, the concept-drift detector's
+change points) cannot be recomputed from one window and are listed as such.
+
+Exit codes: 0 every recorded statistic reproduced, 1 at least one differs,
+2 the bundle cannot be read.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from alerts.reports.bundle import Bundle, BundleError, read_bundle
+from detectors.findings import Finding
+from detectors.monitor import compare
+
+#: kinds that an outcome window produces (the prediction window gives the rest)
+OUTCOME_KINDS = {"performance", "kpi", "concept_drift", "traffic"}
+#: checks whose value depends on the stream before the window: shown, never compared
+HISTORY_DEPENDENT = {("concept_drift", None), ("traffic", "event_rate"), ("traffic", "staleness"),
+                     ("traffic", "label_coverage")}
+
+
+def history_dependent(f: Finding) -> bool:
+    return (f.kind, None) in HISTORY_DEPENDENT or (f.kind, f.detector) in HISTORY_DEPENDENT
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayRow:
+    finding: Finding
+    recorded: Finding | None
+
+    @property
+    def match(self) -> bool | None:
+        """True/False when the report recorded this check, None when it did not."""
+        if self.recorded is None or history_dependent(self.finding):
+            return None
+        a, b = self.finding, self.recorded
+        return all(_same(x, y) for x, y in ((a.statistic, b.statistic), (a.threshold, b.threshold),
+                                             (a.p_value, b.p_value))) and a.degraded == b.degraded
+
+
+def _same(x: float | None, y: float | None) -> bool:
+    if x is None or y is None:
+        return x is y
+    return x == y or (math.isnan(x) and math.isnan(y))
+
+
+def recompute(bundle: Bundle) -> list[Finding]:
+    """The findings of the bundle's window(s), recomputed with ``compare``."""
+    out = compare(bundle.spec, bundle.reference, bundle.current)
+    if bundle.outcomes is not None:
+        out += [f for f in compare(bundle.spec, bundle.reference, bundle.outcomes) if f.kind in OUTCOME_KINDS]
+    return out
+
+
+def replay(path: str | Path) -> tuple[Bundle, list[ReplayRow], list[Finding]]:
+    """(bundle, recomputed findings matched with the recorded ones, recorded findings not recomputed)."""
+    bundle = read_bundle(path)
+    recorded = {f.key: f for f in [*bundle.recent, *bundle.triggering]}
+    rows = [ReplayRow(f, recorded.get(f.key)) for f in recompute(bundle)]
+    seen = {r.finding.key for r in rows if not history_dependent(r.finding)}
+    return bundle, rows, [f for k, f in recorded.items() if k not in seen]
+
+
+def _num(x: float | None) -> str:
+    return "-" if x is None else repr(x)
+
+
+def _table(bundle: Bundle, rows: list[ReplayRow], missing: list[Finding], out: TextIO) -> None:
+    m = bundle.manifest
+    out.write(f"bundle {m['report_id']}: model {m['model_id']!r} version {m.get('model_version')!r}, "
+              f"{len(bundle.current)} window rows ({m['current_kind']}), {len(bundle.reference)} reference rows\n")
+    out.write(f"recorded with: {', '.join(f'{k} {v}' for k, v in m['versions'].items())}\n\n")
+    header = ("kind", "detector", "subject", "statistic", "threshold", "p_value", "degraded", "recorded")
+    table = [header]
+    for r in rows:
+        f = r.finding
+        mark = {None: "-", True: "identical", False: "DIFFERS"}[r.match]
+        if history_dependent(f):
+            mark = "needs stream history"
+        table.append((f.kind, f.detector, f.subject[:40], _num(f.statistic), _num(f.threshold), _num(f.p_value),
+                      "yes" if f.degraded else "no", mark))
+    widths = [max(len(str(row[i])) for row in table) for i in range(len(header))]
+    for row in table:
+        out.write("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() + "\n")
+    for f in missing:
+        out.write(f"not recomputable from one window: {f.kind}/{f.detector}/{f.subject} "
+                  f"(recorded statistic {_num(f.statistic)})\n")
+    differing = [r for r in rows if r.match is False]
+    out.write(f"\n{sum(r.match is True for r in rows)} recorded finding(s) reproduced exactly, "
+              f"{len(differing)} differ.\n")
+
+
+def _json(bundle: Bundle, rows: list[ReplayRow], missing: list[Finding], out: TextIO) -> None:
+    def enc(f: Finding) -> dict[str, Any]:
+        d = f.to_dict()
+        for k in ("statistic", "threshold", "p_value"):
+            v = d[k]
+            if isinstance(v, float) and not math.isfinite(v):
+                d[k] = repr(v)
+        d["details"] = {k: (repr(v) if isinstance(v, float) and not math.isfinite(v) else v)
+                        for k, v in f.details.items()}
+        return d
+
+    doc = {"bundle": {k: bundle.manifest.get(k) for k in ("report_id", "model_id", "model_version", "created_at",
+                                                          "current_kind", "versions")},
+           "findings": [{**enc(r.finding), "recorded_match": r.match} for r in rows],
+           "not_recomputable": [enc(f) for f in missing]}
+    out.write(json.dumps(doc, indent=1, ensure_ascii=False, allow_nan=False) + "\n")
+
+
+def run_replay(bundle_path: str, output_format: str = "table", stream: TextIO | None = None) -> int:
+    """The CLI entry point: print the recomputed findings; return the exit code (see module doc)."""
+    out = stream or sys.stdout
+    try:
+        bundle, rows, missing = replay(bundle_path)
+    except BundleError as exc:
+        print(f"driftwarden replay: {exc}", file=sys.stderr)
+        return 2
+    (_json if output_format == "json" else _table)(bundle, rows, missing, out)
+    return 1 if any(r.match is False for r in rows) else 0

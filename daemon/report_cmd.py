@@ -1,0 +1,162 @@
+"""Root-cause reports from the daemon: the on-degraded hook and ``driftwarden report --model ID``.
+
+The rows a report is computed on are the monitor's windows: the last *closed*
+windows if the monitor keeps them (``ModelMonitor.last_windows()``, returning
+``(PredictionBatch | None, OutcomeBatch | None)``: then the replay reproduces the
+alert's statistics exactly), else the currently open windows.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from alerts.model import fingerprint
+from alerts.pipeline import AlertPipeline
+from alerts.reports.builder import ReportFiles, build_report, write_report
+from daemon.checkpoint import Checkpoint
+from daemon.config import Config, load_config, parse_duration
+from daemon.pipeline import ModelRuntime
+from daemon.reference import load_reference
+from detectors.batch import OutcomeBatch, PredictionBatch
+from detectors.findings import Finding
+from detectors.monitor import ModelMonitor, compare
+
+log = logging.getLogger(__name__)
+
+
+def monitor_windows(monitor: ModelMonitor) -> tuple[PredictionBatch | None, OutcomeBatch | None]:
+    """(prediction window rows, joined outcome window rows) of ``monitor``."""
+    last = getattr(monitor, "last_windows", None)
+    if callable(last):
+        return last()
+    cols = monitor.pred_window.columns()
+    window = None
+    if cols:
+        feats = {k[2:]: v for k, v in cols.items() if k.startswith("f:")}
+        window = PredictionBatch(timestamps=cols["t"], features=feats, prediction=cols["prediction"],
+                                 score=cols.get("score"))
+    out = monitor.outcome_window.columns()
+    outcomes = None
+    if out:
+        outcomes = OutcomeBatch(timestamps=out["t"], prediction_timestamps=out["t"] - out["lag"],
+                                y_true=out["y_true"], y_pred=out["y_pred"], score=out.get("score"),
+                                kpis={k[2:]: v for k, v in out.items() if k.startswith("k:")})
+    return window, outcomes
+
+
+def generate_report(*, model_id: str, monitor: ModelMonitor, reference: OutcomeBatch, reports_dir: Path,
+                    now: float, triggering: Sequence[Finding] = (), recent: Sequence[Finding] = (),
+                    model_version: str | None = None, base_url: str | None = None) -> ReportFiles | None:
+    """Build and write a report from a live monitor; None when it holds no window rows yet."""
+    window, outcomes = monitor_windows(monitor)
+    current: PredictionBatch | OutcomeBatch | None = window if window is not None and len(window) else outcomes
+    if current is None or not len(current):
+        return None
+    if outcomes is not None and not outcomes.features:
+        outcomes = None if current is not outcomes else outcomes  # no features: no segments
+    report = build_report(model_id=model_id, spec=monitor.spec, reference=reference, current=current,
+                          outcomes=outcomes if current is not outcomes else None, triggering=triggering,
+                          recent=recent, snapshot=monitor.snapshot(), detector_state=monitor.state(), now=now,
+                          model_version=model_version)
+    return write_report(report, reports_dir, now, base_url)
+
+
+class ReportHook:
+    """``Pipeline(on_degraded=ReportHook(config, alerts))``: a report when a check starts failing.
+
+    A check (model, kind, detector, subject) gets at most one report per ``min_interval``
+    seconds; the report's link and Markdown summary are attached to its alert.
+    """
+
+    def __init__(self, config: Config, alerts: AlertPipeline | None, min_interval: float = 3600.0) -> None:
+        self.config = config
+        self.alerts = alerts
+        self.min_interval = min_interval
+        self.reports_dir = config.resolve(config.reports.directory)
+        self._references: dict[str, OutcomeBatch] = {}
+        self._last: dict[tuple[str, str, str, str], float] = {}
+
+    def reference(self, runtime: ModelRuntime) -> OutcomeBatch:
+        mid = runtime.config.id
+        if mid not in self._references:
+            self._references[mid] = load_reference(self.config.resolve(runtime.config.reference), runtime.spec)
+        return self._references[mid]
+
+    def __call__(self, runtime: ModelRuntime, degraded: list[Finding], now: float) -> None:
+        mid = runtime.config.id
+        new = [f for f in degraded if now - self._last.get((mid, *f.key), -np.inf) >= self.min_interval]
+        if not new:
+            return
+        try:
+            files = generate_report(model_id=mid, monitor=runtime.monitor, reference=self.reference(runtime),
+                                    reports_dir=self.reports_dir, now=now, triggering=degraded, recent=degraded,
+                                    model_version=runtime.model_version, base_url=self.config.reports.base_url)
+        except Exception:  # a report must never stop the pipeline
+            log.exception("model %s: root-cause report failed", mid)
+            return
+        for f in new:
+            self._last[(mid, *f.key)] = now
+        if files is None:
+            return
+        log.info("model %s: root-cause report %s", mid, files.html)
+        if self.alerts is not None:
+            link = self._link(files)
+            summary = files.markdown.read_text(encoding="utf-8")
+            for f in new:
+                self.alerts.attach_report(fingerprint(mid, f.kind, f.detector, f.subject), link, summary)
+
+    def _link(self, files: ReportFiles) -> str:
+        rel = files.html.relative_to(self.reports_dir).as_posix()
+        base = self.config.reports.base_url
+        return f"{base.rstrip('/')}/{rel}" if base else f"/reports/{rel}"
+
+
+def report_command(config_path: str, model_id: str, now: float | None = None) -> int:
+    """``driftwarden report --model ID -c CONFIG``: a report on the model's checkpointed windows now.
+
+    Prints the HTML path and the Markdown summary; exit 0, or 1 when the model is unknown
+    or no window rows are checkpointed yet.
+    """
+    config = load_config(config_path)
+    try:
+        mc = config.model(model_id)
+    except KeyError:
+        print(f"unknown model {model_id!r}; configured: {', '.join(m.id for m in config.models)}", file=sys.stderr)
+        return 1
+    spec = mc.spec()
+    reference = load_reference(config.resolve(mc.reference), spec)
+    monitor = ModelMonitor(mc.id, spec, reference)
+    checkpoint = Checkpoint(config.resolve(config.state.path))
+    try:
+        state: Any = checkpoint.monitor_states().get(mc.id)
+        meta = (checkpoint.meta("models") or {}).get(mc.id, {})
+    finally:
+        checkpoint.close()
+    if state is not None:
+        monitor.load_state(state)
+    window, _ = monitor_windows(monitor)
+    found = compare(spec, reference, window) if window is not None and len(window) else []
+    files = generate_report(model_id=mc.id, monitor=monitor, reference=reference,
+                            reports_dir=config.resolve(config.reports.directory),
+                            now=time.time() if now is None else now, triggering=[f for f in found if f.degraded],
+                            recent=found, model_version=meta.get("model_version"), base_url=config.reports.base_url)
+    if files is None:
+        print(f"model {mc.id!r}: no checkpointed window rows yet; nothing to report", file=sys.stderr)
+        return 1
+    print(files.html)
+    print(files.markdown.read_text(encoding="utf-8"))
+    return 0
+
+
+def purge_command(config: Config, now: float) -> None:
+    """Scheduler job: archive/purge reports per ``reports.retention``."""
+    from alerts.reports.retention import purge_reports
+
+    purge_reports(config.resolve(config.reports.directory), parse_duration(config.reports.retention), now)

@@ -1,0 +1,147 @@
+"""Concept drift on the error stream with river's detectors, with JSON state and a refractory rule.
+
+The error stream is 0/1 (misclassified) for classifiers and the absolute
+error for regression. Detections are exactly river's: the detector is fed the
+same values, one at a time (inherently sequential).
+
+Refractory rule: river detectors can fire again a few hundred values after a
+change while they re-adapt (e.g. during a gradual change). A detection less
+than ``refractory`` values after the last *reported* change point is merged
+into it (counted in ``merged``, not reported). So one change -> one change point.
+
+State: river 0.26 keeps ADWIN's window and HDDM_W's means in Rust objects
+that cannot be exported. Every river detector resets itself completely on the
+update after a detection, so its state is a pure function of the values seen
+since its last reset. We keep exactly those values (``replay buffer``) and
+restore by replaying them into a fresh detector built from the same params:
+identical state, identical next detections. The buffer is bounded by
+``replay_limit``: when full, the detector is rebuilt from the newest half
+(which is the one approximation: after that point it equals a river detector
+started ``replay_limit / 2`` values ago, not one started at the beginning).
+
+>>> rng = np.random.default_rng(1)
+>>> errors = np.concatenate([rng.random(2000) < 0.1, rng.random(2000) < 0.4]).astype(float)
+>>> det = ConceptDriftDetector("adwin")
+>>> det.update(errors)
+[2079]
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+from river import drift
+from river.drift import binary
+
+from detectors.base import check_params, decode_array, encode_array, register
+
+INF = float("inf")
+RIVER_DETECTORS: dict[str, tuple[Any, dict[str, tuple[float, float]]]] = {
+    "adwin": (drift.ADWIN, {"delta": (1e-12, 1.0), "clock": (1, 1e9), "max_buckets": (1, 1e6),
+                            "min_window_length": (1, 1e9), "grace_period": (1, 1e9)}),
+    "page_hinkley": (drift.PageHinkley, {"min_instances": (1, 1e9), "delta": (0.0, INF),
+                                         "threshold": (1e-12, INF), "alpha": (0.0, 1.0)}),
+    "kswin": (drift.KSWIN, {"alpha": (1e-12, 1.0), "window_size": (2, 1e7), "stat_size": (1, 1e7),
+                            "seed": (0, 2**32 - 1)}),
+    "ddm": (binary.DDM, {"warm_start": (1, 1e9), "warning_threshold": (0.0, INF),
+                         "drift_threshold": (1e-12, INF)}),
+    "eddm": (binary.EDDM, {"warm_start": (1, 1e9), "alpha": (0.0, 1.0), "beta": (0.0, 1.0)}),
+    "hddm_a": (binary.HDDMA, {"drift_confidence": (1e-12, 1.0), "warning_confidence": (1e-12, 1.0)}),
+    "hddm_w": (binary.HDDMW, {"drift_confidence": (1e-12, 1.0), "warning_confidence": (1e-12, 1.0),
+                              "lambda_val": (1e-12, 1.0)}),
+}
+#: detectors defined on 0/1 (or [0, 1]) input only
+BINARY_ONLY = {"ddm", "eddm", "hddm_a", "hddm_w"}
+EXTRA_PARAMS = {"page_hinkley": {"mode"}, "hddm_a": {"two_sided_test"}, "hddm_w": {"two_sided_test"}}
+
+
+def make_river_detector(name: str, params: dict[str, Any]) -> Any:
+    """A river detector from its name and constructor params (validated, ``ValueError`` otherwise)."""
+    if name not in RIVER_DETECTORS:
+        raise ValueError(f"concept detector {name!r} unknown; allowed: {sorted(RIVER_DETECTORS)}")
+    cls, ranges = RIVER_DETECTORS[name]
+    allowed = set(ranges) | EXTRA_PARAMS.get(name, set())
+    unknown = set(params) - allowed
+    if unknown:
+        raise ValueError(f"{name}: unknown parameter(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
+    check_params(name, ranges, params)
+    return cls(**params)
+
+
+@register("concept")
+class ConceptDriftDetector:
+    """One river detector on one error stream, with the refractory rule and replayable state."""
+
+    param_ranges: ClassVar[dict[str, tuple[float, float]]] = {"refractory": (0, 1e12),
+                                                              "replay_limit": (2, 1e9)}
+
+    def __init__(self, detector: str = "adwin", params: dict[str, Any] | None = None,
+                 refractory: int = 1000, replay_limit: int = 50_000) -> None:
+        check_params(type(self).__name__, self.param_ranges,
+                     {"refractory": refractory, "replay_limit": replay_limit})
+        self.name = detector
+        self.params = dict(params or {})
+        if detector == "kswin" and "seed" not in self.params:
+            self.params["seed"] = 42  # deterministic sampling, required for replayable state
+        self.refractory = refractory
+        self.replay_limit = replay_limit
+        self._detector = make_river_detector(detector, self.params)
+        self._buffer: list[float] = []
+        self.n_seen = 0
+        self.last_change: int | None = None
+        self.merged = 0
+        self.raw_detections = 0
+
+    def update(self, values: np.ndarray) -> list[int]:
+        """Feed values in order; return the stream indices of newly reported change points."""
+        reported: list[int] = []
+        det, buf = self._detector, self._buffer
+        update = det.update
+        for x in np.asarray(values, dtype=np.float64).tolist():
+            update(x)
+            buf.append(x)
+            i = self.n_seen
+            self.n_seen += 1
+            if det.drift_detected:
+                buf.clear()  # river resets the detector on its next update
+                self.raw_detections += 1
+                if self.last_change is None or i - self.last_change >= self.refractory:
+                    reported.append(i)
+                    self.last_change = i
+                else:
+                    self.merged += 1
+            elif len(buf) >= self.replay_limit:
+                del buf[: len(buf) - self.replay_limit // 2]
+                det = self._detector = self._replay(buf)
+                update = det.update
+        return reported
+
+    def _replay(self, values: list[float]) -> Any:
+        det = make_river_detector(self.name, self.params)
+        for x in values:
+            det.update(x)
+        return det
+
+    def state(self) -> dict[str, Any]:
+        return {"detector": self.name, "params": self.params, "refractory": self.refractory,
+                "replay_limit": self.replay_limit, "buffer": encode_array(np.asarray(self._buffer)),
+                "n_seen": self.n_seen, "last_change": self.last_change, "merged": self.merged,
+                "raw_detections": self.raw_detections}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> ConceptDriftDetector:
+        det = cls(state["detector"], state["params"], state["refractory"], state["replay_limit"])
+        det._buffer = decode_array(state["buffer"]).astype(np.float64).tolist()
+        det._detector = det._replay(det._buffer)
+        det.n_seen, det.last_change = state["n_seen"], state["last_change"]
+        det.merged, det.raw_detections = state["merged"], state["raw_detections"]
+        return det
+
+
+def error_stream(task: str, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    """0/1 misclassification for classifiers, absolute error for regression (NaN rows dropped)."""
+    if task == "regression":
+        err = np.abs(np.asarray(y_true, dtype=np.float64) - np.asarray(y_pred, dtype=np.float64))
+        return err[~np.isnan(err)]
+    return (y_true != y_pred).astype(np.float64)

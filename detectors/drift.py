@@ -1,0 +1,162 @@
+"""Data and prediction drift of one model: every subject's test, one multiple-testing family.
+
+Subjects are the declared features (kind ``data_drift``), the prediction and the
+score (kind ``prediction_drift``). Per window each subject with at least
+``min_events`` non-missing values gets a p-value (KS numeric, chi-square
+categorical) and an effect size (the configured metric). The p-values of all
+subjects of the window are corrected together (Benjamini-Hochberg by default,
+Bonferroni optional); a subject is degraded when its corrected p-value is below
+``alpha`` AND its effect size is at least the threshold. Subjects with too few
+values yield no finding for that window (no evidence either way).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from detectors.base import fmt, severity
+from detectors.batch import OutcomeBatch
+from detectors.categorical import CategoricalDriftTest, CategoricalReference
+from detectors.findings import Finding, Kind
+from detectors.numeric import NumericDriftTest, NumericReference, ks_pvalue
+from detectors.settings import MonitorSettings
+from detectors.spec import ModelSpec
+
+METRIC_LABELS = {"psi": "PSI", "jensen_shannon": "JS distance", "hellinger": "Hellinger distance",
+                 "wasserstein": "Wasserstein/std", "tvd": "TVD"}
+
+
+def adjust_pvalues(p: np.ndarray, method: str) -> np.ndarray:
+    """Multiple-testing adjusted p-values (``benjamini_hochberg``, ``bonferroni`` or ``none``).
+
+    >>> adjust_pvalues(np.array([0.01, 0.04, 0.03]), "benjamini_hochberg").round(3).tolist()
+    [0.03, 0.04, 0.04]
+    >>> adjust_pvalues(np.array([0.01, 0.5]), "bonferroni").tolist()
+    [0.02, 1.0]
+    """
+    m = p.size
+    if m == 0 or method == "none":
+        return p.copy()
+    if method == "bonferroni":
+        return np.minimum(p * m, 1.0)
+    order = np.argsort(p)
+    scaled = p[order] * m / np.arange(1, m + 1)
+    adjusted = np.minimum.accumulate(scaled[::-1])[::-1]
+    out = np.empty(m)
+    out[order] = np.minimum(adjusted, 1.0)
+    return out
+
+
+Test = NumericDriftTest | CategoricalDriftTest
+
+
+class DriftSuite:
+    """All drift subjects of one model and their current window."""
+
+    def __init__(self, spec: ModelSpec, reference: OutcomeBatch, window_size: int | None = None) -> None:
+        self.settings: MonitorSettings = spec.monitoring
+        s = self.settings.drift
+        size = window_size or self.settings.window_size
+        self.tests: dict[str, Test] = {}
+        self.kinds: dict[str, Kind] = {}
+        self.types: dict[str, str] = {}
+        columns: dict[str, tuple[str, np.ndarray, Kind]] = {}
+        for name, fs in spec.features.items():
+            if name in reference.features:
+                columns[name] = (fs.type, reference.features[name], "data_drift")
+        if s.include_predictions:
+            pred_type = "numeric" if spec.task == "regression" else "categorical"
+            columns["prediction"] = (pred_type, reference.y_pred, "prediction_drift")
+            if reference.score is not None and reference.score.dtype.kind == "f":
+                columns["score"] = ("numeric", reference.score, "prediction_drift")
+        for name, (ftype, values, kind) in columns.items():
+            if ftype == "numeric":
+                ref = NumericReference(np.asarray(values, dtype=np.float64), s.numeric_bins,
+                                       s.reference_sample_size)
+                self.tests[name] = NumericDriftTest(ref, size)
+            else:
+                self.tests[name] = CategoricalDriftTest(CategoricalReference(values, s.max_categories))
+            self.kinds[name] = kind
+            self.types[name] = ftype
+
+    def update(self, features: dict[str, np.ndarray], prediction: np.ndarray,
+               score: np.ndarray | None) -> None:
+        for name, test in self.tests.items():
+            if name == "prediction":
+                values: np.ndarray | None = prediction
+            elif name == "score":
+                values = score
+            else:
+                values = features.get(name)
+            if values is None:
+                continue
+            if self.types[name] == "numeric" and values.dtype != np.float64:
+                values = np.asarray(values, dtype=np.float64)
+            test.update(values)
+
+    def reset(self) -> None:
+        for test in self.tests.values():
+            test.reset()
+
+    def evaluate(self, window_end: float, window_size: int) -> list[Finding]:
+        """Findings of the current window (call ``reset`` afterwards)."""
+        s = self.settings.drift
+        results = {name: t.result(False) if isinstance(t, NumericDriftTest) else t.result()
+                   for name, t in self.tests.items()}
+        numeric = [n for n in results if self.types[n] == "numeric" and results[n]["n"] > 0]
+        if numeric:
+            d = np.array([results[n]["ks"] for n in numeric])
+            m = np.array([self.tests[n].reference.size for n in numeric])
+            pv = ks_pvalue(d, m, np.array([results[n]["n"] for n in numeric]))
+            for n, p in zip(numeric, pv.tolist(), strict=True):
+                results[n]["ks_p"] = p
+        tested = [n for n, r in results.items() if r["n"] >= self.settings.min_events]
+        raw = np.array([results[n]["ks_p" if self.types[n] == "numeric" else "chi2_p"] for n in tested])
+        adjusted = adjust_pvalues(raw, s.correction)
+        findings = []
+        for name, p_raw, p_adj in zip(tested, raw, adjusted, strict=True):
+            ftype = self.types[name]
+            metric = s.numeric_metric if ftype == "numeric" else s.categorical_metric
+            threshold = s.effect_threshold("numeric" if ftype == "numeric" else "categorical")
+            r = results[name]
+            effect = float(r[metric])
+            degraded = bool(p_adj < s.alpha and effect >= threshold)
+            test_name = "KS" if ftype == "numeric" else "chi2"
+            op = ">=" if effect >= threshold else "<"
+            summary = (f"{METRIC_LABELS[metric]} of {name} {fmt(effect)} {op} {fmt(threshold)} "
+                       f"({test_name} p={fmt(float(p_raw))}, adjusted {fmt(float(p_adj))})")
+            details: dict[str, Any] = {k: float(v) for k, v in r.items()}
+            details.update(test=test_name, p_raw=float(p_raw), correction=s.correction, alpha=s.alpha,
+                           tested_subjects=len(tested))
+            test = self.tests[name]
+            if isinstance(test, CategoricalDriftTest) and test.unseen_names:
+                details["unseen_categories"] = ", ".join(test.unseen_names)
+            findings.append(Finding(
+                kind=self.kinds[name], detector=metric, subject=name, statistic=effect, threshold=threshold,
+                degraded=degraded, window_end=window_end, window_size=window_size, p_value=float(p_adj),
+                severity=severity(effect, threshold, 0.0, self.settings.critical_factor)  # type: ignore[arg-type]
+                if degraded else "warning",
+                summary=summary, details=details))
+        return findings
+
+    def histograms(self) -> dict[str, dict[str, Any]]:
+        """Current window vs reference bin counts per subject (for root-cause reports)."""
+        out: dict[str, dict[str, Any]] = {}
+        for name, test in self.tests.items():
+            if isinstance(test, NumericDriftTest):
+                out[name] = {"type": "numeric", "edges": test.reference.binning.edges.tolist(),
+                             "reference": test.reference.counts.tolist(), "current": test.counts.tolist()}
+            else:
+                out[name] = {"type": "categorical", "categories": test.reference.binning.labels,
+                             "reference": test.reference.counts.tolist(), "current": test.counts.tolist()}
+        return out
+
+    def state(self) -> dict[str, Any]:
+        return {name: t.state() for name, t in self.tests.items()}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        for name, test in self.tests.items():
+            if name in state:
+                test.load_state(state[name])

@@ -1,0 +1,301 @@
+"""The facade the daemon calls: one :class:`ModelMonitor` per model, and :func:`compare`.
+
+Prediction windows are count-based (``monitoring.window_size`` predictions);
+when one closes, data/prediction drift, multivariate drift, estimated
+performance and data quality are evaluated on it. Outcome windows
+(``performance.window_size`` joined outcomes) give realized performance, KPIs
+and label lag; the concept-drift detector runs on every outcome as it comes.
+``tick(now)`` runs the time-based traffic checks. Every evaluation returns its
+findings, healthy ones included. Windows (or subjects) with fewer than
+``monitoring.min_events`` events are not tested.
+
+>>> rng = np.random.default_rng(0)
+>>> spec = ModelSpec(task="binary", features={"x": FeatureSpec("numeric")},
+...                  monitoring=MonitorSettings(window_size=1000))
+>>> def outcomes(n, shift):
+...     x = rng.normal(shift, 1, n); y = np.where(x + rng.normal(0, 1, n) > 0, "1", "0").astype(object)
+...     return OutcomeBatch(np.zeros(n), np.zeros(n), y, np.where(x > 0, "1", "0").astype(object),
+...                         features={"x": x})
+>>> ref = outcomes(20_000, 0.0)
+>>> mon = ModelMonitor("churn", spec, ref)
+>>> cur = outcomes(1000, 1.0)
+>>> batch = PredictionBatch(np.arange(1000.0), cur.features, cur.y_pred)
+>>> [(f.detector, f.subject, f.degraded) for f in mon.observe_predictions(batch) if f.kind == "data_drift"]
+[('psi', 'x', True)]
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+import numpy as np
+
+from detectors.batch import OutcomeBatch, PredictionBatch
+from detectors.concept import BINARY_ONLY, ConceptDriftDetector, error_stream
+from detectors.drift import DriftSuite
+from detectors.estimation import CbpeEstimator
+from detectors.findings import Finding
+from detectors.kpi import KpiMonitor
+from detectors.multivariate import PcaDrift
+from detectors.performance import PerformanceMonitor
+from detectors.quality import QualityMonitor
+from detectors.settings import MonitorSettings
+from detectors.spec import FeatureSpec, ModelSpec
+from detectors.thresholds import threshold_from_settings
+from detectors.traffic import TrafficMonitor
+from detectors.window import ColumnWindow
+
+HISTORY = 50
+STATE_VERSION = 1
+
+
+def _has_scores(score: np.ndarray | None) -> bool:
+    return score is not None and score.dtype.kind == "f" and bool(np.isfinite(score).any())
+
+
+class ModelMonitor:
+    """All detectors of one model; see the module docstring."""
+
+    def __init__(self, model_id: str, spec: ModelSpec, reference: OutcomeBatch) -> None:
+        s: MonitorSettings = spec.monitoring
+        s.validate()
+        self.model_id, self.spec, self.settings = model_id, spec, s
+        self.numeric = [n for n, f in spec.features.items() if f.type == "numeric" and n in reference.features]
+        self.drift = DriftSuite(spec, reference) if s.drift.enabled else None
+        self.pca = None
+        if s.multivariate.enabled and len(self.numeric) >= 2:
+            matrix = np.column_stack([np.asarray(reference.features[n], dtype=np.float64) for n in self.numeric])
+            self.pca = PcaDrift(matrix, s.window_size, s.multivariate.variance_explained, s.multivariate.k,
+                                s.critical_factor)
+        self.quality = (QualityMonitor(spec.features, reference.features, s.quality, s.critical_factor)
+                        if s.quality.enabled else None)
+        self.cbpe = None
+        if s.estimation.enabled and spec.task == "binary" and _has_scores(reference.score):
+            assert reference.score is not None
+            self.cbpe = CbpeEstimator(reference.score, reference.y_true, reference.y_pred, spec.positive_label,
+                                      s.estimation.calibration_bins, s.estimation.metrics, s.window_size,
+                                      threshold_from_settings(s.estimation.threshold), s.critical_factor)
+        perf_window = s.performance.window_size or s.window_size
+        ref_cols: dict[str, np.ndarray] = {"y_true": reference.y_true, "y_pred": reference.y_pred}
+        if reference.score is not None:
+            ref_cols["score"] = reference.score
+        p = s.performance
+        self.performance = (PerformanceMonitor(spec.task, ref_cols, perf_window, p.metrics, spec.positive_label,
+                                               p.threshold, p.thresholds, p.confidence, s.critical_factor)
+                            if p.enabled else None)
+        self.kpis = KpiMonitor(s.kpis, reference.kpis, perf_window, s.critical_factor) if s.kpis else None
+        c = s.concept
+        if c.detector in BINARY_ONLY and spec.task == "regression":
+            raise ValueError(f"monitoring.concept.detector {c.detector!r} needs 0/1 errors (a classifier); "
+                             "use adwin, page_hinkley or kswin for regression")
+        self._concept_args = (c.detector, dict(c.params), c.refractory, c.replay_limit)
+        self.concept = ConceptDriftDetector(*self._concept_args) if c.detector != "none" else None
+        self.ref_error = float(error_stream(spec.task, reference.y_true, reference.y_pred).mean()) \
+            if len(reference) else float("nan")
+        self.traffic = TrafficMonitor(s.traffic) if s.traffic.enabled else None
+        self.pred_window = ColumnWindow(s.window_size)
+        self.outcome_window = ColumnWindow(perf_window)
+        self.history: dict[str, deque[list[Any]]] = {}
+        self.timeline: deque[dict[str, Any]] = deque(maxlen=HISTORY)
+
+    # ----------------------------------------------------------------- predictions
+    def observe_predictions(self, batch: PredictionBatch) -> list[Finding]:
+        """Add a batch; return the findings of every prediction window it closed."""
+        if self.quality is not None:
+            self.quality.add_counters(batch.type_errors, batch.missing_keys, batch.undeclared_keys)
+        if self.traffic is not None:
+            self.traffic.observe_predictions(batch.timestamps)
+        cols: dict[str, np.ndarray] = {"t": batch.timestamps, "prediction": batch.prediction}
+        if batch.score is not None:
+            cols["score"] = batch.score
+        for name in self.spec.features:
+            if name in batch.features:
+                cols["f:" + name] = batch.features[name]
+        return self._fill(self.pred_window, cols, len(batch), self._evaluate_predictions)
+
+    def _fill(self, window: ColumnWindow, cols: dict[str, np.ndarray], n: int, close: Any) -> list[Finding]:
+        out: list[Finding] = []
+        i = 0
+        while i < n:
+            take = min(window.room, n - i)
+            window.add({k: v[i : i + take] for k, v in cols.items()})
+            i += take
+            if window.room == 0:
+                out.extend(close(window.take()))
+        return out
+
+    def _evaluate_predictions(self, cols: dict[str, np.ndarray]) -> list[Finding]:
+        n = len(cols["t"])
+        if n < self.settings.min_events:
+            return []
+        end = float(cols["t"][-1])
+        features = {k[2:]: v for k, v in cols.items() if k.startswith("f:")}
+        out: list[Finding] = []
+        if self.drift is not None:
+            self.drift.update(features, cols["prediction"], cols.get("score"))
+            out.extend(self.drift.evaluate(end, n))
+            self.drift.reset()
+        if self.pca is not None and all(name in features for name in self.numeric):
+            matrix = np.column_stack([np.asarray(features[name], dtype=np.float64) for name in self.numeric])
+            out.append(self.pca.evaluate(matrix, end))
+        if self.cbpe is not None and "score" in cols:
+            out.extend(self.cbpe.evaluate(cols["score"], cols["prediction"], end))
+        if self.quality is not None:
+            out.extend(self.quality.evaluate(features, n, end))
+        self._record(out)
+        return out
+
+    # ----------------------------------------------------------------- outcomes
+    def observe_outcomes(self, batch: OutcomeBatch) -> list[Finding]:
+        """Add joined outcomes: concept drift per outcome, window metrics when a window closes."""
+        n = len(batch)
+        out: list[Finding] = []
+        if n == 0:
+            return out
+        if self.traffic is not None:
+            self.traffic.observe_outcomes(batch.prediction_timestamps)
+        if self.concept is not None:
+            out.extend(self._concept(batch.y_true, batch.y_pred, batch.timestamps))
+        cols: dict[str, np.ndarray] = {"t": batch.timestamps, "lag": batch.label_lag,
+                                       "y_true": batch.y_true, "y_pred": batch.y_pred}
+        if batch.score is not None:
+            cols["score"] = batch.score
+        for k in self.settings.kpis:
+            key = k.field or k.name
+            cols["k:" + key] = batch.kpis.get(key, np.full(n, np.nan))
+        out.extend(self._fill(self.outcome_window, cols, n, self._evaluate_outcomes))
+        return out
+
+    def _concept(self, y_true: np.ndarray, y_pred: np.ndarray, t: np.ndarray) -> list[Finding]:
+        assert self.concept is not None
+        errors = error_stream(self.spec.task, y_true, y_pred)
+        times = t if errors.size == t.size else t[~np.isnan(np.abs(np.asarray(y_true, float) - np.asarray(
+            y_pred, float)))]
+        start = self.concept.n_seen
+        out = []
+        for idx in self.concept.update(errors):
+            local = idx - start
+            recent = errors[max(0, local - self.settings.concept.refractory + 1) : local + 1]
+            level = float(recent.mean())
+            out.append(Finding(
+                kind="concept_drift", detector=self.concept.name, subject="error", statistic=level,
+                threshold=self.ref_error, degraded=True, window_end=float(times[local]), window_size=recent.size,
+                severity="critical" if level >= 2 * self.ref_error > 0 else "warning",
+                summary=f"{self.concept.name} detected a change in the error stream at outcome {idx} "
+                        f"(recent error {level:.3g}, reference {self.ref_error:.3g})",
+                details={"change_index": idx, "merged_detections": self.concept.merged,
+                         "direction": "up" if level > self.ref_error else "down"}))
+        self._record(out)
+        return out
+
+    def _evaluate_outcomes(self, cols: dict[str, np.ndarray]) -> list[Finding]:
+        n = len(cols["t"])
+        if n < self.settings.min_events:
+            return []
+        end = float(cols["t"][-1])
+        out: list[Finding] = []
+        if self.performance is not None:
+            perf = self.performance.evaluate(cols, end)
+            out.extend(perf)
+            self.timeline.append({"window_end": end, "n": n, **self.performance.timeline_entry(perf)})
+        if self.kpis is not None:
+            out.extend(self.kpis.evaluate({k[2:]: v for k, v in cols.items() if k.startswith("k:")}, end))
+        if self.traffic is not None:
+            lag = self.traffic.label_lag_finding(cols["lag"], end)
+            if lag is not None:
+                out.append(lag)
+        if self.concept is not None:
+            last = self.concept.last_change
+            if last is None or self.concept.n_seen - last > n:
+                err = float(error_stream(self.spec.task, cols["y_true"], cols["y_pred"]).mean())
+                out.append(Finding(kind="concept_drift", detector=self.concept.name, subject="error",
+                                   statistic=err, threshold=self.ref_error, degraded=False, window_end=end,
+                                   window_size=n, summary=f"no change in the error stream (error {err:.3g})"))
+        self._record(out)
+        return out
+
+    # ----------------------------------------------------------------- time
+    def tick(self, now: float) -> list[Finding]:
+        """Time-based checks (event rate per bucket, staleness, label coverage) at ``now``."""
+        out = self.traffic.tick(now) if self.traffic is not None else []
+        self._record(out)
+        return out
+
+    # ----------------------------------------------------------------- state
+    def _record(self, findings: list[Finding]) -> None:
+        for f in findings:
+            key = "/".join(f.key)
+            if key not in self.history:
+                self.history[key] = deque(maxlen=HISTORY)
+            self.history[key].append([f.window_end, f.statistic, f.threshold, f.degraded])
+
+    def state(self) -> dict[str, Any]:
+        """JSON-safe state: open windows, concept detector, quality/traffic counters, history."""
+        return {
+            "version": STATE_VERSION,
+            "model_id": self.model_id,
+            "pred_window": self.pred_window.state(),
+            "outcome_window": self.outcome_window.state(),
+            "concept": self.concept.state() if self.concept is not None else None,
+            "quality": self.quality.state() if self.quality is not None else None,
+            "traffic": self.traffic.state() if self.traffic is not None else None,
+            "history": {k: list(v) for k, v in self.history.items()},
+            "timeline": list(self.timeline),
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        if state.get("version") != STATE_VERSION:
+            raise ValueError(f"monitor state version {state.get('version')!r} is not {STATE_VERSION}")
+        self.pred_window.load_state(state["pred_window"])
+        self.outcome_window.load_state(state["outcome_window"])
+        if self.concept is not None and state["concept"] is not None:
+            self.concept = ConceptDriftDetector.from_state(state["concept"])
+        if self.quality is not None and state["quality"] is not None:
+            self.quality.load_state(state["quality"])
+        if self.traffic is not None and state["traffic"] is not None:
+            self.traffic.load_state(state["traffic"])
+        self.history = {k: deque(v, maxlen=HISTORY) for k, v in state["history"].items()}
+        self.timeline = deque(state["timeline"], maxlen=HISTORY)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Recent history for root-cause reports (JSON-safe)."""
+        histograms: dict[str, Any] = {}
+        if self.drift is not None:
+            cols = self.pred_window.columns()
+            if cols:
+                feats = {k[2:]: v for k, v in cols.items() if k.startswith("f:")}
+                self.drift.update(feats, cols["prediction"], cols.get("score"))
+            histograms = self.drift.histograms()
+            self.drift.reset()
+        return {
+            "model_id": self.model_id,
+            "evaluations": {k: [dict(zip(("window_end", "statistic", "threshold", "degraded"), e, strict=True))
+                                for e in v] for k, v in self.history.items()},
+            "current_window": {"size": len(self.pred_window), "histograms": histograms},
+            "performance_timeline": list(self.timeline),
+            "concept": None if self.concept is None else {
+                "detector": self.concept.name, "seen": self.concept.n_seen,
+                "last_change": self.concept.last_change, "merged": self.concept.merged},
+        }
+
+
+def compare(spec: ModelSpec, reference: OutcomeBatch, current: OutcomeBatch | PredictionBatch) -> list[Finding]:
+    """The batch face: the monitor's detectors and defaults with ``current`` as one window."""
+    import msgspec
+
+    n = len(current)
+    if n == 0:
+        return []
+    size = max(n, 1)
+    settings = msgspec.structs.replace(spec.monitoring, window_size=size, performance=msgspec.structs.replace(
+        spec.monitoring.performance, window_size=size))
+    mon = ModelMonitor("compare", msgspec.structs.replace(spec, monitoring=settings), reference)
+    if isinstance(current, PredictionBatch):
+        return mon.observe_predictions(current)
+    preds = PredictionBatch(timestamps=current.prediction_timestamps, features=current.features,
+                            prediction=current.y_pred, score=current.score, model_version=current.model_version)
+    return mon.observe_predictions(preds) + mon.observe_outcomes(current)
+
+
+__all__ = ["FeatureSpec", "ModelMonitor", "ModelSpec", "MonitorSettings", "compare"]

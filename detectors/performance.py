@@ -1,0 +1,134 @@
+"""Realized performance per window of joined outcomes, against its reference baseline.
+
+Baseline: the metric on the whole reference. Sampling spread: the metric's
+standard deviation over reference chunks of ``c = min(window, n_ref // 10)``
+rows, rescaled to a window of ``n`` rows by ``sqrt(c / n)`` (the usual 1/sqrt(n)
+law). It gives both the ``std`` threshold strategy and each value's confidence
+interval ``value -/+ z * std_n`` (normal approximation, ``z`` from
+``performance.confidence``). With fewer than 20 reference rows there is no
+spread: the interval is omitted and ``std`` thresholds fall back to ``relative``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from scipy.stats import norm
+
+from detectors.base import fmt, severity
+from detectors.findings import Finding, Kind
+from detectors.metrics import DEFAULT_METRICS, METRICS, Metric
+from detectors.settings import ThresholdSettings
+from detectors.thresholds import RelativeThreshold, StdThreshold, Threshold, breach, threshold_from_settings
+
+Columns = dict[str, np.ndarray]
+MIN_REFERENCE_ROWS = 20
+
+
+class Baseline:
+    """Reference value of a window statistic and its spread over reference chunks."""
+
+    def __init__(self, fn: Callable[[Columns], float], reference: Columns, window: int) -> None:
+        n = len(next(iter(reference.values()))) if reference else 0
+        self.value = fn(reference) if n else math.nan
+        self.chunk = min(window, n // 10)
+        self.std: float | None = None
+        if n >= MIN_REFERENCE_ROWS and self.chunk >= 2:
+            vals = [fn({k: v[i : i + self.chunk] for k, v in reference.items()})
+                    for i in range(0, n - self.chunk + 1, self.chunk)]
+            finite = [v for v in vals if math.isfinite(v)]
+            if len(finite) >= 2:
+                self.std = float(np.std(finite, ddof=1))
+
+    def std_for(self, n: int) -> float | None:
+        return None if self.std is None else self.std * math.sqrt(self.chunk / max(n, 1))
+
+
+def evaluate_against(
+    *, kind: Kind, detector: str, subject: str, value: float, baseline: Baseline, n: int,
+    strategy: Threshold, direction: str, rng: tuple[float, float], window_end: float,
+    critical_factor: float, confidence: float = 0.95, label: str | None = None,
+) -> Finding | None:
+    """One finding: ``value`` judged by ``strategy`` around ``baseline`` (None if undefined)."""
+    if not (math.isfinite(value) and math.isfinite(baseline.value)):
+        return None
+    std = baseline.std_for(n)
+    if isinstance(strategy, StdThreshold) and std is None:
+        strategy = RelativeThreshold(0.1)
+    bounds = strategy.bounds(baseline.value, std or 0.0, direction, rng)
+    degraded, bound = breach(value, bounds)
+    if bound is None:
+        return None
+    details: dict[str, Any] = {"baseline": baseline.value, "n": n, "lower": bounds[0], "upper": bounds[1]}
+    if std is not None:
+        z = float(norm.ppf(0.5 + confidence / 2))
+        details.update(std=std, ci_low=max(value - z * std, rng[0]), ci_high=min(value + z * std, rng[1]),
+                       confidence=confidence)
+    word = "below" if degraded and bound == bounds[0] else "above" if degraded else "within"
+    name = label or detector
+    summary = (f"{name} {fmt(value)} {word} bound {fmt(bound)} (baseline {fmt(baseline.value)}, n={n})"
+               if degraded else f"{name} {fmt(value)} within bounds (baseline {fmt(baseline.value)}, n={n})")
+    sev = severity(value, bound, baseline.value, critical_factor) if degraded else "warning"
+    return Finding(kind=kind, detector=detector, subject=subject, statistic=value, threshold=bound,
+                   degraded=degraded, window_end=window_end, window_size=n, severity=sev,  # type: ignore[arg-type]
+                   summary=summary, details=details)
+
+
+def _metric_fn(metric: Metric, positive: str) -> Callable[[Columns], float]:
+    def fn(cols: Columns) -> float:
+        return metric.fn(cols["y_true"], cols["y_pred"], cols.get("score"), positive)
+
+    return fn
+
+
+class PerformanceMonitor:
+    """Realized metrics of one model, judged per window against the reference baseline.
+
+    >>> rng = np.random.default_rng(3)
+    >>> def cols(acc, n):
+    ...     yt = rng.choice(["0", "1"], size=n).astype(object)
+    ...     flip = rng.random(n) > acc
+    ...     return {"y_true": yt, "y_pred": np.where(flip, np.where(yt == "1", "0", "1"), yt).astype(object)}
+    >>> pm = PerformanceMonitor("binary", cols(0.9, 10_000), window=1000, metrics=["accuracy"])
+    >>> [(f.degraded, round(f.statistic, 3)) for f in pm.evaluate(cols(0.8, 1000), 0.0)]
+    [(True, 0.801)]
+    """
+
+    def __init__(self, task: str, reference: Columns, window: int, metrics: list[str] | None = None,
+                 positive: str = "1", threshold: ThresholdSettings | None = None,
+                 thresholds: dict[str, ThresholdSettings] | None = None, confidence: float = 0.95,
+                 critical_factor: float = 2.0) -> None:
+        names = metrics if metrics is not None else DEFAULT_METRICS[task]
+        has_score = "score" in reference and reference["score"].dtype.kind == "f"
+        for name in names:
+            if name not in METRICS or task not in METRICS[name].tasks:
+                allowed = [m for m, v in METRICS.items() if task in v.tasks]
+                raise ValueError(f"metric {name!r} is not available for task {task!r}; allowed: {allowed}")
+        self.metrics = [METRICS[n] for n in names if has_score or not METRICS[n].needs_score]
+        self.positive = positive
+        self.confidence = confidence
+        self.critical_factor = critical_factor
+        default = threshold or ThresholdSettings()
+        per = thresholds or {}
+        self.strategies = {m.name: threshold_from_settings(per.get(m.name, default)) for m in self.metrics}
+        self.baselines = {m.name: Baseline(_metric_fn(m, positive), reference, window) for m in self.metrics}
+
+    def evaluate(self, window: Columns, window_end: float) -> list[Finding]:
+        n = len(window["y_true"])
+        out = []
+        for m in self.metrics:
+            value = m.fn(window["y_true"], window["y_pred"], window.get("score"), self.positive)
+            f = evaluate_against(kind="performance", detector=m.name, subject=m.name, value=value,
+                                 baseline=self.baselines[m.name], n=n, strategy=self.strategies[m.name],
+                                 direction=m.direction, rng=m.range, window_end=window_end,
+                                 critical_factor=self.critical_factor, confidence=self.confidence)
+            if f is not None:
+                out.append(f)
+        return out
+
+    def timeline_entry(self, findings: list[Finding]) -> dict[str, Any]:
+        return {f.detector: {"value": f.statistic, "ci_low": f.details.get("ci_low"),
+                             "ci_high": f.details.get("ci_high"), "degraded": f.degraded} for f in findings}

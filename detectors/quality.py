@@ -1,0 +1,125 @@
+"""Data quality per prediction window: missing values, types, ranges, unseen and undeclared keys.
+
+Rates are fractions of the window's events. Batch-level counters from the
+decoder (``type_errors``, ``missing_keys``, ``undeclared_keys``) are charged to
+the window that is open when the batch arrives. Range: declared ``min``/``max``
+of the feature if any, else the reference's observed range.
+
+>>> import numpy as np
+>>> from detectors.spec import FeatureSpec
+>>> q = QualityMonitor({"x": FeatureSpec("numeric", min=0.0)}, {"x": np.arange(100.0)})
+>>> q.add_counters({"x": 3}, {}, {"extra": 10})
+>>> fs = q.evaluate({"x": np.array([1.0, np.nan, -5.0, 2.0] * 25)}, 100, 0.0)
+>>> [(f.detector, f.subject, f.statistic, f.degraded) for f in fs if f.degraded]
+[('missing_rate', 'x', 0.25, True), ('type_mismatch_rate', 'x', 0.03, True), \
+('out_of_range_rate', 'x', 0.25, True), ('undeclared_key_rate', 'extra', 0.1, True)]
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from detectors.base import fmt, severity
+from detectors.binning import CategoricalBinning, missing_mask
+from detectors.findings import Finding
+from detectors.settings import QualitySettings
+from detectors.spec import FeatureSpec
+
+MAX_TRACKED_KEYS = 100
+
+
+class QualityMonitor:
+    """Quality checks of one model's declared features (and undeclared keys)."""
+
+    def __init__(self, features: dict[str, FeatureSpec], reference: dict[str, np.ndarray],
+                 settings: QualitySettings | None = None, critical_factor: float = 2.0) -> None:
+        self.settings = settings or QualitySettings()
+        self.features = features
+        self.critical_factor = critical_factor
+        self.ref_missing: dict[str, float] = {}
+        self.ranges: dict[str, tuple[float, float]] = {}
+        self.categories: dict[str, CategoricalBinning] = {}
+        for name, fs in features.items():
+            values = reference.get(name)
+            if values is None or values.size == 0:
+                self.ref_missing[name] = 0.0
+                continue
+            self.ref_missing[name] = float(missing_mask(values).mean())
+            if fs.type == "numeric":
+                v = np.asarray(values, dtype=np.float64)
+                v = v[np.isfinite(v)]
+                lo = fs.min if fs.min is not None else (float(v.min()) if v.size else -np.inf)
+                hi = fs.max if fs.max is not None else (float(v.max()) if v.size else np.inf)
+                self.ranges[name] = (lo, hi)
+            else:
+                self.categories[name] = CategoricalBinning.from_reference(values, 10**9)
+        self._type_errors: dict[str, int] = {}
+        self._missing_keys: dict[str, int] = {}
+        self._undeclared: dict[str, int] = {}
+        self._flagged_undeclared: list[str] = []
+
+    def add_counters(self, type_errors: dict[str, int], missing_keys: dict[str, int],
+                     undeclared_keys: dict[str, int]) -> None:
+        for src, dst in ((type_errors, self._type_errors), (missing_keys, self._missing_keys),
+                         (undeclared_keys, self._undeclared)):
+            for k, v in src.items():
+                if k in dst or len(dst) < MAX_TRACKED_KEYS:
+                    dst[k] = dst.get(k, 0) + int(v)
+
+    def _finding(self, detector: str, subject: str, rate: float, limit: float, n: int, end: float,
+                 what: str, extra: dict[str, Any] | None = None) -> Finding:
+        degraded = rate > limit
+        op = ">" if degraded else "<="
+        return Finding(kind="quality", detector=detector, subject=subject, statistic=rate, threshold=limit,
+                       degraded=degraded, window_end=end, window_size=n,
+                       severity=severity(rate, limit, 0.0, self.critical_factor)  # type: ignore[arg-type]
+                       if degraded else "warning",
+                       summary=f"{what} of {subject} {fmt(rate)} {op} {fmt(limit)}",
+                       details={"n": n, **(extra or {})})
+
+    def evaluate(self, columns: dict[str, np.ndarray], n: int, window_end: float) -> list[Finding]:
+        """Findings of one window of ``n`` events; resets the batch counters."""
+        s = self.settings
+        out: list[Finding] = []
+        for name in self.features:
+            values = columns.get(name)
+            if values is None or n == 0:
+                continue
+            miss = missing_mask(values)
+            ref_rate = self.ref_missing.get(name, 0.0)
+            out.append(self._finding("missing_rate", name, float(miss.mean()),
+                                     min(ref_rate + s.max_missing_increase, 1.0), n, window_end,
+                                     "missing rate", {"reference_rate": ref_rate}))
+            out.append(self._finding("type_mismatch_rate", name, self._type_errors.get(name, 0) / n,
+                                     s.max_type_error_rate, n, window_end, "type mismatch rate"))
+            out.append(self._finding("missing_key_rate", name, self._missing_keys.get(name, 0) / n,
+                                     s.max_missing_key_rate, n, window_end, "missing key rate"))
+            if name in self.ranges:
+                lo, hi = self.ranges[name]
+                v = np.asarray(values, dtype=np.float64)
+                outside = int(np.sum((v < lo) | (v > hi)))
+                out.append(self._finding("out_of_range_rate", name, outside / n, s.max_out_of_range_rate, n,
+                                         window_end, "out-of-range rate", {"lower": lo, "upper": hi}))
+            elif name in self.categories:
+                counts = self.categories[name].counts(values)
+                out.append(self._finding("unseen_category_rate", name, float(counts[-1]) / n,
+                                         s.max_unseen_rate, n, window_end, "unseen-category rate"))
+        seen = set(self._undeclared)
+        for key in [*self._undeclared, *[k for k in self._flagged_undeclared if k not in seen]]:
+            out.append(self._finding("undeclared_key_rate", key, self._undeclared.get(key, 0) / max(n, 1),
+                                     s.max_undeclared_rate, n, window_end, "undeclared key rate"))
+        self._flagged_undeclared = [f.subject for f in out if f.detector == "undeclared_key_rate" and f.degraded]
+        self._type_errors, self._missing_keys, self._undeclared = {}, {}, {}
+        return out
+
+    def state(self) -> dict[str, Any]:
+        return {"type_errors": self._type_errors, "missing_keys": self._missing_keys,
+                "undeclared": self._undeclared, "flagged": self._flagged_undeclared}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self._type_errors = dict(state["type_errors"])
+        self._missing_keys = dict(state["missing_keys"])
+        self._undeclared = dict(state["undeclared"])
+        self._flagged_undeclared = list(state["flagged"])

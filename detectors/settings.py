@@ -1,0 +1,269 @@
+"""Detector settings with their defaults (the ``monitoring:`` block of a model).
+
+Everything a model owner can tune lives here, as nested msgspec Structs with
+strict validation (unknown keys are errors). Every field has a default that
+is safe for a model with tens of features and thousands of events per window;
+a model's YAML only needs what it wants to change, e.g.::
+
+    monitoring:
+      window_size: 2000
+      drift: {numeric_metric: wasserstein}
+      concept: {detector: page_hinkley, params: {threshold: 30}}
+      kpis: [{name: revenue, aggregate: sum}]
+
+Value ranges are checked by :meth:`MonitorSettings.validate` (called by the
+detectors), which raises ``ValueError`` naming the field and allowed range.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import msgspec
+
+NumericMetric = Literal["psi", "jensen_shannon", "hellinger", "wasserstein"]
+CategoricalMetric = Literal["psi", "jensen_shannon", "tvd"]
+Correction = Literal["benjamini_hochberg", "bonferroni", "none"]
+ConceptDetectorName = Literal["adwin", "ddm", "eddm", "hddm_a", "hddm_w", "page_hinkley", "kswin", "none"]
+
+#: Effect-size floor used when ``numeric_threshold``/``categorical_threshold`` is left unset.
+DEFAULT_EFFECT_THRESHOLDS: dict[str, float] = {
+    "psi": 0.2,  # the industry's "significant shift"
+    "jensen_shannon": 0.1,  # Evidently's default distance threshold
+    "hellinger": 0.1,
+    "wasserstein": 0.1,  # in reference standard deviations
+    "tvd": 0.1,
+}
+
+
+class _Settings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    pass
+
+
+class DriftSettings(_Settings, frozen=True):
+    """Feature, prediction and score drift against the reference.
+
+    A subject drifts only when BOTH hold: its test's p-value (KS for numeric,
+    chi-square for categorical), corrected across all of the model's drift
+    subjects with ``correction``, is below ``alpha``; AND its effect size
+    (``numeric_metric`` / ``categorical_metric``) is at least the threshold.
+    Significance alone fires on tiny shifts of huge windows; effect size alone
+    fires on noise of small windows.
+
+    * ``numeric_bins``: number of reference-quantile bins for PSI/JS/Hellinger.
+    * ``numeric_threshold`` / ``categorical_threshold``: effect-size floor; ``None``
+      takes the metric's default (PSI 0.2, Jensen-Shannon 0.1, Hellinger 0.1,
+      Wasserstein 0.1 reference standard deviations, total variation 0.1).
+    * ``max_categories``: the most frequent reference categories kept as bins; the
+      rest are pooled into ``"__other__"``.
+    * ``reference_sample_size``: cap of the sorted reference sample kept for KS and
+      Wasserstein (an evenly spaced subsample of the sorted values beyond it).
+    * ``include_predictions``: also test the prediction and the score.
+    """
+
+    enabled: bool = True
+    alpha: float = 0.05
+    correction: Correction = "benjamini_hochberg"
+    numeric_bins: int = 10
+    numeric_metric: NumericMetric = "psi"
+    numeric_threshold: float | None = None
+    categorical_metric: CategoricalMetric = "psi"
+    categorical_threshold: float | None = None
+    max_categories: int = 100
+    reference_sample_size: int = 50_000
+    include_predictions: bool = True
+
+    def effect_threshold(self, kind: Literal["numeric", "categorical"]) -> float:
+        if kind == "numeric":
+            return self.numeric_threshold or DEFAULT_EFFECT_THRESHOLDS[self.numeric_metric]
+        return self.categorical_threshold or DEFAULT_EFFECT_THRESHOLDS[self.categorical_metric]
+
+
+class ThresholdSettings(_Settings, frozen=True):
+    """How a metric's alert bound is derived from its reference baseline.
+
+    * ``std``: baseline -/+ ``k`` times the metric's standard deviation over
+      reference chunks (rescaled to the window size);
+    * ``relative``: baseline degraded by ``relative`` (0.1 = 10 % worse);
+    * ``absolute``: the fixed ``lower`` and/or ``upper`` bound.
+
+    Bounds are clamped to the metric's range (e.g. accuracy to [0, 1]).
+    """
+
+    strategy: Literal["std", "relative", "absolute"] = "std"
+    k: float = 3.0
+    relative: float = 0.1
+    lower: float | None = None
+    upper: float | None = None
+
+
+class PerformanceSettings(_Settings, frozen=True):
+    """Realized performance on joined outcomes, per window of ``window_size`` outcomes.
+
+    ``metrics`` defaults by task: binary ``accuracy, f1, roc_auc``; multiclass
+    ``accuracy, f1_macro``; regression ``mae, rmse``. ``window_size`` ``None``
+    uses the model's ``window_size``. ``thresholds`` overrides ``threshold`` per metric.
+    ``confidence`` is the level of each metric's confidence interval.
+    """
+
+    enabled: bool = True
+    metrics: list[str] | None = None
+    window_size: int | None = None
+    threshold: ThresholdSettings = msgspec.field(default_factory=ThresholdSettings)
+    thresholds: dict[str, ThresholdSettings] = msgspec.field(default_factory=dict)
+    confidence: float = 0.95
+
+
+class EstimationSettings(_Settings, frozen=True):
+    """Label-free performance estimate (CBPE) for binary classifiers with a score.
+
+    Scores are calibrated on the reference by histogram binning over
+    ``calibration_bins`` equal-count score bins; the expected ``metrics`` of each
+    prediction window are compared with their reference baseline using ``threshold``.
+    """
+
+    enabled: bool = True
+    metrics: list[str] = msgspec.field(default_factory=lambda: ["accuracy", "f1", "roc_auc"])
+    calibration_bins: int = 20
+    threshold: ThresholdSettings = msgspec.field(default_factory=ThresholdSettings)
+
+
+class ConceptSettings(_Settings, frozen=True):
+    """Concept drift on the error stream (0/1 errors, or absolute error for regression).
+
+    ``detector`` is a river detector (``ddm``/``eddm``/``hddm_w`` need 0/1 errors,
+    i.e. a classifier); ``params`` go to its constructor unchanged. A detection less
+    than ``refractory`` errors after the last reported change point is merged into
+    it (no new alert). State is the stream since the detector's last reset, capped
+    at ``replay_limit`` values (beyond it the detector is rebuilt from the newest half).
+    """
+
+    detector: ConceptDetectorName = "adwin"
+    params: dict[str, float | int | bool | str] = msgspec.field(default_factory=dict)
+    refractory: int = 1000
+    replay_limit: int = 50_000
+
+
+class MultivariateSettings(_Settings, frozen=True):
+    """PCA reconstruction error over the numeric features (catches correlation changes).
+
+    PCA on standardized reference features keeps the fewest components that
+    explain ``variance_explained``; the mean squared reconstruction error of a
+    window is compared with mean -/+ ``k`` std of that error over reference chunks.
+    """
+
+    enabled: bool = True
+    variance_explained: float = 0.9
+    k: float = 3.0
+
+
+class QualitySettings(_Settings, frozen=True):
+    """Data-quality limits per window (rates are fractions of the window's events).
+
+    Missing rate alerts above reference rate + ``max_missing_increase``; type
+    mismatches, values outside the declared bounds (or, if none, the reference
+    range), unseen categories, missing declared keys and undeclared keys alert
+    above their ``max_*_rate``.
+    """
+
+    enabled: bool = True
+    max_missing_increase: float = 0.1
+    max_type_error_rate: float = 0.01
+    max_out_of_range_rate: float = 0.01
+    max_unseen_rate: float = 0.01
+    max_missing_key_rate: float = 0.01
+    max_undeclared_rate: float = 0.01
+
+
+class TrafficSettings(_Settings, frozen=True):
+    """Event rate, staleness, label coverage and lag; evaluated on ``tick(now)``.
+
+    Events are counted per ``bucket_seconds`` of event time. The baseline rate is
+    the median of the last ``baseline_buckets`` closed buckets (tested once at least
+    ``min_baseline_buckets`` exist); a bucket below ``drop_ratio`` x or above
+    ``spike_ratio`` x baseline alerts. Staleness alerts after ``stale_after_seconds``
+    without a prediction. Label coverage of a bucket is checked ``label_delay_seconds``
+    after its end against ``min_label_coverage``; the median label lag of a
+    performance window against ``max_label_lag_seconds`` (``None``: not checked).
+    """
+
+    enabled: bool = True
+    bucket_seconds: float = 300.0
+    baseline_buckets: int = 12
+    min_baseline_buckets: int = 3
+    drop_ratio: float = 0.5
+    spike_ratio: float = 3.0
+    stale_after_seconds: float = 3600.0
+    label_delay_seconds: float = 86_400.0
+    min_label_coverage: float = 0.0
+    max_label_lag_seconds: float | None = None
+
+
+class KpiSettings(_Settings, frozen=True):
+    """One business KPI computed from the outcome events' ``kpis`` field ``field``.
+
+    ``aggregate``: ``mean``, ``sum`` or ``rate`` (fraction of rows with a value > 0)
+    per performance window; baseline from the reference. ``direction``: which way is bad.
+    """
+
+    name: str
+    field: str | None = None
+    aggregate: Literal["mean", "sum", "rate"] = "mean"
+    direction: Literal["decrease", "increase", "both"] = "decrease"
+    threshold: ThresholdSettings = msgspec.field(default_factory=lambda: ThresholdSettings(strategy="relative"))
+
+
+class MonitorSettings(_Settings, frozen=True):
+    """Window size and thresholds for one model's detectors.
+
+    * ``window_size``: predictions per drift/quality window (count-based).
+    * ``min_events``: a window (or a feature's non-missing values in it) with fewer
+      events is not tested; matters for ``compare`` and sparse features.
+    * ``critical_factor``: a degraded finding is ``critical`` when its statistic is
+      beyond the threshold by ``critical_factor`` times the threshold's own distance
+      from the healthy value (e.g. PSI >= 2 x 0.2; accuracy bound 0.85 under a 0.90
+      baseline -> critical below 0.80).
+    """
+
+    window_size: int = 5000
+    min_events: int = 100
+    critical_factor: float = 2.0
+    drift: DriftSettings = msgspec.field(default_factory=DriftSettings)
+    multivariate: MultivariateSettings = msgspec.field(default_factory=MultivariateSettings)
+    concept: ConceptSettings = msgspec.field(default_factory=ConceptSettings)
+    performance: PerformanceSettings = msgspec.field(default_factory=PerformanceSettings)
+    estimation: EstimationSettings = msgspec.field(default_factory=EstimationSettings)
+    quality: QualitySettings = msgspec.field(default_factory=QualitySettings)
+    traffic: TrafficSettings = msgspec.field(default_factory=TrafficSettings)
+    kpis: list[KpiSettings] = msgspec.field(default_factory=list)
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the first field outside its allowed range."""
+        checks: list[tuple[str, float | None, float, float]] = [
+            ("window_size", self.window_size, 1, math.inf),
+            ("min_events", self.min_events, 1, math.inf),
+            ("critical_factor", self.critical_factor, 1, math.inf),
+            ("drift.alpha", self.drift.alpha, 0, 1),
+            ("drift.numeric_bins", self.drift.numeric_bins, 2, 1000),
+            ("drift.max_categories", self.drift.max_categories, 1, 100_000),
+            ("drift.reference_sample_size", self.drift.reference_sample_size, 10, 10_000_000),
+            ("drift.numeric_threshold", self.drift.numeric_threshold, 0, math.inf),
+            ("drift.categorical_threshold", self.drift.categorical_threshold, 0, math.inf),
+            ("multivariate.variance_explained", self.multivariate.variance_explained, 0, 1),
+            ("multivariate.k", self.multivariate.k, 0, math.inf),
+            ("concept.refractory", self.concept.refractory, 0, math.inf),
+            ("concept.replay_limit", self.concept.replay_limit, 2, math.inf),
+            ("performance.window_size", self.performance.window_size, 1, math.inf),
+            ("performance.confidence", self.performance.confidence, 0, 1),
+            ("estimation.calibration_bins", self.estimation.calibration_bins, 2, 10_000),
+            ("traffic.bucket_seconds", self.traffic.bucket_seconds, 0, math.inf),
+            ("traffic.baseline_buckets", self.traffic.baseline_buckets, 1, 10_000),
+            ("traffic.drop_ratio", self.traffic.drop_ratio, 0, 1),
+            ("traffic.spike_ratio", self.traffic.spike_ratio, 1, math.inf),
+            ("traffic.stale_after_seconds", self.traffic.stale_after_seconds, 0, math.inf),
+            ("traffic.min_label_coverage", self.traffic.min_label_coverage, 0, 1),
+        ]
+        for name, value, lo, hi in checks:
+            if value is not None and not (lo <= value <= hi):
+                raise ValueError(f"monitoring.{name} = {value!r} is outside the allowed range [{lo}, {hi}]")

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from detectors.batch import OutcomeBatch, PredictionBatch
+from detectors.settings import MonitorSettings
+from detectors.spec import FeatureSpec, ModelSpec
+
+
+def make_spec(window: int = 1000, **settings: object) -> ModelSpec:
+    return ModelSpec(
+        task="binary",
+        features={"age": FeatureSpec("numeric", min=0.0), "income": FeatureSpec("numeric"),
+                  "plan": FeatureSpec("categorical")},
+        monitoring=MonitorSettings(window_size=window, **settings),  # type: ignore[arg-type]
+    )
+
+
+def make_outcomes(rng: np.random.Generator, n: int, shift: float = 0.0, t0: float = 0.0) -> OutcomeBatch:
+    age = rng.normal(40 + 10 * shift, 10, n)
+    income = rng.lognormal(10, 0.5, n)
+    plan = rng.choice(["free", "pro", "team"], size=n, p=[0.6, 0.3, 0.1]).astype(object)
+    logit = (age - 40) / 10 + rng.normal(0, 1, n)
+    score = 1 / (1 + np.exp(-logit))
+    y_true = np.where(rng.random(n) < score, "1", "0").astype(object)
+    y_pred = np.where(score > 0.5, "1", "0").astype(object)
+    t = t0 + np.arange(n, dtype=np.float64)
+    return OutcomeBatch(timestamps=t + 100.0, prediction_timestamps=t, y_true=y_true, y_pred=y_pred,
+                        score=score, features={"age": age, "income": income, "plan": plan},
+                        kpis={"revenue": rng.normal(10, 2, n)})
+
+
+def as_predictions(o: OutcomeBatch) -> PredictionBatch:
+    return PredictionBatch(timestamps=o.prediction_timestamps, features=o.features, prediction=o.y_pred,
+                           score=o.score)
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(12345)
