@@ -79,7 +79,8 @@ class RecordingServer:
             if predicate(snapshot):
                 return snapshot
             time.sleep(0.05)
-        raise AssertionError(f"condition not met in {timeout}s; got {len(self.requests)} request(s)")
+        seen = "\n".join(f"  {r.path}: {r.body[:600]!r}" for r in self.requests)
+        raise AssertionError(f"condition not met in {timeout}s; got {len(self.requests)} request(s):\n{seen}")
 
     def close(self) -> None:
         self.server.shutdown()

@@ -178,7 +178,10 @@ def test_drifted_model_alerts_slack_and_requests_retraining(
     daemon = DaemonThread(config)
     daemons.append(daemon)
     def mentions_shifted_feature(r: Any) -> bool:
-        return r.path.endswith("chat.postMessage") and ("`age`" in r.form()["blocks"] or "`monthly_spend`" in r.form()["blocks"])
+        if not r.path.endswith("chat.postMessage"):
+            return False
+        blocks = json.dumps(r.form()["blocks"])
+        return "`age`" in blocks or "`monthly_spend`" in blocks
 
     posts = slack.wait_for(lambda rs: any(mentions_shifted_feature(r) for r in rs), timeout=120)
     requests = ci.wait_for(lambda rs: len(rs) >= 1, timeout=60)
@@ -245,7 +248,7 @@ def test_malformed_events_go_to_dead_letter_topic_and_good_ones_flow(
     assert len(dead) == 30
     headers = dict(dead[0].headers)
     assert headers["driftwarden.topic"].decode() == topics["predictions"]
-    assert "not valid JSON" in headers["driftwarden.reason"].decode()
+    assert headers["driftwarden.reason"].decode() == "contract violation: Expected `str`, got `int` - at `$.prediction_id`"
     assert dead[0].value.startswith(b'{"model_id": "churn", "prediction_id": 17')
     assert int(headers["driftwarden.offset"]) == 99
 
