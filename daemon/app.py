@@ -9,19 +9,19 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-from detectors.monitor import ModelMonitor
-
 from alerts.notify import Notifier
 from alerts.outbox import Outbox
 from alerts.pipeline import AlertPipeline
+from alerts.receivers import build_notifiers
 from alerts.silences import SilenceStore
 from daemon.checkpoint import Checkpoint
 from daemon.config import Config, parse_duration
 from daemon.join import OutcomeJoin
 from daemon.metrics import Metrics
 from daemon.pipeline import BatchResult, DeadLetters, Message, ModelRuntime, Pipeline
-from alerts.receivers import build_notifiers
 from daemon.reference import load_reference
+from daemon.report_cmd import ReportHook
+from detectors.monitor import ModelMonitor
 
 log = logging.getLogger("driftwarden")
 Offsets = dict[tuple[str, int], int]
@@ -82,7 +82,9 @@ class App:
         alert_state = self.checkpoint.meta("alerts")
         if alert_state:
             self.alerts.load_state(alert_state)
-        self.pipeline = Pipeline(config, models, self.join, self.alerts, dead_letters, self.metrics)
+        self.reports = ReportHook(config, self.alerts)
+        self.pipeline = Pipeline(config, models, self.join, self.alerts, dead_letters, self.metrics,
+                                 on_degraded=self.reports)
         self.pipeline.watermark = float(self.checkpoint.meta("watermark") or 0.0)
         self.offsets: Offsets = self.checkpoint.offsets()
         self._checkpoint_every = parse_duration(config.state.checkpoint_interval)

@@ -7,6 +7,7 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from daemon.config import ConfigError, load_config
 
@@ -69,6 +70,13 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(args.config, args.workdir, events=args.events)
 
 
+def _lazy(module: str, name: str) -> Any:
+    """Import command implementations only when used (keeps `driftwarden --help` fast)."""
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="driftwarden", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -103,6 +111,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workdir", default="var/demo", help="where state, alerts and reports go")
     p.add_argument("--events", type=int, default=60_000)
     p.set_defaults(func=_demo)
+
+    p = sub.add_parser("compare", help="run the daemon's detectors on a reference and a current data file")
+    p.add_argument("--reference", required=True, help="CSV, Parquet or JSONL")
+    p.add_argument("--current", required=True, help="CSV, Parquet or JSONL with the same columns")
+    p.add_argument("-c", "--config", help="use this config's model declaration and monitoring settings")
+    p.add_argument("--model", help="model id in the config")
+    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.set_defaults(func=lambda a: _lazy("daemon.compare_cmd", "run_compare")(
+        a.reference, a.current, a.config, a.model, a.format))
+
+    p = sub.add_parser("report", help="write a root-cause report for a model from its checkpointed windows")
+    p.add_argument("-c", "--config", required=True)
+    p.add_argument("--model", required=True)
+    p.set_defaults(func=lambda a: _lazy("daemon.report_cmd", "report_command")(a.config, a.model))
+
+    p = sub.add_parser("replay", help="recompute a replay bundle's findings and check they match")
+    p.add_argument("bundle")
+    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.set_defaults(func=lambda a: _lazy("daemon.replay", "run_replay")(a.bundle, a.format))
 
     from daemon import silence_cmd
 

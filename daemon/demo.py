@@ -14,6 +14,7 @@ import json
 import shutil
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
@@ -44,18 +45,19 @@ class ConsoleNotifier:
             print(f"  -> retraining request for {notification.group_labels.get('model')}: "
                   f"{notification.reason}", file=self.out)
             return DeliveryResult(ok=True)
+        news = set(notification.new) | set(notification.resolved)
         for alert in notification.alerts:
-            if alert.labels.get("alertname") is None and alert.state not in ("firing", "resolved"):
-                continue
+            if alert.instance not in news:
+                continue  # already told: a repeat in the same thread
             v = alert.values
-            stat = v.get("statistic")
-            thr = v.get("threshold")
-            p = v.get("p_value")
+            stat, thr, p = v.get("statistic"), v.get("threshold"), v.get("p_value")
             nums = f"statistic={stat:.4g} threshold={thr:.4g}" if stat is not None and thr is not None else ""
             if p is not None:
                 nums += f" p={p:.2g}"
+            when = datetime.fromtimestamp(alert.starts_at, UTC).strftime("%H:%M")
+            state = "RESOLVED" if alert.instance in notification.resolved else alert.state.upper()
             print(
-                f"  [{alert.state.upper():8}] {alert.labels.get('model')} {alert.labels.get('kind')}/"
+                f"  [{state:8}] since {when} {alert.labels.get('model')} {alert.labels.get('kind')}/"
                 f"{alert.labels.get('detector')} on {alert.labels.get('subject')} ({alert.severity}) {nums}",
                 file=self.out,
             )
@@ -117,4 +119,11 @@ def run_demo(config_path: str | None, workdir: str, events: int = 60_000, out: T
           f"in {elapsed:.1f}s ({total / elapsed:,.0f} events/s)", file=out)
     print(f"notifications: {console.count} -> {alerts_file}", file=out)
     print(f"state: {config.resolve(config.state.path)}", file=out)
+    reports = sorted(config.resolve(config.reports.directory).glob("*/*/report.html"))
+    for html in reports:
+        bundle = next(html.parent.glob("*.replay.tar.gz"), None)
+        print(f"report: {html}\n        {html.with_name('report.json').name}, {html.with_name('summary.md').name}, "
+              f"bundle {bundle.name if bundle else '-'} (driftwarden replay {bundle})", file=out)
+    if not reports:
+        print("no report was written (no alert fired)", file=out)
     return 0

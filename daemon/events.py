@@ -66,8 +66,8 @@ def event_time(ts: datetime | float) -> float:
 
 def _decode(
     values: Sequence[bytes | None],
-    many: msgspec.json.Decoder,  # type: ignore[type-arg]
-    one: msgspec.json.Decoder,  # type: ignore[type-arg]
+    many: msgspec.json.Decoder,
+    one: msgspec.json.Decoder,
 ) -> tuple[list[tuple[int, PredictionEvent | OutcomeEvent]], list[Rejected]]:
     events: list[tuple[int, PredictionEvent | OutcomeEvent]] = []
     rejected: list[Rejected] = []

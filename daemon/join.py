@@ -125,7 +125,7 @@ class OutcomeJoin:
             while len(store) > self.max_pending:
                 key = next(iter(store))
                 del store[key]
-                changes[key] = None  # type: ignore[index]
+                changes[key] = None
                 self.counters.evicted += 1
 
     def take_changes(self) -> JoinChanges:

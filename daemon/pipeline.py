@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
-from detectors.monitor import ModelMonitor
 
 from alerts.pipeline import AlertPipeline
 from daemon.columns import label_column, prediction_batch
@@ -30,6 +29,7 @@ from daemon.join import OutcomeJoin, Pair
 from daemon.metrics import Metrics
 from detectors.batch import OutcomeBatch
 from detectors.findings import Finding
+from detectors.monitor import ModelMonitor
 from detectors.spec import ModelSpec
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ class BatchResult:
     outcomes: int = 0
 
 
-FiringHook = Callable[[ModelRuntime, list[Finding], float], None]
+FiringHook = Callable[[ModelRuntime, list[Finding], float], None]  # called when an alert starts firing
 
 
 class Pipeline:
@@ -179,13 +179,13 @@ class Pipeline:
     def _ingest(self, model_id: str, findings: list[Finding], now: float) -> None:
         runtime = self.models[model_id]
         self.alerts.note_labels(model_id, runtime.labelled_samples, runtime.model_version, now)
-        self.alerts.ingest(model_id, runtime.labels(), findings, now)
+        changed = self.alerts.ingest(model_id, runtime.labels(), findings, now)
         for f in findings:
             if f.degraded:
                 self.metrics.degraded.labels(model=model_id, kind=f.kind, detector=f.detector).inc()
-        degraded = [f for f in findings if f.degraded]
-        if degraded and self.on_degraded is not None:
-            self.on_degraded(runtime, degraded, now)
+        started = any(a.state == "firing" for a in changed)
+        if started and self.on_degraded is not None:  # an alert started firing: explain it
+            self.on_degraded(runtime, [f for f in findings if f.degraded], now)
 
     def _track_version(self, runtime: ModelRuntime, events: list[PredictionEvent], now: float) -> None:
         latest = events[-1].model_version

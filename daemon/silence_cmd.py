@@ -64,7 +64,7 @@ def expire(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("silence", help="add, list or expire run-time silences")
     p.add_argument("-c", "--config", required=True)
     ss = p.add_subparsers(dest="silence_command", required=True)

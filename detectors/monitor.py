@@ -97,6 +97,8 @@ class ModelMonitor:
         self.pred_window = ColumnWindow(s.window_size)
         self.outcome_window = ColumnWindow(perf_window)
         self.history: dict[str, deque[list[Any]]] = {}
+        self._last_pred: dict[str, np.ndarray] | None = None  # the last evaluated windows (reports)
+        self._last_outcome: dict[str, np.ndarray] | None = None
         self.timeline: deque[dict[str, Any]] = deque(maxlen=HISTORY)
 
     # ----------------------------------------------------------------- predictions
@@ -130,6 +132,7 @@ class ModelMonitor:
         if n < self.settings.min_events:
             return []
         end = float(cols["t"][-1])
+        self._last_pred = cols
         features = {k[2:]: v for k, v in cols.items() if k.startswith("f:")}
         out: list[Finding] = []
         if self.drift is not None:
@@ -145,6 +148,21 @@ class ModelMonitor:
             out.extend(self.quality.evaluate(features, n, end))
         self._record(out)
         return out
+
+    def last_windows(self) -> tuple[PredictionBatch | None, OutcomeBatch | None]:
+        """The rows of the last evaluated prediction and outcome windows (what a report explains)."""
+        pred = out = None
+        if self._last_pred is not None:
+            c = self._last_pred
+            pred = PredictionBatch(timestamps=c["t"], prediction=c["prediction"], score=c.get("score"),
+                                   features={k[2:]: v for k, v in c.items() if k.startswith("f:")})
+        if self._last_outcome is not None:
+            c = self._last_outcome
+            out = OutcomeBatch(timestamps=c["t"], prediction_timestamps=c["t"] - c["lag"], y_true=c["y_true"],
+                               y_pred=c["y_pred"], score=c.get("score"),
+                               features={k[2:]: v for k, v in c.items() if k.startswith("f:")},
+                               kpis={k[2:]: v for k, v in c.items() if k.startswith("k:")})
+        return pred, out
 
     # ----------------------------------------------------------------- outcomes
     def observe_outcomes(self, batch: OutcomeBatch) -> list[Finding]:
@@ -164,6 +182,9 @@ class ModelMonitor:
         for k in self.settings.kpis:
             key = k.field or k.name
             cols["k:" + key] = batch.kpis.get(key, np.full(n, np.nan))
+        for name in self.spec.features:
+            if name in batch.features:  # kept for worst-segment analysis in reports
+                cols["f:" + name] = batch.features[name]
         out.extend(self._fill(self.outcome_window, cols, n, self._evaluate_outcomes))
         return out
 
@@ -194,6 +215,7 @@ class ModelMonitor:
         if n < self.settings.min_events:
             return []
         end = float(cols["t"][-1])
+        self._last_outcome = cols
         out: list[Finding] = []
         if self.performance is not None:
             perf = self.performance.evaluate(cols, end)
