@@ -27,7 +27,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/detectors.py
-	$(BIN)/python bench/pipeline.py
+	$(BIN)/python bench/kafka_run.py
 
 broker: kafka-jars
 	$(BIN)/python -m tests.broker.kafka start

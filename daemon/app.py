@@ -109,10 +109,10 @@ class App:
         now = self.clock()
         with self.metrics.batch_seconds.time():
             result = self.pipeline.process(batch, now)
-        for m in batch:
-            tp = (m.topic, m.partition)
-            if m.offset + 1 > self.offsets.get(tp, -1):
-                self.offsets[tp] = m.offset + 1
+        last = {(m.topic, m.partition): m.offset for m in batch}  # a partition's records come in order
+        for tp, offset in last.items():
+            if offset + 1 > self.offsets.get(tp, -1):
+                self.offsets[tp] = offset + 1
         self._dirty = self._dirty or bool(batch)
         self.totals.predictions += result.predictions
         self.totals.outcomes += result.outcomes

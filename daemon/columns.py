@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -58,9 +59,17 @@ def numeric_column(values: Sequence[Any]) -> tuple[np.ndarray, int]:
 
 
 def categorical_column(values: Sequence[Any]) -> np.ndarray:
+    """object column of text labels (see :func:`label_text`); ``None`` for missing.
+
+    >>> categorical_column([1, 0, 1]).tolist(), categorical_column(["a", None, True]).tolist()
+    (['1', '0', '1'], ['a', None, 'true'])
+    """
     out = np.empty(len(values), dtype=object)
-    if all(type(v) is str for v in values):
+    types = set(map(type, values))
+    if types <= {str}:
         out[:] = values
+    elif types == {int}:  # integer class labels: the common case, converted in bulk
+        out[:] = list(map(str, values))
     else:
         out[:] = [None if v is _MISSING else label_text(v) for v in values]
     return out
@@ -109,7 +118,7 @@ def prediction_batch(events: Sequence[PredictionEvent], spec: ModelSpec) -> Pred
             undeclared.update(f.keys() - declared)
     versions = [e.model_version for e in events]
     return PredictionBatch(
-        timestamps=np.array([event_time(e.timestamp) for e in events], dtype=np.float64),
+        timestamps=timestamps([e.timestamp for e in events]),
         features=features,
         prediction=label_column([e.prediction for e in events], spec),
         score=score_column([e.score for e in events], spec),
@@ -118,6 +127,13 @@ def prediction_batch(events: Sequence[PredictionEvent], spec: ModelSpec) -> Pred
         missing_keys=missing_keys,
         undeclared_keys=dict(undeclared),
     )
+
+
+def timestamps(values: Sequence[datetime | float]) -> np.ndarray:
+    """Epoch seconds of event timestamps (RFC 3339 datetimes or numbers)."""
+    if set(map(type, values)) <= {float, int}:
+        return np.array(values, dtype=np.float64)
+    return np.array([event_time(v) for v in values], dtype=np.float64)
 
 
 def _objects(values: Iterable[Any]) -> np.ndarray:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -83,6 +84,9 @@ class KafkaSource:
             max_poll_records=settings.max_poll_records,
             session_timeout_ms=int(parse_duration(settings.session_timeout) * 1000),
             heartbeat_interval_ms=max(300, int(parse_duration(settings.session_timeout) * 1000) // 4),
+            # a topic created after we joined (or not yet in the first metadata answer) is picked
+            # up, and the group rebalanced onto it, at the next refresh rather than after 5 minutes
+            metadata_max_age_ms=10_000,
             **client_options(settings),
         )
         self.consumer.subscribe(
@@ -91,7 +95,11 @@ class KafkaSource:
         self._timeout_ms = int(parse_duration(settings.poll_timeout) * 1000)
 
     def poll(self) -> list[Message]:
+        started = time.monotonic()
         records = self.consumer.poll(timeout_ms=self._timeout_ms)
+        if not records and not self.consumer.assignment():
+            # without partitions kafka-python returns at once: don't spin a core while waiting
+            time.sleep(max(0.0, min(0.2, self._timeout_ms / 1000 - (time.monotonic() - started))))
         out: list[Message] = []
         for tp, batch in records.items():
             out.extend(Message(tp.topic, tp.partition, r.offset, r.key, r.value) for r in batch)

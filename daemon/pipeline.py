@@ -15,7 +15,7 @@ from typing import Protocol
 import numpy as np
 
 from alerts.pipeline import AlertPipeline
-from daemon.columns import label_column, prediction_batch
+from daemon.columns import label_column, prediction_batch, timestamps
 from daemon.config import Config, ModelConfig
 from daemon.events import (
     OutcomeEvent,
@@ -212,7 +212,7 @@ def outcome_batch(pairs: Sequence[Pair], spec: ModelSpec) -> OutcomeBatch:
         name: np.array([(o.kpis or {}).get(name, np.nan) for o in outcomes], dtype=np.float64) for name in kpi_names
     }
     return OutcomeBatch(
-        timestamps=np.array([event_time(o.timestamp) for o in outcomes], dtype=np.float64),
+        timestamps=timestamps([o.timestamp for o in outcomes]),
         prediction_timestamps=features.timestamps,
         y_true=label_column([o.outcome for o in outcomes], spec),
         y_pred=features.prediction,

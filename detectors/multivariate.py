@@ -8,8 +8,8 @@ keep the fewest principal components explaining ``variance_explained`` of
 the variance, capped at d - 1 so that some structure is left to break. A
 row's error is its mean squared reconstruction residual; a window's
 statistic is the mean over its rows. Threshold: mean -/+ ``k`` standard
-deviations of that statistic over reference chunks (``performance.Baseline``,
-rescaled to the window size). A change of correlation moves rows off the
+deviations of that mean, i.e. ``k`` x the held-out rows' standard deviation /
+sqrt(window size). A change of correlation moves rows off the
 reference's principal subspace even when every marginal is unchanged.
 
 >>> rng = np.random.default_rng(0)
@@ -67,6 +67,13 @@ class PcaDrift:
         self.k = k
         self.critical_factor = critical_factor
         self.baseline = Baseline(lambda c: float(self.row_errors(c["x"]).mean()), {"x": held_out}, window)
+        errors = self.row_errors(held_out)
+        if errors.size >= 40:
+            # A window's statistic is a mean of independent row errors: its spread is the rows'
+            # spread / sqrt(n), estimated from every held-out row instead of ~10 chunk means
+            # (whose noisy std made ~1.4% of no-drift windows alarm).
+            self.baseline.chunk = 1
+            self.baseline.std = float(errors.std(ddof=1))
 
     def _standardize(self, x: np.ndarray) -> np.ndarray:
         z = (x - self.mean) / self.std

@@ -46,17 +46,21 @@ def test_bad_messages_are_rejected_with_reasons_and_good_ones_kept() -> None:
         enc({**GOOD, "timestamp": "2026-11-30T05:00:00"}),
         None,
         enc({**GOOD, "features": {"age": [1, 2]}}),
+        enc({**GOOD, "score": 1.7}),
+        enc({**GOOD, "model_id": ""}),
         enc(GOOD),
     ]
     events, rejected = decode_predictions(values)
-    assert [i for i, _ in events] == [0, 7]
+    assert [i for i, _ in events] == [0, 9]
     reasons = {r.index: r.reason for r in rejected}
     assert "not valid JSON" in reasons[1]
     assert "prediction_id" in reasons[2] and "Expected `str`" in reasons[2]
     assert "features" in reasons[3]
-    assert "UTC offset" in reasons[4]
+    assert "timezone" in reasons[4] and "$.timestamp" in reasons[4]
     assert reasons[5] == "empty message value"
     assert "features" in reasons[6]
+    assert reasons[7] == "contract violation: Expected `float` <= 1.0 - at `$.score`"
+    assert reasons[8] == "contract violation: Expected `str` of length >= 1 - at `$.model_id`"
 
 
 def test_outcomes_decode() -> None:
