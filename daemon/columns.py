@@ -6,6 +6,7 @@ comprehension per declared feature, then numpy takes over.
 
 from __future__ import annotations
 
+import operator
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -97,25 +98,40 @@ def score_column(scores: Sequence[Any], spec: ModelSpec) -> np.ndarray | None:
 
 def prediction_batch(events: Sequence[PredictionEvent], spec: ModelSpec) -> PredictionBatch:
     feature_dicts = [e.features for e in events]
+    names = list(spec.features)
     features: dict[str, np.ndarray] = {}
     type_errors: dict[str, int] = {}
     missing_keys: dict[str, int] = {}
-    for name, fspec in spec.features.items():
-        raw = [f.get(name, _MISSING) for f in feature_dicts]
-        absent = sum(1 for v in raw if v is _MISSING)
-        if absent:
-            missing_keys[name] = absent
-        if fspec.type == "numeric":
-            features[name], bad = numeric_column([None if v is _MISSING else v for v in raw] if absent else raw)
-            if bad:
-                type_errors[name] = bad
-        else:
-            features[name] = categorical_column(raw)
     undeclared: Counter[str] = Counter()
-    declared = spec.features.keys()
-    for f in feature_dicts:
-        if f.keys() - declared:
-            undeclared.update(f.keys() - declared)
+    rows = _complete_rows(feature_dicts, names)
+    if rows is not None:  # fast path: every event has exactly the declared keys
+        table = np.array(rows, dtype=object).reshape(len(rows), len(names))
+        for j, name in enumerate(names):
+            column = table[:, j]
+            if spec.features[name].type == "numeric":
+                features[name], bad = numeric_column(column)
+                if bad:
+                    type_errors[name] = bad
+            else:
+                features[name] = categorical_column(column)
+    else:
+        for name, fspec in spec.features.items():
+            raw = [f.get(name, _MISSING) for f in feature_dicts]
+            absent = sum(1 for v in raw if v is _MISSING)
+            if absent:
+                missing_keys[name] = absent
+                raw = [None if v is _MISSING else v for v in raw]
+            if fspec.type == "numeric":
+                features[name], bad = numeric_column(raw)
+                if bad:
+                    type_errors[name] = bad
+            else:
+                features[name] = categorical_column(raw)
+        declared = spec.features.keys()
+        for f in feature_dicts:
+            extra = f.keys() - declared
+            if extra:
+                undeclared.update(extra)
     versions = [e.model_version for e in events]
     return PredictionBatch(
         timestamps=timestamps([e.timestamp for e in events]),
@@ -127,6 +143,18 @@ def prediction_batch(events: Sequence[PredictionEvent], spec: ModelSpec) -> Pred
         missing_keys=missing_keys,
         undeclared_keys=dict(undeclared),
     )
+
+
+def _complete_rows(dicts: Sequence[dict[str, Any]], names: list[str]) -> list[tuple[Any, ...]] | None:
+    """Feature values as rows when every dict has exactly the keys ``names``, else None."""
+    if not names or any(len(f) != len(names) for f in dicts):
+        return None
+    getter = operator.itemgetter(*names)
+    try:
+        rows = list(map(getter, dicts))
+    except KeyError:
+        return None
+    return rows if len(names) > 1 else [(v,) for v in rows]
 
 
 def timestamps(values: Sequence[datetime | float]) -> np.ndarray:

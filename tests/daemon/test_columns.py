@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
 
-from daemon.columns import prediction_batch
+from daemon.columns import label_text, prediction_batch
 from daemon.events import PredictionEvent
 from detectors.spec import FeatureSpec, ModelSpec
 
@@ -26,3 +28,25 @@ def test_columns_missing_type_errors_and_undeclared_keys() -> None:
     assert batch.undeclared_keys == {"colour": 1}
     assert batch.model_version.tolist() == ["2", None, None]
     np.testing.assert_array_equal(batch.timestamps, [10.0, 11.0, 12.0])
+
+
+values = st.one_of(st.none(), st.booleans(), st.integers(-1000, 1000),
+                   st.floats(-1e6, 1e6, allow_nan=False), st.sampled_from(["a", "b", "41"]))
+
+
+@given(st.lists(st.dictionaries(st.sampled_from(["age", "plan", "colour"]), values), min_size=1, max_size=30),
+       st.booleans())
+def test_columns_match_a_per_event_reference(dicts: list[dict[str, object]], complete: bool) -> None:
+    """Fast (complete rows) and general paths agree with a plain per-event computation."""
+    if complete:
+        dicts = [{"age": d.get("age"), "plan": d.get("plan")} for d in dicts]
+    events = [PredictionEvent("m", str(i), float(i), d, 1) for i, d in enumerate(dicts)]
+    batch = prediction_batch(events, SPEC)
+    want_age = [float(v) if isinstance(v, int | float) and not isinstance(v, bool) else np.nan
+                for v in (d.get("age") for d in dicts)]
+    np.testing.assert_array_equal(batch.features["age"], want_age)
+    assert batch.features["plan"].tolist() == [label_text(d.get("plan")) for d in dicts]
+    bad = sum(1 for d in dicts if d.get("age") is not None and (isinstance(d["age"], bool | str)))
+    assert batch.type_errors.get("age", 0) == bad
+    assert batch.missing_keys.get("age", 0) == sum(1 for d in dicts if "age" not in d)
+    assert batch.undeclared_keys.get("colour", 0) == sum(1 for d in dicts if "colour" in d)
