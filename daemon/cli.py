@@ -39,9 +39,14 @@ def _run(args: argparse.Namespace) -> int:
         server = HttpServer(config.http.host, config.http.port, app.metrics, app.reports_dir, app.health)
         server.start()
         logging.getLogger("driftwarden").info("http on %s:%d", *server.address)
+    from daemon.scheduler import Maintenance
+
+    maintenance = Maintenance(config, app.outbox)
+    maintenance.start()
     try:
         app.run(source)
     finally:
+        maintenance.stop()
         if server is not None:
             server.stop()
         dead_letters.close()

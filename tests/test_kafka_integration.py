@@ -321,3 +321,37 @@ def test_sigterm_commits_and_a_restarted_daemon_resumes_from_committed_offsets(
     # the restarted daemon saw only the new events: nothing lost, nothing counted twice
     assert _metric(text, "driftwarden_events_total", model="churn", topic="predictions") == 1500
     assert _committed(kafka_bootstrap, group, topics["predictions"]) == 3500
+
+
+def test_alerts_topic_receiver_publishes_alert_events(
+    tmp_path: Path, kafka_bootstrap: str, topics: dict[str, str], slack: RecordingServer, ci: RecordingServer,
+    daemons: list[DaemonThread],
+) -> None:
+    config_path = write_config(tmp_path, kafka_bootstrap, topics, slack, ci)
+    config = yaml.safe_load(config_path.read_text())
+    alerts_topic = topics["dlq"].replace("dlq", "alerts")
+    config["alerting"]["receivers"]["audit"] = {"type": "kafka", "topic": alerts_topic}
+    config["alerting"]["route"] = {"receiver": "audit"}
+    config["alerting"]["retraining"] = {}
+    config_path.write_text(yaml.safe_dump(config))
+    produce_scenario(kafka_bootstrap, Scenario(events=6000, covariate_shift_at=2000, label_delay=200),
+                     topics["predictions"], topics["outcomes"])
+    daemon = DaemonThread(config_path)
+    daemons.append(daemon)
+    consumer = KafkaConsumer(alerts_topic, bootstrap_servers=kafka_bootstrap, auto_offset_reset="earliest",
+                             group_id=None, consumer_timeout_ms=1000)
+    records: list[Any] = []
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not any(
+            "age" in {a["labels"].get("subject") for a in json.loads(r.value)["alerts"]} for r in records
+        ):
+            records.extend(consumer)
+    finally:
+        consumer.close()
+        daemon.stop()
+    assert records, "no alert event on the alerts topic"
+    event = json.loads(records[0].value)
+    assert event["version"] == 1 and event["group_labels"] == {"model": "churn"}
+    assert records[0].key and event["idempotency_key"]
+    assert slack.requests == []  # routed to the topic only
