@@ -37,7 +37,7 @@ def label_text(value: Any) -> str | None:
     return str(value)
 
 
-def numeric_column(values: Sequence[Any]) -> tuple[np.ndarray, int]:
+def numeric_column(values: Sequence[Any] | np.ndarray) -> tuple[np.ndarray, int]:
     """float64 column with NaN for missing values; also the count of wrong-typed values.
 
     >>> col, bad = numeric_column([1, 2.5, None, "x", True])
@@ -59,7 +59,7 @@ def numeric_column(values: Sequence[Any]) -> tuple[np.ndarray, int]:
     return out, bad
 
 
-def categorical_column(values: Sequence[Any]) -> np.ndarray:
+def categorical_column(values: Sequence[Any] | np.ndarray) -> np.ndarray:
     """object column of text labels (see :func:`label_text`); ``None`` for missing.
 
     >>> categorical_column([1, 0, 1]).tolist(), categorical_column(["a", None, True]).tolist()
