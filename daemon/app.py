@@ -64,11 +64,12 @@ class App:
         runtime_meta = self.checkpoint.meta("models") or {}
         for mc in config.models:
             spec = mc.spec()
-            monitor = ModelMonitor(mc.id, spec, load_reference(config.resolve(mc.reference), spec))
+            meta = runtime_meta.get(mc.id, {})
+            reference_path = meta.get("reference_path")  # a rebuilt reference wins over the configured one
+            monitor = ModelMonitor(mc.id, spec, load_reference(reference_path or config.resolve(mc.reference), spec))
             if mc.id in saved:
                 monitor.load_state(saved[mc.id])
-            runtime = ModelRuntime(mc, spec, monitor)
-            meta = runtime_meta.get(mc.id, {})
+            runtime = ModelRuntime(mc, spec, monitor, reference_path=reference_path)
             runtime.model_version = meta.get("model_version")
             runtime.labelled_samples = int(meta.get("labelled_samples", 0))
             models[mc.id] = runtime
@@ -146,7 +147,8 @@ class App:
                 "alerts": self.alerts.state(),
                 "watermark": self.pipeline.watermark,
                 "models": {
-                    m: {"model_version": r.model_version, "labelled_samples": r.labelled_samples}
+                    m: {"model_version": r.model_version, "labelled_samples": r.labelled_samples,
+                        "reference_path": r.reference_path}
                     for m, r in self.models.items()
                 },
             },

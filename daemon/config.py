@@ -17,6 +17,7 @@ import msgspec
 import yaml
 
 from alerts.settings import AlertingSettings
+from daemon.rebuild import RebuildSettings
 from daemon.strict import convert
 from detectors.settings import MonitorSettings
 from detectors.spec import FeatureSpec, ModelSpec, Task
@@ -108,6 +109,7 @@ class ModelConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     positive_label: str = "1"
     labels: dict[str, str] = msgspec.field(default_factory=dict)
     monitoring: MonitorSettings = msgspec.field(default_factory=MonitorSettings)
+    rebuild_reference: RebuildSettings = msgspec.field(default_factory=RebuildSettings)
 
     def spec(self) -> ModelSpec:
         return ModelSpec(
@@ -201,6 +203,8 @@ def _cross_checks(config: Config) -> list[str]:
                 problems.append(f"{where}.features.{name}: min {feature.min} is greater than max {feature.max}")
         if not config.resolve(model.reference).exists():
             problems.append(f"{where}.reference: file not found: {config.resolve(model.reference)}")
+        if model.rebuild_reference.rows < 100:
+            problems.append(f"{where}.rebuild_reference.rows: must be >= 100, got {model.rebuild_reference.rows}")
         if model.monitoring.window_size < 10:
             problems.append(f"{where}.monitoring.window_size: must be >= 10, got {model.monitoring.window_size}")
     return problems

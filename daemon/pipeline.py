@@ -27,6 +27,7 @@ from daemon.events import (
 )
 from daemon.join import OutcomeJoin, Pair
 from daemon.metrics import Metrics
+from daemon.rebuild import ReferenceRebuilder, write_reference
 from detectors.batch import OutcomeBatch
 from detectors.findings import Finding
 from detectors.monitor import ModelMonitor
@@ -57,6 +58,11 @@ class ModelRuntime:
     monitor: ModelMonitor
     model_version: str | None = None
     labelled_samples: int = 0
+    reference_path: str | None = None  # a rebuilt reference, when one replaced the configured file
+    rebuild: ReferenceRebuilder = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.rebuild = ReferenceRebuilder(self.config.id, self.config.rebuild_reference)
 
     def labels(self) -> dict[str, str]:
         labels = {"model": self.config.id, **self.config.labels}
@@ -145,7 +151,9 @@ class Pipeline:
                 continue
             runtime = self.models[model_id]
             runtime.labelled_samples += len(model_pairs)
-            findings[model_id].extend(runtime.monitor.observe_outcomes(outcome_batch(model_pairs, runtime.spec)))
+            joined = outcome_batch(model_pairs, runtime.spec)
+            findings[model_id].extend(runtime.monitor.observe_outcomes(joined))
+            self._maybe_rebuild(runtime, joined)
             self.metrics.joined.labels(model=model_id).inc(len(model_pairs))
         for model_id, count in self.join.expire(self.watermark).items():
             self.metrics.join_expired.labels(model=model_id).inc(count)
@@ -176,8 +184,21 @@ class Pipeline:
                 self._ingest(model_id, found, now)
         self.alerts.flush(now)
 
+    def _maybe_rebuild(self, runtime: ModelRuntime, joined: OutcomeBatch) -> None:
+        version = runtime.rebuild.version
+        reference = runtime.rebuild.add(joined)
+        if reference is None or version is None:
+            return
+        directory = self.config.resolve(runtime.config.rebuild_reference.directory)
+        path = write_reference(reference, directory, runtime.config.id, version)
+        runtime.monitor = ModelMonitor(runtime.config.id, runtime.spec, reference)
+        runtime.reference_path = str(path)
+        log.info("model %s: reference rebuilt from %d labelled events of version %s: %s",
+                 runtime.config.id, len(reference), version, path)
+
     def _ingest(self, model_id: str, findings: list[Finding], now: float) -> None:
         runtime = self.models[model_id]
+        findings = runtime.rebuild.hold(findings)
         self.alerts.note_labels(model_id, runtime.labelled_samples, runtime.model_version, now)
         changed = self.alerts.ingest(model_id, runtime.labels(), findings, now)
         for f in findings:
@@ -192,6 +213,7 @@ class Pipeline:
         if latest and latest != runtime.model_version:
             if runtime.model_version is not None:
                 log.info("model %s: new version %s (was %s)", runtime.config.id, latest, runtime.model_version)
+                runtime.rebuild.start(latest)
             runtime.model_version = latest
 
     def _dead_letter(self, messages: Sequence[Message], rejected: list[Rejected], result: BatchResult) -> None:

@@ -84,10 +84,10 @@ class ReportHook:
         self._last: dict[tuple[str, str, str, str], float] = {}
 
     def reference(self, runtime: ModelRuntime) -> OutcomeBatch:
-        mid = runtime.config.id
-        if mid not in self._references:
-            self._references[mid] = load_reference(self.config.resolve(runtime.config.reference), runtime.spec)
-        return self._references[mid]
+        path = runtime.reference_path or str(self.config.resolve(runtime.config.reference))
+        if path not in self._references:
+            self._references[path] = load_reference(path, runtime.spec)
+        return self._references[path]
 
     def __call__(self, runtime: ModelRuntime, degraded: list[Finding], now: float) -> None:
         mid = runtime.config.id
@@ -131,14 +131,14 @@ def report_command(config_path: str, model_id: str, now: float | None = None) ->
         print(f"unknown model {model_id!r}; configured: {', '.join(m.id for m in config.models)}", file=sys.stderr)
         return 1
     spec = mc.spec()
-    reference = load_reference(config.resolve(mc.reference), spec)
-    monitor = ModelMonitor(mc.id, spec, reference)
     checkpoint = Checkpoint(config.resolve(config.state.path))
     try:
         state: Any = checkpoint.monitor_states().get(mc.id)
         meta = (checkpoint.meta("models") or {}).get(mc.id, {})
     finally:
         checkpoint.close()
+    reference = load_reference(meta.get("reference_path") or config.resolve(mc.reference), spec)
+    monitor = ModelMonitor(mc.id, spec, reference)
     if state is not None:
         monitor.load_state(state)
     window, _ = monitor_windows(monitor)
