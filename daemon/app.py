@@ -94,6 +94,7 @@ class App:
         self.last_progress = clock()
         self.stop_event = threading.Event()
         self._lock = threading.RLock()  # rebalance callbacks may come from the consumer's thread
+        self._delivery: threading.Thread | None = None
         self.totals = BatchResult()
 
     @property
@@ -126,7 +127,8 @@ class App:
         with self._lock:
             now = self.clock()
             self.pipeline.tick(now)
-            self.alerts.deliver(now)
+            if self._delivery is None:
+                self.alerts.deliver(now)
             if self._dirty and now - self._last_checkpoint >= self._checkpoint_every:
                 self.save(source)
 
@@ -160,8 +162,23 @@ class App:
         self.metrics.checkpoints.inc()
         self.metrics.last_checkpoint.set(self._last_checkpoint)
 
-    def run(self, source: Source) -> None:
-        """Consume until ``stop_event`` is set; then finish the batch in hand, checkpoint, close."""
+    def _deliver_loop(self, interval: float) -> None:
+        """Slack and CI calls, off the consume loop: an endpoint that hangs must not stall consumption."""
+        while not self.stop_event.wait(interval):
+            try:
+                self.alerts.deliver(self.clock())
+            except Exception:  # the outbox keeps the entries; the next round retries
+                log.exception("alert delivery round failed")
+
+    def run(self, source: Source, delivery_interval: float = 0.5) -> None:
+        """Consume until ``stop_event`` is set; then finish the batch in hand, checkpoint, close.
+
+        Notifications are delivered from the outbox by a background thread (the outbox and
+        the notifiers are the only things it touches).
+        """
+        self._delivery = threading.Thread(target=self._deliver_loop, args=(delivery_interval,),
+                                          name="driftwarden-delivery", daemon=True)
+        self._delivery.start()
         try:
             while not self.stop_event.is_set():
                 messages = source.poll()
@@ -171,9 +188,12 @@ class App:
                     self.last_progress = self.clock()
                 self.housekeeping(source)
             self.save(source)
+            self._delivery.join(timeout=30)
+            self._delivery = None
             self.alerts.flush(self.clock())
-            self.alerts.deliver(self.clock())
+            self.alerts.deliver(self.clock(), limit=10)  # bounded: the rest waits in the outbox
         finally:
+            self.stop_event.set()
             source.close()
             self.close()
         log.info(
