@@ -201,7 +201,8 @@ class ModelMonitor:
             level = float(recent.mean())
             out.append(Finding(
                 kind="concept_drift", detector=self.concept.name, subject="error", statistic=level,
-                threshold=self.ref_error, degraded=True, window_end=float(times[local]), window_size=recent.size,
+                # a change point towards fewer errors is news, not degradation
+                threshold=self.ref_error, degraded=level > self.ref_error, window_end=float(times[local]), window_size=recent.size,
                 severity="critical" if level >= 2 * self.ref_error > 0 else "warning",
                 summary=f"{self.concept.name} detected a change in the error stream at outcome {idx} "
                         f"(recent error {level:.3g}, reference {self.ref_error:.3g})",
