@@ -40,6 +40,7 @@ from detectors.kpi import KpiMonitor
 from detectors.multivariate import PcaDrift
 from detectors.performance import PerformanceMonitor
 from detectors.quality import QualityMonitor
+from detectors.realized import RealizedTracker
 from detectors.settings import MonitorSettings
 from detectors.spec import FeatureSpec, ModelSpec
 from detectors.thresholds import threshold_from_settings
@@ -76,6 +77,8 @@ class ModelMonitor:
             self.cbpe = CbpeEstimator(reference.score, reference.y_true, reference.y_pred, spec.positive_label,
                                       s.estimation.calibration_bins, s.estimation.metrics, s.window_size,
                                       threshold_from_settings(s.estimation.threshold), s.critical_factor)
+        self.realized = (RealizedTracker(self.cbpe, s.estimation.realized_coverage)
+                         if self.cbpe is not None else None)
         perf_window = s.performance.window_size or s.window_size
         ref_cols: dict[str, np.ndarray] = {"y_true": reference.y_true, "y_pred": reference.y_pred}
         if reference.score is not None:
@@ -143,7 +146,10 @@ class ModelMonitor:
             matrix = np.column_stack([np.asarray(features[name], dtype=np.float64) for name in self.numeric])
             out.append(self.pca.evaluate(matrix, end))
         if self.cbpe is not None and "score" in cols:
-            out.extend(self.cbpe.evaluate(cols["score"], cols["prediction"], end))
+            estimates = self.cbpe.evaluate(cols["score"], cols["prediction"], end)
+            out.extend(estimates)
+            if estimates and self.realized is not None:
+                self.realized.add_window(float(cols["t"][0]), end, int(np.sum(~np.isnan(cols["score"]))))
         if self.quality is not None:
             out.extend(self.quality.evaluate(features, n, end))
         self._record(out)
@@ -175,6 +181,10 @@ class ModelMonitor:
             self.traffic.observe_outcomes(batch.prediction_timestamps)
         if self.concept is not None:
             out.extend(self._concept(batch.y_true, batch.y_pred, batch.timestamps))
+        if self.realized is not None:
+            realized = self.realized.observe(batch.prediction_timestamps, batch.y_true, batch.y_pred, batch.score)
+            self._record(realized)
+            out.extend(realized)
         cols: dict[str, np.ndarray] = {"t": batch.timestamps, "lag": batch.label_lag,
                                        "y_true": batch.y_true, "y_pred": batch.y_pred}
         if batch.score is not None:
@@ -202,7 +212,8 @@ class ModelMonitor:
             out.append(Finding(
                 kind="concept_drift", detector=self.concept.name, subject="error", statistic=level,
                 # a change point towards fewer errors is news, not degradation
-                threshold=self.ref_error, degraded=level > self.ref_error, window_end=float(times[local]), window_size=recent.size,
+                threshold=self.ref_error, degraded=level > self.ref_error, window_end=float(times[local]),
+                window_size=recent.size,
                 severity="critical" if level >= 2 * self.ref_error > 0 else "warning",
                 summary=f"{self.concept.name} detected a change in the error stream at outcome {idx} "
                         f"(recent error {level:.3g}, reference {self.ref_error:.3g})",
@@ -263,6 +274,7 @@ class ModelMonitor:
             "concept": self.concept.state() if self.concept is not None else None,
             "quality": self.quality.state() if self.quality is not None else None,
             "traffic": self.traffic.state() if self.traffic is not None else None,
+            "realized": self.realized.state() if self.realized is not None else None,
             "history": {k: list(v) for k, v in self.history.items()},
             "timeline": list(self.timeline),
         }
@@ -278,6 +290,8 @@ class ModelMonitor:
             self.quality.load_state(state["quality"])
         if self.traffic is not None and state["traffic"] is not None:
             self.traffic.load_state(state["traffic"])
+        if self.realized is not None and state.get("realized") is not None:
+            self.realized.load_state(state["realized"])
         self.history = {k: deque(v, maxlen=HISTORY) for k, v in state["history"].items()}
         self.timeline = deque(state["timeline"], maxlen=HISTORY)
 

@@ -121,12 +121,15 @@ class EstimationSettings(_Settings, frozen=True):
     Scores are calibrated on the reference by histogram binning over
     ``calibration_bins`` equal-count score bins; the expected ``metrics`` of each
     prediction window are compared with their reference baseline using ``threshold``.
+    When ``realized_coverage`` of a window's predictions have their outcome, the
+    realized metrics of that window are reported under the same key.
     """
 
     enabled: bool = True
     metrics: list[str] = msgspec.field(default_factory=lambda: ["accuracy", "f1", "roc_auc"])
     calibration_bins: int = 20
     threshold: ThresholdSettings = msgspec.field(default_factory=ThresholdSettings)
+    realized_coverage: float = 0.9  # labelled share at which a window's estimate is replaced by the truth
 
 
 class ConceptSettings(_Settings, frozen=True):

@@ -1,0 +1,116 @@
+"""From estimated to realized: CBPE's windows get their real numbers as labels arrive.
+
+Every prediction window that CBPE estimated is remembered by its event-time range.
+Joined outcomes are assigned to the window that holds their prediction's timestamp;
+once a window's labelled share reaches ``min_coverage`` the realized accuracy, F1
+and ROC AUC of exactly its first ``ceil(min_coverage * n)`` labels are judged
+against the same baseline and threshold as the estimate and reported under the
+same key (kind ``estimated_performance``, ``details["source"] =
+"realized"``), so an alert raised on an estimate is confirmed or cleared by the truth.
+At most ``max_windows`` windows wait for labels (oldest dropped: bounded memory).
+
+>>> rng = np.random.default_rng(0)
+>>> s = rng.random(20_000); y = np.where(rng.random(20_000) < s, "1", "0").astype(object)
+>>> est = CbpeEstimator(s, y, np.where(s > 0.5, "1", "0").astype(object), window=1000)
+>>> tracker = RealizedTracker(est, min_coverage=0.9)
+>>> t = np.arange(1000.0); ws = rng.random(1000); wp = np.where(ws > 0.5, "1", "0").astype(object)
+>>> tracker.add_window(t[0], t[-1], 1000)
+>>> wy = np.where(rng.random(1000) < ws, "1", "0").astype(object)
+>>> tracker.observe(t[:500], wy[:500], wp[:500], ws[:500])  # half labelled: not yet
+[]
+>>> [(f.detector, f.details["source"], f.degraded) for f in tracker.observe(t[500:], wy[500:], wp[500:], ws[500:])]
+[('accuracy', 'realized', False), ('f1', 'realized', False), ('roc_auc', 'realized', False)]
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from detectors.estimation import CbpeEstimator
+from detectors.findings import Finding
+from detectors.metrics import METRICS
+from detectors.performance import evaluate_against
+
+
+class _Window:
+    def __init__(self, t0: float, t1: float, n: int) -> None:
+        self.t0, self.t1, self.n = t0, t1, n
+        self.y_true: list[Any] = []
+        self.y_pred: list[Any] = []
+        self.score: list[float] = []
+
+    def needed(self, coverage: float) -> int:
+        """Labels judged: exactly the first ``ceil(coverage * n)`` to arrive (independent of batching)."""
+        return max(1, math.ceil(coverage * self.n - 1e-9))
+
+
+class RealizedTracker:
+    def __init__(self, estimator: CbpeEstimator, min_coverage: float = 0.9, max_windows: int = 20) -> None:
+        if not 0.0 < min_coverage <= 1.0:
+            raise ValueError(f"min_coverage must be in (0, 1], got {min_coverage}")
+        if max_windows < 1:
+            raise ValueError(f"max_windows must be >= 1, got {max_windows}")
+        self.estimator = estimator
+        self.min_coverage = min_coverage
+        self.max_windows = max_windows
+        self.windows: list[_Window] = []  # in event-time order
+
+    def add_window(self, t0: float, t1: float, n: int) -> None:
+        """A prediction window CBPE just estimated: ``n`` predictions between ``t0`` and ``t1``."""
+        self.windows.append(_Window(float(t0), float(t1), int(n)))
+        del self.windows[: max(0, len(self.windows) - self.max_windows)]
+
+    def observe(self, prediction_t: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray,
+                score: np.ndarray | None) -> list[Finding]:
+        """Assign joined outcomes to their windows; realized findings of windows now covered."""
+        if not self.windows or score is None or prediction_t.size == 0:
+            return []
+        starts = np.array([w.t0 for w in self.windows])
+        idx = np.searchsorted(starts, prediction_t, side="right") - 1
+        out: list[Finding] = []
+        done: list[_Window] = []
+        for i in np.unique(idx[idx >= 0]).tolist():
+            window = self.windows[i]
+            rows = np.flatnonzero((idx == i) & (prediction_t <= window.t1))
+            rows = rows[: max(0, window.needed(self.min_coverage) - len(window.y_true))]
+            window.y_true.extend(y_true[rows].tolist())
+            window.y_pred.extend(y_pred[rows].tolist())
+            window.score.extend(score[rows].tolist())
+            if len(window.y_true) >= window.needed(self.min_coverage):
+                out.extend(self._realized(window))
+                done.append(window)
+        self.windows = [w for w in self.windows if w not in done]
+        return out
+
+    def _realized(self, window: _Window) -> list[Finding]:
+        est = self.estimator
+        yt = np.array(window.y_true, dtype=object)
+        yp = np.array(window.y_pred, dtype=object)
+        s = np.array(window.score, dtype=np.float64)
+        out = []
+        for m in est.metrics:
+            meta = METRICS[m]
+            value = meta.fn(yt, yp, s, est.positive)
+            f = evaluate_against(kind="estimated_performance", detector=m, subject=m, value=value,
+                                 baseline=est.baselines[m], n=len(yt), strategy=est.threshold,
+                                 direction=meta.direction, rng=meta.range, window_end=window.t1,
+                                 critical_factor=est.critical_factor, label=f"realized {m}")
+            if f is not None:
+                f.details.update(source="realized", coverage=round(len(yt) / max(window.n, 1), 4),
+                                 window_start=window.t0)
+                out.append(f)
+        return out
+
+    def state(self) -> dict[str, Any]:
+        return {"windows": [{"t0": w.t0, "t1": w.t1, "n": w.n, "y_true": w.y_true, "y_pred": w.y_pred,
+                             "score": w.score} for w in self.windows]}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.windows = []
+        for d in state.get("windows", []):
+            w = _Window(d["t0"], d["t1"], d["n"])
+            w.y_true, w.y_pred, w.score = list(d["y_true"]), list(d["y_pred"]), list(d["score"])
+            self.windows.append(w)
