@@ -33,6 +33,8 @@ HISTORY_DEPENDENT = {("concept_drift", None), ("traffic", "event_rate"), ("traff
 
 
 def history_dependent(f: Finding) -> bool:
+    if f.details.get("source") == "realized":  # labels matched to an earlier prediction window
+        return True
     return (f.kind, None) in HISTORY_DEPENDENT or (f.kind, f.detector) in HISTORY_DEPENDENT
 
 
@@ -68,10 +70,13 @@ def recompute(bundle: Bundle) -> list[Finding]:
 def replay(path: str | Path) -> tuple[Bundle, list[ReplayRow], list[Finding]]:
     """(bundle, recomputed findings matched with the recorded ones, recorded findings not recomputed)."""
     bundle = read_bundle(path)
-    recorded = {f.key: f for f in [*bundle.recent, *bundle.triggering]}
+    everything = [*bundle.recent, *bundle.triggering]
+    # realized CBPE values share their estimate's key but come from labels of an earlier window
+    realized = list({id(f): f for f in everything if f.details.get("source") == "realized"}.values())
+    recorded = {f.key: f for f in everything if f.details.get("source") != "realized"}
     rows = [ReplayRow(f, recorded.get(f.key)) for f in recompute(bundle)]
     seen = {r.finding.key for r in rows if not history_dependent(r.finding)}
-    return bundle, rows, [f for k, f in recorded.items() if k not in seen]
+    return bundle, rows, [f for k, f in recorded.items() if k not in seen] + realized
 
 
 def _num(x: float | None) -> str:

@@ -77,8 +77,11 @@ class ModelMonitor:
             self.cbpe = CbpeEstimator(reference.score, reference.y_true, reference.y_pred, spec.positive_label,
                                       s.estimation.calibration_bins, s.estimation.metrics, s.window_size,
                                       threshold_from_settings(s.estimation.threshold), s.critical_factor)
-        self.realized = (RealizedTracker(self.cbpe, s.estimation.realized_coverage)
-                         if self.cbpe is not None else None)
+        self.realized = None
+        if self.cbpe is not None:
+            assert reference.score is not None
+            labelled = {"y_true": reference.y_true, "y_pred": reference.y_pred, "score": reference.score}
+            self.realized = RealizedTracker(self.cbpe, labelled, s.window_size, s.estimation.realized_coverage)
         perf_window = s.performance.window_size or s.window_size
         ref_cols: dict[str, np.ndarray] = {"y_true": reference.y_true, "y_pred": reference.y_pred}
         if reference.score is not None:

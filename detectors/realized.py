@@ -4,15 +4,16 @@ Every prediction window that CBPE estimated is remembered by its event-time rang
 Joined outcomes are assigned to the window that holds their prediction's timestamp;
 once a window's labelled share reaches ``min_coverage`` the realized accuracy, F1
 and ROC AUC of exactly its first ``ceil(min_coverage * n)`` labels are judged
-against the same baseline and threshold as the estimate and reported under the
-same key (kind ``estimated_performance``, ``details["source"] =
+with the estimate's threshold rule against the realized metric's reference baseline
+and reported under the same key (kind ``estimated_performance``, ``details["source"] =
 "realized"``), so an alert raised on an estimate is confirmed or cleared by the truth.
 At most ``max_windows`` windows wait for labels (oldest dropped: bounded memory).
 
 >>> rng = np.random.default_rng(0)
 >>> s = rng.random(20_000); y = np.where(rng.random(20_000) < s, "1", "0").astype(object)
->>> est = CbpeEstimator(s, y, np.where(s > 0.5, "1", "0").astype(object), window=1000)
->>> tracker = RealizedTracker(est, min_coverage=0.9)
+>>> p = np.where(s > 0.5, "1", "0").astype(object)
+>>> est = CbpeEstimator(s, y, p, window=1000)
+>>> tracker = RealizedTracker(est, {"y_true": y, "y_pred": p, "score": s}, window=1000, min_coverage=0.9)
 >>> t = np.arange(1000.0); ws = rng.random(1000); wp = np.where(ws > 0.5, "1", "0").astype(object)
 >>> tracker.add_window(t[0], t[-1], 1000)
 >>> wy = np.where(rng.random(1000) < ws, "1", "0").astype(object)
@@ -25,6 +26,7 @@ At most ``max_windows`` windows wait for labels (oldest dropped: bounded memory)
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -32,7 +34,7 @@ import numpy as np
 from detectors.estimation import CbpeEstimator
 from detectors.findings import Finding
 from detectors.metrics import METRICS
-from detectors.performance import evaluate_against
+from detectors.performance import Baseline, evaluate_against
 
 
 class _Window:
@@ -48,15 +50,23 @@ class _Window:
 
 
 class RealizedTracker:
-    def __init__(self, estimator: CbpeEstimator, min_coverage: float = 0.9, max_windows: int = 20) -> None:
+    def __init__(self, estimator: CbpeEstimator, reference: dict[str, np.ndarray], window: int,
+                 min_coverage: float = 0.9, max_windows: int = 20) -> None:
         if not 0.0 < min_coverage <= 1.0:
             raise ValueError(f"min_coverage must be in (0, 1], got {min_coverage}")
         if max_windows < 1:
             raise ValueError(f"max_windows must be >= 1, got {max_windows}")
         self.estimator = estimator
+        # Realized values carry the labels' sampling noise, which the estimate's (smooth) spread
+        # does not: they are judged against the realized metric's spread over reference chunks.
+        self.baselines = {m: Baseline(self._metric(m), reference, window) for m in estimator.metrics}
         self.min_coverage = min_coverage
         self.max_windows = max_windows
         self.windows: list[_Window] = []  # in event-time order
+
+    def _metric(self, name: str) -> Callable[[dict[str, np.ndarray]], float]:
+        fn, pos = METRICS[name].fn, self.estimator.positive
+        return lambda c: fn(c["y_true"], c["y_pred"], c["score"], pos)
 
     def add_window(self, t0: float, t1: float, n: int) -> None:
         """A prediction window CBPE just estimated: ``n`` predictions between ``t0`` and ``t1``."""
@@ -95,7 +105,7 @@ class RealizedTracker:
             meta = METRICS[m]
             value = meta.fn(yt, yp, s, est.positive)
             f = evaluate_against(kind="estimated_performance", detector=m, subject=m, value=value,
-                                 baseline=est.baselines[m], n=len(yt), strategy=est.threshold,
+                                 baseline=self.baselines[m], n=len(yt), strategy=est.threshold,
                                  direction=meta.direction, rng=meta.range, window_end=window.t1,
                                  critical_factor=est.critical_factor, label=f"realized {m}")
             if f is not None:

@@ -12,21 +12,23 @@ def _labels(rng: np.random.Generator, p: np.ndarray) -> np.ndarray:
     return np.where(rng.random(p.size) < p, "1", "0").astype(object)
 
 
-def _estimator(rng: np.random.Generator) -> CbpeEstimator:
+def _tracker(rng: np.random.Generator, **kw: float) -> RealizedTracker:
     s = rng.random(20_000)
-    return CbpeEstimator(s, _labels(rng, s), np.where(s > 0.5, "1", "0").astype(object), window=1000)
+    y, p = _labels(rng, s), np.where(s > 0.5, "1", "0").astype(object)
+    estimator = CbpeEstimator(s, y, p, window=1000)
+    return RealizedTracker(estimator, {"y_true": y, "y_pred": p, "score": s}, 1000, **kw)  # type: ignore[arg-type]
 
 
 def test_realized_values_confirm_a_real_degradation_and_survive_a_restart() -> None:
     rng = np.random.default_rng(3)
-    tracker = RealizedTracker(_estimator(rng), min_coverage=0.8)
+    tracker = _tracker(rng, min_coverage=0.8)
     t = np.arange(1000.0)
     score = rng.random(1000)
     pred = np.where(score > 0.5, "1", "0").astype(object)
     truth = _labels(rng, 1 - score)  # the concept flipped: the scores now point the wrong way
     tracker.add_window(0.0, 999.0, 1000)
     assert tracker.observe(t[:300], truth[:300], pred[:300], score[:300]) == []
-    restored = RealizedTracker(_estimator(np.random.default_rng(3)), min_coverage=0.8)
+    restored = _tracker(np.random.default_rng(3), min_coverage=0.8)
     restored.load_state(json.loads(json.dumps(tracker.state())))
     a = tracker.observe(t[300:], truth[300:], pred[300:], score[300:])
     b = restored.observe(t[300:], truth[300:], pred[300:], score[300:])
@@ -39,7 +41,7 @@ def test_realized_values_confirm_a_real_degradation_and_survive_a_restart() -> N
 
 
 def test_windows_waiting_for_labels_are_bounded() -> None:
-    tracker = RealizedTracker(_estimator(np.random.default_rng(1)), max_windows=3)
+    tracker = _tracker(np.random.default_rng(1), max_windows=3)
     for i in range(10):
         tracker.add_window(i * 10.0, i * 10.0 + 9, 10)
     assert [w.t0 for w in tracker.windows] == [70.0, 80.0, 90.0]
