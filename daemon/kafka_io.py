@@ -10,6 +10,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
 from kafka.structs import OffsetAndMetadata
 
 from daemon.config import KafkaSettings, parse_duration
@@ -37,6 +39,30 @@ def client_options(settings: KafkaSettings) -> dict[str, Any]:
     if settings.ssl_cafile:
         options["ssl_cafile"] = settings.ssl_cafile
     return options
+
+
+class TopicUnavailable(RuntimeError):
+    """A topic the daemon writes to does not exist and could not be created."""
+
+
+def ensure_topic(settings: KafkaSettings, topic: str, partitions: int = 1) -> None:
+    """Create ``topic`` if the cluster lacks it (so bad input never blocks on a missing dead-letter topic)."""
+    admin = KafkaAdminClient(**client_options(settings))
+    try:
+        if topic in set(admin.list_topics()):
+            return
+        try:
+            admin.create_topics([NewTopic(topic, partitions, -1)])  # -1: the broker's default replication
+            log.info("created topic %s", topic)
+        except TopicAlreadyExistsError:
+            pass
+        except KafkaError as exc:
+            raise TopicUnavailable(
+                f"topic {topic!r} does not exist and could not be created ({exc}); "
+                "create it, or let driftwarden's principal create topics"
+            ) from exc
+    finally:
+        admin.close()
 
 
 class _Listener(ConsumerRebalanceListener):
@@ -130,6 +156,7 @@ class KafkaDeadLetters:
 
     def __init__(self, settings: KafkaSettings) -> None:
         self.topic = settings.dead_letter_topic
+        ensure_topic(settings, self.topic)
         self.producer = KafkaProducer(linger_ms=50, acks="all", **client_options(settings))
 
     def send(self, message: Message, reason: str) -> None:
