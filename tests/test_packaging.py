@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.broker.kafka import KAFKA_VERSION
@@ -28,10 +29,11 @@ def test_compose_file_parses_and_references_existing_files() -> None:
         assert f"COPY {copied}" in dockerfile and (ROOT / copied).exists()
 
 
-def test_example_config_is_valid_apart_from_the_container_paths(tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", ["driftwarden.yaml", "compose.yaml"])
+def test_example_configs_are_valid_apart_from_the_container_paths(tmp_path: Path, name: str) -> None:
     from daemon.config import ConfigError, load_config
 
-    text = (ROOT / "config" / "driftwarden.yaml").read_text()
+    text = (ROOT / "config" / name).read_text()
     (tmp_path / "driftwarden.yaml").write_text(text.replace("/data/", ""))
     from daemon.simulate import Scenario, write_reference
 

@@ -83,7 +83,7 @@ def test_check_config_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert "models[0].features.age.bogus: unknown key" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("name", ["driftwarden.yaml", "demo.yaml"])
+@pytest.mark.parametrize("name", ["driftwarden.yaml", "demo.yaml", "compose.yaml"])
 def test_shipped_configs_parse(name: str) -> None:
     data = yaml.safe_load((ROOT / "config" / name).read_text())
     assert data["models"]
