@@ -79,7 +79,8 @@ class BatchResult:
     outcomes: int = 0
 
 
-FiringHook = Callable[[ModelRuntime, list[Finding], float], None]  # called when an alert starts firing
+# called when alerts start firing: (model, their findings, every degraded finding, now)
+FiringHook = Callable[[ModelRuntime, list[Finding], list[Finding], float], None]
 
 
 class Pipeline:
@@ -204,9 +205,11 @@ class Pipeline:
         for f in findings:
             if f.degraded:
                 self.metrics.degraded.labels(model=model_id, kind=f.kind, detector=f.detector).inc()
-        started = any(a.state == "firing" for a in changed)
-        if started and self.on_degraded is not None:  # an alert started firing: explain it
-            self.on_degraded(runtime, [f for f in findings if f.degraded], now)
+        firing = {(a.labels.get("kind"), a.labels.get("detector"), a.labels.get("subject"))
+                  for a in changed if a.state == "firing"}
+        if firing and self.on_degraded is not None:  # an alert started firing: explain it
+            degraded = [f for f in findings if f.degraded]
+            self.on_degraded(runtime, [f for f in degraded if f.key in firing] or degraded, degraded, now)
 
     def _track_version(self, runtime: ModelRuntime, events: list[PredictionEvent], now: float) -> None:
         latest = events[-1].model_version

@@ -89,14 +89,15 @@ class ReportHook:
             self._references[path] = load_reference(path, runtime.spec)
         return self._references[path]
 
-    def __call__(self, runtime: ModelRuntime, degraded: list[Finding], now: float) -> None:
+    def __call__(self, runtime: ModelRuntime, started: list[Finding], degraded: list[Finding], now: float) -> None:
+        """``started``: the checks whose alerts just started firing; ``degraded``: all degraded now."""
         mid = runtime.config.id
-        new = [f for f in degraded if now - self._last.get((mid, *f.key), -np.inf) >= self.min_interval]
+        new = [f for f in started if now - self._last.get((mid, *f.key), -np.inf) >= self.min_interval]
         if not new:
             return
         try:
             files = generate_report(model_id=mid, monitor=runtime.monitor, reference=self.reference(runtime),
-                                    reports_dir=self.reports_dir, now=now, triggering=degraded, recent=degraded,
+                                    reports_dir=self.reports_dir, now=now, triggering=new, recent=degraded,
                                     model_version=runtime.model_version, base_url=self.config.reports.base_url)
         except Exception:  # a report must never stop the pipeline
             log.exception("model %s: root-cause report failed", mid)
