@@ -143,7 +143,8 @@ class App:
             flush()  # 1. outputs
         self.checkpoint.commit(  # 2. state + offsets, one transaction
             self.offsets,
-            {m: r.monitor.state() for m, r in self.models.items()},
+            # only models that saw events since the last checkpoint: a model's state is ~1 MB
+            {m: self.models[m].monitor.state() for m in self.pipeline.take_touched()},
             self.join.take_changes(),
             {
                 "alerts": self.alerts.state(),

@@ -103,6 +103,7 @@ class Pipeline:
         self.on_degraded = on_degraded
         self.watermark = 0.0  # max event time seen: the join's clock
         self._last_arrival: float | None = None  # caller's time of the last batch with events
+        self._touched: set[str] = set(self.models)  # models whose state changed since take_touched()
 
     def process(self, messages: Sequence[Message], now: float) -> BatchResult:
         """Run one polled batch through the whole path; ``now`` drives the alert lifecycle."""
@@ -160,6 +161,7 @@ class Pipeline:
             self.metrics.join_expired.labels(model=model_id).inc(count)
         self.metrics.pending_joins.set(self.join.pending_count)
 
+        self._touched.update(by_model, pairs)
         for model_id, model_findings in findings.items():
             self._ingest(model_id, model_findings, now)
         result.findings = dict(findings)
@@ -176,12 +178,18 @@ class Pipeline:
             self._last_arrival = now
         return self.watermark + max(0.0, now - self._last_arrival)
 
+    def take_touched(self) -> set[str]:
+        """Models whose detector state changed since the last call (for the checkpoint)."""
+        touched, self._touched = self._touched, set()
+        return touched
+
     def tick(self, now: float) -> None:
         """Time-based checks (staleness, traffic) for every model, then alert timers."""
         event_now = self.event_clock(now)
         for model_id, runtime in self.models.items():
             found = runtime.monitor.tick(event_now)
             if found:
+                self._touched.add(model_id)
                 self._ingest(model_id, found, now)
         self.alerts.flush(now)
 
