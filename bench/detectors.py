@@ -129,6 +129,33 @@ def run_pipeline(msgs: list[bytes], y: np.ndarray, ref: OutcomeBatch) -> tuple[f
     return t1 - t0, t2 - t1, findings
 
 
+def run_daemon_path(msgs: list[bytes], outcome_msgs: list[bytes], ref: OutcomeBatch) -> float:
+    """The daemon's own path: contract decode, columns, outcome join, every default detector."""
+    from daemon.columns import prediction_batch
+    from daemon.events import decode_outcomes, decode_predictions
+    from daemon.join import OutcomeJoin
+    from daemon.pipeline import outcome_batch
+
+    model = spec()
+    mon = ModelMonitor("bench", model, ref)
+    join = OutcomeJoin(ttl=7 * 86400, max_pending=1_000_000)
+    t0 = time.perf_counter()
+    for i in range(0, len(msgs), BATCH):
+        events = [e for _, e in decode_predictions(msgs[i : i + BATCH])[0]]
+        mon.observe_predictions(prediction_batch(events, model))
+        join.add_predictions("bench", events)
+        outcomes = [o for _, o in decode_outcomes(outcome_msgs[i : i + BATCH])[0]]
+        pairs = join.add_outcomes("bench", outcomes)
+        mon.observe_outcomes(outcome_batch(pairs, model))
+    return time.perf_counter() - t0
+
+
+def encode_outcomes(y: np.ndarray) -> list[bytes]:
+    enc = msgspec.json.Encoder()
+    return [enc.encode({"model_id": "bench", "prediction_id": str(i), "timestamp": 1.7e9 + i + 60,
+                        "outcome": int(y[i])}) for i in range(y.size)]
+
+
 def run_naive(msgs: list[bytes]) -> float:
     detectors = {k: drift.ADWIN() for k in NAMES}
     t0 = time.perf_counter()
@@ -146,7 +173,8 @@ def throughput(repeats: int, n: int) -> None:
     ref = reference(rng)
     msgs, y = encode_events(rng, n)
     t_dec = []
-    t_pred, t_out, t_naive = [], [], []
+    t_pred, t_out, t_naive, t_daemon = [], [], [], []
+    outcome_msgs = encode_outcomes(y)
     for _ in range(repeats):
         t0 = time.perf_counter()
         for i in range(0, n, BATCH):
@@ -156,7 +184,9 @@ def throughput(repeats: int, n: int) -> None:
         t_pred.append(p)
         t_out.append(o)
         t_naive.append(run_naive(msgs[: n // 5]) * 5)
+        t_daemon.append(run_daemon_path(msgs, outcome_msgs, ref))
     dec, pred, out, naive = (statistics.median(t) for t in (t_dec, t_pred, t_out, t_naive))
+    daemon = statistics.median(t_daemon)
     per = lambda s: s / n * 1e6  # noqa: E731
     print(f"events per repeat: {n}, repeats: {repeats}, batch: {BATCH}, features: {N_FEATURES}")
     print(f"decode only (msgspec + columns):          {per(dec):6.3f} us/event")
@@ -165,6 +195,8 @@ def throughput(repeats: int, n: int) -> None:
     print(f"detectors only (predictions, minus decode): {per(pred - dec):6.3f} us/event")
     print(f"naive: decode + 20 river ADWIN per event:   {per(naive):6.3f} us/event  {n / naive:>10,.0f} events/s")
     print(f"ratio naive / ours (prediction path):       {naive / pred:6.2f}x")
+    print(f"daemon path (contract decode + columns + join + all detectors), per prediction with its outcome: "
+          f"{per(daemon):6.3f} us  {n / daemon:>10,.0f} predictions/s  ({2 * n / daemon:,.0f} messages/s)")
     print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
 
 
