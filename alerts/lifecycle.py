@@ -9,7 +9,10 @@ from a checkpoint reproduces the same alerts with the same ``starts_at``:
 - a healthy evaluation drops a pending alert; a firing one *resolves* once it has been
   healthy for ``resolve_after`` seconds (0: at the first healthy evaluation);
 - a degraded ``critical`` finding also holds the ``warning`` level of the same check (the
-  inhibition stage then hides the warning while the critical fires).
+  inhibition stage then hides the warning while the critical fires);
+- a firing alert whose check has not been evaluated for ``resolve_timeout`` seconds of event
+  time (its windows stopped closing: no traffic, no labels) resolves with a note saying so
+  (:meth:`AlertLifecycle.expire`; Alertmanager's ``resolve_timeout``).
 
 >>> from detectors.findings import Finding
 >>> lc = AlertLifecycle(for_windows=2)
@@ -31,12 +34,14 @@ from detectors.findings import Finding
 
 
 class AlertLifecycle:
-    def __init__(self, for_windows: int = 2, for_seconds: float | None = None, resolve_after: float = 0.0):
+    def __init__(self, for_windows: int = 2, for_seconds: float | None = None, resolve_after: float = 0.0,
+                 resolve_timeout: float | None = None):
         if for_windows < 1:
             raise ValueError(f"for_windows must be >= 1, got {for_windows}")
         self.for_windows = for_windows
         self.for_seconds = for_seconds
         self.resolve_after = resolve_after
+        self.resolve_timeout = resolve_timeout
         self.alerts: dict[str, Alert] = {}
         self.ended: list[Alert] = []  # resolved instances replaced by a new one before a flush saw them
         self.versions: dict[str, str] = {}
@@ -70,6 +75,8 @@ class AlertLifecycle:
     ) -> Alert | None:
         t = finding.window_end or now
         alert = self.alerts.get(key)
+        if alert is not None:
+            alert.last_evaluated_at = t
         if not degraded:
             if alert is None or alert.state == "resolved":
                 return None
@@ -89,6 +96,7 @@ class AlertLifecycle:
             alert = Alert(fingerprint=fp, severity=severity, labels=labels, starts_at=t)
             self.alerts[key] = alert
         alert.labels = labels
+        alert.last_evaluated_at = t
         alert.degraded_windows += 1
         alert.last_degraded_at = t
         alert.clear_since = None
@@ -104,6 +112,21 @@ class AlertLifecycle:
         if alert.state == "pending" and self._holds(alert):
             alert.state, alert.fired_at = "firing", now
         return alert if alert.state != before else None
+
+    def expire(self, event_now: float) -> list[Alert]:
+        """Resolve firing alerts whose check went unevaluated for ``resolve_timeout`` (event time)."""
+        if self.resolve_timeout is None:
+            return []
+        changed = []
+        for alert in self.alerts.values():
+            last = alert.last_evaluated_at or alert.starts_at
+            if alert.state == "firing" and event_now - last >= self.resolve_timeout:
+                alert.state, alert.ends_at = "resolved", event_now
+                alert.annotations["resolved_by"] = (
+                    f"no evaluation of this check for {event_now - last:.0f} s (resolve_timeout)"
+                )
+                changed.append(alert.copy())
+        return changed
 
     def _holds(self, alert: Alert) -> bool:
         if self.for_seconds is not None:

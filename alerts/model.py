@@ -45,6 +45,7 @@ class Alert(msgspec.Struct, kw_only=True):
     degraded_windows: int = 0
     last_degraded_at: float | None = None
     clear_since: float | None = None
+    last_evaluated_at: float | None = None  # event time of the last evaluation of the check
 
     @property
     def key(self) -> str:

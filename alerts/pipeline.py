@@ -65,6 +65,7 @@ class AlertPipeline:
             settings.for_windows,
             seconds(settings.for_seconds) if settings.for_seconds is not None else None,
             seconds(settings.resolve_after),
+            seconds(settings.resolve_timeout) if settings.resolve_timeout is not None else None,
         )
         self.routes = build_route_tree(
             settings.route,
@@ -87,6 +88,10 @@ class AlertPipeline:
     def ingest(self, model_id: str, labels: Mapping[str, str], findings: Sequence[Finding], now: float) -> list[Alert]:
         """Feed one evaluation's findings; returns (copies of) alerts whose state changed."""
         return self.lifecycle.update(model_id, labels, findings, now)
+
+    def expire(self, event_now: float) -> list[Alert]:
+        """Resolve firing alerts whose checks stopped being evaluated (see ``resolve_timeout``)."""
+        return self.lifecycle.expire(event_now)
 
     def note_labels(self, model_id: str, labelled_samples: int, model_version: str | None, now: float) -> None:
         """Cumulative labelled samples and current version: feeds retraining; a new version

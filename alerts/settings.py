@@ -225,6 +225,7 @@ class AlertingSettings(_Strict, frozen=True):
     for_windows: int = 2
     for_seconds: Duration | None = None
     resolve_after: Duration = 0.0
+    resolve_timeout: Duration | None = "24h"  # a firing check not evaluated this long resolves (None: never)
     receivers: dict[str, Receiver] = msgspec.field(default_factory=dict)
     route: Route = msgspec.field(default_factory=lambda: Route(receiver="log"))
     inhibit_rules: list[InhibitRule] = msgspec.field(default_factory=_default_inhibit_rules)
@@ -233,7 +234,8 @@ class AlertingSettings(_Strict, frozen=True):
     retraining: dict[str, RetrainPolicy] = msgspec.field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        _check_durations(self, "group_wait", "group_interval", "repeat_interval", "for_seconds", "resolve_after")
+        _check_durations(self, "group_wait", "group_interval", "repeat_interval", "for_seconds", "resolve_after",
+                         "resolve_timeout")
         if self.for_windows < 1:
             raise ValueError("for_windows must be >= 1")
         if self.route.receiver is None:

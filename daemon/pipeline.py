@@ -191,6 +191,7 @@ class Pipeline:
             if found:
                 self._touched.add(model_id)
                 self._ingest(model_id, found, now)
+        self.alerts.expire(event_now)
         self.alerts.flush(now)
 
     def _maybe_rebuild(self, runtime: ModelRuntime, joined: OutcomeBatch) -> None:

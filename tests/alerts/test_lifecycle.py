@@ -115,3 +115,17 @@ def test_silence_lifted_while_firing_notifies() -> None:
         assert [n.reason for n in rec.sent] == ["first_notification"]
     finally:
         box.close()
+
+
+def test_a_firing_alert_whose_check_stops_being_evaluated_resolves_after_resolve_timeout() -> None:
+    from alerts.lifecycle import AlertLifecycle
+    from detectors.findings import Finding
+
+    lc = AlertLifecycle(for_windows=1, resolve_timeout=3600)
+    bad = Finding("performance", "accuracy", "accuracy", 0.5, 0.7, True, 1000.0, 500)
+    assert [a.state for a in lc.update("churn", {}, [bad], now=1000)] == ["firing"]
+    assert lc.expire(1000 + 3599) == []  # still within the timeout
+    (resolved,) = lc.expire(1000 + 3600)
+    assert resolved.state == "resolved" and resolved.ends_at == 4600
+    assert "resolve_timeout" in resolved.annotations["resolved_by"]
+    assert AlertLifecycle(resolve_timeout=None).expire(1e12) == []
