@@ -84,8 +84,11 @@ def label_column(values: Sequence[Any], spec: ModelSpec) -> np.ndarray:
 
 
 def score_column(scores: Sequence[Any], spec: ModelSpec) -> np.ndarray | None:
-    """P(positive) for binary models; ``None`` when no event of the batch has a score."""
-    if all(s is None for s in scores):
+    """P(positive) for binary models; ``None`` when no event of the batch has a score.
+
+    Multiclass probabilities go to :func:`class_score_columns` instead.
+    """
+    if spec.task == "multiclass" or all(s is None for s in scores):
         return None
     out = np.full(len(scores), np.nan)
     for i, s in enumerate(scores):
@@ -93,6 +96,27 @@ def score_column(scores: Sequence[Any], spec: ModelSpec) -> np.ndarray | None:
             s = s.get(spec.positive_label)
         if isinstance(s, _NUMERIC) and not isinstance(s, bool):
             out[i] = s
+    return out
+
+
+def class_score_columns(scores: Sequence[Any], spec: ModelSpec) -> dict[str, np.ndarray] | None:
+    """Multiclass ``{"class": probability}`` scores as one float64 column per class seen.
+
+    >>> from detectors.spec import ModelSpec
+    >>> cols = class_score_columns([{"a": 0.7, "b": 0.3}, None, {"b": 1.0}], ModelSpec("multiclass", {}))
+    >>> {k: v.tolist() for k, v in cols.items()}
+    {'a': [0.7, nan, nan], 'b': [0.3, nan, 1.0]}
+    """
+    if spec.task != "multiclass":
+        return None
+    dicts = [(i, s) for i, s in enumerate(scores) if isinstance(s, dict)]
+    if not dicts:
+        return None
+    classes = sorted({str(k) for _, s in dicts for k in s})
+    out = {c: np.full(len(scores), np.nan) for c in classes}
+    for i, s in dicts:
+        for k, v in s.items():
+            out[str(k)][i] = v
     return out
 
 
@@ -138,6 +162,7 @@ def prediction_batch(events: Sequence[PredictionEvent], spec: ModelSpec) -> Pred
         features=features,
         prediction=label_column([e.prediction for e in events], spec),
         score=score_column([e.score for e in events], spec),
+        class_scores=class_score_columns([e.score for e in events], spec),
         model_version=None if all(v is None for v in versions) else _objects(versions),
         type_errors=type_errors,
         missing_keys=missing_keys,

@@ -254,4 +254,5 @@ def outcome_batch(pairs: Sequence[Pair], spec: ModelSpec) -> OutcomeBatch:
         features=features.features,
         kpis=kpis,
         model_version=features.model_version,
+        class_scores=features.class_scores,
     )

@@ -75,6 +75,8 @@ def table_to_batch(table: pa.Table, spec: ModelSpec, source: str = "reference") 
         features=features,
         kpis={c[len("kpi_"):]: numeric_column(values(c))[0] for c in table.column_names if c.startswith("kpi_")},
         model_version=version_column,
+        class_scores={c[len("score_"):]: numeric_column(values(c))[0] for c in table.column_names
+                      if c.startswith("score_")} or None if spec.task == "multiclass" else None,
     )
 
 

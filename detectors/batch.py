@@ -26,6 +26,7 @@ class PredictionBatch:
     prediction: np.ndarray  # float64 for regression; object (str labels) for binary/multiclass
     score: np.ndarray | None = None  # float64 P(positive) for binary; NaN where absent
     model_version: np.ndarray | None = None  # object array of str or None
+    class_scores: dict[str, np.ndarray] | None = None  # multiclass: class -> float64 probability, NaN absent
     type_errors: dict[str, int] = field(default_factory=dict)  # feature -> values of the wrong type
     missing_keys: dict[str, int] = field(default_factory=dict)  # declared feature absent from event
     undeclared_keys: dict[str, int] = field(default_factory=dict)  # undeclared feature key -> count
@@ -46,6 +47,7 @@ class OutcomeBatch:
     features: dict[str, np.ndarray] = field(default_factory=dict)  # the prediction's features (segments)
     kpis: dict[str, np.ndarray] = field(default_factory=dict)  # float64, NaN where absent
     model_version: np.ndarray | None = None
+    class_scores: dict[str, np.ndarray] | None = None  # multiclass probabilities, as in PredictionBatch
 
     def __len__(self) -> int:
         return int(self.timestamps.shape[0])

@@ -2,7 +2,8 @@
 
 Labels of classifiers are strings (see ``batch``); ``positive`` is the
 positive label of a binary model and ``score`` its P(positive). Multiclass
-uses macro averages; score-based metrics are binary only. A metric that is
+uses macro averages; its ROC AUC (macro one-vs-rest) and log loss take the
+class probabilities as :class:`ClassScores` in place of ``score``. A metric that is
 undefined on the window (ROC AUC with one class, R2 of a constant target,
 MAPE with all-zero targets) returns NaN and yields no finding.
 
@@ -15,13 +16,14 @@ MAPE with all-zero targets) returns NaN and yields no finding.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy.stats import rankdata
 
-Fn = Callable[[np.ndarray, np.ndarray, np.ndarray | None, str], float]
+Fn = Callable[[np.ndarray, np.ndarray, Any, str], float]  # (y_true, y_pred, score or ClassScores, positive)
 NAN = float("nan")
 EPS = 1e-15
 
@@ -87,12 +89,59 @@ def _valid_score(yt: np.ndarray, s: np.ndarray | None) -> tuple[np.ndarray, np.n
     return (yt[ok], s[ok]) if ok.any() else None
 
 
-def roc_auc(yt: np.ndarray, yp: np.ndarray, s: np.ndarray | None, pos: str) -> float:
+@dataclass(frozen=True)
+class ClassScores:
+    """Multiclass probabilities: column ``j`` of ``matrix`` is P(``classes[j]``); NaN where absent."""
+
+    classes: tuple[str, ...]
+    matrix: np.ndarray
+
+    @staticmethod
+    def from_columns(cols: Mapping[str, np.ndarray], prefix: str = "p:") -> ClassScores | None:
+        names = sorted(k for k in cols if k.startswith(prefix))
+        if not names:
+            return None
+        return ClassScores(tuple(k[len(prefix):] for k in names), np.column_stack([cols[k] for k in names]))
+
+    def complete(self, yt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(labels as text, row-normalized probabilities) of the rows with every probability."""
+        ok = ~np.isnan(self.matrix).any(axis=1)
+        m = self.matrix[ok]
+        total = m.sum(axis=1, keepdims=True)
+        return yt[ok].astype(str), np.divide(m, total, out=np.full(m.shape, 1.0 / m.shape[1]), where=total > 0)
+
+
+def roc_auc(yt: np.ndarray, yp: np.ndarray, s: Any, pos: str) -> float:
+    """Binary: AUC of ``pos``'s score. Multiclass (:class:`ClassScores`): macro one-vs-rest AUC.
+
+    >>> cs = ClassScores(("a", "b", "c"), np.array([[.8, .1, .1], [.2, .7, .1], [.1, .2, .7], [.6, .1, .3]]))
+    >>> roc_auc(np.array(["a", "b", "c", "b"], dtype=object), None, cs, "")  # (1 + 0.625 + 1) / 3
+    0.875
+    """
+    if isinstance(s, ClassScores):
+        labels, m = s.complete(yt)
+        vals = [auc_from_scores(labels == c, m[:, j]) for j, c in enumerate(s.classes)]
+        vals = [v for v in vals if v == v]
+        return float(np.mean(vals)) if vals else NAN
     v = _valid_score(yt, s)
     return auc_from_scores(v[0] == pos, v[1]) if v else NAN
 
 
-def log_loss(yt: np.ndarray, yp: np.ndarray, s: np.ndarray | None, pos: str) -> float:
+def log_loss(yt: np.ndarray, yp: np.ndarray, s: Any, pos: str) -> float:
+    """Mean negative log probability of the true class (binary: from ``pos``'s score).
+
+    >>> cs = ClassScores(("a", "b"), np.array([[.9, .1], [.2, .8]]))
+    >>> round(log_loss(np.array(["a", "b"], dtype=object), None, cs, ""), 6), round(float(-(np.log(.9) + np.log(.8)) / 2), 6)
+    (0.164252, 0.164252)
+    """
+    if isinstance(s, ClassScores):
+        labels, m = s.complete(yt)
+        if not labels.size:
+            return NAN
+        index = {c: j for j, c in enumerate(s.classes)}
+        cols = np.array([index.get(c, -1) for c in labels])
+        p = np.where(cols >= 0, m[np.arange(labels.size), np.maximum(cols, 0)], 0.0)
+        return float(-np.mean(np.log(np.clip(p, EPS, 1.0))))
     v = _valid_score(yt, s)
     if not v:
         return NAN
@@ -144,8 +193,8 @@ METRICS: dict[str, Metric] = {m.name: m for m in [
     Metric("precision_macro", _macro(precision), MULTI, UNIT, "decrease"),
     Metric("recall_macro", _macro(recall), MULTI, UNIT, "decrease"),
     Metric("f1_macro", _macro(f1), MULTI, UNIT, "decrease"),
-    Metric("roc_auc", roc_auc, BIN, UNIT, "decrease", needs_score=True),
-    Metric("log_loss", log_loss, BIN, POS, "increase", needs_score=True),
+    Metric("roc_auc", roc_auc, BIN + MULTI, UNIT, "decrease", needs_score=True),
+    Metric("log_loss", log_loss, BIN + MULTI, POS, "increase", needs_score=True),
     Metric("brier", brier, BIN, UNIT, "increase", needs_score=True),
     Metric("mae", mae, REG, POS, "increase"),
     Metric("rmse", rmse, REG, POS, "increase"),
@@ -153,5 +202,5 @@ METRICS: dict[str, Metric] = {m.name: m for m in [
     Metric("r2", r2, REG, (-float("inf"), 1.0), "decrease"),
 ]}
 
-DEFAULT_METRICS = {"binary": ["accuracy", "f1", "roc_auc"], "multiclass": ["accuracy", "f1_macro"],
+DEFAULT_METRICS = {"binary": ["accuracy", "f1", "roc_auc"], "multiclass": ["accuracy", "f1_macro", "roc_auc"],
                    "regression": ["mae", "rmse"]}

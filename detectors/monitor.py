@@ -86,6 +86,7 @@ class ModelMonitor:
         ref_cols: dict[str, np.ndarray] = {"y_true": reference.y_true, "y_pred": reference.y_pred}
         if reference.score is not None:
             ref_cols["score"] = reference.score
+        ref_cols.update({"p:" + c: v for c, v in (reference.class_scores or {}).items()})
         p = s.performance
         self.performance = (PerformanceMonitor(spec.task, ref_cols, perf_window, p.metrics, spec.positive_label,
                                                p.threshold, p.thresholds, p.confidence, s.critical_factor)
@@ -192,6 +193,7 @@ class ModelMonitor:
                                        "y_true": batch.y_true, "y_pred": batch.y_pred}
         if batch.score is not None:
             cols["score"] = batch.score
+        cols.update({"p:" + c: v for c, v in (batch.class_scores or {}).items()})
         for k in self.settings.kpis:
             key = k.field or k.name
             cols["k:" + key] = batch.kpis.get(key, np.full(n, np.nan))

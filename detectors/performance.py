@@ -20,7 +20,7 @@ from scipy.stats import norm
 
 from detectors.base import fmt, severity
 from detectors.findings import Finding, Kind
-from detectors.metrics import DEFAULT_METRICS, METRICS, Metric
+from detectors.metrics import DEFAULT_METRICS, METRICS, ClassScores, Metric
 from detectors.settings import ThresholdSettings
 from detectors.thresholds import RelativeThreshold, StdThreshold, Threshold, breach, threshold_from_settings
 
@@ -97,9 +97,14 @@ def evaluate_against(
                    summary=summary, details=details)
 
 
+def scores_of(cols: Columns) -> Any:
+    """What score-based metrics get: class probabilities (``p:<class>`` columns) or ``score``."""
+    return ClassScores.from_columns(cols) or cols.get("score")
+
+
 def _metric_fn(metric: Metric, positive: str) -> Callable[[Columns], float]:
     def fn(cols: Columns) -> float:
-        return metric.fn(cols["y_true"], cols["y_pred"], cols.get("score"), positive)
+        return metric.fn(cols["y_true"], cols["y_pred"], scores_of(cols), positive)
 
     return fn
 
@@ -122,7 +127,8 @@ class PerformanceMonitor:
                  thresholds: dict[str, ThresholdSettings] | None = None, confidence: float = 0.95,
                  critical_factor: float = 2.0) -> None:
         names = metrics if metrics is not None else DEFAULT_METRICS[task]
-        has_score = "score" in reference and reference["score"].dtype.kind == "f"
+        has_score = ("score" in reference and reference["score"].dtype.kind == "f") or any(
+            k.startswith("p:") for k in reference)
         for name in names:
             if name not in METRICS or task not in METRICS[name].tasks:
                 allowed = [m for m, v in METRICS.items() if task in v.tasks]
@@ -140,7 +146,7 @@ class PerformanceMonitor:
         n = len(window["y_true"])
         out = []
         for m in self.metrics:
-            value = m.fn(window["y_true"], window["y_pred"], window.get("score"), self.positive)
+            value = m.fn(window["y_true"], window["y_pred"], scores_of(window), self.positive)
             f = evaluate_against(kind="performance", detector=m.name, subject=m.name, value=value,
                                  baseline=self.baselines[m.name], n=n, strategy=self.strategies[m.name],
                                  direction=m.direction, rng=m.range, window_end=window_end,

@@ -39,10 +39,25 @@ class ColumnWindow:
             self._n += n
 
     def columns(self) -> dict[str, np.ndarray]:
+        """The rows as columns. A column some chunks lack (a batch without scores, say) is
+        filled there with NaN (numeric) or None (object), so rows stay aligned."""
         if not self._chunks:
             return {}
-        keys = self._chunks[0].keys()
-        return {k: np.concatenate([c[k] for c in self._chunks]) for k in keys}
+        kinds: dict[str, np.dtype[Any]] = {}
+        for chunk in self._chunks:
+            for k, v in chunk.items():
+                kinds.setdefault(k, v.dtype)
+        out = {}
+        for k, dtype in kinds.items():
+            parts = []
+            for c in self._chunks:
+                if k in c:
+                    parts.append(c[k])
+                else:
+                    n = len(next(iter(c.values())))
+                    parts.append(np.full(n, None, dtype=object) if dtype.kind == "O" else np.full(n, np.nan))
+            out[k] = np.concatenate(parts)
+        return out
 
     def take(self) -> dict[str, np.ndarray]:
         out = self.columns()
