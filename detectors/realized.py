@@ -27,10 +27,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
+from detectors.base import check_params, register
 from detectors.estimation import CbpeEstimator
 from detectors.findings import Finding
 from detectors.metrics import METRICS
@@ -49,13 +50,16 @@ class _Window:
         return max(1, math.ceil(coverage * self.n - 1e-9))
 
 
+@register("cbpe_realized")
 class RealizedTracker:
+    """Labels matched to CBPE's estimated windows; realized values under the estimate's key."""
+
+    param_ranges: ClassVar[dict[str, tuple[float, float]]] = {"min_coverage": (1e-9, 1.0), "max_windows": (1, 1e6)}
+
     def __init__(self, estimator: CbpeEstimator, reference: dict[str, np.ndarray], window: int,
                  min_coverage: float = 0.9, max_windows: int = 20) -> None:
-        if not 0.0 < min_coverage <= 1.0:
-            raise ValueError(f"min_coverage must be in (0, 1], got {min_coverage}")
-        if max_windows < 1:
-            raise ValueError(f"max_windows must be >= 1, got {max_windows}")
+        check_params(type(self).__name__, self.param_ranges,
+                     {"min_coverage": min_coverage, "max_windows": max_windows})
         self.estimator = estimator
         # Realized values carry the labels' sampling noise, which the estimate's (smooth) spread
         # does not: they are judged against the realized metric's spread over reference chunks.
