@@ -137,7 +137,7 @@ def run_daemon_path(msgs: list[bytes], outcome_msgs: list[bytes], ref: OutcomeBa
     from daemon.pipeline import outcome_batch
 
     model = spec()
-    mon = ModelMonitor("bench", model, ref)
+    mon = ModelMonitor("bench", model, ref)  # built before the clock starts, as in run_pipeline
     join = OutcomeJoin(ttl=7 * 86400, max_pending=1_000_000)
     t0 = time.perf_counter()
     for i in range(0, len(msgs), BATCH):

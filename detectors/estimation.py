@@ -22,6 +22,7 @@ outcome windows are the ones to trust (``details["source"] = "estimated"``).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -94,10 +95,20 @@ class CbpeEstimator:
         self.threshold = threshold or StdThreshold(3.0)
         self.critical_factor = critical_factor
         ref = {"score": score[ok], "y_pred": y_pred[ok]}
+        # the baselines of all metrics draw the same subsamples: compute each subsample's
+        # estimates once (a third of the start-up time otherwise)
+        self._memo: dict[bytes, dict[str, float]] = {}
         self.baselines = {m: Baseline(self._metric_fn(m), ref, window) for m in self.metrics}
+        self._memo.clear()
 
     def _metric_fn(self, metric: str) -> Callable[[dict[str, np.ndarray]], float]:
-        return lambda c: self.expected(c["score"], c["y_pred"])[metric]
+        def fn(c: dict[str, np.ndarray]) -> float:
+            key = hashlib.blake2b(c["score"].tobytes(), digest_size=16).digest()
+            if key not in self._memo:
+                self._memo[key] = self.expected(c["score"], c["y_pred"])
+            return self._memo[key][metric]
+
+        return fn
 
     def calibrate(self, score: np.ndarray) -> np.ndarray:
         return self.calibrated[np.searchsorted(self.edges, score, side="left")]

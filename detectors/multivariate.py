@@ -66,14 +66,12 @@ class PcaDrift:
         self.components = vt[: min(n_comp, x.shape[1] - 1)]
         self.k = k
         self.critical_factor = critical_factor
-        self.baseline = Baseline(lambda c: float(self.row_errors(c["x"]).mean()), {"x": held_out}, window)
+        # A window's statistic is a mean of independent row errors: its spread is the rows'
+        # spread / sqrt(n), estimated from every held-out row (ten chunk means gave a noisy
+        # spread that made ~1.4% of no-drift windows alarm).
         errors = self.row_errors(held_out)
-        if errors.size >= 40:
-            # A window's statistic is a mean of independent row errors: its spread is the rows'
-            # spread / sqrt(n), estimated from every held-out row instead of ~10 chunk means
-            # (whose noisy std made ~1.4% of no-drift windows alarm).
-            self.baseline.chunk = 1
-            self.baseline.std = float(errors.std(ddof=1))
+        spread = float(errors.std(ddof=1)) if errors.size >= 2 else None
+        self.baseline = Baseline.of(float(errors.mean()), spread, chunk=1, rows=int(errors.size))
 
     def _standardize(self, x: np.ndarray) -> np.ndarray:
         z = (x - self.mean) / self.std
