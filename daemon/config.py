@@ -136,6 +136,13 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
                 return m
         raise KeyError(model_id)
 
+    def reports_url(self) -> str:
+        """Link prefix for reports in alerts: ``reports.base_url``, else the daemon's own HTTP port."""
+        if self.reports.base_url:
+            return self.reports.base_url.rstrip("/")
+        host = "127.0.0.1" if self.http.host in ("0.0.0.0", "::", "") else self.http.host
+        return f"http://{host}:{self.http.port}/reports"
+
     def resolve(self, path: str) -> Path:
         """A path from the config, relative to the config file's directory."""
         p = Path(os.path.expandvars(path)).expanduser()

@@ -108,7 +108,7 @@ def run_demo(config_path: str | None, workdir: str, events: int = 60_000, out: T
             batch = []
     if batch:
         app.handle(batch)
-    end = app.pipeline.watermark + 3600  # let timers (group_wait, intervals) run out
+    end = app.pipeline.watermark + 900  # let group_wait and group_interval run out (not staleness: 1h)
     app.clock = lambda: end
     app.housekeeping()
     app.save()

@@ -98,7 +98,7 @@ class ReportHook:
         try:
             files = generate_report(model_id=mid, monitor=runtime.monitor, reference=self.reference(runtime),
                                     reports_dir=self.reports_dir, now=now, triggering=new, recent=degraded,
-                                    model_version=runtime.model_version, base_url=self.config.reports.base_url)
+                                    model_version=runtime.model_version, base_url=self.config.reports_url())
         except Exception:  # a report must never stop the pipeline
             log.exception("model %s: root-cause report failed", mid)
             return
@@ -115,8 +115,7 @@ class ReportHook:
 
     def _link(self, files: ReportFiles) -> str:
         rel = files.html.relative_to(self.reports_dir).as_posix()
-        base = self.config.reports.base_url
-        return f"{base.rstrip('/')}/{rel}" if base else f"/reports/{rel}"
+        return f"{self.config.reports_url()}/{rel}"
 
 
 def report_command(config_path: str, model_id: str, now: float | None = None) -> int:
@@ -147,7 +146,7 @@ def report_command(config_path: str, model_id: str, now: float | None = None) ->
     files = generate_report(model_id=mc.id, monitor=monitor, reference=reference,
                             reports_dir=config.resolve(config.reports.directory),
                             now=time.time() if now is None else now, triggering=[f for f in found if f.degraded],
-                            recent=found, model_version=meta.get("model_version"), base_url=config.reports.base_url)
+                            recent=found, model_version=meta.get("model_version"), base_url=config.reports_url())
     if files is None:
         print(f"model {mc.id!r}: no checkpointed window rows yet; nothing to report", file=sys.stderr)
         return 1

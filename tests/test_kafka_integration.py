@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -185,7 +186,13 @@ def test_drifted_model_alerts_slack_and_requests_retraining(
 
     posts = slack.wait_for(lambda rs: any(mentions_shifted_feature(r) for r in rs), timeout=120)
     requests = ci.wait_for(lambda rs: len(rs) >= 1, timeout=60)
+    # the root-cause report follows in the thread, linked where the daemon serves it
+    with_report = slack.wait_for(lambda rs: any(b"/reports/churn/" in r.body for r in rs), timeout=60)
     daemon.stop()
+    report_post = next(r for r in with_report if b"/reports/churn/" in r.body)
+    link = re.search(r"http://127\.0\.0\.1:9108/reports/(churn/[^\"|>]+/report\.html)", report_post.body.decode())
+    assert link, report_post.body[:2000]
+    assert (tmp_path / "reports" / link.group(1)).is_file()
 
     post = next(r for r in posts if mentions_shifted_feature(r))
     assert post.headers["authorization"] == "Bearer xoxb-test-token"
