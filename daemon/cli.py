@@ -136,6 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["table", "json"], default="table")
     p.set_defaults(func=lambda a: _lazy("daemon.replay", "run_replay")(a.bundle, a.format))
 
+    p = sub.add_parser("status", help="models, offsets, firing alerts and undelivered notifications from the state")
+    p.add_argument("-c", "--config", required=True)
+    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.set_defaults(func=lambda a: _lazy("daemon.status_cmd", "run_status")(a.config, a.format))
+
     from daemon import silence_cmd
 
     silence_cmd.register(sub)

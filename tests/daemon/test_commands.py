@@ -71,3 +71,26 @@ def test_silence_commands_round_trip(tmp_path: Path, capsys: pytest.CaptureFixtu
     capsys.readouterr()
     assert main(["silence", "-c", str(path), "list"]) == 0
     assert "no active silences" in capsys.readouterr().out
+
+
+def test_status_reads_the_state_of_a_demo_run(tmp_path: Path) -> None:
+    from daemon.status_cmd import run_status
+
+    assert run_demo(None, str(tmp_path / "demo"), events=30_000, out=io.StringIO()) == 0
+    data = yaml.safe_load((Path(__file__).resolve().parents[2] / "config" / "demo.yaml").read_text())
+    data["state"]["path"] = str(tmp_path / "demo" / "state" / "driftwarden.db")
+    data["models"][0]["reference"] = str(tmp_path / "demo" / "churn_reference.parquet")
+    data["reports"]["directory"] = str(tmp_path / "demo" / "reports")
+    config = tmp_path / "demo.yaml"
+    config.write_text(yaml.safe_dump(data))
+    out = io.StringIO()
+    assert run_status(str(config), "json", out) == 0
+    status = json.loads(out.getvalue())
+    assert status["models"]["churn"]["labelled_samples"] > 25_000
+    assert status["offsets"]["predictions[0]"] == 30_000
+    firing = {(a["kind"], a["subject"]) for a in status["alerts"] if a["state"] == "firing"}
+    assert ("data_drift", "age") in firing and ("performance", "accuracy") in firing
+    assert len({(a["model"], a["kind"], a["detector"], a["subject"]) for a in status["alerts"]}) == len(status["alerts"])
+    table = io.StringIO()
+    run_status(str(config), "table", table)
+    assert "model churn: version 1.0.0" in table.getvalue()

@@ -1,0 +1,104 @@
+"""``driftwarden status -c CONFIG``: what the daemon's state says, for the on-call person.
+
+Reads the checkpoint and the alert database (no Kafka, no running daemon needed): per model
+its version, labelled events, reference; consumer offsets; waiting outcome joins; the alerts
+that are pending or firing; notifications not yet delivered, with their last error.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import sys
+import time
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+from alerts.outbox import Outbox
+from daemon.app import outbox_path
+from daemon.checkpoint import Checkpoint
+from daemon.config import load_config
+
+
+def _when(ts: float | None) -> str:
+    return "-" if ts is None else datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def collect(config_path: str) -> dict[str, Any]:
+    config = load_config(config_path)
+    state_path = config.resolve(config.state.path)
+    if not state_path.exists():
+        return {"state": str(state_path), "checkpointed": False}
+    checkpoint = Checkpoint(state_path)
+    try:
+        offsets = checkpoint.offsets()
+        meta = checkpoint.meta("models") or {}
+        alert_state = checkpoint.meta("alerts") or {}
+        watermark = checkpoint.meta("watermark")
+        with sqlite3.connect(state_path) as db:
+            pending = dict(db.execute("SELECT model_id, COUNT(*) FROM pending_predictions GROUP BY model_id").fetchall())
+    finally:
+        checkpoint.close()
+    # one line per check: a critical alert holds the warning of the same check
+    rank = {"firing": 2, "pending": 1}
+    best: dict[str, dict[str, Any]] = {}
+    for a in alert_state.get("lifecycle", {}).get("alerts", []):
+        if a.get("state") not in rank:
+            continue
+        order = (rank[a["state"]], a.get("severity") == "critical")
+        held = best.get(a["fingerprint"])
+        if held is None or order > (rank[held["state"]], held.get("severity") == "critical"):
+            best[a["fingerprint"]] = a
+    alerts = list(best.values())
+    outbox = Outbox(str(outbox_path(config)))
+    try:
+        undelivered = [e for e in outbox.entries() if e.delivered_at is None and e.failed_at is None]
+        failed = [e for e in outbox.entries() if e.failed_at is not None]
+    finally:
+        outbox.close()
+    return {
+        "state": str(state_path),
+        "checkpointed": True,
+        "event_time": watermark,
+        "offsets": {f"{t}[{p}]": o for (t, p), o in sorted(offsets.items())},
+        "models": {
+            m.id: {**meta.get(m.id, {}), "pending_joins": pending.get(m.id, 0),
+                   "reference": meta.get(m.id, {}).get("reference_path") or str(config.resolve(m.reference))}
+            for m in config.models
+        },
+        "alerts": [{"state": a["state"], "severity": a.get("severity"), "starts_at": a.get("starts_at"),
+                    **{k: a.get("labels", {}).get(k) for k in ("model", "kind", "detector", "subject")},
+                    "summary": a.get("annotations", {}).get("summary", "")} for a in alerts],
+        "undelivered": [{"receiver": e.receiver, "attempts": e.attempts, "next_attempt_at": e.next_attempt_at,
+                         "last_error": e.last_error} for e in undelivered],
+        "failed": [{"receiver": e.receiver, "failed_at": e.failed_at, "last_error": e.last_error} for e in failed],
+    }
+
+
+def run_status(config_path: str, output_format: str = "table", out: TextIO = sys.stdout) -> int:
+    status = collect(config_path)
+    if output_format == "json":
+        json.dump(status, out, indent=2, default=str)
+        out.write("\n")
+        return 0
+    if not status["checkpointed"]:
+        print(f"no checkpoint yet at {status['state']} (the daemon has not run with this config)", file=out)
+        return 0
+    print(f"state {status['state']}; events up to {_when(status['event_time'])}; now {_when(time.time())}", file=out)
+    print("offsets: " + (", ".join(f"{k}={v}" for k, v in status["offsets"].items()) or "none"), file=out)
+    for model_id, m in status["models"].items():
+        print(f"model {model_id}: version {m.get('model_version') or '-'}, {m.get('labelled_samples', 0):,} labelled, "
+              f"{m['pending_joins']:,} waiting for outcomes; reference {m['reference']}", file=out)
+    print(f"alerts ({len(status['alerts'])} pending or firing):", file=out)
+    for a in sorted(status["alerts"], key=lambda a: (a["state"] != "firing", a["starts_at"] or 0)):
+        print(f"  {a['state']:8} {a['severity'] or '':8} since {_when(a['starts_at'])}  {a['model']} "
+              f"{a['kind']}/{a['detector']} on {a['subject']}: {a['summary']}", file=out)
+    print(f"notifications not yet delivered: {len(status['undelivered'])}", file=out)
+    for e in status["undelivered"]:
+        print(f"  to {e['receiver']}: {e['attempts']} attempt(s), next at {_when(e['next_attempt_at'])}; "
+              f"last error: {e['last_error'] or '-'}", file=out)
+    if status["failed"]:
+        print(f"notifications failed permanently: {len(status['failed'])}", file=out)
+        for e in status["failed"]:
+            print(f"  to {e['receiver']} at {_when(e['failed_at'])}: {e['last_error']}", file=out)
+    return 0
