@@ -1,0 +1,57 @@
+"""The daemon's HTTP port: health, Prometheus metrics, reports (and nothing outside them)."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from daemon.http_server import HttpServer
+from daemon.metrics import Metrics
+
+
+def get(url: str) -> tuple[int, str, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return resp.status, resp.headers.get("Content-Type", ""), resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.headers.get("Content-Type", ""), err.read()
+
+
+@pytest.fixture
+def server(tmp_path: Path):  # type: ignore[no-untyped-def]
+    reports = tmp_path / "reports"
+    (reports / "churn" / "r1").mkdir(parents=True)
+    (reports / "churn" / "r1" / "report.html").write_text("<html>report</html>")
+    (tmp_path / "secret.txt").write_text("not for the web")
+    metrics = Metrics()
+    metrics.events.labels(topic="predictions", model="churn").inc(3)
+    healthy = {"ok": True}
+    srv = HttpServer("127.0.0.1", 0, metrics, reports, lambda: dict(healthy))
+    srv.start()
+    try:
+        yield f"http://127.0.0.1:{srv.address[1]}", healthy
+    finally:
+        srv.stop()
+
+
+def test_health_metrics_and_reports(server) -> None:  # type: ignore[no-untyped-def]
+    base, healthy = server
+    status, _, body = get(base + "/healthz")
+    assert status == 200 and json.loads(body)["ok"] is True
+    healthy["ok"] = False
+    assert get(base + "/healthz")[0] == 503
+    status, kind, body = get(base + "/metrics")
+    assert status == 200 and 'driftwarden_events_total{model="churn",topic="predictions"} 3.0' in body.decode()
+    status, kind, body = get(base + "/reports/churn/r1/report.html")
+    assert status == 200 and kind.startswith("text/html") and body == b"<html>report</html>"
+
+
+@pytest.mark.parametrize("path", ["/reports/../secret.txt", "/reports/%2e%2e/secret.txt", "/reports/churn", "/nope"])
+def test_nothing_outside_the_reports_directory_is_served(server, path: str) -> None:  # type: ignore[no-untyped-def]
+    base, _ = server
+    status, _, body = get(base + path)
+    assert status == 404 and b"not for the web" not in body
