@@ -58,7 +58,10 @@ def _check_durations(obj: _Strict, *names: str) -> None:
     for name in names:
         value = getattr(obj, name)
         if value is not None:
-            seconds(value)
+            try:
+                seconds(value)
+            except ValueError as exc:
+                raise ValueError(f"{name}: {exc}") from None
 
 
 class SlackReceiver(_Strict, tag="slack", frozen=True):

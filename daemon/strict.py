@@ -89,7 +89,12 @@ def _convert_struct(value: Any, tp: type[msgspec.Struct], path: str, errors: lis
     try:
         return tp(**kwargs)
     except (TypeError, ValueError) as exc:
-        errors.append(f"{path or '<top>'}: {exc}")
+        message = str(exc)
+        field, sep, rest = message.partition(": ")
+        if sep and field in fields:  # "group_wait: invalid duration" -> alerting.group_wait: ...
+            errors.append(f"{_join(path, field)}: {rest}")
+        else:
+            errors.append(f"{path or '<top>'}: {message}")
         return None
 
 

@@ -70,6 +70,11 @@ def test_several_problems_are_all_reported(tmp_path: Path) -> None:
     assert any("duplicate model id 'churn'" in p for p in found)
 
 
+def test_cross_field_errors_of_a_section_name_their_field(tmp_path: Path) -> None:
+    found = problems(tmp_path, {"models": [model()], "alerting": {"group_wait": "soon"}})
+    assert any(p.startswith("alerting.group_wait: invalid duration 'soon'") for p in found), found
+
+
 def test_alerting_errors_are_located(tmp_path: Path) -> None:
     found = problems(tmp_path, {"models": [model()], "alerting": {"route": {"receiver": "nowhere"}}})
     assert any(p.startswith("alerting:") and "nowhere" in p for p in found), found
