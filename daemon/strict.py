@@ -90,9 +90,9 @@ def _convert_struct(value: Any, tp: type[msgspec.Struct], path: str, errors: lis
         return tp(**kwargs)
     except (TypeError, ValueError) as exc:
         message = str(exc)
-        field, sep, rest = message.partition(": ")
-        if sep and field in fields:  # "group_wait: invalid duration" -> alerting.group_wait: ...
-            errors.append(f"{_join(path, field)}: {rest}")
+        name, sep, rest = message.partition(": ")
+        if sep and name in fields:  # "group_wait: invalid duration" -> alerting.group_wait: ...
+            errors.append(f"{_join(path, name)}: {rest}")
         else:
             errors.append(f"{path or '<top>'}: {message}")
         return None
