@@ -54,11 +54,21 @@ def alert_line(a: Alert, now: float) -> str:
     suspects = a.annotations.get("detail.top_suspects")
     if suspects:
         lines.append(f"Top suspects: {suspects}")
-    if a.annotations.get("report_summary"):
-        lines.append(a.annotations["report_summary"])
-    if a.annotations.get("report_link"):
-        lines.append(f"<{a.annotations['report_link']}|Root-cause report>")
     return "\n".join(lines)[:2900]
+
+
+def report_sections(alerts: list[Alert]) -> list[dict[str, Any]]:
+    """Each distinct root-cause summary once per message (several alerts share one report)."""
+    seen: list[str] = []
+    for a in alerts:
+        summary = a.annotations.get("report_summary")
+        if not summary or summary in seen:
+            continue
+        link = a.annotations.get("report_link")
+        if link and link not in summary:
+            summary += f"\n<{link}|Root-cause report>"
+        seen.append(summary)
+    return [{"type": "section", "text": {"type": "mrkdwn", "text": text[:2900]}} for text in seen[:2]]
 
 
 def title(n: Notification, alerts: list[Alert], resolved: bool) -> str:
@@ -104,6 +114,7 @@ def blocks(head: str, alerts: list[Alert], n: Notification, now: float) -> list[
         out.append({"type": "section", "text": {"type": "mrkdwn", "text": alert_line(a, now)}})
     if len(alerts) > MAX_ALERTS:
         out.append({"type": "section", "text": {"type": "mrkdwn", "text": f"... and {len(alerts) - MAX_ALERTS} more"}})
+    out.extend(report_sections(alerts))
     links = [a.annotations["report_link"] for a in alerts if a.annotations.get("report_link")]
     if links:
         out.append(

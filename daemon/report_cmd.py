@@ -68,6 +68,15 @@ def generate_report(*, model_id: str, monitor: ModelMonitor, reference: OutcomeB
     return write_report(report, reports_dir, now, base_url)
 
 
+def _latest_per_check(findings: Sequence[Finding]) -> list[Finding]:
+    """One finding per check: the latest window's (a batch can close several windows)."""
+    latest: dict[tuple[str, str, str], Finding] = {}
+    for f in findings:
+        if f.key not in latest or f.window_end >= latest[f.key].window_end:
+            latest[f.key] = f
+    return list(latest.values())
+
+
 class ReportHook:
     """``Pipeline(on_degraded=ReportHook(config, alerts))``: a report when a check starts failing.
 
@@ -92,6 +101,7 @@ class ReportHook:
     def __call__(self, runtime: ModelRuntime, started: list[Finding], degraded: list[Finding], now: float) -> None:
         """``started``: the checks whose alerts just started firing; ``degraded``: all degraded now."""
         mid = runtime.config.id
+        started, degraded = _latest_per_check(started), _latest_per_check(degraded)
         new = [f for f in started if now - self._last.get((mid, *f.key), -np.inf) >= self.min_interval]
         if not new:
             return
