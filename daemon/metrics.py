@@ -24,6 +24,10 @@ class Metrics:
             "driftwarden_batch_seconds", "Processing time of one polled batch", registry=r,
             buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0),
         )
+        self.model_errors = Counter(
+            "driftwarden_model_errors", "Batches a model's detectors failed on (logged with the traceback)",
+            ["model", "stage"], registry=r,
+        )
         self.checkpoints = Counter("driftwarden_checkpoints", "Checkpoints committed", registry=r)
         self.lag = Gauge(
             "driftwarden_consumer_lag", "Messages behind the end of the partition", ["topic", "partition"], registry=r

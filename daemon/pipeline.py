@@ -10,7 +10,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -129,7 +129,7 @@ class Pipeline:
             batch = prediction_batch(model_events, runtime.spec)
             self.watermark = max(self.watermark, float(batch.timestamps.max()))
             self._track_version(runtime, model_events, now)
-            findings[model_id].extend(runtime.monitor.observe_predictions(batch))
+            findings[model_id].extend(self._guard(model_id, "predictions", runtime.monitor.observe_predictions, batch))
             pairs[model_id].extend(self.join.add_predictions(model_id, model_events))
             self.metrics.events.labels(topic="predictions", model=model_id).inc(len(model_events))
             result.predictions += len(model_events)
@@ -154,7 +154,7 @@ class Pipeline:
             runtime = self.models[model_id]
             runtime.labelled_samples += len(model_pairs)
             joined = outcome_batch(model_pairs, runtime.spec)
-            findings[model_id].extend(runtime.monitor.observe_outcomes(joined))
+            findings[model_id].extend(self._guard(model_id, "outcomes", runtime.monitor.observe_outcomes, joined))
             self._maybe_rebuild(runtime, joined)
             self.metrics.joined.labels(model=model_id).inc(len(model_pairs))
         for model_id, count in self.join.expire(self.watermark).items():
@@ -178,6 +178,15 @@ class Pipeline:
             self._last_arrival = now
         return self.watermark + max(0.0, now - self._last_arrival)
 
+    def _guard(self, model_id: str, stage: str, step: Callable[[Any], list[Finding]], arg: Any) -> list[Finding]:
+        """One model's detector failure must not stop the others, nor become a crash loop on restart."""
+        try:
+            return step(arg)
+        except Exception:
+            self.metrics.model_errors.labels(model=model_id, stage=stage).inc()
+            log.exception("model %s: detectors failed on %s; its events of this batch are skipped", model_id, stage)
+            return []
+
     def take_touched(self) -> set[str]:
         """Models whose detector state changed since the last call (for the checkpoint)."""
         touched, self._touched = self._touched, set()
@@ -187,7 +196,7 @@ class Pipeline:
         """Time-based checks (staleness, traffic) for every model, then alert timers."""
         event_now = self.event_clock(now)
         for model_id, runtime in self.models.items():
-            found = runtime.monitor.tick(event_now)
+            found = self._guard(model_id, "tick", runtime.monitor.tick, event_now)
             if found:
                 self._touched.add(model_id)
                 self._ingest(model_id, found, now)

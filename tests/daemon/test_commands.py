@@ -94,3 +94,30 @@ def test_status_reads_the_state_of_a_demo_run(tmp_path: Path) -> None:
     table = io.StringIO()
     run_status(str(config), "table", table)
     assert "model churn: version 1.0.0" in table.getvalue()
+
+
+def test_a_failing_model_is_isolated_and_counted(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from daemon.app import App
+    from daemon.config import parse_config
+    from daemon.demo import DEMO_CONFIG, ConsoleNotifier
+    from daemon.pipeline import Message
+    from daemon.simulate import messages
+
+    data = yaml.safe_load(DEMO_CONFIG.read_text())
+    write_reference(tmp_path / "churn_reference.parquet", Scenario())
+    config = parse_config(data, base_dir=str(tmp_path))
+    console = ConsoleNotifier(tmp_path / "alerts.jsonl", io.StringIO())
+    app = App(config, dead_letters=None, notifiers={n: console for n in config.alerting.receiver_names()})  # type: ignore[arg-type]
+
+    def broken(batch: object) -> list[object]:
+        raise FloatingPointError("a detector bug")
+
+    app.models["churn"].monitor.observe_predictions = broken  # type: ignore[method-assign]
+    batch = [Message(t, 0, i, k, v) for i, (t, k, v) in enumerate(messages(Scenario(events=600, label_delay=50)))]
+    result = app.handle(batch)  # no exception: the batch is consumed
+    assert result.predictions == 600 and result.outcomes > 0
+    value = app.metrics.registry.get_sample_value(
+        "driftwarden_model_errors_total", {"model": "churn", "stage": "predictions"})
+    assert value == 1.0
+    assert "detectors failed on predictions" in caplog.text
+    app.close()
