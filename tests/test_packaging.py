@@ -16,6 +16,9 @@ def test_compose_file_parses_and_references_existing_files() -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
     assert set(services) == {"kafka", "simulate", "driftwarden"}
+    assert "driftwarden-data" in compose["volumes"]
+    for name in ("simulate", "driftwarden"):
+        assert "driftwarden-data:/data" in services[name]["volumes"]
     assert services["kafka"]["image"] == f"apache/kafka:{KAFKA_VERSION}"
     for name in ("simulate", "driftwarden"):
         assert services[name]["build"] == "."
