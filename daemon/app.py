@@ -66,9 +66,15 @@ class App:
             spec = mc.spec()
             meta = runtime_meta.get(mc.id, {})
             reference_path = meta.get("reference_path")  # a rebuilt reference wins over the configured one
-            monitor = ModelMonitor(mc.id, spec, load_reference(reference_path or config.resolve(mc.reference), spec))
+            monitor_reference = load_reference(reference_path or config.resolve(mc.reference), spec)
+            monitor = ModelMonitor(mc.id, spec, monitor_reference)
             if mc.id in saved:
-                monitor.load_state(saved[mc.id])
+                try:
+                    monitor.load_state(saved[mc.id])
+                except (ValueError, KeyError, TypeError) as exc:  # e.g. window_size or features changed
+                    monitor = ModelMonitor(mc.id, spec, monitor_reference)
+                    log.warning("model %s: checkpointed detector state does not fit the current config (%s); "
+                                "its windows start afresh", mc.id, exc)
             runtime = ModelRuntime(mc, spec, monitor, reference_path=reference_path)
             runtime.model_version = meta.get("model_version")
             runtime.labelled_samples = int(meta.get("labelled_samples", 0))

@@ -121,3 +121,31 @@ def test_a_failing_model_is_isolated_and_counted(tmp_path: Path, caplog: pytest.
     assert value == 1.0
     assert "detectors failed on predictions" in caplog.text
     app.close()
+
+
+def test_a_config_change_that_does_not_fit_the_checkpoint_starts_windows_afresh(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from daemon.app import App
+    from daemon.config import parse_config
+    from daemon.demo import DEMO_CONFIG, ConsoleNotifier
+    from daemon.pipeline import Message
+    from daemon.simulate import messages
+
+    write_reference(tmp_path / "churn_reference.parquet", Scenario())
+    data = yaml.safe_load(DEMO_CONFIG.read_text())
+
+    def app_with(window: int) -> App:
+        data["models"][0]["monitoring"]["window_size"] = window
+        config = parse_config(data, base_dir=str(tmp_path))
+        console = ConsoleNotifier(tmp_path / "alerts.jsonl", io.StringIO())
+        return App(config, dead_letters=None, notifiers={n: console for n in config.alerting.receiver_names()})  # type: ignore[arg-type]
+
+    app = app_with(2000)
+    app.handle([Message(t, 0, i, k, v) for i, (t, k, v) in enumerate(messages(Scenario(events=1500, label_delay=50)))])
+    app.save()
+    app.close()
+    smaller = app_with(1000)  # 1500 open rows cannot fit a 1000-row window: no crash loop
+    assert "does not fit the current config" in caplog.text
+    assert smaller.offsets  # the offsets still resume where the checkpoint left off
+    smaller.close()
