@@ -63,6 +63,28 @@ def _check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _health(args: argparse.Namespace) -> int:
+    """Exit 0 when the running daemon's /healthz says ok, 1 otherwise (for exec probes)."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    config = load_config(args.config)
+    host = "127.0.0.1" if config.http.host in ("0.0.0.0", "::", "") else config.http.host
+    url = f"http://{host}:{config.http.port}/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=args.timeout) as resp:
+            body = json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        body = json.loads(err.read() or b"{}")
+    except (OSError, ValueError) as exc:
+        print(f"unhealthy: {url}: {exc}", file=sys.stderr)
+        return 1
+    ok = bool(body.get("ok"))
+    print(("healthy: " if ok else "unhealthy: ") + json.dumps(body), file=sys.stdout if ok else sys.stderr)
+    return 0 if ok else 1
+
+
 def _simulate(args: argparse.Namespace) -> int:
     from daemon.simulate_kafka import produce
 
@@ -91,6 +113,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-c", "--config", required=True, help="YAML configuration")
     p.add_argument("--bootstrap-servers", help="override kafka.bootstrap_servers")
     p.set_defaults(func=_run)
+
+    p = sub.add_parser("health", help="probe a running daemon's /healthz (exit 0 healthy, 1 not)")
+    p.add_argument("-c", "--config", required=True)
+    p.add_argument("--timeout", type=float, default=5.0)
+    p.set_defaults(func=_health)
 
     p = sub.add_parser("check-config", help="validate a configuration file (exit 0 ok, 1 invalid)")
     p.add_argument("file")

@@ -55,3 +55,25 @@ def test_nothing_outside_the_reports_directory_is_served(server, path: str) -> N
     base, _ = server
     status, _, body = get(base + path)
     assert status == 404 and b"not for the web" not in body
+
+
+def test_health_command_exits_0_when_healthy_and_1_otherwise(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import yaml
+
+    from daemon.cli import main
+    from daemon.simulate import Scenario, write_reference
+
+    base, healthy = server
+    write_reference(tmp_path / "ref.parquet", Scenario(), rows=300)
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({
+        "http": {"host": "127.0.0.1", "port": int(base.rsplit(":", 1)[1])},
+        "models": [{"id": "m", "task": "binary", "reference": "ref.parquet", "features": {"age": {"type": "numeric"}}}],
+    }))
+    assert main(["health", "-c", str(config)]) == 0
+    healthy["ok"] = False
+    assert main(["health", "-c", str(config)]) == 1
+    from tests.broker.kafka import free_port
+
+    config.write_text(config.read_text().replace(base.rsplit(":", 1)[1], str(free_port())))
+    assert main(["health", "-c", str(config), "--timeout", "1"]) == 1  # nothing listening
