@@ -362,3 +362,49 @@ def test_alerts_topic_receiver_publishes_alert_events(
     assert event["version"] == 1 and event["group_labels"] == {"model": "churn"}
     assert records[0].key and event["idempotency_key"]
     assert slack.requests == []  # routed to the topic only
+
+
+def test_two_instances_in_one_group_share_the_models_by_partition(
+    tmp_path: Path, kafka_bootstrap: str, slack: RecordingServer, ci: RecordingServer, daemons: list[DaemonThread],
+) -> None:
+    """Partitions are keyed by model: each instance owns the models of its partitions."""
+    suffix = uuid.uuid4().hex[:8]
+    topics = {k: f"{k}-{suffix}" for k in ("predictions", "outcomes", "dlq")}
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    try:
+        admin.create_topics([NewTopic(topics["predictions"], 2, 1), NewTopic(topics["outcomes"], 2, 1),
+                             NewTopic(topics["dlq"], 1, 1)])
+    finally:
+        admin.close()
+    models = ("churn", "churn-eu")  # murmur2 puts them in partitions 1 and 0 of 2
+    instances = []
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        path = write_config(tmp_path / name, kafka_bootstrap, topics, slack, ci)
+        config = yaml.safe_load(path.read_text())
+        second = dict(config["models"][0], id=models[1])
+        config["models"] = [config["models"][0], second]
+        path.write_text(yaml.safe_dump(config))
+        instances.append(DaemonThread(path))
+        daemons.append(instances[-1])
+
+    def assigned(d: DaemonThread) -> int:
+        return len(d.source.consumer.assignment())
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and [assigned(d) for d in instances] != [2, 2]:
+        time.sleep(0.2)
+    assert [assigned(d) for d in instances] == [2, 2], "the group did not split the partitions"
+
+    for seed, model in enumerate(models):
+        produce_scenario(kafka_bootstrap, Scenario(model_id=model, events=1500, label_delay=100, seed=seed),
+                         topics["predictions"], topics["outcomes"])
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and sum(d.app.totals.predictions for d in instances) < 3000:
+        time.sleep(0.2)
+    for d in instances:
+        d.stop()
+    seen = [{m: d.app.metrics.registry.get_sample_value(
+        "driftwarden_events_total", {"topic": "predictions", "model": m}) or 0.0 for m in models} for d in instances]
+    assert sorted(tuple(sorted(s.values())) for s in seen) == [(0.0, 1500.0), (0.0, 1500.0)], seen
+    assert {m for s in seen for m, n in s.items() if n} == set(models)  # each model owned by exactly one instance
