@@ -25,22 +25,38 @@ from detectors.base import check_params, decode_array, encode_array, register
 from detectors.binning import NumericBinning, hellinger, jensen_shannon, psi
 
 
-def _ecdf_positions(ref: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Counts of reference values <= and < each sorted window value (one searchsorted + tie fix)."""
+def _ecdf_positions(ref: np.ndarray, w: np.ndarray, ref_left: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Counts of reference values <= and < each sorted window value (one searchsorted + tie fix).
+
+    ``ref_left[j]`` (optional, precomputed) is the count of reference values < ``ref[j]``: a
+    window value equal to ``ref[right - 1]`` then gets its left count by lookup, not a search.
+    """
     right = np.searchsorted(ref, w, side="right")
-    ties = (right > 0) & (ref[np.maximum(right - 1, 0)] == w)
+    last = np.maximum(right - 1, 0)
+    ties = (right > 0) & (ref[last] == w)
     if not ties.any():
         return right, right
     left = right.copy()
-    left[ties] = np.searchsorted(ref, w[ties], side="left")
+    left[ties] = ref_left[last[ties]] if ref_left is not None else np.searchsorted(ref, w[ties], side="left")
     return right, left
+
+
+def _run_bounds(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For sorted ``w``: counts of values <= and < each element, from its run of ties (O(n)).
+
+    >>> [b.tolist() for b in _run_bounds(np.array([1.0, 2.0, 2.0, 3.0]))]
+    [[1, 3, 3, 4], [0, 1, 1, 3]]
+    """
+    n = w.size
+    starts = np.flatnonzero(np.concatenate(([True], w[1:] != w[:-1])))
+    lengths = np.diff(np.append(starts, n))
+    return np.repeat(starts + lengths, lengths), np.repeat(starts, lengths)
 
 
 def _ks_from_positions(m: int, w: np.ndarray, right: np.ndarray, left: np.ndarray) -> float:
     n = w.size
     if n > 1 and bool(np.any(w[1:] == w[:-1])):
-        win_right = np.searchsorted(w, w, side="right")
-        win_left = np.searchsorted(w, w, side="left")
+        win_right, win_left = _run_bounds(w)
     else:
         win_right, win_left = np.arange(1, n + 1), np.arange(n)
     return float(max(np.max(np.abs(right / m - win_right / n)), np.max(np.abs(left / m - win_left / n))))
@@ -134,7 +150,10 @@ class NumericReference:
             finite = finite[np.linspace(0, finite.size - 1, sample_size).round().astype(np.int64)]
         self.sorted = finite
         self.prefix = reference_prefix(finite) if finite.size else np.zeros(0)
-        self.right = np.searchsorted(finite, finite, side="right")
+        # per sorted reference value: counts of reference values <= it and < it (its run of ties)
+        bounds = _run_bounds(finite) if finite.size else (np.zeros(0, np.int64), np.zeros(0, np.int64))
+        self.right: np.ndarray = bounds[0]
+        self.left: np.ndarray = bounds[1]
         self.binning = NumericBinning.from_reference(values, bins)
         self.counts = self.binning.counts(values)
         present = values[~np.isnan(values)]
@@ -207,7 +226,7 @@ class NumericDriftTest:
             return {"n": n, "ks": 0.0, "ks_p": 1.0, "wasserstein": 0.0, "psi": 0.0,
                     "jensen_shannon": 0.0, "hellinger": 0.0}
         w = np.sort(present)
-        right, left = _ecdf_positions(ref.sorted, w)
+        right, left = _ecdf_positions(ref.sorted, w, ref.left)
         d = _ks_from_positions(ref.size, w, right, left)
         scale = ref.std if ref.std > 0 else 1.0
         return {

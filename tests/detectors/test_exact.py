@@ -106,3 +106,20 @@ def test_replay_limit_bounds_state_and_stays_restorable() -> None:
     assert len(live._buffer) <= 1000
     twin = ConceptDriftDetector.from_state(live.state())
     assert live.update(stream[2500:]) == twin.update(stream[2500:])
+
+
+@settings(max_examples=200, deadline=None)
+@given(samples, samples)
+def test_the_windowed_test_matches_scipy_on_tie_heavy_data(ref: list[float], win: list[float]) -> None:
+    """The detector's own path (precomputed reference tie runs, run-length window ties) == scipy."""
+    from detectors.numeric import NumericDriftTest, NumericReference
+
+    r, w = np.array(ref), np.array(win)
+    test = NumericDriftTest(NumericReference(r), window_size=len(w))
+    test.update(w)
+    result = test.result()
+    expected = stats.ks_2samp(r, w, method="asymp")
+    assert result["ks"] == pytest.approx(expected.statistic, abs=1e-12)
+    assert result["ks_p"] == pytest.approx(expected.pvalue, abs=1e-12)
+    scale = NumericReference(r).std or 1.0  # the test reports Wasserstein in reference standard deviations
+    assert result["wasserstein"] * scale == pytest.approx(stats.wasserstein_distance(r, w), rel=1e-9, abs=1e-9)
