@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from daemon.events import PredictionEvent, event_time
-from detectors.batch import OutcomeBatch, PredictionBatch
+from detectors.batch import PredictionBatch
 from detectors.spec import ModelSpec
 
 _NUMERIC = (int, float)
@@ -195,25 +195,3 @@ def _objects(values: Iterable[Any]) -> np.ndarray:
     out[:] = items
     return out
 
-
-def concat_outcomes(parts: Sequence[OutcomeBatch]) -> OutcomeBatch:
-    """Join several outcome batches of one model into one (row order kept)."""
-    if len(parts) == 1:
-        return parts[0]
-    first = parts[0]
-
-    def cat(arrays: list[np.ndarray | None]) -> np.ndarray | None:
-        if any(a is None for a in arrays):
-            return None
-        return np.concatenate(arrays)  # type: ignore[arg-type]
-
-    return OutcomeBatch(
-        timestamps=np.concatenate([p.timestamps for p in parts]),
-        prediction_timestamps=np.concatenate([p.prediction_timestamps for p in parts]),
-        y_true=np.concatenate([p.y_true for p in parts]),
-        y_pred=np.concatenate([p.y_pred for p in parts]),
-        score=cat([p.score for p in parts]),
-        features={k: np.concatenate([p.features[k] for p in parts]) for k in first.features},
-        kpis={k: np.concatenate([p.kpis.get(k, np.full(len(p), np.nan)) for p in parts]) for k in first.kpis},
-        model_version=cat([p.model_version for p in parts]),
-    )
