@@ -32,22 +32,13 @@ log = logging.getLogger(__name__)
 
 
 def monitor_windows(monitor: ModelMonitor) -> tuple[PredictionBatch | None, OutcomeBatch | None]:
-    """(prediction window rows, joined outcome window rows) of ``monitor``."""
-    last = getattr(monitor, "last_windows", None)
-    if callable(last):
-        return last()
-    cols = monitor.pred_window.columns()
-    window = None
-    if cols:
-        feats = {k[2:]: v for k, v in cols.items() if k.startswith("f:")}
-        window = PredictionBatch(timestamps=cols["t"], features=feats, prediction=cols["prediction"],
-                                 score=cols.get("score"))
-    out = monitor.outcome_window.columns()
-    outcomes = None
-    if out:
-        outcomes = OutcomeBatch(timestamps=out["t"], prediction_timestamps=out["t"] - out["lag"],
-                                y_true=out["y_true"], y_pred=out["y_pred"], score=out.get("score"),
-                                kpis={k[2:]: v for k, v in out.items() if k.startswith("k:")})
+    """(prediction window rows, joined outcome window rows): the last evaluated windows, or the
+    open ones where none was evaluated yet (after a restart: the last ones are not checkpointed)."""
+    window, outcomes = monitor.last_windows()
+    if window is None or outcomes is None:
+        open_window, open_outcomes = monitor.open_windows()
+        window = window if window is not None else open_window
+        outcomes = outcomes if outcomes is not None else open_outcomes
     return window, outcomes
 
 

@@ -161,18 +161,11 @@ class ModelMonitor:
 
     def last_windows(self) -> tuple[PredictionBatch | None, OutcomeBatch | None]:
         """The rows of the last evaluated prediction and outcome windows (what a report explains)."""
-        pred = out = None
-        if self._last_pred is not None:
-            c = self._last_pred
-            pred = PredictionBatch(timestamps=c["t"], prediction=c["prediction"], score=c.get("score"),
-                                   features={k[2:]: v for k, v in c.items() if k.startswith("f:")})
-        if self._last_outcome is not None:
-            c = self._last_outcome
-            out = OutcomeBatch(timestamps=c["t"], prediction_timestamps=c["t"] - c["lag"], y_true=c["y_true"],
-                               y_pred=c["y_pred"], score=c.get("score"),
-                               features={k[2:]: v for k, v in c.items() if k.startswith("f:")},
-                               kpis={k[2:]: v for k, v in c.items() if k.startswith("k:")})
-        return pred, out
+        return _prediction_rows(self._last_pred), _outcome_rows(self._last_outcome)
+
+    def open_windows(self) -> tuple[PredictionBatch | None, OutcomeBatch | None]:
+        """The rows of the windows still filling (checkpointed with the state)."""
+        return _prediction_rows(self.pred_window.columns() or None), _outcome_rows(self.outcome_window.columns() or None)
 
     # ----------------------------------------------------------------- outcomes
     def observe_outcomes(self, batch: OutcomeBatch) -> list[Finding]:
@@ -320,6 +313,22 @@ class ModelMonitor:
                 "detector": self.concept.name, "seen": self.concept.n_seen,
                 "last_change": self.concept.last_change, "merged": self.concept.merged},
         }
+
+
+def _prediction_rows(c: dict[str, np.ndarray] | None) -> PredictionBatch | None:
+    if c is None:
+        return None
+    return PredictionBatch(timestamps=c["t"], prediction=c["prediction"], score=c.get("score"),
+                           features={k[2:]: v for k, v in c.items() if k.startswith("f:")})
+
+
+def _outcome_rows(c: dict[str, np.ndarray] | None) -> OutcomeBatch | None:
+    if c is None:
+        return None
+    return OutcomeBatch(timestamps=c["t"], prediction_timestamps=c["t"] - c["lag"], y_true=c["y_true"],
+                        y_pred=c["y_pred"], score=c.get("score"),
+                        features={k[2:]: v for k, v in c.items() if k.startswith("f:")},
+                        kpis={k[2:]: v for k, v in c.items() if k.startswith("k:")})
 
 
 def compare(spec: ModelSpec, reference: OutcomeBatch, current: OutcomeBatch | PredictionBatch) -> list[Finding]:

@@ -149,3 +149,27 @@ def test_a_config_change_that_does_not_fit_the_checkpoint_starts_windows_afresh(
     assert "does not fit the current config" in caplog.text
     assert smaller.offsets  # the offsets still resume where the checkpoint left off
     smaller.close()
+
+
+def test_report_on_demand_explains_the_checkpointed_open_window(tmp_path: Path) -> None:
+    """No window has closed yet (or none since a restart): the report covers the open window's rows."""
+    from daemon.app import App
+    from daemon.config import load_config
+    from daemon.demo import DEMO_CONFIG, ConsoleNotifier
+    from daemon.pipeline import Message
+    from daemon.report_cmd import report_command
+    from daemon.simulate import messages
+
+    write_reference(tmp_path / "churn_reference.parquet", Scenario())
+    config_path = tmp_path / "demo.yaml"
+    config_path.write_text(DEMO_CONFIG.read_text())
+    config = load_config(config_path)
+    console = ConsoleNotifier(tmp_path / "alerts.jsonl", io.StringIO())
+    app = App(config, dead_letters=None, notifiers={n: console for n in config.alerting.receiver_names()})  # type: ignore[arg-type]
+    app.handle([Message(t, 0, i, k, v) for i, (t, k, v) in enumerate(
+        messages(Scenario(events=1500, covariate_shift_at=0, label_delay=50)))])  # window_size 2000: still open
+    app.save()
+    app.close()
+    assert report_command(str(config_path), "churn", now=1_796_000_000.0) == 0
+    reports = list((tmp_path / "reports").glob("churn/*/report.html"))
+    assert len(reports) == 1 and "age" in reports[0].read_text()
