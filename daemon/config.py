@@ -16,7 +16,7 @@ from typing import Any, Literal
 import msgspec
 import yaml
 
-from alerts.settings import AlertingSettings
+from alerts.settings import AlertingSettings, Duration, seconds
 from daemon.rebuild import RebuildSettings
 from daemon.strict import convert
 from detectors.settings import MonitorSettings
@@ -33,27 +33,24 @@ class ConfigError(Exception):
         super().__init__(f"{source}: {len(problems)} problem(s)\n{lines}")
 
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
-_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0, None: 1.0}
-
-
 def parse_duration(value: str | float | int) -> float:
-    """Seconds from ``30``, ``"30s"``, ``"5m"``, ``"4h"``, ``"7d"``.
+    """Seconds from ``30``, ``"30s"``, ``"5m"``, ``"4h"``, ``"7d"``: the ``alerting`` block's parser
+    (:func:`alerts.settings.seconds`), which also takes a bare number written as a string.
 
-    >>> parse_duration("5m"), parse_duration(12), parse_duration("1.5h")
-    (300.0, 12.0, 5400.0)
+    >>> parse_duration("5m"), parse_duration(12), parse_duration("1.5h"), parse_duration("30")
+    (300.0, 12.0, 5400.0, 30.0)
     """
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        if value < 0:
-            raise ValueError(f"duration must be >= 0, got {value}")
+    if isinstance(value, str) and _NUMBER.match(value):
         return float(value)
-    match = _DURATION.match(str(value))
-    if not match:
-        raise ValueError(f"not a duration: {value!r} (use e.g. 30s, 5m, 4h, 7d)")
-    return float(match.group(1)) * _UNIT[match.group(2)]
+    try:
+        return seconds(value)
+    except ValueError as exc:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            raise
+        raise ValueError(f"not a duration: {value!r} (use e.g. 30s, 5m, 4h, 7d)") from exc
 
 
-Duration = str | float | int
+_NUMBER = re.compile(r"^\s*\d+(?:\.\d+)?\s*$")
 
 
 class KafkaSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
