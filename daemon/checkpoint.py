@@ -72,6 +72,11 @@ class Checkpoint:
         outcomes = [decode_outcome(b) for (b,) in self._db.execute("SELECT event FROM pending_outcomes")]
         return predictions, outcomes
 
+    def pending_counts(self) -> dict[str, int]:
+        """Predictions waiting for their outcome, per model."""
+        rows = self._db.execute("SELECT model_id, COUNT(*) FROM pending_predictions GROUP BY model_id")
+        return {m: int(n) for m, n in rows}
+
     def commit(
         self,
         offsets: Mapping[TopicPartition, int],

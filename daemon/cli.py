@@ -69,9 +69,7 @@ def _health(args: argparse.Namespace) -> int:
     import urllib.error
     import urllib.request
 
-    config = load_config(args.config)
-    host = "127.0.0.1" if config.http.host in ("0.0.0.0", "::", "") else config.http.host
-    url = f"http://{host}:{config.http.port}/healthz"
+    url = load_config(args.config).http.local_url("/healthz")
     try:
         with urllib.request.urlopen(url, timeout=args.timeout) as resp:
             body = json.loads(resp.read())

@@ -89,6 +89,11 @@ class HttpSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     port: int = 9108
     enabled: bool = True
 
+    def local_url(self, path: str) -> str:
+        """The daemon's own URL for ``path`` (a wildcard bind address is reached on 127.0.0.1)."""
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{self.port}{path}"
+
 
 class ReportSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     directory: str = "var/reports"
@@ -137,8 +142,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
         """Link prefix for reports in alerts: ``reports.base_url``, else the daemon's own HTTP port."""
         if self.reports.base_url:
             return self.reports.base_url.rstrip("/")
-        host = "127.0.0.1" if self.http.host in ("0.0.0.0", "::", "") else self.http.host
-        return f"http://{host}:{self.http.port}/reports"
+        return self.http.local_url("/reports")
 
     def resolve(self, path: str) -> Path:
         """A path from the config, relative to the config file's directory."""

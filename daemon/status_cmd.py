@@ -8,7 +8,6 @@ that are pending or firing; notifications not yet delivered, with their last err
 from __future__ import annotations
 
 import json
-import sqlite3
 import sys
 import time
 from datetime import UTC, datetime
@@ -35,8 +34,7 @@ def collect(config_path: str) -> dict[str, Any]:
         meta = checkpoint.meta("models") or {}
         alert_state = checkpoint.meta("alerts") or {}
         watermark = checkpoint.meta("watermark")
-        with sqlite3.connect(state_path) as db:
-            pending = dict(db.execute("SELECT model_id, COUNT(*) FROM pending_predictions GROUP BY model_id").fetchall())
+        pending = checkpoint.pending_counts()
     finally:
         checkpoint.close()
     # one line per check: a critical alert holds the warning of the same check
