@@ -10,7 +10,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -34,6 +34,7 @@ from detectors.monitor import ModelMonitor
 from detectors.spec import ModelSpec
 
 log = logging.getLogger(__name__)
+E = TypeVar("E", PredictionEvent, OutcomeEvent)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,12 +118,7 @@ class Pipeline:
 
         events, rejected = decode_predictions([m.value for m in pred_msgs])
         self._dead_letter(pred_msgs, rejected, result)
-        by_model: dict[str, list[PredictionEvent]] = defaultdict(list)
-        for _, event in events:
-            if event.model_id in self.models:
-                by_model[event.model_id].append(event)
-            else:
-                self.metrics.ignored.labels(reason="unknown_model").inc()
+        by_model: dict[str, list[PredictionEvent]] = self._route(events)
         pairs: dict[str, list[Pair]] = defaultdict(list)
         for model_id, model_events in by_model.items():
             runtime = self.models[model_id]
@@ -136,12 +132,7 @@ class Pipeline:
 
         outcome_events, rejected = decode_outcomes([m.value for m in out_msgs])
         self._dead_letter(out_msgs, rejected, result)
-        outcomes_by_model: dict[str, list[OutcomeEvent]] = defaultdict(list)
-        for _, outcome in outcome_events:
-            if outcome.model_id in self.models:
-                outcomes_by_model[outcome.model_id].append(outcome)
-            else:
-                self.metrics.ignored.labels(reason="unknown_model").inc()
+        outcomes_by_model: dict[str, list[OutcomeEvent]] = self._route(outcome_events)
         for model_id, model_outcomes in outcomes_by_model.items():
             self.watermark = max(self.watermark, max(event_time(o.timestamp) for o in model_outcomes))
             pairs[model_id].extend(self.join.add_outcomes(model_id, model_outcomes))
@@ -166,6 +157,19 @@ class Pipeline:
             self._ingest(model_id, model_findings, now)
         result.findings = dict(findings)
         return result
+
+    def _route(self, events: Sequence[tuple[int, E]]) -> dict[str, list[E]]:
+        """Decoded events grouped by model; events of models not in the config are counted, not kept."""
+        by_model: dict[str, list[E]] = defaultdict(list)
+        unknown = 0
+        for _, event in events:
+            if event.model_id in self.models:
+                by_model[event.model_id].append(event)
+            else:
+                unknown += 1
+        if unknown:
+            self.metrics.ignored.labels(reason="unknown_model").inc(unknown)
+        return by_model
 
     def event_clock(self, now: float) -> float:
         """Event time "now": the watermark, advanced by the time since events last arrived.

@@ -173,3 +173,21 @@ def test_report_on_demand_explains_the_checkpointed_open_window(tmp_path: Path) 
     assert report_command(str(config_path), "churn", now=1_796_000_000.0) == 0
     reports = list((tmp_path / "reports").glob("churn/*/report.html"))
     assert len(reports) == 1 and "age" in reports[0].read_text()
+
+
+def test_events_of_models_not_in_the_config_are_counted_and_skipped(tmp_path: Path) -> None:
+    from daemon.app import App
+    from daemon.config import parse_config
+    from daemon.demo import DEMO_CONFIG, ConsoleNotifier
+    from daemon.pipeline import Message
+    from daemon.simulate import messages
+
+    write_reference(tmp_path / "churn_reference.parquet", Scenario())
+    config = parse_config(yaml.safe_load(DEMO_CONFIG.read_text()), base_dir=str(tmp_path))
+    console = ConsoleNotifier(tmp_path / "alerts.jsonl", io.StringIO())
+    app = App(config, dead_letters=None, notifiers={n: console for n in config.alerting.receiver_names()})  # type: ignore[arg-type]
+    stream = list(messages(Scenario(model_id="unmonitored", events=300, label_delay=50)))
+    result = app.handle([Message(t, 0, i, k, v) for i, (t, k, v) in enumerate(stream)])
+    assert result.predictions == 0 and result.dead_lettered == 0
+    assert app.metrics.registry.get_sample_value("driftwarden_events_ignored_total", {"reason": "unknown_model"}) == len(stream)
+    app.close()
