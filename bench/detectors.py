@@ -156,6 +156,22 @@ def encode_outcomes(y: np.ndarray) -> list[bytes]:
                         "outcome": int(y[i])}) for i in range(y.size)]
 
 
+def run_contract_decode(msgs: list[bytes]) -> tuple[float, float]:
+    """Seconds spent in daemon.events' typed decode and in daemon.columns, per batch of BATCH."""
+    from daemon.columns import prediction_batch
+    from daemon.events import decode_predictions
+
+    model = spec()
+    decode_s = columns_s = 0.0
+    for i in range(0, len(msgs), BATCH):
+        t0 = time.perf_counter()
+        events = [e for _, e in decode_predictions(msgs[i : i + BATCH])[0]]
+        t1 = time.perf_counter()
+        prediction_batch(events, model)
+        decode_s, columns_s = decode_s + t1 - t0, columns_s + time.perf_counter() - t1
+    return decode_s, columns_s
+
+
 def run_naive(msgs: list[bytes]) -> float:
     detectors = {k: drift.ADWIN() for k in NAMES}
     t0 = time.perf_counter()
@@ -172,7 +188,7 @@ def throughput(repeats: int, n: int) -> None:
     rng = np.random.default_rng(0)
     ref = reference(rng)
     msgs, y = encode_events(rng, n)
-    t_dec = []
+    t_dec, t_contract = [], []
     t_pred, t_out, t_naive, t_daemon = [], [], [], []
     outcome_msgs = encode_outcomes(y)
     for _ in range(repeats):
@@ -180,6 +196,7 @@ def throughput(repeats: int, n: int) -> None:
         for i in range(0, n, BATCH):
             decode(msgs[i : i + BATCH])
         t_dec.append(time.perf_counter() - t0)
+        t_contract.append(run_contract_decode(msgs))
         p, o, _ = run_pipeline(msgs, y, ref)
         t_pred.append(p)
         t_out.append(o)
@@ -190,6 +207,8 @@ def throughput(repeats: int, n: int) -> None:
     per = lambda s: s / n * 1e6  # noqa: E731
     print(f"events per repeat: {n}, repeats: {repeats}, batch: {BATCH}, features: {N_FEATURES}")
     print(f"decode only (msgspec + columns):          {per(dec):6.3f} us/event")
+    decode_us, columns_us = (per(statistics.median(t)) for t in zip(*t_contract, strict=True))
+    print(f"the daemon's contract decode: {decode_us:6.3f} us/event, + columns: {columns_us:6.3f} us/event")
     print(f"predictions: decode + drift/PCA/CBPE/quality: {per(pred):6.3f} us/event  {n / pred:>10,.0f} events/s")
     print(f"outcomes: decode + perf(3 metrics) + ADWIN: {per(out):6.3f} us/event  {n / out:>10,.0f} events/s")
     print(f"detectors only (predictions, minus decode): {per(pred - dec):6.3f} us/event")
@@ -208,16 +227,21 @@ def no_drift(total: int, window: int, seed: int) -> None:
     windows = total // window
     t0 = time.perf_counter()
     for w in range(windows):
-        x, score, _ = draw(rng, window)
-        batch = PredictionBatch(timestamps=w * window + np.arange(window, dtype=np.float64),
-                                features={k: x[:, i] for i, k in enumerate(NAMES)},
+        x, score, y = draw(rng, window)
+        t = w * window + np.arange(window, dtype=np.float64)
+        batch = PredictionBatch(timestamps=t, features={k: x[:, i] for i, k in enumerate(NAMES)},
                                 prediction=LABELS[(score > 0.5).astype(np.int64)], score=score)
-        for f in mon.observe_predictions(batch):
+        # every prediction labelled (no drift in the concept either): performance and realized CBPE too
+        outcomes = OutcomeBatch(timestamps=t + 60, prediction_timestamps=t, y_true=LABELS[y],
+                                y_pred=batch.prediction, score=score, features=batch.features)
+        for f in mon.observe_predictions(batch) + mon.observe_outcomes(outcomes):
             if f.degraded:
                 counts[f"{f.kind}/{f.detector}"] = counts.get(f"{f.kind}/{f.detector}", 0) + 1
     print(f"{windows} windows x {window} = {windows * window:,} no-drift events in {time.perf_counter() - t0:.1f} s")
     print(f"degraded findings by kind/detector: {counts or 'none'}")
     print(f"feature-drift (data_drift) findings: {sum(v for k, v in counts.items() if k.startswith('data_drift'))}")
+    perf = sum(v for k, v in counts.items() if k.startswith(("performance/", "estimated_performance/")))
+    print(f"performance findings (labelled, realized and estimated): {perf} of {windows} windows x metrics")
 
 
 if __name__ == "__main__":

@@ -33,6 +33,29 @@ from daemon.simulate_kafka import produce_scenario  # noqa: E402
 from tests.broker.kafka import KafkaBroker  # noqa: E402
 
 
+def consume_only(bootstrap: str, topics: dict[str, str], workdir: Path, total: int) -> float:
+    """The floor: kafka-python alone, with the daemon's consumer settings, no processing."""
+    settings = parse_config({
+        "kafka": {"bootstrap_servers": bootstrap, "group_id": f"bench-raw-{uuid.uuid4().hex[:8]}",
+                  "predictions_topic": topics["predictions"], "outcomes_topic": topics["outcomes"],
+                  "poll_timeout": "200ms"},
+        "models": [{"id": "churn", "task": "binary", "reference": "reference.parquet",
+                    "features": {f: {"type": t} for f, t in FEATURES.items()}}],
+    }, base_dir=str(workdir)).kafka
+    source = KafkaSource(settings, stored_offsets=dict, on_revoke=lambda: None)
+    started, seen = None, 0
+    try:
+        while seen < total:
+            messages = source.poll()
+            if messages and started is None:
+                started = time.perf_counter()
+            seen += len(messages)
+        assert started is not None
+        return seen / (time.perf_counter() - started)
+    finally:
+        source.close()
+
+
 def consume_once(bootstrap: str, topics: dict[str, str], workdir: Path, total: int) -> float:
     config = parse_config({
         "kafka": {"bootstrap_servers": bootstrap, "group_id": f"bench-{uuid.uuid4().hex[:8]}",
@@ -90,6 +113,8 @@ def main() -> int:
             total = produce_scenario(bootstrap, scenario, topics["predictions"], topics["outcomes"])
             print(f"produced {total:,} messages ({args.events:,} predictions + outcomes) "
                   f"in {time.perf_counter() - t0:.1f}s")
+            raw = [consume_only(bootstrap, topics, work, total) for _ in range(args.repeats)]
+            print(f"consumer alone (kafka-python, the daemon's settings): median {statistics.median(raw):,.0f} messages/s")
             rates = []
             for i in range(args.repeats):
                 rate = consume_once(bootstrap, topics, work, total)
