@@ -96,6 +96,7 @@ class App:
         self.offsets: Offsets = self.checkpoint.offsets()
         self._checkpoint_every = parse_duration(config.state.checkpoint_interval)
         self._last_checkpoint = clock()
+        self._last_lag = float("-inf")
         self._dirty = False
         self.last_progress = clock()
         self.stop_event = threading.Event()
@@ -137,6 +138,11 @@ class App:
                 self.alerts.deliver(now)
             if self._dirty and now - self._last_checkpoint >= self._checkpoint_every:
                 self.save(source)
+        lag = getattr(source, "lag", None)
+        if lag is not None and now - self._last_lag >= self._checkpoint_every:
+            self._last_lag = now
+            for (topic, partition), behind in lag().items():  # asks the brokers: outside the lock
+                self.metrics.lag.labels(topic=topic, partition=str(partition)).set(behind)
 
     def save(self, source: Source | None = None) -> None:
         """Checkpoint (see daemon/checkpoint.py for the commit order)."""

@@ -227,6 +227,9 @@ def test_model_without_drift_stays_quiet(
     time.sleep(2)  # let group_wait (0s) / delivery pass: a wrongly queued alert would be sent by now
     daemon.stop()
     assert daemon.app.totals.outcomes > 5000
+    lag = daemon.app.metrics.registry.get_sample_value(
+        "driftwarden_consumer_lag", {"topic": topics["predictions"], "partition": "0"})
+    assert lag == 0  # measured against the brokers' end offsets once everything was read
     assert slack.requests == []
     assert ci.requests == []
 
