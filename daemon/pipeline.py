@@ -213,7 +213,12 @@ class Pipeline:
         if reference is None or version is None:
             return
         directory = self.config.resolve(runtime.config.rebuild_reference.directory)
-        path = write_reference(reference, directory, runtime.config.id, version)
+        try:
+            path = write_reference(reference, directory, runtime.config.id, version)
+        except OSError as exc:  # the rebuild must survive a restart, so it needs the file
+            log.error("model %s: cannot write the rebuilt reference to %s (%s); keeping the current reference",
+                      runtime.config.id, directory, exc)
+            return
         runtime.monitor = ModelMonitor(runtime.config.id, runtime.spec, reference)
         runtime.reference_path = str(path)
         log.info("model %s: reference rebuilt from %d labelled events of version %s: %s",

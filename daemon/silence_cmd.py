@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import sys
 import time
 from datetime import UTC, datetime
 
@@ -32,11 +33,14 @@ def add(args: argparse.Namespace) -> int:
     now = time.time()
     store = _store(args)
     try:
-        silence_id = store.add(matchers, now, now + parse_duration(args.duration), args.comment,
-                               args.created_by or getpass.getuser())
+        ends = now + parse_duration(args.duration)
+        silence_id = store.add(matchers, now, ends, args.comment, args.created_by or getpass.getuser())
+    except ValueError as exc:  # a bad matcher or duration: say which, store nothing
+        print(f"silence add: {exc}", file=sys.stderr)
+        return 2
     finally:
         store.close()
-    print(f"silence {silence_id}: {', '.join(matchers)} until {_when(now + parse_duration(args.duration))}")
+    print(f"silence {silence_id}: {', '.join(matchers)} until {_when(ends)}")
     return 0
 
 

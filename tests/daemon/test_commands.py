@@ -67,6 +67,10 @@ def test_silence_commands_round_trip(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert main(["silence", "-c", str(path), "list"]) == 0
     listed = capsys.readouterr().out
     assert silence_id in listed and 'model="churn"' in listed and "ana: maintenance" in listed
+    assert main(["silence", "-c", str(path), "add", "--matcher", "nonsense", "--duration", "2h", "--comment", "x"]) == 2
+    assert "invalid matcher 'nonsense'" in capsys.readouterr().err
+    assert main(["silence", "-c", str(path), "add", "--model", "churn", "--duration", "soon", "--comment", "x"]) == 2
+    assert "not a duration: 'soon'" in capsys.readouterr().err
     assert main(["silence", "-c", str(path), "expire", silence_id]) == 0
     capsys.readouterr()
     assert main(["silence", "-c", str(path), "list"]) == 0
