@@ -5,11 +5,14 @@
 
 Throughput model: 20 numeric features, binary classifier with a score, default
 settings (window 5000; drift KS/PSI + BH; PCA; CBPE; quality; performance
-accuracy/f1/roc_auc; ADWIN on the error stream). Every event is one JSON
-message decoded with msgspec into a typed Struct, turned into columns per
-micro-batch of 1000, then fed to ``ModelMonitor.observe_predictions`` and (its
-outcome) to ``observe_outcomes``. The naive baseline is one river ADWIN per
-feature, updated per event. Medians of several repeats are printed.
+accuracy/f1/roc_auc; ADWIN on the error stream). The path is the daemon's own
+(what ``Pipeline.process`` does per poll, minus alerting): every event is one
+keyed JSON message, decoded by the model's typed decoder, turned into columns
+per micro-batch of 1000, fed to ``ModelMonitor.observe_predictions`` and held
+in the outcome join; its outcome message is decoded, joined and fed to
+``observe_outcomes``. Also measured: the contract decoder's dict path (events
+that fail the typed one), and the naive design of one river ADWIN per feature
+updated per event. Every design runs in every repeat; medians are printed.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ NAMES = [f"f{i:02d}" for i in range(N_FEATURES)]
 BATCH = 1000
 
 
-# The model's declared features as a typed Struct: absent keys decode to None, undeclared ones are skipped.
+# The naive baseline's decoder: the declared features as a typed Struct.
 Features = msgspec.defstruct("Features", [(n, float | None, None) for n in NAMES])
 
 
@@ -93,61 +96,40 @@ def encode_events(rng: np.random.Generator, n: int) -> tuple[list[bytes], np.nda
     return msgs, y
 
 
-DECODER = msgspec.json.Decoder(Event)
+DECODER = msgspec.json.Decoder(Event)  # the naive baseline's decoder
 LABELS = np.array(["0", "1"], dtype=object)
+KEY = b"bench"  # contract v1: messages are keyed by model id
 
 
-def decode(msgs: list[bytes]) -> PredictionBatch:
-    """The tiny bench decoder: typed decode per message, then columns in one numpy call."""
-    events = [DECODER.decode(m) for m in msgs]
-    astuple = msgspec.structs.astuple
-    matrix = np.array([astuple(e.features) for e in events], dtype=np.float64)  # None -> NaN
-    return PredictionBatch(
-        timestamps=np.fromiter((e.timestamp for e in events), np.float64, len(events)),
-        features={k: matrix[:, i] for i, k in enumerate(NAMES)},
-        prediction=LABELS[np.fromiter((e.prediction for e in events), np.int64, len(events))],
-        score=np.array([e.score for e in events], dtype=np.float64),
-    )
+def run_daemon_path(msgs: list[bytes], outcome_msgs: list[bytes], ref: OutcomeBatch) -> tuple[float, float]:
+    """The daemon's own path (as Pipeline.process): typed decode by key, columns, join, every default detector.
 
-
-def run_pipeline(msgs: list[bytes], y: np.ndarray, ref: OutcomeBatch) -> tuple[float, float, int]:
-    mon = ModelMonitor("bench", spec(), ref)
-    findings = 0
-    t0 = time.perf_counter()
-    for i in range(0, len(msgs), BATCH):
-        batch = decode(msgs[i : i + BATCH])
-        findings += len(mon.observe_predictions(batch))
-    t1 = time.perf_counter()
-    # outcomes: the same rows joined with their labels
-    for i in range(0, len(msgs), BATCH):
-        batch = decode(msgs[i : i + BATCH])
-        n = len(batch)
-        outcome = OutcomeBatch(timestamps=batch.timestamps + 60, prediction_timestamps=batch.timestamps,
-                               y_true=LABELS[y[i : i + n]], y_pred=batch.prediction, score=batch.score)
-        findings += len(mon.observe_outcomes(outcome))
-    t2 = time.perf_counter()
-    return t1 - t0, t2 - t1, findings
-
-
-def run_daemon_path(msgs: list[bytes], outcome_msgs: list[bytes], ref: OutcomeBatch) -> float:
-    """The daemon's own path: contract decode, columns, outcome join, every default detector."""
+    Returns the seconds of the prediction side and of the outcome side.
+    """
     from daemon.columns import prediction_batch
-    from daemon.events import decode_outcomes, decode_predictions
+    from daemon.events import decode_outcomes
     from daemon.join import OutcomeJoin
     from daemon.pipeline import outcome_batch
+    from daemon.typed_events import TypedDecoders
 
     model = spec()
-    mon = ModelMonitor("bench", model, ref)  # built before the clock starts, as in run_pipeline
+    mon = ModelMonitor("bench", model, ref)  # built before the clock starts
+    typed = TypedDecoders({"bench": model})
     join = OutcomeJoin(ttl=7 * 86400, max_pending=1_000_000)
-    t0 = time.perf_counter()
+    keys = [KEY] * BATCH
+    t_pred = t_out = 0.0
     for i in range(0, len(msgs), BATCH):
-        events = [e for _, e in decode_predictions(msgs[i : i + BATCH])[0]]
-        mon.observe_predictions(prediction_batch(events, model))
+        t0 = time.perf_counter()
+        chunk = msgs[i : i + BATCH]
+        events = [e for _, e in typed.decode_predictions(keys[: len(chunk)], chunk)[0]]
+        mon.observe_predictions(prediction_batch(events, model, typed))
         join.add_predictions("bench", events)
+        t1 = time.perf_counter()
         outcomes = [o for _, o in decode_outcomes(outcome_msgs[i : i + BATCH])[0]]
         pairs = join.add_outcomes("bench", outcomes)
-        mon.observe_outcomes(outcome_batch(pairs, model))
-    return time.perf_counter() - t0
+        mon.observe_outcomes(outcome_batch(pairs, model, typed))
+        t_pred, t_out = t_pred + t1 - t0, t_out + time.perf_counter() - t1
+    return t_pred, t_out
 
 
 def encode_outcomes(y: np.ndarray) -> list[bytes]:
@@ -156,18 +138,23 @@ def encode_outcomes(y: np.ndarray) -> list[bytes]:
                         "outcome": int(y[i])}) for i in range(y.size)]
 
 
-def run_contract_decode(msgs: list[bytes]) -> tuple[float, float]:
-    """Seconds spent in daemon.events' typed decode and in daemon.columns, per batch of BATCH."""
+def run_decode(msgs: list[bytes], typed_path: bool) -> tuple[float, float]:
+    """Seconds in decoding and in building columns: the typed path by key, or the contract decoder (dict features)."""
     from daemon.columns import prediction_batch
     from daemon.events import decode_predictions
+    from daemon.typed_events import TypedDecoders
 
     model = spec()
+    typed = TypedDecoders({"bench": model}) if typed_path else None
+    keys = [KEY] * BATCH
     decode_s = columns_s = 0.0
     for i in range(0, len(msgs), BATCH):
+        chunk = msgs[i : i + BATCH]
         t0 = time.perf_counter()
-        events = [e for _, e in decode_predictions(msgs[i : i + BATCH])[0]]
+        decoded = typed.decode_predictions(keys[: len(chunk)], chunk) if typed else decode_predictions(chunk)
+        events = [e for _, e in decoded[0]]
         t1 = time.perf_counter()
-        prediction_batch(events, model)
+        prediction_batch(events, model, typed)
         decode_s, columns_s = decode_s + t1 - t0, columns_s + time.perf_counter() - t1
     return decode_s, columns_s
 
@@ -188,34 +175,29 @@ def throughput(repeats: int, n: int) -> None:
     rng = np.random.default_rng(0)
     ref = reference(rng)
     msgs, y = encode_events(rng, n)
-    t_dec, t_contract = [], []
-    t_pred, t_out, t_naive, t_daemon = [], [], [], []
     outcome_msgs = encode_outcomes(y)
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for i in range(0, n, BATCH):
-            decode(msgs[i : i + BATCH])
-        t_dec.append(time.perf_counter() - t0)
-        t_contract.append(run_contract_decode(msgs))
-        p, o, _ = run_pipeline(msgs, y, ref)
-        t_pred.append(p)
-        t_out.append(o)
-        t_naive.append(run_naive(msgs[: n // 5]) * 5)
-        t_daemon.append(run_daemon_path(msgs, outcome_msgs, ref))
-    dec, pred, out, naive = (statistics.median(t) for t in (t_dec, t_pred, t_out, t_naive))
-    daemon = statistics.median(t_daemon)
+    typed, contract, pred, out, naive = [], [], [], [], []
+    for _ in range(repeats):  # every design in every repeat: ratios come from the same moments of a noisy machine
+        typed.append(run_decode(msgs, True))
+        contract.append(run_decode(msgs, False))
+        p, o = run_daemon_path(msgs, outcome_msgs, ref)
+        pred.append(p)
+        out.append(o)
+        naive.append(run_naive(msgs[: n // 5]) * 5)
+    med = statistics.median
     per = lambda s: s / n * 1e6  # noqa: E731
-    print(f"events per repeat: {n}, repeats: {repeats}, batch: {BATCH}, features: {N_FEATURES}")
-    print(f"decode only (msgspec + columns):          {per(dec):6.3f} us/event")
-    decode_us, columns_us = (per(statistics.median(t)) for t in zip(*t_contract, strict=True))
-    print(f"the daemon's contract decode: {decode_us:6.3f} us/event, + columns: {columns_us:6.3f} us/event")
-    print(f"predictions: decode + drift/PCA/CBPE/quality: {per(pred):6.3f} us/event  {n / pred:>10,.0f} events/s")
-    print(f"outcomes: decode + perf(3 metrics) + ADWIN: {per(out):6.3f} us/event  {n / out:>10,.0f} events/s")
-    print(f"detectors only (predictions, minus decode): {per(pred - dec):6.3f} us/event")
-    print(f"naive: decode + 20 river ADWIN per event:   {per(naive):6.3f} us/event  {n / naive:>10,.0f} events/s")
-    print(f"ratio naive / ours (prediction path):       {naive / pred:6.2f}x")
-    print(f"daemon path (contract decode + columns + join + all detectors), per prediction with its outcome: "
-          f"{per(daemon):6.3f} us  {n / daemon:>10,.0f} predictions/s  ({2 * n / daemon:,.0f} messages/s)")
+    print(f"events per repeat: {n}, repeats: {repeats} (medians), batch: {BATCH}, numeric features: {N_FEATURES}")
+    for label, runs in (("typed decode by key", typed), ("contract decode (dict features)", contract)):
+        d, c = (med(x) for x in zip(*runs, strict=True))
+        print(f"{label + ':':34s} {per(d):6.3f} us/event, + columns {per(c):6.3f} us/event")
+    p, o, nv = med(pred), med(out), med(naive)
+    ratios = [nv_ / p_ for nv_, p_ in zip(naive, pred, strict=True)]
+    print(f"predictions (decode, columns, drift, PCA, CBPE, quality, join): {per(p):6.3f} us/event  {n / p:>10,.0f} events/s")
+    print(f"outcomes (decode, join, columns, performance x3, ADWIN, realized CBPE): {per(o):6.3f} us/event  "
+          f"{n / o:>10,.0f} events/s")
+    print(f"daemon path, a prediction and its outcome: {per(p + o):6.3f} us  {2 * n / (p + o):>10,.0f} messages/s")
+    print(f"naive: decode + 20 river ADWIN per event: {per(nv):6.3f} us/event  {n / nv:>10,.0f} events/s")
+    print(f"ours / naive, prediction events per second (median of per-repeat ratios): {med(ratios):5.2f}x")
     print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
 
 

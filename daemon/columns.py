@@ -1,7 +1,10 @@
 """Turn decoded events of one model into the detectors' columnar batches.
 
-This is the only per-event Python on the hot path besides decoding: one list
-comprehension per declared feature, then numpy takes over.
+This is the only per-event Python on the hot path besides decoding. Events
+decoded typed (:mod:`daemon.typed_events`) give their feature rows with one
+``attrgetter`` per event and one numpy call for all numeric features; other
+events go through their feature dicts, counting what data quality needs
+(wrong types, missing and undeclared keys).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from daemon.events import PredictionEvent, event_time
+from daemon.typed_events import ModelEvents, TypedDecoders
 from detectors.batch import PredictionBatch
 from detectors.spec import ModelSpec
 
@@ -88,8 +92,13 @@ def score_column(scores: Sequence[Any], spec: ModelSpec) -> np.ndarray | None:
 
     Multiclass probabilities go to :func:`class_score_columns` instead.
     """
-    if spec.task == "multiclass" or all(s is None for s in scores):
+    if spec.task == "multiclass":
         return None
+    types = set(map(type, scores))
+    if types == {type(None)}:
+        return None
+    if types <= {float, type(None)}:  # the common case: P(positive) as a number, in bulk
+        return np.array(scores, dtype=np.float64)
     out = np.full(len(scores), np.nan)
     for i, s in enumerate(scores):
         if isinstance(s, dict):
@@ -120,15 +129,22 @@ def class_score_columns(scores: Sequence[Any], spec: ModelSpec) -> dict[str, np.
     return out
 
 
-def prediction_batch(events: Sequence[PredictionEvent], spec: ModelSpec) -> PredictionBatch:
-    feature_dicts = [e.features for e in events]
+def prediction_batch(events: Sequence[PredictionEvent], spec: ModelSpec,
+                     typed: TypedDecoders | None = None) -> PredictionBatch:
+    """Columns of one model's events; ``typed`` knows the typed events' feature layout."""
+    if typed is not None:
+        model, feature_dicts = typed.features_of(events)
+    else:
+        model, feature_dicts = None, [e.features for e in events]
     names = list(spec.features)
     features: dict[str, np.ndarray] = {}
     type_errors: dict[str, int] = {}
     missing_keys: dict[str, int] = {}
     undeclared: Counter[str] = Counter()
-    rows = _complete_rows(feature_dicts, names)
-    if rows is not None:  # fast path: every event has exactly the declared keys
+    rows = None if model is not None else _complete_rows(feature_dicts, names)
+    if model is not None:
+        features = _typed_columns(model, feature_dicts)
+    elif rows is not None:  # fast path: every event has exactly the declared keys
         table = np.array(rows, dtype=object).reshape(len(rows), len(names))
         for j, name in enumerate(names):
             column = table[:, j]
@@ -168,6 +184,19 @@ def prediction_batch(events: Sequence[PredictionEvent], spec: ModelSpec) -> Pred
         missing_keys=missing_keys,
         undeclared_keys=dict(undeclared),
     )
+
+
+def _typed_columns(model: ModelEvents, feature_structs: Sequence[Any]) -> dict[str, np.ndarray]:
+    """Columns of typed features: numeric ones in one float64 conversion (null -> NaN)."""
+    numeric_rows, categorical_rows = model.rows(feature_structs)
+    out: dict[str, np.ndarray] = {}
+    if model.numeric:
+        matrix = np.array(numeric_rows, dtype=np.float64).reshape(len(numeric_rows), len(model.numeric))
+        out.update(zip(model.numeric, np.ascontiguousarray(matrix.T), strict=True))
+    if model.categorical:
+        by_column = list(zip(*categorical_rows, strict=True)) or [() for _ in model.categorical]
+        out.update((name, categorical_column(column)) for name, column in zip(model.categorical, by_column, strict=True))
+    return {name: out[name] for name in model.names}
 
 
 def _complete_rows(dicts: Sequence[dict[str, Any]], names: list[str]) -> list[tuple[Any, ...]] | None:

@@ -22,12 +22,12 @@ from daemon.events import (
     PredictionEvent,
     Rejected,
     decode_outcomes,
-    decode_predictions,
     event_time,
 )
 from daemon.join import OutcomeJoin, Pair
 from daemon.metrics import Metrics
 from daemon.rebuild import ReferenceRebuilder, write_reference
+from daemon.typed_events import TypedDecoders
 from detectors.batch import OutcomeBatch
 from detectors.findings import Finding
 from detectors.monitor import ModelMonitor
@@ -102,6 +102,7 @@ class Pipeline:
         self.dead_letters = dead_letters
         self.metrics = metrics
         self.on_degraded = on_degraded
+        self.typed = TypedDecoders({model_id: runtime.spec for model_id, runtime in self.models.items()})
         self.watermark = 0.0  # max event time seen: the join's clock
         self._last_arrival: float | None = None  # caller's time of the last batch with events
         self._touched: set[str] = set(self.models)  # models whose state changed since take_touched()
@@ -116,13 +117,13 @@ class Pipeline:
         out_msgs = [m for m in messages if m.topic != predictions_topic]
         findings: dict[str, list[Finding]] = defaultdict(list)
 
-        events, rejected = decode_predictions([m.value for m in pred_msgs])
+        events, rejected = self.typed.decode_predictions([m.key for m in pred_msgs], [m.value for m in pred_msgs])
         self._dead_letter(pred_msgs, rejected, result)
         by_model: dict[str, list[PredictionEvent]] = self._route(events)
         pairs: dict[str, list[Pair]] = defaultdict(list)
         for model_id, model_events in by_model.items():
             runtime = self.models[model_id]
-            batch = prediction_batch(model_events, runtime.spec)
+            batch = prediction_batch(model_events, runtime.spec, self.typed)
             self.watermark = max(self.watermark, float(batch.timestamps.max()))
             self._track_version(runtime, model_events, now)
             findings[model_id].extend(self._guard(model_id, "predictions", runtime.monitor.observe_predictions, batch))
@@ -144,7 +145,7 @@ class Pipeline:
                 continue
             runtime = self.models[model_id]
             runtime.labelled_samples += len(model_pairs)
-            joined = outcome_batch(model_pairs, runtime.spec)
+            joined = outcome_batch(model_pairs, runtime.spec, self.typed)
             findings[model_id].extend(self._guard(model_id, "outcomes", runtime.monitor.observe_outcomes, joined))
             self._maybe_rebuild(runtime, joined)
             self.metrics.joined.labels(model=model_id).inc(len(model_pairs))
@@ -255,10 +256,10 @@ class Pipeline:
         result.dead_lettered += len(rejected)
 
 
-def outcome_batch(pairs: Sequence[Pair], spec: ModelSpec) -> OutcomeBatch:
+def outcome_batch(pairs: Sequence[Pair], spec: ModelSpec, typed: TypedDecoders | None = None) -> OutcomeBatch:
     predictions = [p for p, _ in pairs]
     outcomes = [o for _, o in pairs]
-    features = prediction_batch(predictions, spec)
+    features = prediction_batch(predictions, spec, typed)
     kpi_names = sorted({k for o in outcomes if o.kpis for k in o.kpis})
     kpis = {
         name: np.array([(o.kpis or {}).get(name, np.nan) for o in outcomes], dtype=np.float64) for name in kpi_names

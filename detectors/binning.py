@@ -186,3 +186,38 @@ def total_variation(reference: np.ndarray, current: np.ndarray) -> float:
     """
     p, q = _proportions(reference), _proportions(current)
     return float(0.5 * np.abs(p - q).sum())
+
+
+def binned_distances(reference: list[np.ndarray], current: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """PSI, Jensen-Shannon and Hellinger of many pairs of count vectors in one vectorized pass.
+
+    Equal to :func:`psi`, :func:`jensen_shannon` and :func:`hellinger` pair by
+    pair (to rounding); vectors of different lengths are padded with bins that
+    contribute nothing. A drift suite of 20 features evaluates them this way:
+    on small arrays numpy's per-call overhead, not the arithmetic, is the cost.
+
+    >>> d = binned_distances([np.array([50, 50]), np.array([3, 1, 0])], [np.array([90, 10]), np.array([3, 1, 0])])
+    >>> d["psi"].round(4).tolist(), d["hellinger"].round(4).tolist()
+    ([0.8531, 0.0], [0.3249, 0.0])
+    """
+    k = len(reference)
+    width = max((r.size for r in reference), default=0)
+    ref = np.zeros((k, width))
+    cur = np.zeros((k, width))
+    used = np.zeros((k, width), dtype=bool)
+    for i, (r, c) in enumerate(zip(reference, current, strict=True)):
+        ref[i, : r.size], cur[i, : c.size], used[i, : r.size] = r, c, True
+    bins = used.sum(axis=1, keepdims=True)
+    ref_total, cur_total = ref.sum(axis=1, keepdims=True), cur.sum(axis=1, keepdims=True)
+    p = np.where(used, (ref + PSI_PSEUDO_COUNT) / (ref_total + PSI_PSEUDO_COUNT * bins), 1.0)
+    q = np.where(used, (cur + PSI_PSEUDO_COUNT) / (cur_total + PSI_PSEUDO_COUNT * bins), 1.0)
+    out_psi = np.sum((q - p) * np.log(q / p), axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = np.where(ref_total > 0, ref / ref_total, 0.0)
+        q = np.where(cur_total > 0, cur / cur_total, 0.0)
+        mid = (p + q) / 2
+        kl_p = np.where(p > 0, p * np.log(p / mid), 0.0).sum(axis=1)
+        kl_q = np.where(q > 0, q * np.log(q / mid), 0.0).sum(axis=1)
+    js = np.sqrt(np.maximum(0.5 * (kl_p + kl_q) / np.log(2), 0.0))
+    hell = np.sqrt(np.maximum(1.0 - np.sqrt(p * q).sum(axis=1), 0.0))
+    return {"psi": out_psi, "jensen_shannon": js, "hellinger": hell}

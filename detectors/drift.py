@@ -18,9 +18,10 @@ import numpy as np
 
 from detectors.base import fmt, severity
 from detectors.batch import OutcomeBatch
+from detectors.binning import binned_distances
 from detectors.categorical import CategoricalDriftTest, CategoricalReference
 from detectors.findings import Finding, Kind
-from detectors.numeric import NumericDriftTest, NumericReference, ks_pvalue
+from detectors.numeric import NumericDriftTest, NumericReference, ks_bounded, ks_pvalue
 from detectors.settings import MonitorSettings
 from detectors.spec import ModelSpec
 
@@ -55,8 +56,12 @@ Test = NumericDriftTest | CategoricalDriftTest
 class DriftSuite:
     """All drift subjects of one model and their current window."""
 
-    def __init__(self, spec: ModelSpec, reference: OutcomeBatch, window_size: int | None = None) -> None:
+    def __init__(self, spec: ModelSpec, reference: OutcomeBatch, window_size: int | None = None,
+                 all_statistics: bool = False) -> None:
         self.settings: MonitorSettings = spec.monitoring
+        # Wasserstein is the costly statistic: computed for every subject only when it is the effect
+        # size or all statistics are asked for (driftwarden compare); otherwise for drifted subjects.
+        self.all_statistics = all_statistics or self.settings.drift.numeric_metric == "wasserstein"
         s = self.settings.drift
         size = window_size or self.settings.window_size
         self.tests: dict[str, Test] = {}
@@ -103,15 +108,8 @@ class DriftSuite:
     def evaluate(self, window_end: float, window_size: int) -> list[Finding]:
         """Findings of the current window (call ``reset`` afterwards)."""
         s = self.settings.drift
-        results = {name: t.result(False) if isinstance(t, NumericDriftTest) else t.result()
-                   for name, t in self.tests.items()}
-        numeric = [n for n in results if self.types[n] == "numeric" and results[n]["n"] > 0]
-        if numeric:
-            d = np.array([results[n]["ks"] for n in numeric])
-            m = np.array([self.tests[n].reference.size for n in numeric])
-            pv = ks_pvalue(d, m, np.array([results[n]["n"] for n in numeric]))
-            for n, p in zip(numeric, pv.tolist(), strict=True):
-                results[n]["ks_p"] = p
+        results = {name: t.result() for name, t in self.tests.items() if isinstance(t, CategoricalDriftTest)}
+        results.update(self._numeric_results())
         tested = [n for n, r in results.items() if r["n"] >= self.settings.min_events]
         raw = np.array([results[n]["ks_p" if self.types[n] == "numeric" else "chi2_p"] for n in tested])
         adjusted = adjust_pvalues(raw, s.correction)
@@ -127,10 +125,12 @@ class DriftSuite:
             op = ">=" if effect >= threshold else "<"
             summary = (f"{METRIC_LABELS[metric]} of {name} {fmt(effect)} {op} {fmt(threshold)} "
                        f"({test_name} p={fmt(float(p_raw))}, adjusted {fmt(float(p_adj))})")
+            test = self.tests[name]
+            if degraded and isinstance(test, NumericDriftTest) and "wasserstein" not in r:
+                r["wasserstein"] = test.wasserstein()
             details: dict[str, Any] = {k: float(v) for k, v in r.items()}
             details.update(test=test_name, p_raw=float(p_raw), correction=s.correction, alpha=s.alpha,
                            tested_subjects=len(tested))
-            test = self.tests[name]
             if isinstance(test, CategoricalDriftTest) and test.unseen_names:
                 details["unseen_categories"] = ", ".join(test.unseen_names)
             findings.append(Finding(
@@ -140,6 +140,32 @@ class DriftSuite:
                 if degraded else "warning",
                 summary=summary, details=details))
         return findings
+
+    def _numeric_results(self) -> dict[str, dict[str, float]]:
+        """NumericDriftTest.result of every numeric subject, the small-array statistics vectorized across subjects."""
+        tests = {name: t for name, t in self.tests.items() if isinstance(t, NumericDriftTest)}
+        results: dict[str, dict[str, float]] = {}
+        live: dict[str, np.ndarray] = {}  # subjects with values: name -> sorted window
+        for name, test in tests.items():
+            w = test.sorted_window()
+            if w.size and test.reference.size:
+                live[name] = w
+            else:
+                results[name] = test.result(False, self.all_statistics)
+        if not live:
+            return results
+        names = list(live)
+        d = np.array([ks_bounded(tests[n].reference, live[n]) for n in names])
+        sizes = np.array([live[n].size for n in names])
+        p = ks_pvalue(d, np.array([tests[n].reference.size for n in names]), sizes)
+        distances = binned_distances([tests[n].reference.counts for n in names],
+                                     [tests[n].bin_counts(live[n]) for n in names])
+        for i, name in enumerate(names):
+            results[name] = {"n": int(sizes[i]), "ks": float(d[i]), "ks_p": float(p[i]),
+                             **{k: float(v[i]) for k, v in distances.items()}}
+            if self.all_statistics:
+                results[name]["wasserstein"] = tests[name].wasserstein(live[name])
+        return results
 
     def histograms(self) -> dict[str, dict[str, Any]]:
         """Current window vs reference bin counts per subject (for root-cause reports)."""

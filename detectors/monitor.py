@@ -342,6 +342,8 @@ def compare(spec: ModelSpec, reference: OutcomeBatch, current: OutcomeBatch | Pr
     settings = msgspec.structs.replace(spec.monitoring, window_size=size, performance=msgspec.structs.replace(
         spec.monitoring.performance, window_size=size))
     mon = ModelMonitor("compare", msgspec.structs.replace(spec, monitoring=settings), reference)
+    if mon.drift is not None:
+        mon.drift.all_statistics = True  # every statistic of every subject: compare is how people check them
     if isinstance(current, PredictionBatch):
         return mon.observe_predictions(current)
     preds = PredictionBatch(timestamps=current.prediction_timestamps, features=current.features,

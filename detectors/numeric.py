@@ -5,13 +5,18 @@ of the sorted values, which preserves its quantiles) plus quantile bins and
 their counts over the full reference. A window is its raw values (bounded by
 the window size) and its bin counts, both updated per micro-batch.
 
-* KS: the exact two-sample statistic (sup |F_ref - F_win|, evaluated at every
-  sample point with two ``searchsorted`` into the sorted reference) and the
-  asymptotic p-value ``kstwo.sf(D, round(m n / (m + n)))`` -- identical to
-  ``scipy.stats.ks_2samp(..., method="asymp")``.
+* KS: the exact two-sample statistic sup |F_ref - F_win| and the asymptotic
+  p-value ``kstwo.sf(D, round(m n / (m + n)))`` -- identical to
+  ``scipy.stats.ks_2samp(..., method="asymp")``. The supremum is found by branch
+  and bound: both ECDFs are evaluated exactly at ``KS_CUTS`` reference quantiles;
+  between two cuts, monotonicity bounds the gap, and only the cells whose bound
+  beats the best exact value are searched point by point (see :func:`ks_bounded`).
 * Wasserstein-1: exact, via the integral of the reference CDF (prefix sums),
   divided by the reference standard deviation (by 1 if the reference is constant).
-* PSI, Jensen-Shannon, Hellinger on the reference-quantile bins (see binning).
+  It costs a search of every window value in the reference, so the drift suite
+  asks for it only where it is the effect size or the subject drifted.
+* PSI, Jensen-Shannon, Hellinger on the reference-quantile bins (see binning);
+  the window's bin counts come from its sorted values at evaluation time.
 """
 
 from __future__ import annotations
@@ -74,6 +79,55 @@ def ks_statistic(ref_sorted: np.ndarray, window: np.ndarray) -> float:
     w = np.sort(window)
     right, left = _ecdf_positions(ref_sorted, w)
     return _ks_from_positions(ref_sorted.size, w, right, left)
+
+
+def _ranges(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+    """Concatenation of ``arange(start, stop)`` for each pair (vectorized).
+
+    >>> _ranges(np.array([0, 5]), np.array([2, 8])).tolist()
+    [0, 1, 5, 6, 7]
+    """
+    lengths = stops - starts
+    offsets = np.cumsum(lengths) - lengths
+    return np.repeat(starts - offsets, lengths) + np.arange(int(lengths.sum()))
+
+
+def ks_bounded(ref: NumericReference, w: np.ndarray) -> float:
+    """Exact two-sample KS statistic of the sorted window ``w`` against ``ref``.
+
+    Both ECDFs are right-continuous and increasing. At each cut c of
+    ``ref.cut_values`` the gap is computed exactly (value and left limit); on
+    the open cell between cuts c and c' the gap cannot exceed
+    max(F_ref(c'-) - F_win(c), F_win(c'-) - F_ref(c)). Only window points in
+    cells whose bound beats the best exact gap are placed in the reference, so
+    a window costs O(KS_CUTS log n) plus the few cells near the supremum,
+    instead of a search of every window value in the reference sample.
+
+    >>> r = NumericReference(np.arange(100.0))
+    >>> ks_bounded(r, np.sort(np.arange(100.0) + 30)) == ks_statistic(r.sorted, np.arange(100.0) + 30)
+    True
+    """
+    m, n = ref.size, w.size
+    cuts = ref.cut_values
+    win_right = np.searchsorted(w, cuts, side="right")
+    win_left = np.searchsorted(w, cuts, side="left")
+    ref_right, ref_left = ref.cut_right / m, ref.cut_left / m
+    best = float(max(np.max(np.abs(ref_right - win_right / n)), np.max(np.abs(ref_left - win_left / n))))
+    # cell j lies between cut j-1 (or -inf) and cut j (or +inf)
+    low_ref, low_win = np.append(0.0, ref_right), np.append(0.0, win_right / n)
+    high_ref, high_win = np.append(ref_left, 1.0), np.append(win_left / n, 1.0)
+    cells = np.flatnonzero(np.maximum(high_ref - low_win, high_win - low_ref) > best)
+    if cells.size == 0:
+        return best
+    starts = np.append(0, win_right)[cells]  # first window value above the cell's lower cut
+    stops = np.append(win_left, n)[cells]  # first window value at or above its upper cut
+    points = w[_ranges(starts, stops)]
+    if points.size == 0:
+        return best
+    right, left = _ecdf_positions(ref.sorted, points, ref.left)
+    w_right, w_left = np.searchsorted(w, points, side="right"), np.searchsorted(w, points, side="left")
+    inner = max(np.max(np.abs(right / m - w_right / n)), np.max(np.abs(left / m - w_left / n)))
+    return max(best, float(inner))
 
 
 def ks_pvalue(d: float | np.ndarray, m: int | np.ndarray, n: int | np.ndarray) -> np.ndarray:
@@ -141,6 +195,9 @@ def wasserstein(ref_sorted: np.ndarray, prefix: np.ndarray, window: np.ndarray) 
     return _wasserstein_from_positions(ref_sorted, prefix, ref_right, w, right)
 
 
+KS_CUTS = 256  # reference quantiles where ks_bounded evaluates both ECDFs exactly
+
+
 class NumericReference:
     """What is kept of a numeric reference column (bounded by ``sample_size``)."""
 
@@ -154,6 +211,11 @@ class NumericReference:
         bounds = _run_bounds(finite) if finite.size else (np.zeros(0, np.int64), np.zeros(0, np.int64))
         self.right: np.ndarray = bounds[0]
         self.left: np.ndarray = bounds[1]
+        # KS branch and bound: distinct reference quantiles and the reference ECDF (value, left limit) there
+        picks = np.linspace(0, finite.size - 1, min(KS_CUTS, finite.size)).round().astype(np.int64)
+        self.cut_values: np.ndarray = np.unique(finite[picks])
+        self.cut_right: np.ndarray = np.searchsorted(finite, self.cut_values, side="right")
+        self.cut_left: np.ndarray = np.searchsorted(finite, self.cut_values, side="left")
         self.binning = NumericBinning.from_reference(values, bins)
         self.counts = self.binning.counts(values)
         present = values[~np.isnan(values)]
@@ -191,7 +253,6 @@ class NumericDriftTest:
         self.window_size = window_size
         self._values = np.empty(window_size, dtype=np.float64)
         self._n = 0  # values stored (including NaN)
-        self._counts = np.zeros(reference.binning.n_bins, dtype=np.int64)
 
     def update(self, values: np.ndarray) -> None:
         room = self.window_size - self._n
@@ -199,45 +260,70 @@ class NumericDriftTest:
             raise ValueError(f"window overflow: {values.size} values for {room} free slots")
         self._values[self._n : self._n + values.size] = values
         self._n += values.size
-        self._counts += self.reference.binning.counts(values)
 
     def reset(self) -> None:
         self._n = 0
-        self._counts[:] = 0
 
     @property
     def window(self) -> np.ndarray:
         return self._values[: self._n]
 
+    def sorted_window(self) -> np.ndarray:
+        """The window's non-missing values, sorted."""
+        return np.sort(self.window[~np.isnan(self.window)])
+
     @property
     def counts(self) -> np.ndarray:
-        return self._counts.copy()
+        """The window's counts per reference bin."""
+        return self.bin_counts(self.sorted_window())
 
-    def result(self, with_pvalue: bool = True) -> dict[str, float]:
+    def bin_counts(self, w: np.ndarray) -> np.ndarray:
+        """Bin counts of the sorted non-NaN window ``w`` (bin i is (edge[i-1], edge[i]], as binning.counts)."""
+        at_or_below = np.searchsorted(w, self.reference.binning.edges, side="right")
+        return np.diff(at_or_below, prepend=0, append=w.size).astype(np.int64)
+
+    def result(self, with_pvalue: bool = True, with_wasserstein: bool = True) -> dict[str, float]:
         """All statistics of the current window; ``n`` is the non-missing count.
 
         ``with_pvalue=False`` leaves ``ks_p`` NaN for a caller that computes the
-        p-values of many columns in one vectorized :func:`ks_pvalue` call.
+        p-values of many columns in one vectorized :func:`ks_pvalue` call;
+        ``with_wasserstein=False`` leaves out ``wasserstein`` (a search of every
+        window value in the reference: the most expensive statistic here).
         """
         ref = self.reference
-        present = self.window[~np.isnan(self.window)]
-        n = int(present.size)
+        w = self.sorted_window()
+        n = int(w.size)
+        out: dict[str, float]
         if n == 0 or ref.size == 0:
-            return {"n": n, "ks": 0.0, "ks_p": 1.0, "wasserstein": 0.0, "psi": 0.0,
-                    "jensen_shannon": 0.0, "hellinger": 0.0}
-        w = np.sort(present)
-        right, left = _ecdf_positions(ref.sorted, w, ref.left)
-        d = _ks_from_positions(ref.size, w, right, left)
-        scale = ref.std if ref.std > 0 else 1.0
-        return {
+            out = {"n": n, "ks": 0.0, "ks_p": 1.0, "wasserstein": 0.0, "psi": 0.0, "jensen_shannon": 0.0,
+                   "hellinger": 0.0}
+            if not with_wasserstein:
+                del out["wasserstein"]
+            return out
+        d = ks_bounded(ref, w)
+        counts = self.bin_counts(w)
+        out = {
             "n": n,
             "ks": d,
             "ks_p": float(ks_pvalue(d, ref.size, n)) if with_pvalue else float("nan"),
-            "wasserstein": _wasserstein_from_positions(ref.sorted, ref.prefix, ref.right, w, right) / scale,
-            "psi": psi(ref.counts, self._counts),
-            "jensen_shannon": jensen_shannon(ref.counts, self._counts),
-            "hellinger": hellinger(ref.counts, self._counts),
+            "psi": psi(ref.counts, counts),
+            "jensen_shannon": jensen_shannon(ref.counts, counts),
+            "hellinger": hellinger(ref.counts, counts),
         }
+        if with_wasserstein:
+            out["wasserstein"] = self.wasserstein(w)
+        return out
+
+    def wasserstein(self, w: np.ndarray | None = None) -> float:
+        """Wasserstein-1 of the window (``w``: its sorted non-NaN values, if at hand) over the reference std."""
+        ref = self.reference
+        if w is None:
+            w = self.sorted_window()
+        if w.size == 0 or ref.size == 0:
+            return 0.0
+        right = np.searchsorted(ref.sorted, w, side="right")
+        scale = ref.std if ref.std > 0 else 1.0
+        return _wasserstein_from_positions(ref.sorted, ref.prefix, ref.right, w, right) / scale
 
     def state(self) -> dict[str, Any]:
         return {"window_size": self.window_size, "values": encode_array(self.window)}

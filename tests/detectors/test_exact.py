@@ -123,3 +123,51 @@ def test_the_windowed_test_matches_scipy_on_tie_heavy_data(ref: list[float], win
     assert result["ks_p"] == pytest.approx(expected.pvalue, abs=1e-12)
     scale = NumericReference(r).std or 1.0  # the test reports Wasserstein in reference standard deviations
     assert result["wasserstein"] * scale == pytest.approx(stats.wasserstein_distance(r, w), rel=1e-9, abs=1e-9)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(300, 4000), st.integers(1, 1500),
+       st.sampled_from(["normal", "shifted", "discrete", "mixed", "constant-window"]))
+def test_branch_and_bound_ks_equals_scipy_on_large_references(seed: int, m: int, n: int, kind: str) -> None:
+    """References larger than KS_CUTS: the cells are searched point by point only near the supremum."""
+    from detectors.numeric import NumericDriftTest, NumericReference
+
+    rng = np.random.default_rng(seed)
+    r = rng.normal(size=m)
+    w = {"normal": lambda: rng.normal(size=n), "shifted": lambda: rng.normal(0.3, 1.2, size=n),
+         "discrete": lambda: rng.integers(-3, 4, size=n).astype(float),
+         "mixed": lambda: np.concatenate([rng.normal(size=n // 2), np.round(rng.normal(size=n - n // 2), 1)]),
+         "constant-window": lambda: np.full(n, float(r[rng.integers(m)]))}[kind]()
+    if kind in ("discrete", "mixed"):
+        r = np.round(r * 2) / 2  # tie-heavy reference too
+    test = NumericDriftTest(NumericReference(r), window_size=n)
+    test.update(w)
+    result = test.result()
+    assert result["ks"] == stats.ks_2samp(r, w, method="asymp").statistic
+    assert test.counts.tolist() == test.reference.binning.counts(w).tolist()
+
+
+def test_the_suite_vectorized_across_subjects_equals_each_subjects_own_result() -> None:
+    """DriftSuite evaluates numeric subjects together; each must equal NumericDriftTest.result alone."""
+    from detectors.batch import OutcomeBatch
+    from detectors.drift import DriftSuite
+    from detectors.numeric import NumericDriftTest
+    from detectors.settings import DriftSettings, MonitorSettings
+    from detectors.spec import FeatureSpec, ModelSpec
+
+    rng = np.random.default_rng(3)
+    n = 4000
+    ref = {"a": rng.normal(size=n), "b": rng.integers(0, 3, n).astype(float), "c": rng.lognormal(size=n),
+           "d": np.full(n, 2.0)}
+    spec = ModelSpec("binary", {k: FeatureSpec("numeric") for k in ref},
+                     monitoring=MonitorSettings(window_size=800, drift=DriftSettings(include_predictions=False)))
+    labels = np.array(["0"] * n, dtype=object)
+    suite = DriftSuite(spec, OutcomeBatch(np.zeros(n), np.zeros(n), labels, labels, features=ref), all_statistics=True)
+    current = {"a": rng.normal(0.4, 1, 800), "b": rng.integers(0, 5, 800).astype(float),
+               "c": np.where(rng.random(800) < 0.1, np.nan, rng.lognormal(size=800)), "d": np.full(800, 2.0)}
+    suite.update(current, labels[:800], None)
+    findings = {f.subject: f.details for f in suite.evaluate(1.0, 800)}
+    for name, test in suite.tests.items():
+        assert isinstance(test, NumericDriftTest)
+        alone = test.result()
+        assert {k: findings[name][k] for k in alone} == pytest.approx(alone, rel=1e-12, abs=1e-15)
