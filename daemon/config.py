@@ -215,4 +215,8 @@ def _cross_checks(config: Config) -> list[str]:
             problems.append(f"{where}.rebuild_reference.rows: must be >= 100, got {model.rebuild_reference.rows}")
         if model.monitoring.window_size < 10:
             problems.append(f"{where}.monitoring.window_size: must be >= 10, got {model.monitoring.window_size}")
+        try:
+            model.monitoring.validate()  # value ranges, as the detectors would refuse them at start
+        except ValueError as exc:
+            problems.append(f"{where}.{exc}")
     return problems

@@ -29,7 +29,8 @@ T = TypeVar("T")
 class Detector(Protocol):
     """What the conformance test checks on every registered detector."""
 
-    #: parameter name -> (lowest, highest) allowed value, both inclusive.
+    #: parameter name -> (lowest, highest) allowed value, both inclusive. A name is a
+    #: constructor keyword or, for a detector configured by a settings struct, one of its fields.
     param_ranges: ClassVar[dict[str, tuple[float, float]]]
 
     def state(self) -> dict[str, Any]: ...

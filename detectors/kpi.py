@@ -15,10 +15,13 @@ is in the summary's n and in ``details``); thresholds apply to that per-event va
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from typing import Any, ClassVar
 
 import numpy as np
 
+from detectors.base import check_params, register
 from detectors.findings import Finding
 from detectors.performance import Baseline, evaluate_against
 from detectors.settings import KpiSettings
@@ -40,11 +43,15 @@ def _aggregate(kind: str, key: str) -> Callable[[dict[str, np.ndarray]], float]:
     return fn
 
 
+@register("kpi")
 class KpiMonitor:
     """The configured KPIs of one model."""
 
+    param_ranges: ClassVar[dict[str, tuple[float, float]]] = {"window": (1, 1e9), "critical_factor": (1, math.inf)}
+
     def __init__(self, kpis: list[KpiSettings], reference: dict[str, np.ndarray], window: int,
                  critical_factor: float = 2.0) -> None:
+        check_params(type(self).__name__, self.param_ranges, {"window": window, "critical_factor": critical_factor})
         self.kpis = kpis
         self.critical_factor = critical_factor
         self.fns = {k.name: _aggregate(k.aggregate, k.field or k.name) for k in kpis}
@@ -71,3 +78,7 @@ class KpiMonitor:
             if f is not None:
                 out.append(f)
         return out
+
+    def state(self) -> dict[str, Any]:
+        """Stateless between windows (the monitor holds the window): only which KPIs are judged."""
+        return {"kpis": [k.name for k in self.kpis]}

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from scipy.stats import norm
 
-from detectors.base import fmt, severity
+from detectors.base import check_params, fmt, register, severity
 from detectors.findings import Finding, Kind
 from detectors.metrics import DEFAULT_METRICS, METRICS, ClassScores, Metric
 from detectors.settings import ThresholdSettings
@@ -116,6 +116,7 @@ def _metric_fn(metric: Metric, positive: str) -> Callable[[Columns], float]:
     return fn
 
 
+@register("performance")
 class PerformanceMonitor:
     """Realized metrics of one model, judged per window against the reference baseline.
 
@@ -129,10 +130,15 @@ class PerformanceMonitor:
     [(True, 0.801)]
     """
 
+    param_ranges: ClassVar[dict[str, tuple[float, float]]] = {
+        "window": (1, 1e9), "confidence": (0, 1), "critical_factor": (1, math.inf)}
+
     def __init__(self, task: str, reference: Columns, window: int, metrics: list[str] | None = None,
                  positive: str = "1", threshold: ThresholdSettings | None = None,
                  thresholds: dict[str, ThresholdSettings] | None = None, confidence: float = 0.95,
                  critical_factor: float = 2.0) -> None:
+        check_params(type(self).__name__, self.param_ranges,
+                     {"window": window, "confidence": confidence, "critical_factor": critical_factor})
         names = metrics if metrics is not None else DEFAULT_METRICS[task]
         has_score = ("score" in reference and reference["score"].dtype.kind == "f") or any(
             k.startswith("p:") for k in reference)
@@ -161,6 +167,10 @@ class PerformanceMonitor:
             if f is not None:
                 out.append(f)
         return out
+
+    def state(self) -> dict[str, Any]:
+        """Stateless between windows (the monitor holds the window): only which metrics are judged."""
+        return {"metrics": [m.name for m in self.metrics]}
 
     def timeline_entry(self, findings: list[Finding]) -> dict[str, Any]:
         return {f.detector: {"value": f.statistic, "ci_low": f.details.get("ci_low"),

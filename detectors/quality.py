@@ -17,11 +17,13 @@ of the feature if any, else the reference's observed range.
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Any, ClassVar
 
+import msgspec
 import numpy as np
 
-from detectors.base import fmt, severity
+from detectors.base import check_params, fmt, register, severity
 from detectors.binning import CategoricalBinning, missing_mask
 from detectors.findings import Finding
 from detectors.settings import QualitySettings
@@ -30,12 +32,23 @@ from detectors.spec import FeatureSpec
 MAX_TRACKED_KEYS = 100
 
 
+@register("quality")
 class QualityMonitor:
-    """Quality checks of one model's declared features (and undeclared keys)."""
+    """Quality checks of one model's declared features (and undeclared keys).
+
+    ``param_ranges`` covers ``critical_factor`` and the rate limits of ``settings``.
+    """
+
+    param_ranges: ClassVar[dict[str, tuple[float, float]]] = {
+        "max_missing_increase": (0, 1), "max_type_error_rate": (0, 1), "max_out_of_range_rate": (0, 1),
+        "max_unseen_rate": (0, 1), "max_missing_key_rate": (0, 1), "max_undeclared_rate": (0, 1),
+        "critical_factor": (1, math.inf)}
 
     def __init__(self, features: dict[str, FeatureSpec], reference: dict[str, np.ndarray],
                  settings: QualitySettings | None = None, critical_factor: float = 2.0) -> None:
         self.settings = settings or QualitySettings()
+        check_params(type(self).__name__, self.param_ranges,
+                     {**msgspec.structs.asdict(self.settings), "critical_factor": critical_factor})
         self.features = features
         self.critical_factor = critical_factor
         self.ref_missing: dict[str, float] = {}
@@ -115,8 +128,9 @@ class QualityMonitor:
         return out
 
     def state(self) -> dict[str, Any]:
-        return {"type_errors": self._type_errors, "missing_keys": self._missing_keys,
-                "undeclared": self._undeclared, "flagged": self._flagged_undeclared}
+        """The batch counters of the open window and the undeclared keys flagged by the last one."""
+        return {"type_errors": dict(self._type_errors), "missing_keys": dict(self._missing_keys),
+                "undeclared": dict(self._undeclared), "flagged": list(self._flagged_undeclared)}
 
     def load_state(self, state: dict[str, Any]) -> None:
         self._type_errors = dict(state["type_errors"])

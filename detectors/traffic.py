@@ -3,7 +3,8 @@
 Predictions are counted per ``bucket_seconds`` of *event time*. ``tick(now)``
 evaluates every bucket that ended at or before ``now`` (at most
 ``baseline_buckets`` of a long silent gap, which count as zero-event buckets).
-Events of an already evaluated bucket are late: counted in ``late`` only.
+Events of an already evaluated bucket are late: counted in ``late`` only
+(before the first evaluation no bucket is late: the earliest one seen starts).
 
 >>> t = TrafficMonitor()
 >>> for b in range(4):
@@ -16,24 +17,37 @@ Events of an already evaluated bucket are late: counted in ``late`` only.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
+import msgspec
 import numpy as np
 
-from detectors.base import fmt
+from detectors.base import check_params, fmt, register
 from detectors.findings import Finding
 from detectors.settings import TrafficSettings
 
 
+@register("traffic")
 class TrafficMonitor:
-    """Rate, staleness and label-coverage checks of one model (time passed in)."""
+    """Rate, staleness and label-coverage checks of one model (time passed in).
+
+    ``param_ranges`` covers the fields of ``settings``. Buckets are at least a
+    millisecond, so that epoch timestamps in buckets stay within int64.
+    """
+
+    param_ranges: ClassVar[dict[str, tuple[float, float]]] = {
+        "bucket_seconds": (1e-3, math.inf), "baseline_buckets": (1, 10_000), "min_baseline_buckets": (1, 10_000),
+        "drop_ratio": (0, 1), "spike_ratio": (1, math.inf), "stale_after_seconds": (0, math.inf),
+        "label_delay_seconds": (0, math.inf), "min_label_coverage": (0, 1), "max_label_lag_seconds": (0, math.inf)}
 
     def __init__(self, settings: TrafficSettings | None = None) -> None:
         self.settings = settings or TrafficSettings()
+        check_params(type(self).__name__, self.param_ranges, msgspec.structs.asdict(self.settings))
         self._counts: dict[int, int] = {}  # open prediction buckets
         self._labels: dict[int, list[int]] = {}  # prediction bucket -> [predictions, outcomes]
         self._history: list[int] = []  # counts of evaluated buckets, newest last
         self._next: int | None = None  # first bucket not yet evaluated
+        self._evaluated = False  # has tick evaluated a bucket (only then can an event be late)
         self.last_event: float | None = None
         self.late = 0
 
@@ -45,13 +59,13 @@ class TrafficMonitor:
             return
         b, c = np.unique(self._bucket(timestamps), return_counts=True)
         for bucket, count in zip(b.tolist(), c.tolist(), strict=True):
-            if self._next is not None and bucket < self._next:
+            if self._evaluated and self._next is not None and bucket < self._next:
                 self.late += count
             else:
                 self._counts[bucket] = self._counts.get(bucket, 0) + count
             if self.settings.min_label_coverage > 0:
                 self._labels.setdefault(bucket, [0, 0])[0] += count
-        if self._next is None:
+        if self._next is None or (not self._evaluated and int(b[0]) < self._next):
             self._next = int(b[0])
         latest = float(timestamps.max())
         self.last_event = latest if self.last_event is None else max(self.last_event, latest)
@@ -73,7 +87,7 @@ class TrafficMonitor:
             for bucket in range(first, current):
                 out.extend(self._rate_finding(bucket))
             self._counts = {b: c for b, c in self._counts.items() if b >= current}
-            self._next = current
+            self._next, self._evaluated = current, True
         if self.last_event is not None:
             age = max(now - self.last_event, 0.0)
             out.append(Finding(kind="traffic", detector="staleness", subject="predictions", statistic=age,
@@ -130,12 +144,13 @@ class TrafficMonitor:
                        details={"p90": float(np.quantile(lags, 0.9))})
 
     def state(self) -> dict[str, Any]:
-        return {"counts": [[b, c] for b, c in self._counts.items()],
-                "labels": [[b, *v] for b, v in self._labels.items()], "history": self._history,
-                "next": self._next, "last_event": self.last_event, "late": self.late}
+        return {"counts": [[b, c] for b, c in sorted(self._counts.items())],
+                "labels": [[b, *v] for b, v in sorted(self._labels.items())], "history": list(self._history),
+                "next": self._next, "evaluated": self._evaluated, "last_event": self.last_event, "late": self.late}
 
     def load_state(self, state: dict[str, Any]) -> None:
         self._counts = {int(b): int(c) for b, c in state["counts"]}
         self._labels = {int(b): [int(p), int(o)] for b, p, o in state["labels"]}
         self._history = list(state["history"])
         self._next, self.last_event, self.late = state["next"], state["last_event"], state["late"]
+        self._evaluated = bool(state.get("evaluated", self._history))  # checkpoints from before the flag

@@ -57,6 +57,10 @@ def test_minimal_config_gets_defaults(tmp_path: Path) -> None:
         ),
         ({"reference": "missing.parquet"}, "models[0].reference: file not found"),
         ({"monitoring": {"window_size": "big"}}, "models[0].monitoring.window_size: expected `int`, got `str`"),
+        # value ranges of the detectors' settings
+        ({"monitoring": {"drift": {"alpha": 2}}}, "models[0].monitoring.drift.alpha: 2.0 is outside the allowed range [0, 1]"),
+        ({"monitoring": {"quality": {"max_unseen_rate": 1.5}}},
+         "models[0].monitoring.quality.max_unseen_rate: 1.5 is outside the allowed range [0, 1]"),
     ],
 )
 def test_errors_name_the_yaml_path(tmp_path: Path, change: dict[str, object], expected: str) -> None:

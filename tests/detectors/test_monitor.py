@@ -159,7 +159,7 @@ def test_compare_is_one_window_of_the_monitor(rng: np.random.Generator) -> None:
 def test_settings_are_strict_and_ranges_checked() -> None:
     with pytest.raises(msgspec.ValidationError):
         msgspec.convert({"window_size": 10, "windw": 3}, MonitorSettings)
-    with pytest.raises(ValueError, match=r"drift.alpha .*allowed range"):
+    with pytest.raises(ValueError, match=r"drift.alpha: .*allowed range"):
         ModelMonitor("m", make_spec(100, drift=msgspec.convert({"drift": {"alpha": 2.0}}, MonitorSettings).drift), REF)
     with pytest.raises(ValueError, match="needs 0/1 errors"):
         spec = msgspec.structs.replace(make_spec(100, concept=ConceptSettings(detector="ddm")), task="regression")
