@@ -30,10 +30,13 @@ from river import drift
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from daemon.cli import single_threaded_numerics
 from detectors.batch import OutcomeBatch, PredictionBatch
 from detectors.monitor import ModelMonitor
 from detectors.settings import MonitorSettings
 from detectors.spec import FeatureSpec, ModelSpec
+
+single_threaded_numerics()  # as `driftwarden run` does
 
 N_FEATURES = 20
 NAMES = [f"f{i:02d}" for i in range(N_FEATURES)]
