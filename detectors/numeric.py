@@ -8,7 +8,7 @@ the window size) and its bin counts, both updated per micro-batch.
 * KS: the exact two-sample statistic sup |F_ref - F_win| and the asymptotic
   p-value ``kstwo.sf(D, round(m n / (m + n)))`` -- identical to
   ``scipy.stats.ks_2samp(..., method="asymp")``. The supremum is found by branch
-  and bound: both ECDFs are evaluated exactly at ``KS_CUTS`` reference quantiles;
+  and bound: both ECDFs are evaluated exactly at ``KS_CUTS`` (512) reference quantiles;
   between two cuts, monotonicity bounds the gap, and only the cells whose bound
   beats the best exact value are searched point by point (see :func:`ks_bounded`).
 * Wasserstein-1: exact, via the integral of the reference CDF (prefix sums),
@@ -108,20 +108,19 @@ def ks_bounded(ref: NumericReference, w: np.ndarray) -> float:
     True
     """
     m, n = ref.size, w.size
-    cuts = ref.cut_values
-    win_right = np.searchsorted(w, cuts, side="right")
-    win_left = np.searchsorted(w, cuts, side="left")
-    ref_right, ref_left = ref.cut_right / m, ref.cut_left / m
-    best = float(max(np.max(np.abs(ref_right - win_right / n)), np.max(np.abs(ref_left - win_left / n))))
-    # cell j lies between cut j-1 (or -inf) and cut j (or +inf)
-    low_ref, low_win = np.append(0.0, ref_right), np.append(0.0, win_right / n)
-    high_ref, high_win = np.append(ref_left, 1.0), np.append(win_left / n, 1.0)
-    cells = np.flatnonzero(np.maximum(high_ref - low_win, high_win - low_ref) > best)
+    # window counts at the cuts, framed by the open ends: [0, at cut 1, ..., at cut k] and [.., n]
+    at_or_below = np.empty(ref.cut_values.size + 1, dtype=np.int64)
+    below = np.empty_like(at_or_below)
+    at_or_below[0], below[-1] = 0, n
+    at_or_below[1:] = np.searchsorted(w, ref.cut_values, side="right")
+    below[:-1] = np.searchsorted(w, ref.cut_values, side="left")
+    low_win, high_win = at_or_below / n, below / n
+    best = float(max(np.max(np.abs(ref.low_ecdf[1:] - low_win[1:])), np.max(np.abs(ref.high_ecdf[:-1] - high_win[:-1]))))
+    # on cell j (between cut j-1 or -inf and cut j or +inf) both ECDFs lie between their values at its ends
+    cells = np.flatnonzero(np.maximum(ref.high_ecdf - low_win, high_win - ref.low_ecdf) > best)
     if cells.size == 0:
         return best
-    starts = np.append(0, win_right)[cells]  # first window value above the cell's lower cut
-    stops = np.append(win_left, n)[cells]  # first window value at or above its upper cut
-    points = w[_ranges(starts, stops)]
+    points = w[_ranges(at_or_below[cells], below[cells])]  # the window values inside those cells
     if points.size == 0:
         return best
     right, left = _ecdf_positions(ref.sorted, points, ref.left)
@@ -195,7 +194,7 @@ def wasserstein(ref_sorted: np.ndarray, prefix: np.ndarray, window: np.ndarray) 
     return _wasserstein_from_positions(ref_sorted, prefix, ref_right, w, right)
 
 
-KS_CUTS = 256  # reference quantiles where ks_bounded evaluates both ECDFs exactly
+KS_CUTS = 512  # reference quantiles where ks_bounded evaluates both ECDFs exactly
 
 
 class NumericReference:
@@ -214,8 +213,10 @@ class NumericReference:
         # KS branch and bound: distinct reference quantiles and the reference ECDF (value, left limit) there
         picks = np.linspace(0, finite.size - 1, min(KS_CUTS, finite.size)).round().astype(np.int64)
         self.cut_values: np.ndarray = np.unique(finite[picks])
-        self.cut_right: np.ndarray = np.searchsorted(finite, self.cut_values, side="right")
-        self.cut_left: np.ndarray = np.searchsorted(finite, self.cut_values, side="left")
+        m = max(finite.size, 1)
+        # per cell between cuts: the reference ECDF at its lower end and its left limit at the upper end
+        self.low_ecdf: np.ndarray = np.append(0.0, np.searchsorted(finite, self.cut_values, side="right") / m)
+        self.high_ecdf: np.ndarray = np.append(np.searchsorted(finite, self.cut_values, side="left") / m, 1.0)
         self.binning = NumericBinning.from_reference(values, bins)
         self.counts = self.binning.counts(values)
         present = values[~np.isnan(values)]
