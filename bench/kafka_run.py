@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 from kafka.admin import KafkaAdminClient, NewTopic  # noqa: E402
 
 from daemon.app import App  # noqa: E402
+from daemon.cli import single_threaded_numerics  # noqa: E402
 from daemon.config import parse_config  # noqa: E402
 from daemon.kafka_io import KafkaDeadLetters, KafkaSource  # noqa: E402
 from daemon.simulate import FEATURES, Scenario, write_reference  # noqa: E402
@@ -129,4 +130,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    single_threaded_numerics()  # as `driftwarden run` does
     raise SystemExit(main())
