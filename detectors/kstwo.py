@@ -22,10 +22,12 @@ Elements in the DMTW or Pomeranz branches (n <= 140 with n d**2 <= 4, and
 n <= 100000 with n d**1.5 <= 1.4; both rare for drift statistics) and elements
 with n >= 2**63 are computed by ``scipy.stats.kstwo.sf`` itself.
 
-Costs to know: ``scipy.special.smirnov`` is a C ufunc but sums ~n terms in
-double-double, ~1 us per unit of n (4 ms at n = 4545, 50 ms at n = 50000): an
-element with 2.2 <= n d**2 < ~354 and n > 140 (a p-value below ~0.025, i.e. a
-drifted feature) costs here what it costs in scipy. And scipy's DMTW overflows
+``scipy.special.smirnov`` sums ~n terms in double-double, ~1 us per unit of n
+(2-4 ms at n = 4545, 90 ms at n = 100000), and every drifted feature of a window
+(a p-value below ~0.025) lands there. For n > 1000 :func:`smirnov_sf` takes its
+place: the same Birnbaum-Tingey sum in logs, with the binomial coefficients in
+Stirling form so that no term carries an error of order n log n; equal to scipy's
+to ~1e-13 relative and ~10 times faster. And scipy's DMTW overflows
 for some large n with tiny d (e.g. d = 0.00025, n = 97575: SF 0.0 where the
 truth is ~1, with "overflow encountered in matmul"); :func:`kstwo_sf` returns
 what scipy returns there, without the warning.
@@ -44,10 +46,11 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
+from scipy.special import gammaln
 from scipy.special import smirnov as _smirnov
 from scipy.stats import kstwo
 
-__all__ = ["kstwo_sf"]
+__all__ = ["kstwo_sf", "smirnov_sf"]
 
 # The constants of scipy.stats._ksstats.
 _SQRT2PI = np.sqrt(2 * np.pi)
@@ -160,8 +163,10 @@ def _sf_other(x: npt.NDArray[np.float64], n: npt.NDArray[np.float64], t: npt.NDA
     small = n <= _RG_PRODUCT_MAX_N
     smirnov = middle & ((x >= 0.5) | np.where(small, nxsquared > 4.0, (nxsquared >= 2.2) & (nxsquared < 370.0)))
     if smirnov.any():
-        i = np.flatnonzero(smirnov)
+        i = np.flatnonzero(smirnov & (n <= SMIRNOV_SUM_MIN_N))
         res[i] = _clip(2 * _smirnov(n[i].astype(np.int64), x[i]))
+        for k in np.flatnonzero(smirnov & (n > SMIRNOV_SUM_MIN_N)).tolist():
+            res[k] = min(max(2 * smirnov_sf(int(n[k]), float(x[k])), 0.0), 1.0)
     # Left in the middle, Pelz-Good excluded: n <= 140 with n x**2 <= 4 (DMTW or Pomeranz), n > 140 with
     # n x**2 < 2.2 (DMTW), n > 140 with n x**2 >= 370 (0).
     exact = (middle & ~smirnov & (small | (nxsquared < 2.2))) | huge
@@ -170,6 +175,50 @@ def _sf_other(x: npt.NDArray[np.float64], n: npt.NDArray[np.float64], t: npt.NDA
         with np.errstate(over="ignore", invalid="ignore"):  # scipy's DMTW can overflow (see the module docstring)
             res[i] = kstwo.sf(x[i], n[i])
     return res
+
+
+SMIRNOV_SUM_MIN_N = 1000  # from here on smirnov_sf replaces scipy.special.smirnov
+_HALF_LOG_2PI = 0.5 * np.log(2 * np.pi)
+
+
+def smirnov_sf(n: int, x: float) -> float:
+    """``scipy.special.smirnov(n, x)``: P(D_n+ >= x), for an integer n >= 1 and 0 < x < 1.
+
+    The Birnbaum-Tingey sum x * sum_j C(n, j) (1 - x - j/n)**(n - j) (x + j/n)**(j - 1),
+    j = 0 .. floor(n (1 - x)), evaluated in logs with log C(n, j) in Stirling form:
+    the terms' large parts (n log n, j log j, ...) cancel analytically, leaving
+    (n - j) log1p(-x / (1 - j/n)) + j log1p(x n / j) - log(x + j/n) + O(log n),
+    so each log-term is accurate to ~eps * n x instead of ~eps * n log n.
+
+    >>> from scipy.special import smirnov
+    >>> p = smirnov_sf(4545, 0.03)
+    >>> round(p, 8), bool(abs(p / smirnov(4545, 0.03) - 1) < 1e-12)
+    (0.00027404, True)
+    """
+    jmax = int(np.floor(n * (1.0 - x)))
+    j = np.arange(1, jmax + 1, dtype=np.float64)
+    u = j / n
+    ratio = x / (1.0 - u)  # 1 (or an ulp above) at j = n (1 - x): that term is 0
+    with np.errstate(divide="ignore"):
+        head = np.where(ratio < 1.0, (n - j) * np.log1p(-np.minimum(ratio, 1.0)), -np.inf)
+        logs = (head + j * np.log1p(x / u) - np.log(x + u)
+                + 0.5 * np.log(n / (j * (n - j))) - _HALF_LOG_2PI
+                + _stirling_rest(np.array([float(n)]))[0] - _stirling_rest(j) - _stirling_rest(n - j))
+    logs = np.append(n * np.log1p(-x) - np.log(x), logs)  # j = 0: (1 - x)**n / x
+    top = float(logs.max())
+    return float(np.exp(top + np.log(x)) * np.exp(logs - top).sum())
+
+
+def _stirling_rest(k: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """lgamma(k + 1) - (k log k - k + log(2 pi k) / 2) for k >= 1: the remainder of Stirling's formula."""
+    out = np.empty_like(k)
+    small = k < 50
+    ks = k[small]
+    out[small] = gammaln(ks + 1) - (ks * np.log(ks) - ks + 0.5 * np.log(ks) + _HALF_LOG_2PI)
+    r = 1.0 / k[~small]
+    r2 = r * r
+    out[~small] = r * (1 / 12 - r2 * (1 / 360 - r2 * (1 / 1260 - r2 / 1680)))
+    return out
 
 
 def _clip(p: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:

@@ -275,3 +275,19 @@ def test_infinite_n_like_scipy() -> None:
     for sf in (kstwo_sf, scipy_sf):
         with pytest.raises(OverflowError):
             sf(0.3, math.inf)
+
+
+@pytest.mark.parametrize("n", [1001, 4545, 9091, 50_000, 200_000])
+def test_smirnov_sf_equals_scipy_where_it_replaces_it(n: int) -> None:
+    """smirnov_sf (n > 1000) against scipy.special.smirnov over the whole branch, edges included."""
+    from scipy.special import smirnov
+
+    from detectors.kstwo import smirnov_sf
+
+    rng = np.random.default_rng(n)
+    low, high = math.sqrt(2.2 / n), math.sqrt(370.0 / n)
+    # n (1 - x) an integer: its last term is 0, and 1 - j/n may round below x (0.2 at n = 4545 did)
+    xs = [*rng.uniform(low, high, 12), low, high * 0.999, 0.2, 0.5, 0.73, 1 - 7 / n]
+    for x in xs:
+        want = smirnov(n, x)
+        assert smirnov_sf(n, x) == pytest.approx(want, rel=1e-12, abs=1e-300), x
