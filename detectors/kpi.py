@@ -3,7 +3,7 @@
 Baseline and spread come from the reference outcomes like performance metrics
 (see ``performance.Baseline``). A ``sum`` depends on how many outcomes a window
 has, so it is judged per outcome: its statistic is sum / n (the window's sum
-is in the summary's n and in ``details``); thresholds apply to that per-event value.
+is ``details["sum"]``, its n the finding's); thresholds apply to that per-event value.
 
 >>> import numpy as np
 >>> from detectors.settings import KpiSettings
@@ -76,6 +76,8 @@ class KpiMonitor:
                                  window_end=window_end, critical_factor=self.critical_factor,
                                  label=f"{k.aggregate} of {k.name}")
             if f is not None:
+                if k.aggregate == "sum":
+                    f.details["sum"] = float(np.nansum(kpis[key]))  # the window's total, judged per outcome
                 out.append(f)
         return out
 

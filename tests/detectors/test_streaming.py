@@ -179,3 +179,5 @@ def test_kpi_aggregates_of_any_split_equal_the_batch_computation(values: list[tu
         value, n = expected[f.subject]
         assert f.statistic == pytest.approx(value, rel=1e-12, abs=1e-12)
         assert f.window_size == n
+        if f.detector == "sum":  # the window's total travels with the per-outcome statistic
+            assert f.details["sum"] == pytest.approx(value * n, rel=1e-9, abs=1e-9)
