@@ -30,6 +30,7 @@ from river import drift
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from daemon.app import steady_state_gc
 from daemon.cli import single_threaded_numerics
 from detectors.batch import OutcomeBatch, PredictionBatch
 from detectors.monitor import ModelMonitor
@@ -229,6 +230,7 @@ def throughput(repeats: int, n: int) -> None:
     ref = reference(rng)
     msgs, y = encode_events(rng, n)
     outcome_msgs = encode_outcomes(y)
+    steady_state_gc()  # as App.run does before its loop
     typed, contract, pred, out, naive = [], [], [], [], []
     for _ in range(repeats):  # every design in every repeat: ratios come from the same moments of a noisy machine
         typed.append(run_decode(msgs, True))

@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from kafka.admin import KafkaAdminClient, NewTopic  # noqa: E402
 
-from daemon.app import App  # noqa: E402
+from daemon.app import App, steady_state_gc  # noqa: E402
 from daemon.cli import single_threaded_numerics  # noqa: E402
 from daemon.config import parse_config  # noqa: E402
 from daemon.kafka_io import KafkaDeadLetters, KafkaSource  # noqa: E402
@@ -70,6 +70,7 @@ def consume_once(bootstrap: str, topics: dict[str, str], workdir: Path, total: i
     dead = KafkaDeadLetters(config.kafka)
     app = App(config, dead, producer=dead.producer)
     source = KafkaSource(config.kafka, stored_offsets=app.checkpoint.offsets, on_revoke=app.save)
+    steady_state_gc()  # as App.run does
     started = None
     seen = 0
     try:

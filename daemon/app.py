@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -38,6 +39,17 @@ class Source(Protocol):
     def poll(self) -> list[Message]: ...
     def commit(self, offsets: Mapping[tuple[str, int], int]) -> None: ...
     def close(self) -> None: ...
+
+
+def steady_state_gc() -> None:
+    """Keep what start-up built (~140k objects of numpy, scipy, river, kafka, ...) out of collections.
+
+    Python's full collections walk every tracked object; without this they walked the
+    libraries' modules and functions again and again while the consumer allocated its
+    records: 0.6 s of a 6.9 s run through the broker (measured with cProfile).
+    """
+    gc.collect()
+    gc.freeze()
 
 
 class App:
@@ -192,6 +204,7 @@ class App:
         self._delivery = threading.Thread(target=self._deliver_loop, args=(delivery_interval,),
                                           name="driftwarden-delivery", daemon=True)
         self._delivery.start()
+        steady_state_gc()
         try:
             while not self.stop_event.is_set():
                 messages = source.poll()

@@ -102,19 +102,20 @@ class OutcomeJoin:
         return pairs
 
     def expire(self, now: float) -> dict[str, int]:
-        """Drop waiting events older than ``ttl`` at ``now``; expired predictions per model."""
+        """Drop waiting events older than ``ttl`` at ``now``; expired predictions per model.
+
+        Insertion order is (nearly) event-time order, so the walk stops at the first
+        waiting event inside the horizon (stragglers go at a later pass): a call
+        that expires nothing costs O(1), not a pass over every pending event.
+        """
         expired: dict[str, int] = {}
         horizon = now - self.ttl
-        for key, prediction in list(self._predictions.items()):
-            if event_time(prediction.timestamp) >= horizon:
-                break  # insertion order is (nearly) time order; stragglers go at the next pass
+        for key in _expired_keys(self._predictions, horizon):
             del self._predictions[key]
             self._changes.predictions[key] = None
             expired[key[0]] = expired.get(key[0], 0) + 1
             self.counters.expired_predictions += 1
-        for key, outcome in list(self._outcomes.items()):
-            if event_time(outcome.timestamp) >= horizon:
-                break
+        for key in _expired_keys(self._outcomes, horizon):
             del self._outcomes[key]
             self._changes.outcomes[key] = None
             self.counters.expired_outcomes += 1
@@ -139,6 +140,16 @@ class OutcomeJoin:
         for o in outcomes:
             self._outcomes[(o.model_id, o.prediction_id)] = o
         self._changes = JoinChanges()
+
+
+def _expired_keys(store: dict[Key, PredictionEvent] | dict[Key, OutcomeEvent], horizon: float) -> list[Key]:
+    """The leading keys of ``store`` whose event time is before ``horizon``."""
+    keys: list[Key] = []
+    for key, event in store.items():
+        if event_time(event.timestamp) >= horizon:
+            break
+        keys.append(key)
+    return keys
 
 
 _encode = msgspec.json.Encoder().encode

