@@ -10,6 +10,10 @@ class Metrics:
         self.registry = CollectorRegistry()
         r = self.registry
         self.events = Counter("driftwarden_events", "Decoded events by topic and model", ["topic", "model"], registry=r)
+        self.decode_path = Counter(
+            "driftwarden_predictions_decoded", "Prediction events by decoder: typed (keyed by model id, fits the "
+            "model's declared features) or contract (the general decoder)", ["path"], registry=r,
+        )
         self.ignored = Counter("driftwarden_events_ignored", "Valid events not monitored", ["reason"], registry=r)
         self.dead_letters = Counter("driftwarden_dead_letters", "Messages sent to the dead-letter topic", ["topic"], registry=r)
         self.joined = Counter("driftwarden_outcomes_joined", "Outcomes matched to their prediction", ["model"], registry=r)

@@ -122,6 +122,9 @@ class Pipeline:
         findings: dict[str, list[Finding]] = defaultdict(list)
 
         events, rejected = self.typed.decode_predictions([m.key for m in pred_msgs], [m.value for m in pred_msgs])
+        typed, contract = self.typed.take_counts()
+        self.metrics.decode_path.labels(path="typed").inc(typed)
+        self.metrics.decode_path.labels(path="contract").inc(contract)
         self._dead_letter(pred_msgs, rejected, result)
         by_model: dict[str, list[PredictionEvent]] = self._route(events)
         pairs: dict[str, list[Pair]] = defaultdict(list)

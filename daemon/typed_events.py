@@ -92,6 +92,7 @@ class TypedDecoders:
         self.models = {model_id: ModelEvents(model_id, spec) for model_id, spec in specs.items() if spec.features}
         self._by_key = {model_id.encode(): m.decode for model_id, m in self.models.items()}
         self._types = {m.event_type: m for m in self.models.values()}
+        self._typed = self._contract = 0  # events decoded by each path since take_counts()
 
     def is_typed(self, event: PredictionEvent) -> bool:
         return type(event) in self._types
@@ -111,14 +112,21 @@ class TypedDecoders:
                 except (msgspec.DecodeError, UnicodeDecodeError):
                     pass  # the contract decoder says what is wrong, or accepts it untyped
             rest.append(i)
+        self._typed += len(typed)
         if not rest:
             return typed, []
         events, rejected = decode_predictions([values[i] for i in rest])
         untyped = [(rest[j], event) for j, event in events]
+        self._contract += len(untyped)
         rejected = [Rejected(rest[r.index], r.reason) for r in rejected]
         if not typed:
             return untyped, rejected
         return list(heapq.merge(typed, untyped, key=operator.itemgetter(0))), rejected
+
+    def take_counts(self) -> tuple[int, int]:
+        """Events decoded typed and by the contract decoder since the last call."""
+        counts, self._typed, self._contract = (self._typed, self._contract), 0, 0
+        return counts
 
     def features_of(self, events: Sequence[PredictionEvent]) -> tuple[ModelEvents | None, list[Any]]:
         """The events' features, and the typed model when every event is typed for the same model.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -116,3 +117,28 @@ def test_joined_batches_mixing_typed_and_restored_predictions() -> None:
     batch = outcome_batch([(typed, outcome), (restored, outcome)], SPEC, TYPED)
     assert batch.features["age"].tolist() == [41.0, 41.0]
     assert batch.features["plan"].tolist() == ["pro", "pro"]
+
+
+def test_the_daemon_counts_which_decoder_read_each_prediction(tmp_path: Path) -> None:
+    """Keyed demo traffic takes the typed path; the same events without a key take the contract decoder."""
+    import io
+
+    import yaml
+
+    from daemon.app import App
+    from daemon.config import parse_config
+    from daemon.demo import DEMO_CONFIG, ConsoleNotifier
+    from daemon.pipeline import Message
+    from daemon.simulate import Scenario, messages, write_reference
+
+    write_reference(tmp_path / "churn_reference.parquet", Scenario())
+    config = parse_config(yaml.safe_load(DEMO_CONFIG.read_text()), base_dir=str(tmp_path))
+    console = ConsoleNotifier(tmp_path / "alerts.jsonl", io.StringIO())
+    app = App(config, dead_letters=None, notifiers=dict.fromkeys(config.alerting.receiver_names(), console))  # type: ignore[arg-type]
+    stream = list(messages(Scenario(events=300, label_delay=50)))
+    app.handle([Message(t, 0, i, k, v) for i, (t, k, v) in enumerate(stream)])
+    app.handle([Message(t, 0, 1000 + i, None, v) for i, (t, _, v) in enumerate(stream) if t == "predictions"][:40])
+    sample = app.metrics.registry.get_sample_value
+    assert sample("driftwarden_predictions_decoded_total", {"path": "typed"}) == 300
+    assert sample("driftwarden_predictions_decoded_total", {"path": "contract"}) == 40
+    app.close()
