@@ -186,3 +186,25 @@ def test_no_drift_stream_raises_no_feature_drift() -> None:
                 for f in mon.observe_predictions(as_predictions(make_outcomes(rng, 1000, t0=w * 1000.0)))
                 if f.degraded and f.kind == "data_drift"]
     assert degraded == []
+
+
+def test_a_correlation_change_no_single_feature_shows_is_caught_by_pca_alone() -> None:
+    """Same marginals, flipped correlation: no feature drifts, the multivariate check does."""
+    from detectors.spec import FeatureSpec, ModelSpec
+
+    rng = np.random.default_rng(11)
+
+    def window(n: int, sign: float) -> dict[str, np.ndarray]:
+        a, b = rng.normal(size=n), rng.normal(size=n)
+        return {"x": a, "y": sign * 0.9 * a + np.sqrt(1 - 0.81) * b, "z": rng.normal(size=n)}
+
+    spec = ModelSpec("binary", {k: FeatureSpec("numeric") for k in "xyz"}, monitoring=MonitorSettings(window_size=2000))
+    labels = np.full(20_000, "0", dtype=object)
+    mon = ModelMonitor("m", spec, OutcomeBatch(np.zeros(20_000), np.zeros(20_000), labels, labels,
+                                                features=window(20_000, 1.0)))
+    for sign, expected in ((1.0, False), (-1.0, True)):
+        found = mon.observe_predictions(PredictionBatch(np.arange(2000.0), window(2000, sign), labels[:2000]))
+        drift = [f for f in found if f.kind == "data_drift"]
+        assert len(drift) == 3 and not any(f.degraded for f in drift), [f.summary for f in drift if f.degraded]
+        (pca,) = [f for f in found if f.kind == "multivariate_drift"]
+        assert pca.degraded is expected, pca.summary
