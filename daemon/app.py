@@ -145,6 +145,7 @@ class App:
         """Timers: detector ticks, alert grouping, delivery from the outbox, periodic checkpoint."""
         with self._lock:
             now = self.clock()
+            self.reports.drain()  # finished reports join their alerts before the timers flush them
             self.pipeline.tick(now)
             if self._delivery is None:
                 self.alerts.deliver(now)
@@ -204,6 +205,7 @@ class App:
         self._delivery = threading.Thread(target=self._deliver_loop, args=(delivery_interval,),
                                           name="driftwarden-delivery", daemon=True)
         self._delivery.start()
+        self.reports.start_background()  # a firing alert's report renders off the consume loop
         steady_state_gc()
         try:
             while not self.stop_event.is_set():
@@ -213,6 +215,8 @@ class App:
                 else:
                     self.last_progress = self.clock()
                 self.housekeeping(source)
+            with self._lock:  # reports being rendered join their alerts before the last checkpoint and flush
+                self.reports.stop_background(timeout=20.0)
             self.save(source)
             self._delivery.join(timeout=30)
             self._delivery = None
@@ -220,6 +224,7 @@ class App:
             self.alerts.deliver(self.clock(), limit=10)  # bounded: the rest waits in the outbox
         finally:
             self.stop_event.set()
+            self.reports.stop_background(timeout=0.0)  # after an error: no waiting for a report
             source.close()
             self.close()
         log.info(

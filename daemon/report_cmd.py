@@ -4,6 +4,13 @@ The rows a report is computed on are the monitor's windows: the last *closed*
 windows if the monitor keeps them (``ModelMonitor.last_windows()``, returning
 ``(PredictionBatch | None, OutcomeBatch | None)``: then the replay reproduces the
 alert's statistics exactly), else the currently open windows.
+
+In the long-running loop (``App.run``) reports render on a worker thread: the
+consume thread only copies what a report reads (windows, snapshot, state: a few
+ms), so a firing alert no longer stalls consumption for the 1-2 s of segment
+analysis and plots. Finished reports are attached to their alerts by the
+consume thread (``ReportHook.drain``), which is the only one touching alerts;
+a group already notified then gets the report as a thread reply.
 """
 
 from __future__ import annotations
@@ -12,6 +19,9 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_for
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,21 +52,56 @@ def monitor_windows(monitor: ModelMonitor) -> tuple[PredictionBatch | None, Outc
     return window, outcomes
 
 
-def generate_report(*, model_id: str, monitor: ModelMonitor, reference: OutcomeBatch, reports_dir: Path,
-                    now: float, triggering: Sequence[Finding] = (), recent: Sequence[Finding] = (),
-                    model_version: str | None = None, base_url: str | None = None) -> ReportFiles | None:
-    """Build and write a report from a live monitor; None when it holds no window rows yet."""
+@dataclass(frozen=True)
+class ReportInputs:
+    """What a report reads from a live monitor, copied: it can be rendered on another thread."""
+
+    model_id: str
+    monitor_spec: Any
+    reference: OutcomeBatch
+    current: PredictionBatch | OutcomeBatch
+    outcomes: OutcomeBatch | None
+    snapshot: dict[str, Any]
+    detector_state: dict[str, Any]
+    triggering: Sequence[Finding]
+    recent: Sequence[Finding]
+    now: float
+    model_version: str | None
+
+
+def report_inputs(*, model_id: str, monitor: ModelMonitor, reference: OutcomeBatch, now: float,
+                  triggering: Sequence[Finding] = (), recent: Sequence[Finding] = (),
+                  model_version: str | None = None) -> ReportInputs | None:
+    """The monitor's side of a report (window rows, snapshot, state); None when it holds no rows yet.
+
+    The window columns are arrays the monitor never writes again; snapshot and state are fresh.
+    """
     window, outcomes = monitor_windows(monitor)
     current: PredictionBatch | OutcomeBatch | None = window if window is not None and len(window) else outcomes
     if current is None or not len(current):
         return None
     if outcomes is not None and not outcomes.features:
         outcomes = None if current is not outcomes else outcomes  # no features: no segments
-    report = build_report(model_id=model_id, spec=monitor.spec, reference=reference, current=current,
-                          outcomes=outcomes if current is not outcomes else None, triggering=triggering,
-                          recent=recent, snapshot=monitor.snapshot(), detector_state=monitor.state(), now=now,
-                          model_version=model_version)
-    return write_report(report, reports_dir, now, base_url)
+    return ReportInputs(model_id, monitor.spec, reference, current, outcomes if current is not outcomes else None,
+                        monitor.snapshot(), monitor.state(), list(triggering), list(recent), now, model_version)
+
+
+def render_report(inputs: ReportInputs, reports_dir: Path, base_url: str | None) -> ReportFiles:
+    """Build and write the report: segment analysis, plots, bundle (the slow part, no monitor access)."""
+    report = build_report(model_id=inputs.model_id, spec=inputs.monitor_spec, reference=inputs.reference,
+                          current=inputs.current, outcomes=inputs.outcomes, triggering=inputs.triggering,
+                          recent=inputs.recent, snapshot=inputs.snapshot, detector_state=inputs.detector_state,
+                          now=inputs.now, model_version=inputs.model_version)
+    return write_report(report, reports_dir, inputs.now, base_url)
+
+
+def generate_report(*, model_id: str, monitor: ModelMonitor, reference: OutcomeBatch, reports_dir: Path,
+                    now: float, triggering: Sequence[Finding] = (), recent: Sequence[Finding] = (),
+                    model_version: str | None = None, base_url: str | None = None) -> ReportFiles | None:
+    """Build and write a report from a live monitor; None when it holds no window rows yet."""
+    inputs = report_inputs(model_id=model_id, monitor=monitor, reference=reference, now=now, triggering=triggering,
+                           recent=recent, model_version=model_version)
+    return None if inputs is None else render_report(inputs, reports_dir, base_url)
 
 
 def _latest_per_check(findings: Sequence[Finding]) -> list[Finding]:
@@ -82,12 +127,31 @@ class ReportHook:
         self.reports_dir = config.resolve(config.reports.directory)
         self._references: dict[str, OutcomeBatch] = {}
         self._last: dict[tuple[str, str, str, str], float] = {}
+        self._worker: ThreadPoolExecutor | None = None
+        self._rendering: list[tuple[Future[ReportFiles], str, list[Finding]]] = []
 
     def reference(self, runtime: ModelRuntime) -> OutcomeBatch:
         path = runtime.reference_path or str(self.config.resolve(runtime.config.reference))
         if path not in self._references:
             self._references[path] = load_reference(path, runtime.spec)
         return self._references[path]
+
+    def start_background(self) -> None:
+        """Render on a worker thread from now on; the caller's loop calls :meth:`drain`."""
+        if self._worker is None:
+            self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="driftwarden-report")
+
+    def stop_background(self, timeout: float = 120.0) -> None:
+        """Wait for the reports being rendered (up to ``timeout``), attach them, and go back to rendering inline."""
+        if self._worker is None:
+            return
+        wait_for([future for future, _, _ in self._rendering], timeout=timeout)
+        self.drain()
+        self._worker.shutdown(wait=False, cancel_futures=True)
+        self._worker = None
+        for _, mid, _ in self._rendering:
+            log.warning("model %s: a root-cause report was still rendering at shutdown; it is dropped", mid)
+        self._rendering = []
 
     def __call__(self, runtime: ModelRuntime, started: list[Finding], degraded: list[Finding], now: float) -> None:
         """``started``: the checks whose alerts just started firing; ``degraded``: all degraded now."""
@@ -97,16 +161,43 @@ class ReportHook:
         if not new:
             return
         try:
-            files = generate_report(model_id=mid, monitor=runtime.monitor, reference=self.reference(runtime),
-                                    reports_dir=self.reports_dir, now=now, triggering=new, recent=degraded,
-                                    model_version=runtime.model_version, base_url=self.config.reports_url())
+            inputs = report_inputs(model_id=mid, monitor=runtime.monitor, reference=self.reference(runtime), now=now,
+                                   triggering=new, recent=degraded, model_version=runtime.model_version)
         except Exception:  # a report must never stop the pipeline
             log.exception("model %s: root-cause report failed", mid)
             return
-        for f in new:
-            self._last[(mid, *f.key)] = now
-        if files is None:
+        if inputs is None:
             return
+        for f in new:  # one report per check and interval, also while it renders
+            self._last[(mid, *f.key)] = now
+        if self._worker is not None:
+            self._rendering.append((self._worker.submit(render_report, inputs, self.reports_dir,
+                                                        self.config.reports_url()), mid, new))
+            return
+        try:
+            files = render_report(inputs, self.reports_dir, self.config.reports_url())
+        except Exception:
+            self._failed(mid, new)
+            return
+        self._attach(mid, new, files)
+
+    def drain(self) -> None:
+        """Attach the reports the worker has finished (call from the thread that owns the alerts)."""
+        rendering, self._rendering = self._rendering, []
+        for future, mid, new in rendering:
+            if not future.done():
+                self._rendering.append((future, mid, new))
+            elif future.exception() is not None:
+                self._failed(mid, new, future.exception())
+            else:
+                self._attach(mid, new, future.result())
+
+    def _failed(self, mid: str, new: list[Finding], exc: BaseException | None = None) -> None:
+        log.error("model %s: root-cause report failed", mid, exc_info=exc or True)
+        for f in new:  # the next firing of these checks may try again
+            self._last.pop((mid, *f.key), None)
+
+    def _attach(self, mid: str, new: list[Finding], files: ReportFiles) -> None:
         log.info("model %s: root-cause report %s", mid, files.html)
         if self.alerts is not None:
             link = self._link(files)

@@ -195,3 +195,41 @@ def test_events_of_models_not_in_the_config_are_counted_and_skipped(tmp_path: Pa
     assert result.predictions == 0 and result.dead_lettered == 0
     assert app.metrics.registry.get_sample_value("driftwarden_events_ignored_total", {"reason": "unknown_model"}) == len(stream)
     app.close()
+
+
+def test_reports_render_off_the_consume_thread_and_join_their_alerts(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """As App.run does: the hook copies what a report reads, a worker renders, drain attaches."""
+    import threading
+
+    import daemon.report_cmd as report_cmd
+    from daemon.app import App
+    from daemon.config import parse_config
+    from daemon.demo import DEMO_CONFIG, ConsoleNotifier
+    from daemon.pipeline import Message
+    from daemon.simulate import messages
+
+    threads: list[str] = []
+    render = report_cmd.render_report
+
+    def recording(*args: object, **kwargs: object) -> object:
+        threads.append(threading.current_thread().name)
+        return render(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(report_cmd, "render_report", recording)
+    write_reference(tmp_path / "churn_reference.parquet", Scenario())
+    config = parse_config(yaml.safe_load(DEMO_CONFIG.read_text()), base_dir=str(tmp_path))
+    console = ConsoleNotifier(tmp_path / "alerts.jsonl", io.StringIO())
+    app = App(config, dead_letters=None, notifiers=dict.fromkeys(config.alerting.receiver_names(), console))  # type: ignore[arg-type]
+    app.reports.start_background()
+    stream = [Message(t, 0, i, k, v) for i, (t, k, v) in
+              enumerate(messages(Scenario(events=12_000, label_delay=50, covariate_shift_at=4000)))]
+    for i in range(0, len(stream), 1000):  # polls: alerts count one evaluation per poll
+        app.handle(stream[i : i + 1000])
+        app.housekeeping(None)
+    app.reports.stop_background()  # waits for the worker, then attaches on this thread
+    assert threads and all(name.startswith("driftwarden-report") for name in threads)
+    drifting = [a for a in app.alerts.lifecycle.active() if a.state == "firing" and a.labels.get("kind") == "data_drift"]
+    assert drifting and all(a.annotations.get("report_link") for a in drifting)
+    assert sorted(tmp_path.rglob("report.html"))
+    app.close()
