@@ -26,7 +26,7 @@ import numpy as np
 from detectors.base import check_params, fmt, register, severity
 from detectors.binning import CategoricalBinning, missing_mask
 from detectors.findings import Finding
-from detectors.settings import QualitySettings
+from detectors.settings import QUALITY_RANGES, QualitySettings
 from detectors.spec import FeatureSpec
 
 MAX_TRACKED_KEYS = 100
@@ -39,10 +39,7 @@ class QualityMonitor:
     ``param_ranges`` covers ``critical_factor`` and the rate limits of ``settings``.
     """
 
-    param_ranges: ClassVar[dict[str, tuple[float, float]]] = {
-        "max_missing_increase": (0, 1), "max_type_error_rate": (0, 1), "max_out_of_range_rate": (0, 1),
-        "max_unseen_rate": (0, 1), "max_missing_key_rate": (0, 1), "max_undeclared_rate": (0, 1),
-        "critical_factor": (1, math.inf)}
+    param_ranges: ClassVar[dict[str, tuple[float, float]]] = {**QUALITY_RANGES, "critical_factor": (1, math.inf)}
 
     def __init__(self, features: dict[str, FeatureSpec], reference: dict[str, np.ndarray],
                  settings: QualitySettings | None = None, critical_factor: float = 2.0) -> None:

@@ -37,6 +37,17 @@ DEFAULT_EFFECT_THRESHOLDS: dict[str, float] = {
 }
 
 
+#: Allowed (lowest, highest) values of the quality and traffic settings: checked by
+#: :meth:`MonitorSettings.validate` (config) and by the monitors themselves (``param_ranges``).
+QUALITY_RANGES: dict[str, tuple[float, float]] = {
+    "max_missing_increase": (0, 1), "max_type_error_rate": (0, 1), "max_out_of_range_rate": (0, 1),
+    "max_unseen_rate": (0, 1), "max_missing_key_rate": (0, 1), "max_undeclared_rate": (0, 1)}
+TRAFFIC_RANGES: dict[str, tuple[float, float]] = {
+    "bucket_seconds": (1e-3, math.inf), "baseline_buckets": (1, 10_000), "min_baseline_buckets": (1, 10_000),
+    "drop_ratio": (0, 1), "spike_ratio": (1, math.inf), "stale_after_seconds": (0, math.inf),
+    "label_delay_seconds": (0, math.inf), "min_label_coverage": (0, 1), "max_label_lag_seconds": (0, math.inf)}
+
+
 class _Settings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     pass
 
@@ -260,18 +271,8 @@ class MonitorSettings(_Settings, frozen=True):
             ("performance.window_size", self.performance.window_size, 1, math.inf),
             ("performance.confidence", self.performance.confidence, 0, 1),
             ("estimation.calibration_bins", self.estimation.calibration_bins, 2, 10_000),
-            ("traffic.bucket_seconds", self.traffic.bucket_seconds, 1e-3, math.inf),
-            ("traffic.baseline_buckets", self.traffic.baseline_buckets, 1, 10_000),
-            ("traffic.min_baseline_buckets", self.traffic.min_baseline_buckets, 1, 10_000),
-            ("traffic.label_delay_seconds", self.traffic.label_delay_seconds, 0, math.inf),
-            ("traffic.max_label_lag_seconds", self.traffic.max_label_lag_seconds, 0, math.inf),
-            ("traffic.drop_ratio", self.traffic.drop_ratio, 0, 1),
-            ("traffic.spike_ratio", self.traffic.spike_ratio, 1, math.inf),
-            ("traffic.stale_after_seconds", self.traffic.stale_after_seconds, 0, math.inf),
-            ("traffic.min_label_coverage", self.traffic.min_label_coverage, 0, 1),
-            *((f"quality.{name}", getattr(self.quality, name), 0, 1) for name in (
-                "max_missing_increase", "max_type_error_rate", "max_out_of_range_rate", "max_unseen_rate",
-                "max_missing_key_rate", "max_undeclared_rate")),
+            *((f"traffic.{name}", getattr(self.traffic, name), lo, hi) for name, (lo, hi) in TRAFFIC_RANGES.items()),
+            *((f"quality.{name}", getattr(self.quality, name), lo, hi) for name, (lo, hi) in QUALITY_RANGES.items()),
         ]
         for name, value, lo, hi in checks:
             if value is not None and not (lo <= value <= hi):

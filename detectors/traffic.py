@@ -24,7 +24,7 @@ import numpy as np
 
 from detectors.base import check_params, fmt, register
 from detectors.findings import Finding
-from detectors.settings import TrafficSettings
+from detectors.settings import TRAFFIC_RANGES, TrafficSettings
 
 
 @register("traffic")
@@ -35,10 +35,7 @@ class TrafficMonitor:
     millisecond, so that epoch timestamps in buckets stay within int64.
     """
 
-    param_ranges: ClassVar[dict[str, tuple[float, float]]] = {
-        "bucket_seconds": (1e-3, math.inf), "baseline_buckets": (1, 10_000), "min_baseline_buckets": (1, 10_000),
-        "drop_ratio": (0, 1), "spike_ratio": (1, math.inf), "stale_after_seconds": (0, math.inf),
-        "label_delay_seconds": (0, math.inf), "min_label_coverage": (0, 1), "max_label_lag_seconds": (0, math.inf)}
+    param_ranges: ClassVar[dict[str, tuple[float, float]]] = TRAFFIC_RANGES
 
     def __init__(self, settings: TrafficSettings | None = None) -> None:
         self.settings = settings or TrafficSettings()
