@@ -215,10 +215,17 @@ def _stirling_rest(k: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     small = k < 50
     ks = k[small]
     out[small] = gammaln(ks + 1) - (ks * np.log(ks) - ks + 0.5 * np.log(ks) + _HALF_LOG_2PI)
-    r = 1.0 / k[~small]
-    r2 = r * r
-    out[~small] = r * (1 / 12 - r2 * (1 / 360 - r2 * (1 / 1260 - r2 / 1680)))
+    out[~small] = _stirling_series(k[~small])
     return out
+
+
+def _stirling_series(n: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """lgamma(n + 1) - (n log n - n + log(2 pi n) / 2) for large n: scipy's series (``_STIRLING_COEFFS``)."""
+    rn = 1.0 / n
+    poly = np.zeros(n.size)
+    for c in _STIRLING_COEFFS:  # np.polyval in 1/n**2
+        poly = poly * (rn / n) + c
+    return rn * poly
 
 
 def _clip(p: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -241,11 +248,7 @@ def _ruben_gambino_low(t: npt.NDArray[np.float64], n: npt.NDArray[np.float64]) -
     if stirling.any():
         i = np.flatnonzero(stirling)
         ni = n[i]
-        rn = 1.0 / ni
-        poly = np.zeros(ni.size)
-        for c in _STIRLING_COEFFS:  # np.polyval
-            poly = poly * (rn / ni) + c
-        log_nfactorial_div_n_pow_n = np.log(ni) / 2 - ni + _LOG_2PI / 2 + rn * poly
+        log_nfactorial_div_n_pow_n = np.log(ni) / 2 - ni + _LOG_2PI / 2 + _stirling_series(ni)
         prob[i] = np.exp(log_nfactorial_div_n_pow_n + ni * np.log(base[i]))
     return _clip(1.0 - prob)
 
