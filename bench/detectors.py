@@ -168,22 +168,14 @@ def run_app(events: int) -> float:
 
     The demo's churn model (6 features, categorical ones too), no drift, polls of 500 messages.
     """
-    import io
     import tempfile
 
-    import yaml
-
-    from daemon.app import App
-    from daemon.config import parse_config
-    from daemon.demo import DEMO_CONFIG, ConsoleNotifier
+    from daemon.demo import demo_app
     from daemon.pipeline import Message
-    from daemon.simulate import Scenario, messages, write_reference
+    from daemon.simulate import Scenario, messages
 
     with tempfile.TemporaryDirectory() as tmp:
-        write_reference(Path(tmp) / "churn_reference.parquet", Scenario())
-        config = parse_config(yaml.safe_load(DEMO_CONFIG.read_text()), base_dir=tmp)
-        console = ConsoleNotifier(Path(tmp) / "alerts.jsonl", io.StringIO())
-        app = App(config, dead_letters=None, notifiers=dict.fromkeys(config.alerting.receiver_names(), console))  # type: ignore[arg-type]
+        app = demo_app(Path(tmp))
         stream = [Message(t, 0, i, k, v) for i, (t, k, v) in enumerate(messages(Scenario(events=events, label_delay=500)))]
         t0 = time.perf_counter()
         for i in range(0, len(stream), 500):

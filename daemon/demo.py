@@ -10,13 +10,15 @@ Alerts are printed as they fire and written to ``<workdir>/alerts.jsonl``.
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import yaml
 
@@ -62,6 +64,20 @@ class ConsoleNotifier:
                 file=self.out,
             )
         return DeliveryResult(ok=True)
+
+
+def demo_app(directory: Path, data: dict[str, Any] | None = None, clock: Callable[[], float] = time.time) -> App:
+    """An App on the demo config (or ``data``) with its reference written to ``directory``.
+
+    Alerts go to a :class:`ConsoleNotifier` appending to ``directory/alerts.jsonl`` and printing
+    nowhere, dead letters nowhere: the in-process daemon for tests and benchmarks.
+    """
+    data = data if data is not None else yaml.safe_load(DEMO_CONFIG.read_text())
+    write_reference(directory / data["models"][0]["reference"], Scenario())
+    config = parse_config(data, base_dir=str(directory))
+    console = ConsoleNotifier(directory / "alerts.jsonl", io.StringIO())
+    return App(config, dead_letters=None, clock=clock,  # type: ignore[arg-type]
+               notifiers=dict.fromkeys(config.alerting.receiver_names(), console))
 
 
 def run_demo(config_path: str | None, workdir: str, events: int = 60_000, out: TextIO = sys.stdout) -> int:

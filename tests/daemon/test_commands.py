@@ -101,17 +101,11 @@ def test_status_reads_the_state_of_a_demo_run(tmp_path: Path) -> None:
 
 
 def test_a_failing_model_is_isolated_and_counted(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    from daemon.app import App
-    from daemon.config import parse_config
-    from daemon.demo import DEMO_CONFIG, ConsoleNotifier
+    from daemon.demo import demo_app
     from daemon.pipeline import Message
     from daemon.simulate import messages
 
-    data = yaml.safe_load(DEMO_CONFIG.read_text())
-    write_reference(tmp_path / "churn_reference.parquet", Scenario())
-    config = parse_config(data, base_dir=str(tmp_path))
-    console = ConsoleNotifier(tmp_path / "alerts.jsonl", io.StringIO())
-    app = App(config, dead_letters=None, notifiers={n: console for n in config.alerting.receiver_names()})  # type: ignore[arg-type]
+    app = demo_app(tmp_path)
 
     def broken(batch: object) -> list[object]:
         raise FloatingPointError("a detector bug")
@@ -131,19 +125,15 @@ def test_a_config_change_that_does_not_fit_the_checkpoint_starts_windows_afresh(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     from daemon.app import App
-    from daemon.config import parse_config
-    from daemon.demo import DEMO_CONFIG, ConsoleNotifier
+    from daemon.demo import DEMO_CONFIG, demo_app
     from daemon.pipeline import Message
     from daemon.simulate import messages
 
-    write_reference(tmp_path / "churn_reference.parquet", Scenario())
     data = yaml.safe_load(DEMO_CONFIG.read_text())
 
     def app_with(window: int) -> App:
         data["models"][0]["monitoring"]["window_size"] = window
-        config = parse_config(data, base_dir=str(tmp_path))
-        console = ConsoleNotifier(tmp_path / "alerts.jsonl", io.StringIO())
-        return App(config, dead_letters=None, notifiers={n: console for n in config.alerting.receiver_names()})  # type: ignore[arg-type]
+        return demo_app(tmp_path, data)
 
     app = app_with(2000)
     app.handle([Message(t, 0, i, k, v) for i, (t, k, v) in enumerate(messages(Scenario(events=1500, label_delay=50)))])
@@ -180,16 +170,11 @@ def test_report_on_demand_explains_the_checkpointed_open_window(tmp_path: Path) 
 
 
 def test_events_of_models_not_in_the_config_are_counted_and_skipped(tmp_path: Path) -> None:
-    from daemon.app import App
-    from daemon.config import parse_config
-    from daemon.demo import DEMO_CONFIG, ConsoleNotifier
+    from daemon.demo import demo_app
     from daemon.pipeline import Message
     from daemon.simulate import messages
 
-    write_reference(tmp_path / "churn_reference.parquet", Scenario())
-    config = parse_config(yaml.safe_load(DEMO_CONFIG.read_text()), base_dir=str(tmp_path))
-    console = ConsoleNotifier(tmp_path / "alerts.jsonl", io.StringIO())
-    app = App(config, dead_letters=None, notifiers={n: console for n in config.alerting.receiver_names()})  # type: ignore[arg-type]
+    app = demo_app(tmp_path)
     stream = list(messages(Scenario(model_id="unmonitored", events=300, label_delay=50)))
     result = app.handle([Message(t, 0, i, k, v) for i, (t, k, v) in enumerate(stream)])
     assert result.predictions == 0 and result.dead_lettered == 0
@@ -203,9 +188,7 @@ def test_reports_render_off_the_consume_thread_and_join_their_alerts(tmp_path: P
     import threading
 
     import daemon.report_cmd as report_cmd
-    from daemon.app import App
-    from daemon.config import parse_config
-    from daemon.demo import DEMO_CONFIG, ConsoleNotifier
+    from daemon.demo import demo_app
     from daemon.pipeline import Message
     from daemon.simulate import messages
 
@@ -217,10 +200,7 @@ def test_reports_render_off_the_consume_thread_and_join_their_alerts(tmp_path: P
         return render(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(report_cmd, "render_report", recording)
-    write_reference(tmp_path / "churn_reference.parquet", Scenario())
-    config = parse_config(yaml.safe_load(DEMO_CONFIG.read_text()), base_dir=str(tmp_path))
-    console = ConsoleNotifier(tmp_path / "alerts.jsonl", io.StringIO())
-    app = App(config, dead_letters=None, notifiers=dict.fromkeys(config.alerting.receiver_names(), console))  # type: ignore[arg-type]
+    app = demo_app(tmp_path)
     app.reports.start_background()
     stream = [Message(t, 0, i, k, v) for i, (t, k, v) in
               enumerate(messages(Scenario(events=12_000, label_delay=50, covariate_shift_at=4000)))]

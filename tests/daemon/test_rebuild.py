@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import yaml
 
 from daemon.app import App
-from daemon.config import parse_config
-from daemon.demo import DEMO_CONFIG, ConsoleNotifier
+from daemon.demo import DEMO_CONFIG, demo_app
 from daemon.pipeline import Message
 from daemon.reference import load_reference
-from daemon.simulate import Scenario, messages, write_reference
+from daemon.simulate import Scenario, messages
 
 
 def feed(app: App, scenario: Scenario, offsets: dict[str, int]) -> list[str]:
@@ -38,11 +36,7 @@ def test_new_version_rebuilds_the_reference_and_resolves_old_alerts(tmp_path: Pa
     data = yaml.safe_load(DEMO_CONFIG.read_text())
     data["models"][0]["rebuild_reference"] = {"on_new_version": True, "rows": 3000}
     data["alerting"]["for_windows"] = 1
-    write_reference(tmp_path / "churn_reference.parquet", Scenario())
-    config = parse_config(data, base_dir=str(tmp_path))
-    console = ConsoleNotifier(tmp_path / "alerts.jsonl", io.StringIO())
-    app = App(config, dead_letters=None, clock=lambda: 0.0,  # type: ignore[arg-type]
-              notifiers={n: console for n in config.alerting.receiver_names()})
+    app = demo_app(tmp_path, data, clock=lambda: 0.0)
     app.clock = lambda: app.pipeline.watermark
     offsets = {"predictions": 0, "outcomes": 0}
 
@@ -74,6 +68,6 @@ def test_new_version_rebuilds_the_reference_and_resolves_old_alerts(tmp_path: Pa
     # the rebuilt reference survives a restart
     app.save()
     app.close()
-    restarted = App(config, dead_letters=None, notifiers={n: console for n in config.alerting.receiver_names()})  # type: ignore[arg-type]
+    restarted = demo_app(tmp_path, data)  # the same config and state file
     assert restarted.models["churn"].reference_path == runtime.reference_path
     restarted.close()

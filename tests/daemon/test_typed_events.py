@@ -121,20 +121,11 @@ def test_joined_batches_mixing_typed_and_restored_predictions() -> None:
 
 def test_the_daemon_counts_which_decoder_read_each_prediction(tmp_path: Path) -> None:
     """Keyed demo traffic takes the typed path; the same events without a key take the contract decoder."""
-    import io
-
-    import yaml
-
-    from daemon.app import App
-    from daemon.config import parse_config
-    from daemon.demo import DEMO_CONFIG, ConsoleNotifier
+    from daemon.demo import demo_app
     from daemon.pipeline import Message
-    from daemon.simulate import Scenario, messages, write_reference
+    from daemon.simulate import Scenario, messages
 
-    write_reference(tmp_path / "churn_reference.parquet", Scenario())
-    config = parse_config(yaml.safe_load(DEMO_CONFIG.read_text()), base_dir=str(tmp_path))
-    console = ConsoleNotifier(tmp_path / "alerts.jsonl", io.StringIO())
-    app = App(config, dead_letters=None, notifiers=dict.fromkeys(config.alerting.receiver_names(), console))  # type: ignore[arg-type]
+    app = demo_app(tmp_path)
     stream = list(messages(Scenario(events=300, label_delay=50)))
     app.handle([Message(t, 0, i, k, v) for i, (t, k, v) in enumerate(stream)])
     app.handle([Message(t, 0, 1000 + i, None, v) for i, (t, _, v) in enumerate(stream) if t == "predictions"][:40])
