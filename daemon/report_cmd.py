@@ -37,6 +37,7 @@ from daemon.reference import load_reference
 from detectors.batch import OutcomeBatch, PredictionBatch
 from detectors.findings import Finding
 from detectors.monitor import ModelMonitor, compare
+from detectors.spec import ModelSpec
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ class ReportInputs:
     """What a report reads from a live monitor, copied: it can be rendered on another thread."""
 
     model_id: str
-    monitor_spec: Any
+    spec: ModelSpec
     reference: OutcomeBatch
     current: PredictionBatch | OutcomeBatch
     outcomes: OutcomeBatch | None
@@ -88,7 +89,7 @@ def report_inputs(*, model_id: str, monitor: ModelMonitor, reference: OutcomeBat
 
 def render_report(inputs: ReportInputs, reports_dir: Path, base_url: str | None) -> ReportFiles:
     """Build and write the report: segment analysis, plots, bundle (the slow part, no monitor access)."""
-    report = build_report(model_id=inputs.model_id, spec=inputs.monitor_spec, reference=inputs.reference,
+    report = build_report(model_id=inputs.model_id, spec=inputs.spec, reference=inputs.reference,
                           current=inputs.current, outcomes=inputs.outcomes, triggering=inputs.triggering,
                           recent=inputs.recent, snapshot=inputs.snapshot, detector_state=inputs.detector_state,
                           now=inputs.now, model_version=inputs.model_version)
