@@ -171,3 +171,54 @@ def test_the_suite_vectorized_across_subjects_equals_each_subjects_own_result() 
         assert isinstance(test, NumericDriftTest)
         alone = test.result()
         assert {k: findings[name][k] for k in alone} == pytest.approx(alone, rel=1e-12, abs=1e-15)
+
+
+def _replay_model(name: str, stream: np.ndarray, limit: int) -> list[int]:
+    """The replay-buffer rule written out with river's public ``update``, one value at a time."""
+    det, buf, raw = RIVER[name](), [], []
+    for i, x in enumerate(stream.tolist()):
+        det.update(x)
+        buf.append(x)
+        if det.drift_detected:
+            buf.clear()
+            raw.append(i)
+        elif len(buf) >= limit:
+            del buf[: len(buf) - limit // 2]
+            det = RIVER[name]()
+            for v in buf:
+                det.update(v)
+    return raw
+
+
+@pytest.mark.parametrize("name", ["adwin", "page_hinkley"])
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**16), cuts=st.lists(st.integers(1, 3999), max_size=6))
+def test_buffer_trims_and_batch_splits_match_river_one_value_at_a_time(name: str, seed: int, cuts: list[int]) -> None:
+    """Detections across replay-buffer trims equal river fed value by value, for any batch split."""
+    rng = np.random.default_rng(seed)
+    rates = np.repeat(rng.uniform(0.02, 0.5, 4), 1000)  # up to three changes
+    stream = (rng.random(4000) < rates).astype(float)
+    expected = _replay_model(name, stream, limit=600)
+    det = ConceptDriftDetector(name, refractory=0, replay_limit=600)
+    got: list[int] = []
+    for part in np.split(stream, sorted(set(cuts))):
+        got += det.update(part)
+    assert got == expected
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_roc_auc_equals_mann_whitney_u(data: st.DataObject) -> None:
+    """AUC = U / (n_pos n_neg), with scipy's mid-ranks for tied scores (drawn from few values to force ties)."""
+    from detectors.metrics import auc_from_scores
+
+    n = data.draw(st.integers(2, 300))
+    levels = data.draw(st.integers(1, 12))
+    score = np.array(data.draw(st.lists(st.integers(0, levels), min_size=n, max_size=n)), dtype=float) / levels
+    positive = np.array(data.draw(st.lists(st.booleans(), min_size=n, max_size=n)))
+    got = auc_from_scores(positive, score)
+    if positive.all() or not positive.any():
+        assert np.isnan(got)
+        return
+    u = stats.mannwhitneyu(score[positive], score[~positive], method="asymptotic").statistic
+    assert got == pytest.approx(u / (positive.sum() * (~positive).sum()), rel=1e-12, abs=1e-12)
