@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.stats import rankdata
 
 Fn = Callable[[np.ndarray, np.ndarray, Any, str], float]  # (y_true, y_pred, score or ClassScores, positive)
 NAN = float("nan")
@@ -73,13 +72,28 @@ def _macro(fn: Callable[[np.ndarray, np.ndarray, np.ndarray | None, str], float]
 
 
 def auc_from_scores(positive: np.ndarray, score: np.ndarray) -> float:
-    """ROC AUC by the rank (Mann-Whitney) formula with mid-ranks for ties."""
+    """ROC AUC by the rank (Mann-Whitney) formula with mid-ranks for ties.
+
+    Only the positives' rank sum is needed: one sort, then per run of tied
+    scores its mid-rank times the positives in it.
+
+    >>> auc_from_scores(np.array([False, True, False, True]), np.array([0.1, 0.4, 0.4, 0.8]))
+    0.875
+    """
     n_pos = int(positive.sum())
     n_neg = positive.size - n_pos
     if n_pos == 0 or n_neg == 0:
         return NAN
-    ranks = rankdata(score)
-    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    order = np.argsort(score, kind="stable")
+    ordered = score[order]
+    new_run = np.empty(ordered.size, dtype=bool)
+    new_run[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=new_run[1:])
+    starts = np.flatnonzero(new_run)
+    ends = np.append(starts[1:], ordered.size)
+    positives = np.add.reduceat(positive[order].astype(np.int64), starts)
+    rank_sum = float(np.dot((starts + ends + 1) / 2, positives))  # mid-rank of a run: its 1-based ranks' mean
+    return (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
 
 
 def _valid_score(yt: np.ndarray, s: np.ndarray | None) -> tuple[np.ndarray, np.ndarray] | None:
