@@ -31,6 +31,7 @@ import numpy as np
 from detectors.base import check_params, register
 from detectors.findings import Finding
 from detectors.metrics import METRICS
+from detectors.numeric import run_bounds
 from detectors.performance import Baseline, evaluate_against
 from detectors.thresholds import StdThreshold, Threshold
 
@@ -59,8 +60,7 @@ def expected_auc(p: np.ndarray, score: np.ndarray) -> float:
     s, ps = score[order], p[order]
     q = 1.0 - ps
     cq = np.concatenate(([0.0], np.cumsum(q)))
-    left = np.searchsorted(s, s, side="left")
-    right = np.searchsorted(s, s, side="right")
+    right, left = run_bounds(s)  # each score's run of ties in sorted s: O(n), not two searches
     below = cq[left]
     ties = cq[right] - cq[left] - q
     num = float(np.sum(ps * (below + 0.5 * ties)))

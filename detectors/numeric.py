@@ -47,10 +47,10 @@ def _ecdf_positions(ref: np.ndarray, w: np.ndarray, ref_left: np.ndarray | None 
     return right, left
 
 
-def _run_bounds(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def run_bounds(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For sorted ``w``: counts of values <= and < each element, from its run of ties (O(n)).
 
-    >>> [b.tolist() for b in _run_bounds(np.array([1.0, 2.0, 2.0, 3.0]))]
+    >>> [b.tolist() for b in run_bounds(np.array([1.0, 2.0, 2.0, 3.0]))]
     [[1, 3, 3, 4], [0, 1, 1, 3]]
     """
     n = w.size
@@ -62,7 +62,7 @@ def _run_bounds(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _ks_from_positions(m: int, w: np.ndarray, right: np.ndarray, left: np.ndarray) -> float:
     n = w.size
     if n > 1 and bool(np.any(w[1:] == w[:-1])):
-        win_right, win_left = _run_bounds(w)
+        win_right, win_left = run_bounds(w)
     else:
         win_right, win_left = np.arange(1, n + 1), np.arange(n)
     return float(max(np.max(np.abs(right / m - win_right / n)), np.max(np.abs(left / m - win_left / n))))
@@ -222,7 +222,7 @@ class NumericReference:
         self.sorted = finite
         self.prefix = reference_prefix(finite) if finite.size else np.zeros(0)
         # per sorted reference value: counts of reference values <= it and < it (its run of ties)
-        bounds = _run_bounds(finite) if finite.size else (np.zeros(0, np.int64), np.zeros(0, np.int64))
+        bounds = run_bounds(finite) if finite.size else (np.zeros(0, np.int64), np.zeros(0, np.int64))
         self.right: np.ndarray = bounds[0]
         self.left: np.ndarray = bounds[1]
         # KS branch and bound: distinct reference quantiles and the reference ECDF (value, left limit) there
