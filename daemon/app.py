@@ -22,6 +22,7 @@ from daemon.metrics import Metrics
 from daemon.pipeline import BatchResult, DeadLetters, Message, ModelRuntime, Pipeline
 from daemon.reference import load_reference
 from daemon.report_cmd import ReportHook
+from detectors.ks_exact import warm_up as ks_warm_up
 from detectors.monitor import ModelMonitor
 
 log = logging.getLogger("driftwarden")
@@ -206,6 +207,7 @@ class App:
                                           name="driftwarden-delivery", daemon=True)
         self._delivery.start()
         self.reports.start_background()  # a firing alert's report renders off the consume loop
+        ks_warm_up()  # compile the KS kernel before the first window, not during it
         steady_state_gc()
         try:
             while not self.stop_event.is_set():

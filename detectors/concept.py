@@ -153,7 +153,7 @@ def _feed(det: Any, xs: list[float]) -> int:
     window's own update): the Python wrapper and its property cost more than the
     window update itself. Tests hold the detections equal to river's ``update``.
     """
-    if type(det) is drift.ADWIN:
+    if type(det) is drift.ADWIN and hasattr(det, "_helper"):
         if det._drift_detected:
             det._reset()
         step = det._helper.update

@@ -10,7 +10,8 @@ the window size) and its bin counts, both updated per micro-batch.
   ``scipy.stats.ks_2samp(..., method="asymp")``. The supremum is found by branch
   and bound: both ECDFs are evaluated exactly at ``KS_CUTS`` (512) reference quantiles;
   between two cuts, monotonicity bounds the gap, and only the cells whose bound
-  beats the best exact value are searched point by point (see :func:`ks_bounded`).
+  beats the best exact value are walked point by point (compiled with numba:
+  :mod:`detectors.ks_exact`).
 * Wasserstein-1: exact, via the integral of the reference CDF (prefix sums),
   divided by the reference standard deviation (by 1 if the reference is constant).
   It costs a search of every window value in the reference, so the drift suite
@@ -28,22 +29,19 @@ from scipy.stats import kstwobign
 
 from detectors.base import check_params, decode_array, encode_array, register
 from detectors.binning import NumericBinning, hellinger, jensen_shannon, psi
+from detectors.ks_exact import ks_sorted
 from detectors.kstwo import kstwo_sf
 
 
-def _ecdf_positions(ref: np.ndarray, w: np.ndarray, ref_left: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Counts of reference values <= and < each sorted window value (one searchsorted + tie fix).
-
-    ``ref_left[j]`` (optional, precomputed) is the count of reference values < ``ref[j]``: a
-    window value equal to ``ref[right - 1]`` then gets its left count by lookup, not a search.
-    """
+def _ecdf_positions(ref: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Counts of reference values <= and < each sorted window value (one searchsorted + tie fix)."""
     right = np.searchsorted(ref, w, side="right")
     last = np.maximum(right - 1, 0)
     ties = (right > 0) & (ref[last] == w)
     if not ties.any():
         return right, right
     left = right.copy()
-    left[ties] = ref_left[last[ties]] if ref_left is not None else np.searchsorted(ref, w[ties], side="left")
+    left[ties] = np.searchsorted(ref, w[ties], side="left")
     return right, left
 
 
@@ -82,52 +80,17 @@ def ks_statistic(ref_sorted: np.ndarray, window: np.ndarray) -> float:
     return _ks_from_positions(ref_sorted.size, w, right, left)
 
 
-def _ranges(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
-    """Concatenation of ``arange(start, stop)`` for each pair (vectorized).
-
-    >>> _ranges(np.array([0, 5]), np.array([2, 8])).tolist()
-    [0, 1, 5, 6, 7]
-    """
-    lengths = stops - starts
-    offsets = np.cumsum(lengths) - lengths
-    return np.repeat(starts - offsets, lengths) + np.arange(int(lengths.sum()))
-
-
 def ks_bounded(ref: NumericReference, w: np.ndarray) -> float:
-    """Exact two-sample KS statistic of the sorted window ``w`` against ``ref``.
+    """Exact two-sample KS statistic of the sorted, NaN-free window ``w`` against ``ref``.
 
-    Both ECDFs are right-continuous and increasing. At each cut c of
-    ``ref.cut_values`` the gap is computed exactly (value and left limit); on
-    the open cell between cuts c and c' the gap cannot exceed
-    max(F_ref(c'-) - F_win(c), F_win(c'-) - F_ref(c)). Only window points in
-    cells whose bound beats the best exact gap are placed in the reference, so
-    a window costs O(KS_CUTS log n) plus the few cells near the supremum,
-    instead of a search of every window value in the reference sample.
+    Branch and bound over the reference's ``KS_CUTS`` quantiles (compiled: see
+    :mod:`detectors.ks_exact`); equal to a search of every window value.
 
     >>> r = NumericReference(np.arange(100.0))
     >>> ks_bounded(r, np.sort(np.arange(100.0) + 30)) == ks_statistic(r.sorted, np.arange(100.0) + 30)
     True
     """
-    m, n = ref.size, w.size
-    # window counts at the cuts, framed by the open ends: [0, at cut 1, ..., at cut k] and [.., n]
-    at_or_below = np.empty(ref.cut_values.size + 1, dtype=np.int64)
-    below = np.empty_like(at_or_below)
-    at_or_below[0], below[-1] = 0, n
-    at_or_below[1:] = np.searchsorted(w, ref.cut_values, side="right")
-    below[:-1] = np.searchsorted(w, ref.cut_values, side="left")
-    low_win, high_win = at_or_below / n, below / n
-    best = float(max(np.max(np.abs(ref.low_ecdf[1:] - low_win[1:])), np.max(np.abs(ref.high_ecdf[:-1] - high_win[:-1]))))
-    # on cell j (between cut j-1 or -inf and cut j or +inf) both ECDFs lie between their values at its ends
-    cells = np.flatnonzero(np.maximum(ref.high_ecdf - low_win, high_win - ref.low_ecdf) > best)
-    if cells.size == 0:
-        return best
-    points = w[_ranges(at_or_below[cells], below[cells])]  # the window values inside those cells
-    if points.size == 0:
-        return best
-    right, left = _ecdf_positions(ref.sorted, points, ref.left)
-    w_right, w_left = np.searchsorted(w, points, side="right"), np.searchsorted(w, points, side="left")
-    inner = max(np.max(np.abs(right / m - w_right / n)), np.max(np.abs(left / m - w_left / n)))
-    return max(best, float(inner))
+    return float(ks_sorted(ref.sorted, ref.cut_values, ref.cut_at_or_below, ref.cut_below, np.ascontiguousarray(w)))
 
 
 def ks_pvalue(d: float | np.ndarray, m: int | np.ndarray, n: int | np.ndarray) -> np.ndarray:
@@ -221,17 +184,13 @@ class NumericReference:
             finite = finite[np.linspace(0, finite.size - 1, sample_size).round().astype(np.int64)]
         self.sorted = finite
         self.prefix = reference_prefix(finite) if finite.size else np.zeros(0)
-        # per sorted reference value: counts of reference values <= it and < it (its run of ties)
-        bounds = run_bounds(finite) if finite.size else (np.zeros(0, np.int64), np.zeros(0, np.int64))
-        self.right: np.ndarray = bounds[0]
-        self.left: np.ndarray = bounds[1]
-        # KS branch and bound: distinct reference quantiles and the reference ECDF (value, left limit) there
+        # per sorted reference value: count of reference values <= it (the end of its run of ties)
+        self.right: np.ndarray = run_bounds(finite)[0] if finite.size else np.zeros(0, np.int64)
+        # KS branch and bound: distinct reference quantiles and the reference counts <= and < each
         picks = np.linspace(0, finite.size - 1, min(KS_CUTS, finite.size)).round().astype(np.int64)
         self.cut_values: np.ndarray = np.unique(finite[picks])
-        m = max(finite.size, 1)
-        # per cell between cuts: the reference ECDF at its lower end and its left limit at the upper end
-        self.low_ecdf: np.ndarray = np.append(0.0, np.searchsorted(finite, self.cut_values, side="right") / m)
-        self.high_ecdf: np.ndarray = np.append(np.searchsorted(finite, self.cut_values, side="left") / m, 1.0)
+        self.cut_at_or_below: np.ndarray = np.searchsorted(finite, self.cut_values, side="right").astype(np.int64)
+        self.cut_below: np.ndarray = np.searchsorted(finite, self.cut_values, side="left").astype(np.int64)
         self.binning = NumericBinning.from_reference(values, bins)
         self.counts = self.binning.counts(values)
         present = values[~np.isnan(values)]

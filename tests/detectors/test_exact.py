@@ -14,7 +14,7 @@ from scipy.spatial.distance import jensenshannon
 from detectors.binning import jensen_shannon
 from detectors.categorical import chi_square
 from detectors.concept import ConceptDriftDetector
-from detectors.numeric import ks_pvalue, ks_statistic, reference_prefix, wasserstein
+from detectors.numeric import NumericReference, ks_bounded, ks_pvalue, ks_statistic, reference_prefix, wasserstein
 
 samples = st.lists(st.one_of(st.integers(-5, 5).map(float), st.floats(-1e3, 1e3)), min_size=2, max_size=80)
 
@@ -26,6 +26,7 @@ def test_ks_and_wasserstein_match_scipy(ref: list[float], win: list[float]) -> N
     expected = stats.ks_2samp(r, w, method="asymp")
     d = ks_statistic(r, w)
     assert d == pytest.approx(expected.statistic, abs=1e-12)
+    assert ks_bounded(NumericReference(r), np.sort(w)) == expected.statistic  # the compiled branch and bound
     assert ks_pvalue(d, r.size, w.size) == pytest.approx(expected.pvalue, abs=1e-12)
     got = wasserstein(r, reference_prefix(r), w)
     assert got == pytest.approx(stats.wasserstein_distance(r, w), rel=1e-9, abs=1e-9)
