@@ -2,7 +2,7 @@
 
 This is the only per-event Python on the hot path besides decoding. Events
 decoded typed (:mod:`daemon.typed_events`) give their feature rows with one
-``attrgetter`` per event and one numpy call for all numeric features; other
+``attrgetter`` per event, packed as doubles and viewed as one float64 matrix; other
 events go through their feature dicts, counting what data quality needs
 (wrong types, missing and undeclared keys).
 """

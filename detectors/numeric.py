@@ -90,6 +90,8 @@ def ks_bounded(ref: NumericReference, w: np.ndarray) -> float:
     >>> ks_bounded(r, np.sort(np.arange(100.0) + 30)) == ks_statistic(r.sorted, np.arange(100.0) + 30)
     True
     """
+    if w.size == 0 or ref.size == 0:
+        return 0.0  # as result() reports an empty window
     return float(ks_sorted(ref.sorted, ref.cut_values, ref.cut_at_or_below, ref.cut_below, np.ascontiguousarray(w)))
 
 
