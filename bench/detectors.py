@@ -9,7 +9,7 @@ accuracy/f1/roc_auc; ADWIN on the error stream). The path is the daemon's own
 (what ``Pipeline.process`` does per poll, minus alerting): every event is one
 keyed JSON message, decoded by the model's typed decoder, turned into columns
 per micro-batch of 1000, fed to ``ModelMonitor.observe_predictions`` and held
-in the outcome join; its outcome message is decoded, joined and fed to
+in the outcome join (in its compact held form, ``daemon.held``); its outcome message is decoded, joined and fed to
 ``observe_outcomes``. Also measured: the contract decoder's dict path (events
 that fail the typed one), and the naive design of one river ADWIN per feature
 updated per event. Every design runs in every repeat; medians are printed.
@@ -111,7 +111,7 @@ def run_daemon_path(msgs: list[bytes], outcome_msgs: list[bytes], ref: OutcomeBa
 
     Returns the seconds of the prediction side and of the outcome side.
     """
-    from daemon.columns import prediction_batch
+    from daemon.columns import prediction_columns
     from daemon.events import decode_outcomes
     from daemon.join import OutcomeJoin
     from daemon.pipeline import outcome_batch
@@ -127,8 +127,9 @@ def run_daemon_path(msgs: list[bytes], outcome_msgs: list[bytes], ref: OutcomeBa
         t0 = time.perf_counter()
         chunk = msgs[i : i + BATCH]
         events = [e for _, e in typed.decode_predictions(keys[: len(chunk)], chunk)[0]]
-        mon.observe_predictions(prediction_batch(events, model, typed))
-        join.add_predictions("bench", events)
+        batch, held = prediction_columns(events, model, typed)
+        mon.observe_predictions(batch)
+        join.add_predictions("bench", held)
         t1 = time.perf_counter()
         outcomes = [o for _, o in decode_outcomes(outcome_msgs[i : i + BATCH])[0]]
         pairs = join.add_outcomes("bench", outcomes)
@@ -144,8 +145,9 @@ def encode_outcomes(y: np.ndarray) -> list[bytes]:
 
 
 def run_decode(msgs: list[bytes], typed_path: bool) -> tuple[float, float]:
-    """Seconds in decoding and in building columns: the typed path by key, or the contract decoder (dict features)."""
-    from daemon.columns import prediction_batch
+    """Seconds in decoding and in building columns (and what the join holds): the typed path by key,
+    or the contract decoder (dict features)."""
+    from daemon.columns import prediction_columns
     from daemon.events import decode_predictions
     from daemon.typed_events import TypedDecoders
 
@@ -159,7 +161,7 @@ def run_decode(msgs: list[bytes], typed_path: bool) -> tuple[float, float]:
         decoded = typed.decode_predictions(keys[: len(chunk)], chunk) if typed else decode_predictions(chunk)
         events = [e for _, e in decoded[0]]
         t1 = time.perf_counter()
-        prediction_batch(events, model, typed)
+        prediction_columns(events, model, typed)
         decode_s, columns_s = decode_s + t1 - t0, columns_s + time.perf_counter() - t1
     return decode_s, columns_s
 
@@ -206,22 +208,30 @@ def run_ks(repeats: int) -> tuple[float, float]:
     return statistics.median(bounded), statistics.median(full)
 
 
-def held_bytes(msgs: list[bytes]) -> tuple[float, float]:
-    """Bytes per decoded prediction event held (as the outcome join holds them): typed vs contract decoder."""
+def held_bytes(msgs: list[bytes]) -> tuple[float, float, float]:
+    """Bytes per prediction the outcome join holds: the held form of a typed event (what the daemon
+    keeps), the typed event itself, and an event of the contract decoder (dict features)."""
     import tracemalloc
 
+    from daemon.columns import prediction_columns
     from daemon.events import decode_predictions
     from daemon.typed_events import TypedDecoders
 
-    typed = TypedDecoders({"bench": spec()})
+    model = spec()
+    typed = TypedDecoders({"bench": model})
+    keys = [KEY] * len(msgs)
+
+    def held() -> list[object]:
+        return prediction_columns([e for _, e in typed.decode_predictions(keys, msgs)[0]], model, typed)[1]
+
     out = []
-    for decode in (lambda: typed.decode_predictions([KEY] * len(msgs), msgs), lambda: decode_predictions(msgs)):
+    for make in (held, lambda: typed.decode_predictions(keys, msgs)[0], lambda: decode_predictions(msgs)[0]):
         tracemalloc.start()
-        events = decode()
-        held = tracemalloc.get_traced_memory()[0]
+        kept = make()
+        size = tracemalloc.get_traced_memory()[0]
         tracemalloc.stop()
-        out.append(held / len(events[0]))
-    return out[0], out[1]
+        out.append(size / len(kept))
+    return out[0], out[1], out[2]
 
 
 def run_pvalues(repeats: int) -> tuple[float, float]:
@@ -275,7 +285,7 @@ def throughput(repeats: int, n: int) -> None:
     print(f"events per repeat: {n}, repeats: {repeats} (medians), batch: {BATCH}, numeric features: {N_FEATURES}")
     for label, runs in (("typed decode by key", typed), ("contract decode (dict features)", contract)):
         d, c = (med(x) for x in zip(*runs, strict=True))
-        print(f"{label + ':':34s} {per(d):6.3f} us/event, + columns {per(c):6.3f} us/event")
+        print(f"{label + ':':34s} {per(d):6.3f} us/event, + columns (and held form) {per(c):6.3f} us/event")
     p, o, nv = med(pred), med(out), med(naive)
     ratios = [nv_ / p_ for nv_, p_ in zip(naive, pred, strict=True)]
     print(f"predictions (decode, columns, drift, PCA, CBPE, quality, join): {per(p):6.3f} us/event  {n / p:>10,.0f} events/s")
@@ -286,8 +296,9 @@ def throughput(repeats: int, n: int) -> None:
     bounded, full = run_ks(repeats)
     print(f"exact KS of one subject, 5000-event window vs 50k reference: {bounded * 1e6:.0f} us by compiled branch "
           f"and bound ({full * 1e6:.0f} us for numpy's search of every window value)")
-    typed_bytes, contract_bytes = held_bytes(msgs[:10_000])
-    print(f"held prediction event: {typed_bytes:,.0f} bytes typed, {contract_bytes:,.0f} bytes from the contract decoder")
+    held, typed_bytes, contract_bytes = held_bytes(msgs[:10_000])
+    print(f"a prediction waiting in the join: {held:,.0f} bytes held (the typed event: {typed_bytes:,.0f}; "
+          f"an event of the contract decoder: {contract_bytes:,.0f})")
     ours_p, scipy_p = run_pvalues(repeats)
     print(f"KS p-values of a window where all 22 subjects drifted: {ours_p * 1e3:.2f} ms (scipy's kstwo.sf: "
           f"{scipy_p * 1e3:.1f} ms)")

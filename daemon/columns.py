@@ -15,12 +15,13 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from functools import cache
-from itertools import starmap
+from itertools import repeat, starmap
 from typing import Any
 
 import numpy as np
 
 from daemon.events import PredictionEvent, event_time
+from daemon.held import Held, HeldPrediction
 from daemon.typed_events import ModelEvents, TypedDecoders
 from detectors.batch import PredictionBatch
 from detectors.spec import ModelSpec
@@ -136,6 +137,21 @@ def class_score_columns(scores: Sequence[Any], spec: ModelSpec) -> dict[str, np.
 def prediction_batch(events: Sequence[PredictionEvent], spec: ModelSpec,
                      typed: TypedDecoders | None = None) -> PredictionBatch:
     """Columns of one model's events; ``typed`` knows the typed events' feature layout."""
+    return _columns(events, spec, typed, hold=False)[0]
+
+
+def prediction_columns(events: Sequence[PredictionEvent], spec: ModelSpec,
+                       typed: TypedDecoders | None = None) -> tuple[PredictionBatch, list[Held]]:
+    """Columns of one model's events, and what the outcome join should hold of each.
+
+    Typed events are held as their model's :class:`~daemon.held.HeldPrediction`, made
+    from the rows and columns just built; other events are held as they are.
+    """
+    return _columns(events, spec, typed, hold=True)
+
+
+def _columns(events: Sequence[PredictionEvent], spec: ModelSpec, typed: TypedDecoders | None,
+             hold: bool) -> tuple[PredictionBatch, list[Held]]:
     if typed is not None:
         model, feature_dicts = typed.features_of(events)
     else:
@@ -146,8 +162,10 @@ def prediction_batch(events: Sequence[PredictionEvent], spec: ModelSpec,
     missing_keys: dict[str, int] = {}
     undeclared: Counter[str] = Counter()
     rows = None if model is not None else _complete_rows(feature_dicts, names)
+    packed: list[bytes] = []
+    categorical_rows: list[tuple[Any, ...]] = []
     if model is not None:
-        features = _typed_columns(model, feature_dicts)
+        features, packed, categorical_rows = _typed_columns(model, feature_dicts)
     elif rows is not None:  # fast path: every event has exactly the declared keys
         table = np.array(rows, dtype=object).reshape(len(rows), len(names))
         for j, name in enumerate(names):
@@ -177,30 +195,77 @@ def prediction_batch(events: Sequence[PredictionEvent], spec: ModelSpec,
             if extra:
                 undeclared.update(extra)
     versions = [e.model_version for e in events]
-    return PredictionBatch(
+    predictions = [e.prediction for e in events]
+    scores = [e.score for e in events]
+    batch = PredictionBatch(
         timestamps=timestamps([e.timestamp for e in events]),
         features=features,
-        prediction=label_column([e.prediction for e in events], spec),
-        score=score_column([e.score for e in events], spec),
-        class_scores=class_score_columns([e.score for e in events], spec),
+        prediction=label_column(predictions, spec),
+        score=score_column(scores, spec),
+        class_scores=class_score_columns(scores, spec),
         model_version=None if all(v is None for v in versions) else _objects(versions),
         type_errors=type_errors,
         missing_keys=missing_keys,
         undeclared_keys=dict(undeclared),
     )
+    if not hold or model is None or not events:
+        return batch, list(events)
+    held: list[Held] = list(map(model.held_type, repeat(events[0].model_id), [e.prediction_id for e in events],
+                    batch.timestamps.tolist(), predictions, scores, versions, packed,
+                    categorical_rows if model.categorical else repeat(())))
+    return batch, held
 
 
-def _typed_columns(model: ModelEvents, feature_structs: Sequence[Any]) -> dict[str, np.ndarray]:
-    """Columns of typed features: numeric ones in one float64 conversion (null -> NaN)."""
+def held_batch(held: Sequence[HeldPrediction], spec: ModelSpec) -> PredictionBatch:
+    """Columns of held predictions of one model layout (the outcome side of a join).
+
+    >>> from daemon.held import held_type
+    >>> from detectors.spec import FeatureSpec
+    >>> Held = held_type("m", ("age",), ("plan",))
+    >>> rows = [Held("m", "a", 1.0, 1, 0.9, None, struct.pack("=d", 41.0), ("pro",)),
+    ...         Held("m", "b", 2.0, 0, 0.2, None, struct.pack("=d", float("nan")), (None,))]
+    >>> batch = held_batch(rows, ModelSpec("binary", {"plan": FeatureSpec("categorical"), "age": FeatureSpec("numeric")}))
+    >>> {k: v.tolist() for k, v in batch.features.items()}, batch.prediction.tolist()
+    ({'plan': ['pro', None], 'age': [41.0, nan]}, ['1', '0'])
+    """
+    kind = type(held[0])
+    out: dict[str, np.ndarray] = {}
+    width = len(kind.numeric_names)
+    if width:
+        matrix = np.frombuffer(b"".join(map(_HELD_NUMERIC, held)), dtype=np.float64).reshape(len(held), width)
+        out.update(zip(kind.numeric_names, np.array(matrix.T, order="C"), strict=True))
+    if kind.categorical_names:
+        by_column = zip(*map(_HELD_CATEGORICAL, held), strict=True)
+        out.update((name, categorical_column(column)) for name, column in zip(kind.categorical_names, by_column, strict=True))
+    versions = [h.model_version for h in held]
+    scores = [h.score for h in held]
+    return PredictionBatch(
+        timestamps=np.array([h.timestamp for h in held], dtype=np.float64),
+        features={name: out[name] for name in spec.features if name in out},
+        prediction=label_column([h.prediction for h in held], spec),
+        score=score_column(scores, spec),
+        class_scores=class_score_columns(scores, spec),
+        model_version=None if all(v is None for v in versions) else _objects(versions),
+    )
+
+
+_HELD_NUMERIC = operator.attrgetter("numeric")
+_HELD_CATEGORICAL = operator.attrgetter("categorical")
+
+
+def _typed_columns(model: ModelEvents, feature_structs: Sequence[Any],
+                   ) -> tuple[dict[str, np.ndarray], list[bytes], list[tuple[Any, ...]]]:
+    """Columns of typed features (null -> NaN), with each event's numeric values packed and its categorical ones."""
     numeric_rows, categorical_rows = model.rows(feature_structs)
     out: dict[str, np.ndarray] = {}
+    packed: list[bytes] = []
     if model.numeric:
-        matrix = _float_matrix(numeric_rows, len(model.numeric))
+        matrix, packed = _float_matrix(numeric_rows, len(model.numeric))
         out.update(zip(model.numeric, np.array(matrix.T, order="C"), strict=True))  # a writable copy per column
     if model.categorical:
         by_column = list(zip(*categorical_rows, strict=True)) or [() for _ in model.categorical]
         out.update((name, categorical_column(column)) for name, column in zip(model.categorical, by_column, strict=True))
-    return {name: out[name] for name in model.names}
+    return {name: out[name] for name in model.names}, packed, categorical_rows
 
 
 @cache
@@ -208,21 +273,24 @@ def _row_packer(width: int) -> Any:
     return struct.Struct(f"={width}d").pack
 
 
-def _float_matrix(rows: Sequence[tuple[Any, ...]], width: int) -> np.ndarray:
-    """Rows of floats (or None) as an n x width float64 matrix, None -> NaN.
+def _float_matrix(rows: Sequence[tuple[Any, ...]], width: int) -> tuple[np.ndarray, list[bytes]]:
+    """Rows of floats (or None) as an n x width float64 matrix (None -> NaN), and each row's bytes.
 
     Packing each row's doubles with :mod:`struct` costs less than half of numpy's
     conversion of a list of tuples (0.25 vs 0.61 us per 20-value row, measured);
     a row with a null takes numpy's path.
 
-    >>> _float_matrix([(1.0, 2.5), (3.0, None)], 2).tolist()
-    [[1.0, 2.5], [3.0, nan]]
+    >>> matrix, packed = _float_matrix([(1.0, 2.5), (3.0, None)], 2)
+    >>> matrix.tolist(), [len(p) for p in packed]
+    ([[1.0, 2.5], [3.0, nan]], [16, 16])
     """
     try:
-        packed = b"".join(starmap(_row_packer(width), rows))
+        packed = list(starmap(_row_packer(width), rows))
     except struct.error:  # a null feature value
-        return np.array(rows, dtype=np.float64).reshape(len(rows), width)
-    return np.frombuffer(packed, dtype=np.float64).reshape(len(rows), width)
+        matrix = np.array(rows, dtype=np.float64).reshape(len(rows), width)
+        flat, size = matrix.tobytes(), 8 * width
+        return matrix, [flat[i : i + size] for i in range(0, len(flat), size)]
+    return np.frombuffer(b"".join(packed), dtype=np.float64).reshape(len(rows), width), packed
 
 
 def _complete_rows(dicts: Sequence[dict[str, Any]], names: list[str]) -> list[tuple[Any, ...]] | None:

@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 import msgspec
 
 from daemon.events import OutcomeEvent, PredictionEvent, event_time
+from daemon.held import Held, HeldPrediction
 
 Key = tuple[str, str]  # (model_id, prediction_id)
-Pair = tuple[PredictionEvent, OutcomeEvent]
+Pair = tuple[Held, OutcomeEvent]
 
 
 @dataclass
@@ -42,7 +43,7 @@ class JoinCounters:
 class JoinChanges:
     """What changed since the last checkpoint: rows to upsert, keys to delete."""
 
-    predictions: dict[Key, PredictionEvent | None] = field(default_factory=dict)
+    predictions: dict[Key, Held | None] = field(default_factory=dict)
     outcomes: dict[Key, OutcomeEvent | None] = field(default_factory=dict)
 
 
@@ -54,7 +55,7 @@ class OutcomeJoin:
             raise ValueError(f"max_pending must be >= 1, got {max_pending}")
         self.ttl = ttl
         self.max_pending = max_pending
-        self._predictions: dict[Key, PredictionEvent] = {}  # insertion order ~ event time
+        self._predictions: dict[Key, Held] = {}  # insertion order ~ event time
         self._outcomes: dict[Key, OutcomeEvent] = {}
         self.counters = JoinCounters()
         self._changes = JoinChanges()
@@ -67,7 +68,7 @@ class OutcomeJoin:
     def early_outcome_count(self) -> int:
         return len(self._outcomes)
 
-    def add_predictions(self, model_id: str, events: Iterable[PredictionEvent]) -> list[Pair]:
+    def add_predictions(self, model_id: str, events: Iterable[Held]) -> list[Pair]:
         """Hold predictions for their outcomes; return pairs completed by early outcomes."""
         pairs: list[Pair] = []
         for event in events:
@@ -142,7 +143,7 @@ class OutcomeJoin:
         self._changes = JoinChanges()
 
 
-def _expired_keys(store: dict[Key, PredictionEvent] | dict[Key, OutcomeEvent], horizon: float) -> list[Key]:
+def _expired_keys(store: dict[Key, Held] | dict[Key, OutcomeEvent], horizon: float) -> list[Key]:
     """The leading keys of ``store`` whose event time is before ``horizon``."""
     keys: list[Key] = []
     for key, event in store.items():
@@ -157,8 +158,9 @@ _decode_prediction = msgspec.json.Decoder(PredictionEvent).decode
 _decode_outcome = msgspec.json.Decoder(OutcomeEvent).decode
 
 
-def encode_event(event: PredictionEvent | OutcomeEvent) -> bytes:
-    return _encode(event)
+def encode_event(event: Held | OutcomeEvent) -> bytes:
+    """Contract JSON of a waiting event (a held prediction is written as the event it came from)."""
+    return _encode(event.to_event() if isinstance(event, HeldPrediction) else event)
 
 
 def decode_prediction(blob: bytes) -> PredictionEvent:

@@ -15,7 +15,7 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 
 from alerts.pipeline import AlertPipeline
-from daemon.columns import label_column, prediction_batch, timestamps
+from daemon.columns import held_batch, label_column, prediction_batch, prediction_columns, timestamps
 from daemon.config import Config, ModelConfig
 from daemon.events import (
     OutcomeEvent,
@@ -24,6 +24,7 @@ from daemon.events import (
     decode_outcomes,
     event_time,
 )
+from daemon.held import HeldPrediction
 from daemon.join import OutcomeJoin, Pair
 from daemon.metrics import Metrics
 from daemon.rebuild import ReferenceRebuilder, write_reference
@@ -130,11 +131,11 @@ class Pipeline:
         pairs: dict[str, list[Pair]] = defaultdict(list)
         for model_id, model_events in by_model.items():
             runtime = self.models[model_id]
-            batch = prediction_batch(model_events, runtime.spec, self.typed)
+            batch, held = prediction_columns(model_events, runtime.spec, self.typed)
             self.watermark = max(self.watermark, float(batch.timestamps.max()))
             self._track_version(runtime, model_events, now)
             findings[model_id].extend(self._guard(model_id, "predictions", runtime.monitor.observe_predictions, batch))
-            pairs[model_id].extend(self.join.add_predictions(model_id, model_events))
+            pairs[model_id].extend(self.join.add_predictions(model_id, held))
             self.metrics.events.labels(topic="predictions", model=model_id).inc(len(model_events))
             result.predictions += len(model_events)
 
@@ -266,7 +267,12 @@ class Pipeline:
 def outcome_batch(pairs: Sequence[Pair], spec: ModelSpec, typed: TypedDecoders | None = None) -> OutcomeBatch:
     predictions = [p for p, _ in pairs]
     outcomes = [o for _, o in pairs]
-    features = prediction_batch(predictions, spec, typed)
+    kinds = {type(p) for p in predictions}
+    if len(kinds) == 1 and issubclass(next(iter(kinds)), HeldPrediction):
+        features = held_batch(predictions, spec)  # type: ignore[arg-type]  # all held, one layout
+    else:  # mixed (predictions restored from a checkpoint, or of the contract decoder): as events
+        events = [p.to_event() if isinstance(p, HeldPrediction) else p for p in predictions]
+        features = prediction_batch(events, spec, typed)
     kpi_names = sorted({k for o in outcomes if o.kpis for k in o.kpis})
     kpis = {
         name: np.array([(o.kpis or {}).get(name, np.nan) for o in outcomes], dtype=np.float64) for name in kpi_names

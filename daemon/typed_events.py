@@ -34,12 +34,14 @@ from __future__ import annotations
 import heapq
 import operator
 import re
+import struct
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, cast
 
 import msgspec
 
 from daemon.events import PredictionEvent, Rejected, decode_predictions
+from daemon.held import HeldPrediction, held_type
 from detectors.spec import ModelSpec
 
 CategoricalValue = str | int | float | bool | None
@@ -64,6 +66,11 @@ class ModelEvents:
         self.numeric = [n for n, k in zip(self.names, kinds, strict=True) if k == "numeric"]
         self.categorical = [n for n, k in zip(self.names, kinds, strict=True) if k != "numeric"]
         self._numeric_row = _getter([a for a, k in zip(attrs, kinds, strict=True) if k == "numeric"])
+        self.held_type = held_type(suffix, tuple(self.numeric), tuple(self.categorical), self._event_of)
+        self._unpack = struct.Struct(f"={len(self.numeric)}d").unpack
+        # declared order from (numeric values..., categorical values...)
+        kind_order = [i for i, k in enumerate(kinds) if k == "numeric"] + [i for i, k in enumerate(kinds) if k != "numeric"]
+        self._declared = _getter_items([kind_order.index(i) for i in range(len(kinds))])
         self._categorical_row = _getter([a for a, k in zip(attrs, kinds, strict=True) if k != "numeric"])
 
     def rows(self, features: Sequence[Any]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
@@ -72,8 +79,21 @@ class ModelEvents:
             return list(map(msgspec.structs.astuple, features)), []
         return list(map(self._numeric_row, features)), list(map(self._categorical_row, features))
 
+    def _event_of(self, held: HeldPrediction) -> PredictionEvent:
+        """The typed event a held prediction of this model came from (a null numeric feature reads NaN)."""
+        features = self.features_type(*self._declared(self._unpack(held.numeric) + held.categorical))
+        return cast(PredictionEvent, self.event_type(
+            model_id=held.model_id, prediction_id=held.prediction_id, timestamp=held.timestamp, features=features,
+            prediction=held.prediction, score=held.score, model_version=held.model_version))
+
     def as_dict(self, features: Any) -> dict[str, Any]:
         return dict(zip(self.names, msgspec.structs.astuple(features), strict=True))
+
+
+def _getter_items(positions: list[int]) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
+    if len(positions) == 1:
+        return lambda t: (t[positions[0]],)
+    return operator.itemgetter(*positions)
 
 
 def _getter(attrs: list[str]) -> Callable[[Any], tuple[Any, ...]]:

@@ -10,8 +10,9 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from daemon.columns import prediction_batch
-from daemon.events import decode_predictions
+from daemon.columns import prediction_batch, prediction_columns
+from daemon.events import OutcomeEvent, decode_predictions, event_time
+from daemon.held import HeldPrediction
 from daemon.join import decode_prediction, encode_event
 from daemon.pipeline import outcome_batch
 from daemon.typed_events import TypedDecoders
@@ -91,6 +92,31 @@ def _check(messages: list[tuple[bytes | None, bytes | None]], spec: ModelSpec, t
         _same(prediction_batch(mine, spec, typed_decoders), prediction_batch(theirs, spec))
         # what the join stores and a checkpoint restores decodes to the same event
         assert [decode_prediction(encode_event(e)) for e in mine] == [decode_prediction(encode_event(e)) for e in theirs]
+        _check_held(mine, theirs, spec, typed_decoders)
+
+
+def _check_held(mine: list[Any], theirs: list[Any], spec: ModelSpec, typed_decoders: TypedDecoders) -> None:
+    """What the join holds of typed predictions gives the outcome side the contract path's columns,
+    and a checkpoint of it restores the event it came from."""
+    batch, held = prediction_columns(mine, spec, typed_decoders)
+    _same(batch, prediction_batch(theirs, spec))
+    if all(typed_decoders.is_typed(e) for e in mine):
+        assert all(isinstance(h, HeldPrediction) for h in held)
+    outcomes = [OutcomeEvent("churn", e.prediction_id, 1e9, 1) for e in theirs]
+    joined = outcome_batch(list(zip(held, outcomes, strict=True)), spec, typed_decoders)
+    expected = outcome_batch(list(zip(theirs, outcomes, strict=True)), spec)
+    assert list(joined.features) == list(expected.features)
+    for name in joined.features:
+        np.testing.assert_array_equal(joined.features[name], expected.features[name])
+    np.testing.assert_array_equal(joined.prediction_timestamps, expected.prediction_timestamps)
+    assert joined.y_pred.tolist() == expected.y_pred.tolist()
+    np.testing.assert_array_equal(joined.score if joined.score is not None else [],
+                                  expected.score if expected.score is not None else [])
+    for h, e in zip(held, theirs, strict=True):
+        r = decode_prediction(encode_event(h))
+        assert (r.model_id, r.prediction_id, r.features, r.prediction, r.score, r.model_version) == \
+            (e.model_id, e.prediction_id, e.features, e.prediction, e.score, e.model_version)
+        assert event_time(r.timestamp) == event_time(e.timestamp)
 
 
 def test_the_fast_path_is_taken_for_well_formed_keyed_events() -> None:
@@ -106,17 +132,17 @@ def test_the_fast_path_is_taken_for_well_formed_keyed_events() -> None:
 
 def test_joined_batches_mixing_typed_and_restored_predictions() -> None:
     """After a restart the join holds contract-decoded predictions next to new typed ones."""
-    from daemon.events import OutcomeEvent
-
     value = enc({"model_id": "churn", "prediction_id": "a", "timestamp": 5, "prediction": 1,
                  "features": {"age": 41, "plan": "pro", "class": 1, "monthly-spend": 9.5}})
     (_, typed), = TYPED.decode_predictions([b"churn"], [value])[0]
-    restored = decode_prediction(encode_event(typed))
-    assert not TYPED.is_typed(restored)
+    (held,) = prediction_columns([typed], SPEC, TYPED)[1]
+    restored = decode_prediction(encode_event(held))
+    assert isinstance(held, HeldPrediction) and not TYPED.is_typed(restored)
     outcome = OutcomeEvent("churn", "a", 9.0, 1)
-    batch = outcome_batch([(typed, outcome), (restored, outcome)], SPEC, TYPED)
-    assert batch.features["age"].tolist() == [41.0, 41.0]
-    assert batch.features["plan"].tolist() == ["pro", "pro"]
+    for pairs in ([(typed, outcome), (restored, outcome)], [(held, outcome), (restored, outcome)]):
+        batch = outcome_batch(pairs, SPEC, TYPED)
+        assert batch.features["age"].tolist() == [41.0, 41.0]
+        assert batch.features["plan"].tolist() == ["pro", "pro"]
 
 
 def test_the_daemon_counts_which_decoder_read_each_prediction(tmp_path: Path) -> None:

@@ -1,0 +1,78 @@
+"""What the outcome join holds of a typed prediction: the values its columns need, compactly.
+
+A prediction waits for its outcome for hours or days, so the join's memory is
+the daemon's largest. A decoded typed event keeps each numeric feature as a
+Python float in a Struct (910 bytes for the bench's 20 features); the held
+form keeps them as one ``bytes`` of float64 in declared order, NaN for null,
+as the prediction side already packed them for its columns (about 380
+bytes). The outcome side then builds the joined batch's feature columns from
+one buffer per event instead of twenty floats scattered over the heap.
+
+Each model has its own subclass (:meth:`daemon.typed_events.ModelEvents`)
+that knows the feature names, so a held prediction turns back into a contract
+event (:meth:`HeldPrediction.to_event`) for a checkpoint: what is persisted
+stays contract JSON, readable whatever the configuration becomes.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import Callable
+from typing import Any, ClassVar, cast
+
+import msgspec
+
+from daemon.events import PredictionEvent
+
+
+class HeldPrediction(msgspec.Struct, frozen=True, gc=False):
+    """A typed prediction waiting for its outcome (see the module doc)."""
+
+    model_id: str
+    prediction_id: str
+    timestamp: float  # event time, epoch seconds
+    prediction: float | int | str | bool
+    score: float | dict[str, float] | None
+    model_version: str | None
+    numeric: bytes  # the declared numeric features as float64, declared order, NaN for null
+    categorical: tuple[Any, ...]  # the declared categorical features' values, declared order
+
+    numeric_names: ClassVar[tuple[str, ...]] = ()
+    categorical_names: ClassVar[tuple[str, ...]] = ()
+    rebuild: ClassVar[Callable[[HeldPrediction], PredictionEvent] | None] = None  # the model's typed event
+
+    def to_event(self) -> PredictionEvent:
+        """The event this was decoded from (timestamp as epoch seconds, a null feature may read NaN).
+
+        Its model's typed event when the model gave one (it encodes fastest: a checkpoint
+        writes every prediction still waiting), else a contract event.
+
+        >>> Held = held_type("m", ("age", "spend"), ("plan",))
+        >>> h = Held("m", "a1", 5.0, 1, 0.8, None, struct.pack("=2d", 41.0, float("nan")), ("pro",))
+        >>> h.to_event().features
+        {'age': 41.0, 'spend': None, 'plan': 'pro'}
+        """
+        rebuild = type(self).rebuild
+        return rebuild(self) if rebuild is not None else contract_event(self)
+
+
+def contract_event(held: HeldPrediction) -> PredictionEvent:
+    """``held`` as a contract event: features as a dict, null for NaN."""
+    values = struct.unpack(f"={len(held.numeric_names)}d", held.numeric)
+    features: dict[str, Any] = {n: None if math.isnan(v) else v for n, v in zip(held.numeric_names, values, strict=True)}
+    features.update(zip(held.categorical_names, held.categorical, strict=True))
+    return PredictionEvent(held.model_id, held.prediction_id, held.timestamp, features, held.prediction,
+                           held.score, held.model_version)
+
+
+Held = PredictionEvent | HeldPrediction  # what the outcome join holds of a prediction
+
+
+def held_type(suffix: str, numeric: tuple[str, ...], categorical: tuple[str, ...],
+              rebuild: Callable[[HeldPrediction], PredictionEvent] | None = None) -> type[HeldPrediction]:
+    """The held-prediction class of one model's feature layout; ``rebuild`` makes its typed event."""
+    kind = msgspec.defstruct(f"HeldPrediction_{suffix}", [], bases=(HeldPrediction,), frozen=True, gc=False,
+                             namespace={"numeric_names": numeric, "categorical_names": categorical,
+                                        "rebuild": staticmethod(rebuild) if rebuild is not None else None})
+    return cast(type[HeldPrediction], kind)
