@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy.stats import chi2
+from scipy.special import chdtrc
 
 from detectors.base import check_params, register
 from detectors.binning import CategoricalBinning, jensen_shannon, missing_mask, psi, total_variation
@@ -37,7 +37,7 @@ def chi_square(reference: np.ndarray, current: np.ndarray) -> tuple[float, float
     expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0, keepdims=True) / table.sum()
     stat = float(np.sum((table - expected) ** 2 / expected))
     dof = table.shape[1] - 1
-    return stat, float(chi2.sf(stat, dof)), dof
+    return stat, float(chdtrc(dof, stat)), dof  # chi2.sf without scipy.stats overhead (36 vs 0.8 us)
 
 
 class CategoricalReference:
