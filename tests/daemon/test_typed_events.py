@@ -25,6 +25,9 @@ SPEC = ModelSpec(task="binary", features={
 TYPED = TypedDecoders({"churn": SPEC})
 NUMERIC_SPEC = ModelSpec(task="binary", features={k: FeatureSpec("numeric") for k in ("age", "class", "monthly-spend")})
 NUMERIC_TYPED = TypedDecoders({"churn": NUMERIC_SPEC})  # all numeric: rows are the Struct's own tuples
+CATEGORICAL_SPEC = ModelSpec(task="binary", features={
+    k: FeatureSpec("categorical") for k in ("age", "plan", "class", "monthly-spend")})
+CATEGORICAL_TYPED = TypedDecoders({"churn": CATEGORICAL_SPEC})  # no numeric row at all
 enc = msgspec.json.encode
 
 scalar = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6),
@@ -78,6 +81,12 @@ def test_typed_decode_and_columns_equal_the_contract_path(messages: list[tuple[b
 @given(st.lists(message(categorical=False), min_size=1, max_size=25))
 def test_all_numeric_models_too(messages: list[tuple[bytes | None, bytes | None]]) -> None:
     _check(messages, NUMERIC_SPEC, NUMERIC_TYPED)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(message(), min_size=1, max_size=25))
+def test_all_categorical_models_too(messages: list[tuple[bytes | None, bytes | None]]) -> None:
+    _check(messages, CATEGORICAL_SPEC, CATEGORICAL_TYPED)
 
 
 def _check(messages: list[tuple[bytes | None, bytes | None]], spec: ModelSpec, typed_decoders: TypedDecoders) -> None:
