@@ -211,7 +211,7 @@ def _columns(events: Sequence[PredictionEvent], spec: ModelSpec, typed: TypedDec
     if not hold or model is None or not events:
         return batch, list(events)
     held: list[Held] = list(map(model.held_type, repeat(events[0].model_id), [e.prediction_id for e in events],
-                                batch.timestamps.tolist(), predictions, scores, versions,
+                                batch.timestamps.tolist(), predictions, scores, model.shared_versions(versions),
                                 packed if model.numeric else repeat(b""),
                                 categorical_rows if model.categorical else repeat(())))
     assert len(held) == len(events)

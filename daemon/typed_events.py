@@ -45,6 +45,7 @@ from daemon.held import HeldPrediction, held_type
 from detectors.spec import ModelSpec
 
 CategoricalValue = str | int | float | bool | None
+MAX_SHARED_VERSIONS = 1000
 
 
 class ModelEvents:
@@ -66,6 +67,7 @@ class ModelEvents:
         self.numeric = [n for n, k in zip(self.names, kinds, strict=True) if k == "numeric"]
         self.categorical = [n for n, k in zip(self.names, kinds, strict=True) if k != "numeric"]
         self._numeric_row = _getter([a for a, k in zip(attrs, kinds, strict=True) if k == "numeric"])
+        self._versions: dict[str, str] = {}
         self.held_type = held_type(suffix, tuple(self.numeric), tuple(self.categorical), self._event_of)
         self._unpack = struct.Struct(f"={len(self.numeric)}d").unpack
         # declared order from (numeric values..., categorical values...)
@@ -85,6 +87,16 @@ class ModelEvents:
         return cast(PredictionEvent, self.event_type(
             model_id=held.model_id, prediction_id=held.prediction_id, timestamp=held.timestamp, features=features,
             prediction=held.prediction, score=held.score, model_version=held.model_version))
+
+    def shared_versions(self, versions: list[str | None]) -> list[str | None]:
+        """The same version strings, one object per distinct version (a held prediction keeps its own otherwise).
+
+        Few versions are live at once; the table is emptied if a producer sends many.
+        """
+        table = self._versions
+        if len(table) > MAX_SHARED_VERSIONS:
+            table.clear()
+        return [table.setdefault(v, v) if v is not None else None for v in versions]
 
     def as_dict(self, features: Any) -> dict[str, Any]:
         return dict(zip(self.names, msgspec.structs.astuple(features), strict=True))
