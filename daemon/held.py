@@ -2,16 +2,17 @@
 
 A prediction waits for its outcome for hours or days, so the join's memory is
 the daemon's largest. A decoded typed event keeps each numeric feature as a
-Python float in a Struct (910 bytes for the bench's 20 features); the held
+Python float in a Struct (909 bytes for the bench's 20 features); the held
 form keeps them as one ``bytes`` of float64 in declared order, NaN for null,
-as the prediction side already packed them for its columns (about 380
-bytes). The outcome side then builds the joined batch's feature columns from
-one buffer per event instead of twenty floats scattered over the heap.
+as the prediction side already packed them for its columns (394 bytes). The
+outcome side then builds the joined batch's feature columns from one buffer
+per event instead of twenty floats scattered over the heap.
 
-Each model has its own subclass (:meth:`daemon.typed_events.ModelEvents`)
-that knows the feature names, so a held prediction turns back into a contract
-event (:meth:`HeldPrediction.to_event`) for a checkpoint: what is persisted
-stays contract JSON, readable whatever the configuration becomes.
+Each model has its own subclass (made by :class:`daemon.typed_events.ModelEvents`)
+that knows the feature names, so a held prediction turns back into the typed
+event it came from (:meth:`HeldPrediction.to_event`) when a checkpoint writes
+it: what is persisted stays contract JSON, readable whatever the configuration
+becomes.
 """
 
 from __future__ import annotations

@@ -67,13 +67,13 @@ class ModelEvents:
         self.numeric = [n for n, k in zip(self.names, kinds, strict=True) if k == "numeric"]
         self.categorical = [n for n, k in zip(self.names, kinds, strict=True) if k != "numeric"]
         self._numeric_row = _getter([a for a, k in zip(attrs, kinds, strict=True) if k == "numeric"])
-        self._versions: dict[str, str] = {}
+        self._categorical_row = _getter([a for a, k in zip(attrs, kinds, strict=True) if k != "numeric"])
+        # what the outcome join holds of this model's predictions, and how it becomes an event again
         self.held_type = held_type(suffix, tuple(self.numeric), tuple(self.categorical), self._event_of)
         self._unpack = struct.Struct(f"={len(self.numeric)}d").unpack
-        # declared order from (numeric values..., categorical values...)
-        kind_order = [i for i, k in enumerate(kinds) if k == "numeric"] + [i for i, k in enumerate(kinds) if k != "numeric"]
-        self._declared = _getter_items([kind_order.index(i) for i in range(len(kinds))])
-        self._categorical_row = _getter([a for a, k in zip(attrs, kinds, strict=True) if k != "numeric"])
+        by_kind = [i for i, k in enumerate(kinds) if k == "numeric"] + [i for i, k in enumerate(kinds) if k != "numeric"]
+        self._declared = _getter_items([by_kind.index(i) for i in range(len(kinds))])  # (numeric..., categorical...)
+        self._versions: dict[str, str] = {}
 
     def rows(self, features: Sequence[Any]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
         """Numeric and categorical values of typed ``features``, as rows in declared order."""
