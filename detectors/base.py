@@ -100,3 +100,15 @@ def fmt(x: float) -> str:
     if abs(x) < 1e-3 or abs(x) >= 1e5:
         return f"{x:.1e}".replace("e-0", "e-").replace("e+0", "e+")
     return f"{x:.3g}"
+
+
+def run_bounds(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For sorted ``w``: counts of values <= and < each element, from its run of ties (O(n)).
+
+    >>> [b.tolist() for b in run_bounds(np.array([1.0, 2.0, 2.0, 3.0]))]
+    [[1, 3, 3, 4], [0, 1, 1, 3]]
+    """
+    n = w.size
+    starts = np.flatnonzero(np.concatenate(([True], w[1:] != w[:-1])))
+    lengths = np.diff(np.append(starts, n))
+    return np.repeat(starts + lengths, lengths), np.repeat(starts, lengths)

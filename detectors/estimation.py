@@ -28,10 +28,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from detectors.base import check_params, register
+from detectors.base import check_params, register, run_bounds
 from detectors.findings import Finding
 from detectors.metrics import METRICS
-from detectors.numeric import run_bounds
 from detectors.performance import Baseline, evaluate_against
 from detectors.thresholds import StdThreshold, Threshold
 
@@ -124,11 +123,12 @@ class CbpeEstimator:
 
     def expected(self, score: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
         ok = ~np.isnan(score)
-        p = self.calibrate(score[ok])
+        present = score[ok]
+        p = self.calibrate(present)
         pred_pos = y_pred[ok] == self.positive
         tp, fp, fn = float(p[pred_pos].sum()), float((1 - p[pred_pos]).sum()), float(p[~pred_pos].sum())
         n = p.size
-        ordered = np.sort(score[ok])
+        ordered = np.sort(present)
         return {"accuracy": (tp + float((1 - p[~pred_pos]).sum())) / n if n else float("nan"),
                 "f1": 2 * tp / (2 * tp + fp + fn) if (tp + fp + fn) > 0 else float("nan"),
                 "roc_auc": expected_auc(self.calibrate(ordered), ordered) if n else float("nan")}

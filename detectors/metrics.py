@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from detectors.base import run_bounds
+
 Fn = Callable[[np.ndarray, np.ndarray, Any, str], float]  # (y_true, y_pred, score or ClassScores, positive)
 NAN = float("nan")
 EPS = 1e-15
@@ -74,8 +76,7 @@ def _macro(fn: Callable[[np.ndarray, np.ndarray, np.ndarray | None, str], float]
 def auc_from_scores(positive: np.ndarray, score: np.ndarray) -> float:
     """ROC AUC by the rank (Mann-Whitney) formula with mid-ranks for ties.
 
-    Only the positives' rank sum is needed: one sort, then per run of tied
-    scores its mid-rank times the positives in it.
+    A value's mid-rank is the mean of its run of ties' 1-based ranks: (below + at_or_below + 1) / 2.
 
     >>> auc_from_scores(np.array([False, True, False, True]), np.array([0.1, 0.4, 0.4, 0.8]))
     0.875
@@ -85,14 +86,8 @@ def auc_from_scores(positive: np.ndarray, score: np.ndarray) -> float:
     if n_pos == 0 or n_neg == 0:
         return NAN
     order = np.argsort(score, kind="stable")
-    ordered = score[order]
-    new_run = np.empty(ordered.size, dtype=bool)
-    new_run[0] = True
-    np.not_equal(ordered[1:], ordered[:-1], out=new_run[1:])
-    starts = np.flatnonzero(new_run)
-    ends = np.append(starts[1:], ordered.size)
-    positives = np.add.reduceat(positive[order].astype(np.int64), starts)
-    rank_sum = float(np.dot((starts + ends + 1) / 2, positives))  # mid-rank of a run: its 1-based ranks' mean
+    at_or_below, below = run_bounds(score[order])
+    rank_sum = float((below + at_or_below + 1)[positive[order]].sum()) / 2
     return (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
 
 

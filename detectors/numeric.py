@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy.stats import kstwobign
 
-from detectors.base import check_params, decode_array, encode_array, register
+from detectors.base import check_params, decode_array, encode_array, register, run_bounds
 from detectors.binning import NumericBinning, hellinger, jensen_shannon, psi
 from detectors.ks_exact import ks_sorted
 from detectors.kstwo import kstwo_sf
@@ -43,18 +43,6 @@ def _ecdf_positions(ref: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndar
     left = right.copy()
     left[ties] = np.searchsorted(ref, w[ties], side="left")
     return right, left
-
-
-def run_bounds(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For sorted ``w``: counts of values <= and < each element, from its run of ties (O(n)).
-
-    >>> [b.tolist() for b in run_bounds(np.array([1.0, 2.0, 2.0, 3.0]))]
-    [[1, 3, 3, 4], [0, 1, 1, 3]]
-    """
-    n = w.size
-    starts = np.flatnonzero(np.concatenate(([True], w[1:] != w[:-1])))
-    lengths = np.diff(np.append(starts, n))
-    return np.repeat(starts + lengths, lengths), np.repeat(starts, lengths)
 
 
 def _ks_from_positions(m: int, w: np.ndarray, right: np.ndarray, left: np.ndarray) -> float:
