@@ -66,13 +66,14 @@ class ModelEvents:
         self.decode = cast(Callable[[bytes], PredictionEvent], msgspec.json.Decoder(self.event_type).decode)
         self.numeric = [n for n, k in zip(self.names, kinds, strict=True) if k == "numeric"]
         self.categorical = [n for n, k in zip(self.names, kinds, strict=True) if k != "numeric"]
-        self._numeric_row = _getter([a for a, k in zip(attrs, kinds, strict=True) if k == "numeric"])
-        self._categorical_row = _getter([a for a, k in zip(attrs, kinds, strict=True) if k != "numeric"])
+        self._numeric_row = _getter(operator.attrgetter, [a for a, k in zip(attrs, kinds, strict=True) if k == "numeric"])
+        self._categorical_row = _getter(operator.attrgetter, [a for a, k in zip(attrs, kinds, strict=True) if k != "numeric"])
         # what the outcome join holds of this model's predictions, and how it becomes an event again
         self.held_type = held_type(suffix, tuple(self.numeric), tuple(self.categorical), self._event_of)
         self._unpack = struct.Struct(f"={len(self.numeric)}d").unpack
         by_kind = [i for i, k in enumerate(kinds) if k == "numeric"] + [i for i, k in enumerate(kinds) if k != "numeric"]
-        self._declared = _getter_items([by_kind.index(i) for i in range(len(kinds))])  # (numeric..., categorical...)
+        # declared order from (numeric values..., categorical values...)
+        self._declared = _getter(operator.itemgetter, [by_kind.index(i) for i in range(len(kinds))])
         self._versions: dict[str, str] = {}
 
     def rows(self, features: Sequence[Any]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
@@ -102,19 +103,14 @@ class ModelEvents:
         return dict(zip(self.names, msgspec.structs.astuple(features), strict=True))
 
 
-def _getter_items(positions: list[int]) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
-    if len(positions) == 1:
-        return lambda t: (t[positions[0]],)
-    return operator.itemgetter(*positions)
-
-
-def _getter(attrs: list[str]) -> Callable[[Any], tuple[Any, ...]]:
-    if not attrs:
+def _getter(getter: Callable[..., Callable[[Any], Any]], keys: list[Any]) -> Callable[[Any], tuple[Any, ...]]:
+    """``getter(*keys)`` (operator.attrgetter or itemgetter) that always gives a tuple, for 0 or 1 key too."""
+    if not keys:
         return lambda _: ()
-    if len(attrs) == 1:
-        one = operator.attrgetter(attrs[0])
-        return lambda f: (one(f),)
-    return operator.attrgetter(*attrs)
+    if len(keys) == 1:
+        one = getter(keys[0])
+        return lambda x: (one(x),)
+    return getter(*keys)
 
 
 class TypedDecoders:
