@@ -221,12 +221,12 @@ def _columns(events: Sequence[PredictionEvent], spec: ModelSpec, typed: TypedDec
 def held_batch(held: Sequence[HeldPrediction], spec: ModelSpec) -> PredictionBatch:
     """Columns of held predictions of one model layout (the outcome side of a join).
 
-    >>> from daemon.held import held_type
     >>> from detectors.spec import FeatureSpec
-    >>> Held = held_type("m", ("age",), ("plan",))
+    >>> spec = ModelSpec("binary", {"plan": FeatureSpec("categorical"), "age": FeatureSpec("numeric")})
+    >>> Held = ModelEvents("m", spec).held_type
     >>> rows = [Held("m", "a", 1.0, 1, 0.9, None, struct.pack("=d", 41.0), ("pro",)),
     ...         Held("m", "b", 2.0, 0, 0.2, None, struct.pack("=d", float("nan")), (None,))]
-    >>> batch = held_batch(rows, ModelSpec("binary", {"plan": FeatureSpec("categorical"), "age": FeatureSpec("numeric")}))
+    >>> batch = held_batch(rows, spec)
     >>> {k: v.tolist() for k, v in batch.features.items()}, batch.prediction.tolist()
     ({'plan': ['pro', None], 'age': [41.0, nan]}, ['1', '0'])
     """

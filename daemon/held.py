@@ -17,8 +17,6 @@ becomes.
 
 from __future__ import annotations
 
-import math
-import struct
 from collections.abc import Callable
 from typing import Any, ClassVar, cast
 
@@ -41,39 +39,34 @@ class HeldPrediction(msgspec.Struct, frozen=True, gc=False):
 
     numeric_names: ClassVar[tuple[str, ...]] = ()
     categorical_names: ClassVar[tuple[str, ...]] = ()
-    rebuild: ClassVar[Callable[[HeldPrediction], PredictionEvent] | None] = None  # the model's typed event
+    rebuild: ClassVar[Callable[[HeldPrediction], PredictionEvent]]  # set per model by held_type
 
     def to_event(self) -> PredictionEvent:
-        """The event this was decoded from (timestamp as epoch seconds, a null feature may read NaN).
+        """The typed event this was decoded from (timestamp as epoch seconds, a null feature reads NaN).
 
-        Its model's typed event when the model gave one (it encodes fastest: a checkpoint
-        writes every prediction still waiting), else a contract event.
+        A checkpoint writes every prediction still waiting this way: the typed event encodes
+        fastest, and as contract JSON (NaN is written as null).
 
-        >>> Held = held_type("m", ("age", "spend"), ("plan",))
-        >>> h = Held("m", "a1", 5.0, 1, 0.8, None, struct.pack("=2d", 41.0, float("nan")), ("pro",))
-        >>> h.to_event().features
-        {'age': 41.0, 'spend': None, 'plan': 'pro'}
+        >>> import struct
+        >>> from daemon.typed_events import ModelEvents
+        >>> from detectors.spec import FeatureSpec, ModelSpec
+        >>> spec = ModelSpec("binary", {"age": FeatureSpec("numeric"), "plan": FeatureSpec("categorical"),
+        ...                             "spend": FeatureSpec("numeric")})
+        >>> model = ModelEvents("m", spec)
+        >>> h = model.held_type("m", "a1", 5.0, 1, 0.8, None, struct.pack("=2d", 41.0, float("nan")), ("pro",))
+        >>> msgspec.json.encode(h.to_event().features)
+        b'{"age":41.0,"plan":"pro","spend":null}'
         """
-        rebuild = type(self).rebuild
-        return rebuild(self) if rebuild is not None else contract_event(self)
-
-
-def contract_event(held: HeldPrediction) -> PredictionEvent:
-    """``held`` as a contract event: features as a dict, null for NaN."""
-    values = struct.unpack(f"={len(held.numeric_names)}d", held.numeric)
-    features: dict[str, Any] = {n: None if math.isnan(v) else v for n, v in zip(held.numeric_names, values, strict=True)}
-    features.update(zip(held.categorical_names, held.categorical, strict=True))
-    return PredictionEvent(held.model_id, held.prediction_id, held.timestamp, features, held.prediction,
-                           held.score, held.model_version)
+        return type(self).rebuild(self)
 
 
 Held = PredictionEvent | HeldPrediction  # what the outcome join holds of a prediction
 
 
 def held_type(suffix: str, numeric: tuple[str, ...], categorical: tuple[str, ...],
-              rebuild: Callable[[HeldPrediction], PredictionEvent] | None = None) -> type[HeldPrediction]:
+              rebuild: Callable[[HeldPrediction], PredictionEvent]) -> type[HeldPrediction]:
     """The held-prediction class of one model's feature layout; ``rebuild`` makes its typed event."""
     kind = msgspec.defstruct(f"HeldPrediction_{suffix}", [], bases=(HeldPrediction,), frozen=True, gc=False,
                              namespace={"numeric_names": numeric, "categorical_names": categorical,
-                                        "rebuild": staticmethod(rebuild) if rebuild is not None else None})
+                                        "rebuild": staticmethod(rebuild)})
     return cast(type[HeldPrediction], kind)
