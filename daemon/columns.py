@@ -197,22 +197,15 @@ def _columns(events: Sequence[PredictionEvent], spec: ModelSpec, typed: TypedDec
     versions = [e.model_version for e in events]
     predictions = [e.prediction for e in events]
     scores = [e.score for e in events]
-    batch = PredictionBatch(
-        timestamps=timestamps([e.timestamp for e in events]),
-        features=features,
-        prediction=label_column(predictions, spec),
-        score=score_column(scores, spec),
-        class_scores=class_score_columns(scores, spec),
-        model_version=None if all(v is None for v in versions) else _objects(versions),
-        type_errors=type_errors,
-        missing_keys=missing_keys,
-        undeclared_keys=dict(undeclared),
-    )
-    if not hold or model is None or not events:
+    batch = _batch(timestamps([e.timestamp for e in events]), features, predictions, scores, versions, spec,
+                   type_errors=type_errors, missing_keys=missing_keys, undeclared_keys=dict(undeclared))
+    if not hold:
+        return batch, []
+    if model is None or not events:
         return batch, list(events)
     held: list[Held] = list(map(model.held_type, repeat(events[0].model_id), [e.prediction_id for e in events],
                                 batch.timestamps.tolist(), predictions, scores, model.shared_versions(versions),
-                                packed if model.numeric else repeat(b""),
+                                packed,  # one per event, b"" when the model has no numeric feature
                                 categorical_rows if model.categorical else repeat(())))
     assert len(held) == len(events)
     return batch, held
@@ -231,24 +224,38 @@ def held_batch(held: Sequence[HeldPrediction], spec: ModelSpec) -> PredictionBat
     ({'plan': ['pro', None], 'age': [41.0, nan]}, ['1', '0'])
     """
     kind = type(held[0])
-    out: dict[str, np.ndarray] = {}
     width = len(kind.numeric_names)
-    if width:
-        matrix = np.frombuffer(b"".join(map(_HELD_NUMERIC, held)), dtype=np.float64).reshape(len(held), width)
-        out.update(zip(kind.numeric_names, np.array(matrix.T, order="C"), strict=True))
-    if kind.categorical_names:
-        by_column = zip(*map(_HELD_CATEGORICAL, held), strict=True)
-        out.update((name, categorical_column(column)) for name, column in zip(kind.categorical_names, by_column, strict=True))
-    versions = [h.model_version for h in held]
-    scores = [h.score for h in held]
+    matrix = np.frombuffer(b"".join(map(_HELD_NUMERIC, held)), dtype=np.float64).reshape(len(held), width)
+    features = _feature_columns(kind.numeric_names, matrix, kind.categorical_names, list(map(_HELD_CATEGORICAL, held)),
+                                spec.features)
+    return _batch(np.array([h.timestamp for h in held], dtype=np.float64), features, [h.prediction for h in held],
+                  [h.score for h in held], [h.model_version for h in held], spec)
+
+
+def _batch(times: np.ndarray, features: dict[str, np.ndarray], predictions: list[Any], scores: list[Any],
+           versions: list[str | None], spec: ModelSpec, **quality: dict[str, int]) -> PredictionBatch:
+    """A batch from its feature columns and the events' scalar fields (``quality``: data-quality counters)."""
     return PredictionBatch(
-        timestamps=np.array([h.timestamp for h in held], dtype=np.float64),
-        features={name: out[name] for name in spec.features if name in out},
-        prediction=label_column([h.prediction for h in held], spec),
+        timestamps=times,
+        features=features,
+        prediction=label_column(predictions, spec),
         score=score_column(scores, spec),
         class_scores=class_score_columns(scores, spec),
         model_version=None if all(v is None for v in versions) else _objects(versions),
+        **quality,
     )
+
+
+def _feature_columns(numeric: Sequence[str], matrix: np.ndarray, categorical: Sequence[str],
+                     categorical_rows: Sequence[tuple[Any, ...]], order: Iterable[str]) -> dict[str, np.ndarray]:
+    """Columns from an n x len(numeric) float64 matrix and per-event categorical rows, in ``order``."""
+    out: dict[str, np.ndarray] = {}
+    if numeric:
+        out.update(zip(numeric, np.array(matrix.T, order="C"), strict=True))  # a writable copy per column
+    if categorical:
+        by_column = list(zip(*categorical_rows, strict=True)) or [() for _ in categorical]
+        out.update((name, categorical_column(column)) for name, column in zip(categorical, by_column, strict=True))
+    return {name: out[name] for name in order if name in out}
 
 
 _HELD_NUMERIC = operator.attrgetter("numeric")
@@ -259,15 +266,9 @@ def _typed_columns(model: ModelEvents, feature_structs: Sequence[Any],
                    ) -> tuple[dict[str, np.ndarray], list[bytes], list[tuple[Any, ...]]]:
     """Columns of typed features (null -> NaN), with each event's numeric values packed and its categorical ones."""
     numeric_rows, categorical_rows = model.rows(feature_structs)
-    out: dict[str, np.ndarray] = {}
-    packed: list[bytes] = []
-    if model.numeric:
-        matrix, packed = _float_matrix(numeric_rows, len(model.numeric))
-        out.update(zip(model.numeric, np.array(matrix.T, order="C"), strict=True))  # a writable copy per column
-    if model.categorical:
-        by_column = list(zip(*categorical_rows, strict=True)) or [() for _ in model.categorical]
-        out.update((name, categorical_column(column)) for name, column in zip(model.categorical, by_column, strict=True))
-    return {name: out[name] for name in model.names}, packed, categorical_rows
+    matrix, packed = _float_matrix(numeric_rows, len(model.numeric))
+    features = _feature_columns(model.numeric, matrix, model.categorical, categorical_rows, model.names)
+    return features, packed, categorical_rows
 
 
 @cache
