@@ -30,10 +30,9 @@ from river import drift
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from daemon.app import steady_state_gc
+from daemon.app import prepare_loop
 from daemon.cli import single_threaded_numerics
 from detectors.batch import OutcomeBatch, PredictionBatch
-from detectors.ks_exact import warm_up as ks_warm_up
 from detectors.monitor import ModelMonitor
 from detectors.settings import MonitorSettings
 from detectors.spec import FeatureSpec, ModelSpec
@@ -270,8 +269,7 @@ def throughput(repeats: int, n: int) -> None:
     ref = reference(rng)
     msgs, y = encode_events(rng, n)
     outcome_msgs = encode_outcomes(y)
-    ks_warm_up()  # as App.run does before its loop
-    steady_state_gc()
+    prepare_loop()  # as App.run does before its loop
     typed, contract, pred, out, naive = [], [], [], [], []
     for _ in range(repeats):  # every design in every repeat: ratios come from the same moments of a noisy machine
         typed.append(run_decode(msgs, True))

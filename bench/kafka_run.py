@@ -25,13 +25,12 @@ sys.path.insert(0, str(ROOT))
 
 from kafka.admin import KafkaAdminClient, NewTopic  # noqa: E402
 
-from daemon.app import App, steady_state_gc  # noqa: E402
+from daemon.app import App, prepare_loop  # noqa: E402
 from daemon.cli import single_threaded_numerics  # noqa: E402
 from daemon.config import parse_config  # noqa: E402
 from daemon.kafka_io import KafkaDeadLetters, KafkaSource  # noqa: E402
 from daemon.simulate import FEATURES, Scenario, write_reference  # noqa: E402
 from daemon.simulate_kafka import produce_scenario  # noqa: E402
-from detectors.ks_exact import warm_up as ks_warm_up  # noqa: E402
 from tests.broker.kafka import KafkaBroker  # noqa: E402
 
 
@@ -71,8 +70,7 @@ def consume_once(bootstrap: str, topics: dict[str, str], workdir: Path, total: i
     dead = KafkaDeadLetters(config.kafka)
     app = App(config, dead, producer=dead.producer)
     source = KafkaSource(config.kafka, stored_offsets=app.checkpoint.offsets, on_revoke=app.save)
-    ks_warm_up()  # as App.run does
-    steady_state_gc()
+    prepare_loop()  # as App.run does
     started = None
     seen = 0
     try:
