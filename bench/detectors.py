@@ -233,6 +233,34 @@ def held_bytes(msgs: list[bytes]) -> tuple[float, float, float]:
     return out[0], out[1], out[2]
 
 
+KERNEL_COST = """
+import sys, time
+def rss():  # peak RSS of this process's memory map (getrusage's maxrss survives the parent's fork + exec)
+    line = next(x for x in open("/proc/self/status") if x.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1024
+import numpy, scipy.stats
+before = rss()
+import numba
+imported = rss()
+sys.path.insert(0, sys.argv[1])
+from detectors.ks_exact import warm_up
+t0 = time.perf_counter()
+warm_up()
+print(imported - before, rss() - imported, time.perf_counter() - t0)
+"""
+
+
+def kernel_cost() -> tuple[float, float, float]:
+    """What the compiled KS kernel costs a process (a fresh one): MiB of peak RSS for importing
+    numba and for compiling the kernel, and the compile's seconds."""
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-c", KERNEL_COST, str(Path(__file__).resolve().parents[1])],
+                         check=True, capture_output=True, text=True).stdout.split()
+    imported, compiled, seconds = map(float, out)
+    return imported, compiled, seconds
+
+
 def run_pvalues(repeats: int) -> tuple[float, float]:
     """Seconds for the 22 KS p-values of a window where every subject drifted (D in [0.03, 0.2], en = 4545):
     detectors.numeric.ks_pvalue vs scipy.stats.kstwo.sf (what ks_2samp's asymptotic method calls)."""
@@ -303,6 +331,9 @@ def throughput(repeats: int, n: int) -> None:
     rates = [run_app(n) for _ in range(repeats)]
     print(f"App.handle + housekeeping (demo churn model, 6 features, alerts and metrics): {med(rates):,.0f} messages/s")
     print(f"ours / naive, prediction events per second (median of per-repeat ratios): {med(ratios):5.2f}x")
+    imported, compiled, seconds = kernel_cost()
+    print(f"the compiled KS kernel's cost to a process: numba import +{imported:.0f} MiB peak RSS, "
+          f"compiling +{compiled:.0f} MiB in {seconds:.2f} s")
     print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
 
 
