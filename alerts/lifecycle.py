@@ -113,17 +113,24 @@ class AlertLifecycle:
             alert.state, alert.fired_at = "firing", now
         return alert if alert.state != before else None
 
-    def expire(self, event_now: float) -> list[Alert]:
-        """Resolve firing alerts whose check went unevaluated for ``resolve_timeout`` (event time)."""
+    def expire(self, event_now: float | Mapping[str, float]) -> list[Alert]:
+        """Resolve firing alerts whose check went unevaluated for ``resolve_timeout`` (event time).
+
+        ``event_now`` is one time for every model, or each model's own clock (models
+        missing from the mapping have no clock yet and expire nothing).
+        """
         if self.resolve_timeout is None:
             return []
         changed = []
         for alert in self.alerts.values():
+            now = event_now.get(alert.model) if isinstance(event_now, Mapping) else event_now
+            if now is None:
+                continue
             last = alert.last_evaluated_at or alert.starts_at
-            if alert.state == "firing" and event_now - last >= self.resolve_timeout:
-                alert.state, alert.ends_at = "resolved", event_now
+            if alert.state == "firing" and now - last >= self.resolve_timeout:
+                alert.state, alert.ends_at = "resolved", now
                 alert.annotations["resolved_by"] = (
-                    f"no evaluation of this check for {event_now - last:.0f} s (resolve_timeout)"
+                    f"no evaluation of this check for {now - last:.0f} s (resolve_timeout)"
                 )
                 changed.append(alert.copy())
         return changed

@@ -89,7 +89,7 @@ class AlertPipeline:
         """Feed one evaluation's findings; returns (copies of) alerts whose state changed."""
         return self.lifecycle.update(model_id, labels, findings, now)
 
-    def expire(self, event_now: float) -> list[Alert]:
+    def expire(self, event_now: float | Mapping[str, float]) -> list[Alert]:
         """Resolve firing alerts whose checks stopped being evaluated (see ``resolve_timeout``)."""
         return self.lifecycle.expire(event_now)
 

@@ -16,6 +16,7 @@ from alerts.pipeline import AlertPipeline
 from alerts.receivers import build_notifiers
 from alerts.silences import SilenceStore
 from daemon.checkpoint import Checkpoint
+from daemon.clock import ModelClock
 from daemon.config import Config, parse_duration
 from daemon.join import OutcomeJoin
 from daemon.metrics import Metrics
@@ -79,6 +80,9 @@ class App:
         models = {}
         saved = self.checkpoint.monitor_states()
         runtime_meta = self.checkpoint.meta("models") or {}
+        clocks = self.checkpoint.meta("clocks") or {}
+        idle_after = parse_duration(config.event_time.idle_after)
+        future_tolerance = parse_duration(config.event_time.future_tolerance)
         for mc in config.models:
             spec = mc.spec()
             meta = runtime_meta.get(mc.id, {})
@@ -92,7 +96,10 @@ class App:
                     monitor = ModelMonitor(mc.id, spec, monitor_reference)
                     log.warning("model %s: checkpointed detector state does not fit the current config (%s); "
                                 "its windows start afresh", mc.id, exc)
-            runtime = ModelRuntime(mc, spec, monitor, reference_path=reference_path)
+            runtime = ModelRuntime(mc, spec, monitor, reference_path=reference_path,
+                                   clock=ModelClock(idle_after, future_tolerance))
+            if mc.id in clocks:
+                runtime.clock.load_state(clocks[mc.id], clock())
             runtime.model_version = meta.get("model_version")
             runtime.labelled_samples = int(meta.get("labelled_samples", 0))
             models[mc.id] = runtime
@@ -109,7 +116,6 @@ class App:
         self.reports = ReportHook(config, self.alerts)
         self.pipeline = Pipeline(config, models, self.join, self.alerts, dead_letters, self.metrics,
                                  on_degraded=self.reports)
-        self.pipeline.watermark = float(self.checkpoint.meta("watermark") or 0.0)
         self.offsets: Offsets = self.checkpoint.offsets()
         self._checkpoint_every = parse_duration(config.state.checkpoint_interval)
         self._last_checkpoint = clock()
@@ -178,7 +184,7 @@ class App:
             self.join.take_changes(),
             {
                 "alerts": self.alerts.state(),
-                "watermark": self.pipeline.watermark,
+                "clocks": {m: r.clock.state() for m, r in self.models.items()},
                 "models": {
                     m: {"model_version": r.model_version, "labelled_samples": r.labelled_samples,
                         "reference_path": r.reference_path}

@@ -17,6 +17,7 @@ import msgspec
 import yaml
 
 from alerts.settings import AlertingSettings, Duration, seconds
+from daemon.clock import EventTimeSettings
 from daemon.rebuild import RebuildSettings
 from daemon.strict import convert
 from detectors.settings import MonitorSettings
@@ -127,6 +128,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     kafka: KafkaSettings = msgspec.field(default_factory=KafkaSettings)
     state: StateSettings = msgspec.field(default_factory=StateSettings)
     join: JoinSettings = msgspec.field(default_factory=JoinSettings)
+    event_time: EventTimeSettings = msgspec.field(default_factory=EventTimeSettings)
     http: HttpSettings = msgspec.field(default_factory=HttpSettings)
     reports: ReportSettings = msgspec.field(default_factory=ReportSettings)
     alerting: AlertingSettings = msgspec.field(default_factory=AlertingSettings)
@@ -155,6 +157,8 @@ _DURATION_FIELDS = {
     "kafka.session_timeout",
     "state.checkpoint_interval",
     "join.ttl",
+    "event_time.future_tolerance",
+    "event_time.idle_after",
     "reports.retention",
 }
 

@@ -26,7 +26,7 @@ from alerts.notify import DeliveryResult, Notification
 from daemon.app import App
 from daemon.config import parse_config
 from daemon.pipeline import Message
-from daemon.simulate import Scenario, messages, write_reference
+from daemon.simulate import START, Scenario, messages, write_reference
 
 DEMO_CONFIG = Path(__file__).resolve().parents[1] / "config" / "demo.yaml"
 
@@ -80,16 +80,63 @@ def demo_app(directory: Path, data: dict[str, Any] | None = None, clock: Callabl
                notifiers=dict.fromkeys(config.alerting.receiver_names(), console))
 
 
+MARKER = ".driftwarden-demo"
+
+
+def prepare_workdir(work: Path) -> str | None:
+    """Make ``work`` ready for a demo run; the problem, if it cannot be.
+
+    Only what an earlier demo run created is removed: a directory the demo did not
+    make (no marker file) must be new or empty, else the demo refuses to touch it.
+    """
+    marker = work / MARKER
+    if work.exists() and not work.is_dir():
+        return f"--workdir {work} is a file; give a new or empty directory"
+    if work.is_dir() and any(work.iterdir()):
+        if not marker.is_file():
+            return (f"--workdir {work} is not empty and was not made by driftwarden demo; "
+                    "give a new or empty directory (nothing was deleted)")
+        for name in json.loads(marker.read_text() or "[]"):
+            target = work / name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target, ignore_errors=True)
+            elif target.exists() or target.is_symlink():
+                target.unlink()
+    work.mkdir(parents=True, exist_ok=True)
+    return None
+
+
+def _record_outputs(work: Path, names: set[str]) -> None:
+    """Name in the marker what this run creates at the top of ``work`` (what a later run may remove)."""
+    marker = work / MARKER
+    known = set(json.loads(marker.read_text() or "[]")) if marker.is_file() else set()
+    marker.write_text(json.dumps(sorted((known | names) - {MARKER, ""})))
+
+
+def _top_level(work: Path, path: Path) -> str:
+    """The entry of ``work`` that holds ``path`` ("" when ``path`` lies outside ``work``)."""
+    try:
+        return path.resolve().relative_to(work).parts[0]
+    except (ValueError, IndexError):
+        return ""
+
+
 def run_demo(config_path: str | None, workdir: str, events: int = 60_000, out: TextIO = sys.stdout) -> int:
     work = Path(workdir).resolve()
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
+    problem = prepare_workdir(work)
+    if problem:
+        print(f"driftwarden demo: {problem}", file=sys.stderr)
+        return 2
+    before = {p.name for p in work.iterdir()}
     source = Path(config_path) if config_path else DEMO_CONFIG
     scenario = Scenario(events=events, covariate_shift_at=events // 3, concept_drift_at=2 * events // 3)
     data = yaml.safe_load(source.read_text())
     model = data["models"][0]
     write_reference(work / model["reference"], scenario)
     config = parse_config(data, source=str(source), base_dir=str(work))
+    _record_outputs(work, {_top_level(work, config.resolve(p)) for p in (
+        config.state.path, config.reports.directory, model["reference"], "alerts.jsonl", "dead-letters.jsonl",
+        *(m.rebuild_reference.directory for m in config.models))})
     print(f"driftwarden demo: model {model['id']!r}, {events:,} predictions; faults: covariate shift in "
           f"age and monthly_spend at event {scenario.covariate_shift_at:,}, concept drift at "
           f"{scenario.concept_drift_at:,}", file=out)
@@ -105,15 +152,15 @@ def run_demo(config_path: str | None, workdir: str, events: int = 60_000, out: T
             with self.path.open("a") as f:
                 f.write(json.dumps({"topic": message.topic, "offset": message.offset, "reason": reason}) + "\n")
 
-    app: App | None = None
+    offsets = {"predictions": 0, "outcomes": 0}
 
     def clock() -> float:
-        return app.pipeline.watermark if app is not None else 0.0
+        """The replay's wall clock: the time of the latest prediction fed (the events' own time)."""
+        return START + offsets["predictions"] / scenario.rate
 
     app = App(config, DeadLetterFile(), clock=clock, notifiers=notifiers)
     started = time.perf_counter()
     batch: list[Message] = []
-    offsets = {"predictions": 0, "outcomes": 0}
     topic_names = {"predictions": config.kafka.predictions_topic, "outcomes": config.kafka.outcomes_topic}
     for topic, key, value in messages(scenario):
         batch.append(Message(topic_names[topic], 0, offsets[topic], key, value))
@@ -124,11 +171,12 @@ def run_demo(config_path: str | None, workdir: str, events: int = 60_000, out: T
             batch = []
     if batch:
         app.handle(batch)
-    end = app.pipeline.watermark + 900  # let group_wait and group_interval run out (not staleness: 1h)
+    end = clock() + 900  # let group_wait and group_interval run out (not staleness: 1h)
     app.clock = lambda: end
     app.housekeeping()
     app.save()
     app.close()
+    _record_outputs(work, {p.name for p in work.iterdir()} - before)
     elapsed = time.perf_counter() - started
     total = app.totals.predictions + app.totals.outcomes
     print(f"\nprocessed {app.totals.predictions:,} predictions and {app.totals.outcomes:,} outcomes "

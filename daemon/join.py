@@ -18,8 +18,10 @@ Every change is recorded so that a checkpoint can persist exactly the delta.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import msgspec
 
@@ -48,6 +50,14 @@ class JoinChanges:
 
 
 class OutcomeJoin:
+    """Waiting predictions and early outcomes, per model.
+
+    Each model has its own stores and expires them on its own clock, so a model's
+    joins never depend on the event time of another model sharing the daemon. The
+    bound ``max_pending`` is per daemon: past it, the oldest waiting predictions of
+    the model holding the most are evicted first (the same for early outcomes).
+    """
+
     def __init__(self, ttl: float, max_pending: int) -> None:
         if ttl <= 0:
             raise ValueError(f"ttl must be > 0 seconds, got {ttl}")
@@ -55,80 +65,103 @@ class OutcomeJoin:
             raise ValueError(f"max_pending must be >= 1, got {max_pending}")
         self.ttl = ttl
         self.max_pending = max_pending
-        self._predictions: dict[Key, Held] = {}  # insertion order ~ event time
-        self._outcomes: dict[Key, OutcomeEvent] = {}
+        self._predictions: dict[str, dict[str, Held]] = {}  # model -> prediction id -> held, ~event-time order
+        self._outcomes: dict[str, dict[str, OutcomeEvent]] = {}
+        self._n_predictions = 0
+        self._n_outcomes = 0
         self.counters = JoinCounters()
         self._changes = JoinChanges()
 
     @property
     def pending_count(self) -> int:
-        return len(self._predictions)
+        return self._n_predictions
 
     @property
     def early_outcome_count(self) -> int:
-        return len(self._outcomes)
+        return self._n_outcomes
+
+    def pending_of(self, model_id: str) -> int:
+        return len(self._predictions.get(model_id, ()))
 
     def add_predictions(self, model_id: str, events: Iterable[Held]) -> list[Pair]:
         """Hold predictions for their outcomes; return pairs completed by early outcomes."""
         pairs: list[Pair] = []
+        waiting = self._predictions.setdefault(model_id, {})
+        early_store = self._outcomes.get(model_id, {})
+        before = len(waiting)
+        matched_early = 0
         for event in events:
-            key = (model_id, event.prediction_id)
-            early = self._outcomes.pop(key, None)
+            pid = event.prediction_id
+            early = early_store.pop(pid, None) if early_store else None
             if early is not None:
-                self._changes.outcomes[key] = None
+                matched_early += 1
+                self._changes.outcomes[(model_id, pid)] = None
                 pairs.append((event, early))
                 continue
-            if self._predictions.pop(key, None) is not None:
+            if waiting.pop(pid, None) is not None:
                 self.counters.duplicate_predictions += 1  # the newest prediction wins
-            self._predictions[key] = event
-            self._changes.predictions[key] = event
+            waiting[pid] = event
+            self._changes.predictions[(model_id, pid)] = event
+        self._n_predictions += len(waiting) - before
+        self._n_outcomes -= matched_early
         self._evict()
         self.counters.matched += len(pairs)
         return pairs
 
     def add_outcomes(self, model_id: str, events: Iterable[OutcomeEvent]) -> list[Pair]:
         pairs: list[Pair] = []
+        waiting = self._predictions.get(model_id, {})
+        early_store = self._outcomes.setdefault(model_id, {})
+        before = len(early_store)
         for event in events:
-            key = (model_id, event.prediction_id)
-            prediction = self._predictions.pop(key, None)
+            pid = event.prediction_id
+            prediction = waiting.pop(pid, None) if waiting else None
             if prediction is None:
-                self._outcomes.pop(key, None)
-                self._outcomes[key] = event
-                self._changes.outcomes[key] = event
+                early_store.pop(pid, None)
+                early_store[pid] = event
+                self._changes.outcomes[(model_id, pid)] = event
                 continue
-            self._changes.predictions[key] = None
+            self._changes.predictions[(model_id, pid)] = None
             pairs.append((prediction, event))
+        self._n_predictions -= len(pairs)
+        self._n_outcomes += len(early_store) - before
         self._evict()
         self.counters.matched += len(pairs)
         return pairs
 
-    def expire(self, now: float) -> dict[str, int]:
-        """Drop waiting events older than ``ttl`` at ``now``; expired predictions per model.
+    def expire(self, model_id: str, now: float) -> int:
+        """Drop ``model_id``'s waiting events older than ``ttl`` at its event time ``now``; expired predictions.
 
         Insertion order is (nearly) event-time order, so the walk stops at the first
         waiting event inside the horizon (stragglers go at a later pass): a call
         that expires nothing costs O(1), not a pass over every pending event.
         """
-        expired: dict[str, int] = {}
         horizon = now - self.ttl
-        for key in _expired_keys(self._predictions, horizon):
-            del self._predictions[key]
-            self._changes.predictions[key] = None
-            expired[key[0]] = expired.get(key[0], 0) + 1
-            self.counters.expired_predictions += 1
-        for key in _expired_keys(self._outcomes, horizon):
-            del self._outcomes[key]
-            self._changes.outcomes[key] = None
-            self.counters.expired_outcomes += 1
+        expired = 0
+        waiting = self._predictions.get(model_id)
+        if waiting:
+            for pid in _expired_keys(waiting, horizon):
+                del waiting[pid]
+                self._changes.predictions[(model_id, pid)] = None
+                expired += 1
+            self._n_predictions -= expired
+            self.counters.expired_predictions += expired
+        early = self._outcomes.get(model_id)
+        if early:
+            gone = _expired_keys(early, horizon)
+            for pid in gone:
+                del early[pid]
+                self._changes.outcomes[(model_id, pid)] = None
+            self._n_outcomes -= len(gone)
+            self.counters.expired_outcomes += len(gone)
         return expired
 
     def _evict(self) -> None:
-        for store, changes in ((self._predictions, self._changes.predictions), (self._outcomes, self._changes.outcomes)):
-            while len(store) > self.max_pending:
-                key = next(iter(store))
-                del store[key]
-                changes[key] = None
-                self.counters.evicted += 1
+        gone = _evict(self._predictions, self._n_predictions - self.max_pending, self._changes.predictions)
+        gone_early = _evict(self._outcomes, self._n_outcomes - self.max_pending, self._changes.outcomes)
+        self._n_predictions -= gone
+        self._n_outcomes -= gone_early
+        self.counters.evicted += gone + gone_early
 
     def take_changes(self) -> JoinChanges:
         """The delta since the last call (for the checkpoint), and start a new one."""
@@ -136,16 +169,30 @@ class OutcomeJoin:
         return changes
 
     def restore(self, predictions: Sequence[PredictionEvent], outcomes: Sequence[OutcomeEvent]) -> None:
-        for p in predictions:
-            self._predictions[(p.model_id, p.prediction_id)] = p
-        for o in outcomes:
-            self._outcomes[(o.model_id, o.prediction_id)] = o
+        for p in sorted(predictions, key=lambda e: event_time(e.timestamp)):
+            self._predictions.setdefault(p.model_id, {})[p.prediction_id] = p
+        for o in sorted(outcomes, key=lambda e: event_time(e.timestamp)):
+            self._outcomes.setdefault(o.model_id, {})[o.prediction_id] = o
+        self._n_predictions = sum(map(len, self._predictions.values()))
+        self._n_outcomes = sum(map(len, self._outcomes.values()))
         self._changes = JoinChanges()
 
 
-def _expired_keys(store: dict[Key, Held] | dict[Key, OutcomeEvent], horizon: float) -> list[Key]:
+def _evict(stores: dict[str, dict[str, Any]], excess: int, changes: dict[Key, Any]) -> int:
+    """Drop ``excess`` entries, oldest first from the model holding the most; how many went."""
+    gone = 0
+    while excess > gone:  # one scan per largest model, not per evicted event
+        model_id, store = max(stores.items(), key=lambda kv: len(kv[1]))
+        for pid in list(itertools.islice(store, excess - gone)):
+            del store[pid]
+            changes[(model_id, pid)] = None
+            gone += 1
+    return gone
+
+
+def _expired_keys(store: dict[str, Held] | dict[str, OutcomeEvent], horizon: float) -> list[str]:
     """The leading keys of ``store`` whose event time is before ``horizon``."""
-    keys: list[Key] = []
+    keys: list[str] = []
     for key, event in store.items():
         if event_time(event.timestamp) >= horizon:
             break

@@ -15,6 +15,7 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 
 from alerts.pipeline import AlertPipeline
+from daemon.clock import ModelClock
 from daemon.columns import held_batch, label_column, prediction_batch, prediction_columns, timestamps
 from daemon.config import Config, ModelConfig
 from daemon.events import (
@@ -22,7 +23,6 @@ from daemon.events import (
     PredictionEvent,
     Rejected,
     decode_outcomes,
-    event_time,
 )
 from daemon.held import HeldPrediction
 from daemon.join import OutcomeJoin, Pair
@@ -65,6 +65,7 @@ class ModelRuntime:
     model_version: str | None = None
     labelled_samples: int = 0
     reference_path: str | None = None  # a rebuilt reference, when one replaced the configured file
+    clock: ModelClock = field(default_factory=ModelClock)  # the model's own event time
     rebuild: ReferenceRebuilder = field(init=False)
 
     def __post_init__(self) -> None:
@@ -108,15 +109,11 @@ class Pipeline:
         self.metrics = metrics
         self.on_degraded = on_degraded
         self.typed = TypedDecoders({model_id: runtime.spec for model_id, runtime in self.models.items()})
-        self.watermark = 0.0  # max event time seen: the join's clock
-        self._last_arrival: float | None = None  # caller's time of the last batch with events
         self._touched: set[str] = set(self.models)  # models whose state changed since take_touched()
 
     def process(self, messages: Sequence[Message], now: float) -> BatchResult:
         """Run one polled batch through the whole path; ``now`` drives the alert lifecycle."""
         result = BatchResult()
-        if messages:
-            self._last_arrival = now
         predictions_topic = self.config.kafka.predictions_topic
         pred_msgs = [m for m in messages if m.topic == predictions_topic]
         out_msgs = [m for m in messages if m.topic != predictions_topic]
@@ -132,9 +129,11 @@ class Pipeline:
         for model_id, model_events in by_model.items():
             runtime = self.models[model_id]
             batch, held = prediction_columns(model_events, runtime.spec, self.typed)
-            self.watermark = max(self.watermark, float(batch.timestamps.max()))
+            batch.timestamps = self._observe_time(runtime, "predictions", batch.timestamps, now)
             self._track_version(runtime, model_events, now)
-            findings[model_id].extend(self._guard(model_id, "predictions", runtime.monitor.observe_predictions, batch))
+            # held now, not at ingest: a rebuild that completes later in this batch must not let them through
+            findings[model_id].extend(runtime.rebuild.hold(
+                self._guard(model_id, "predictions", runtime.monitor.observe_predictions, batch)))
             pairs[model_id].extend(self.join.add_predictions(model_id, held))
             self.metrics.events.labels(topic="predictions", model=model_id).inc(len(model_events))
             result.predictions += len(model_events)
@@ -143,7 +142,7 @@ class Pipeline:
         self._dead_letter(out_msgs, rejected, result)
         outcomes_by_model: dict[str, list[OutcomeEvent]] = self._route(outcome_events)
         for model_id, model_outcomes in outcomes_by_model.items():
-            self.watermark = max(self.watermark, max(event_time(o.timestamp) for o in model_outcomes))
+            self._observe_time(self.models[model_id], "outcomes", timestamps([o.timestamp for o in model_outcomes]), now)
             pairs[model_id].extend(self.join.add_outcomes(model_id, model_outcomes))
             self.metrics.events.labels(topic="outcomes", model=model_id).inc(len(model_outcomes))
             result.outcomes += len(model_outcomes)
@@ -154,11 +153,20 @@ class Pipeline:
             runtime = self.models[model_id]
             runtime.labelled_samples += len(model_pairs)
             joined = outcome_batch(model_pairs, runtime.spec, self.typed)
-            findings[model_id].extend(self._guard(model_id, "outcomes", runtime.monitor.observe_outcomes, joined))
+            horizon = now + runtime.clock.future_tolerance  # future-dated events carry a time of the past
+            joined.timestamps = np.where(joined.timestamps > horizon, runtime.clock.watermark("outcomes") or now,
+                                         joined.timestamps)
+            joined.prediction_timestamps = np.where(joined.prediction_timestamps > horizon, joined.timestamps,
+                                                    joined.prediction_timestamps)
+            findings[model_id].extend(runtime.rebuild.hold(
+                self._guard(model_id, "outcomes", runtime.monitor.observe_outcomes, joined)))
             self._maybe_rebuild(runtime, joined)
             self.metrics.joined.labels(model=model_id).inc(len(model_pairs))
-        for model_id, count in self.join.expire(self.watermark).items():
-            self.metrics.join_expired.labels(model=model_id).inc(count)
+        for model_id in {*by_model, *outcomes_by_model}:
+            model_now = self.models[model_id].clock.now(now)
+            expired = self.join.expire(model_id, model_now) if model_now is not None else 0
+            if expired:
+                self.metrics.join_expired.labels(model=model_id).inc(expired)
         self.metrics.pending_joins.set(self.join.pending_count)
 
         self._touched.update(by_model, pairs)
@@ -180,16 +188,24 @@ class Pipeline:
             self.metrics.ignored.labels(reason="unknown_model").inc(unknown)
         return by_model
 
-    def event_clock(self, now: float) -> float:
-        """Event time "now": the watermark, advanced by the time since events last arrived.
+    def _observe_time(self, runtime: ModelRuntime, source: str, times: np.ndarray, now: float) -> np.ndarray:
+        """Move the model's clock; future-dated events count as a quality finding and get a past time."""
+        used = runtime.clock.observe(source, times, now)
+        if used is not times:
+            future = ModelClock.count_future(times, used)
+            runtime.monitor.note_future(future)
+            log.warning("model %s: %d %s dated more than %.0f s ahead of the wall clock; their time is not trusted",
+                        runtime.config.id, future, source, runtime.clock.future_tolerance)
+        return used
 
-        Detectors count traffic in event time; fed the caller's clock they would
-        call a replay of last week's events stale. This clock agrees with event
-        time while events flow and keeps running when they stop.
-        """
-        if self._last_arrival is None:
-            self._last_arrival = now
-        return self.watermark + max(0.0, now - self._last_arrival)
+    def clocks(self, now: float) -> dict[str, float]:
+        """Each model's event time at wall time ``now`` (models without events yet have none)."""
+        out = {}
+        for model_id, runtime in self.models.items():
+            t = runtime.clock.now(now)
+            if t is not None:
+                out[model_id] = t
+        return out
 
     def _guard(self, model_id: str, stage: str, step: Callable[[Any], list[Finding]], arg: Any) -> list[Finding]:
         """One model's detector failure must not stop the others, nor become a crash loop on restart."""
@@ -206,14 +222,14 @@ class Pipeline:
         return touched
 
     def tick(self, now: float) -> None:
-        """Time-based checks (staleness, traffic) for every model, then alert timers."""
-        event_now = self.event_clock(now)
-        for model_id, runtime in self.models.items():
-            found = self._guard(model_id, "tick", runtime.monitor.tick, event_now)
+        """Time-based checks (staleness, traffic) for every model on its own clock, then alert timers."""
+        clocks = self.clocks(now)
+        for model_id, event_now in clocks.items():
+            found = self._guard(model_id, "tick", self.models[model_id].monitor.tick, event_now)
             if found:
                 self._touched.add(model_id)
                 self._ingest(model_id, found, now)
-        self.alerts.expire(event_now)
+        self.alerts.expire(clocks)
         self.alerts.flush(now)
 
     def _maybe_rebuild(self, runtime: ModelRuntime, joined: OutcomeBatch) -> None:
@@ -235,7 +251,6 @@ class Pipeline:
 
     def _ingest(self, model_id: str, findings: list[Finding], now: float) -> None:
         runtime = self.models[model_id]
-        findings = runtime.rebuild.hold(findings)
         self.alerts.note_labels(model_id, runtime.labelled_samples, runtime.model_version, now)
         changed = self.alerts.ingest(model_id, runtime.labels(), findings, now)
         for f in findings:

@@ -248,6 +248,11 @@ class ModelMonitor:
         return out
 
     # ----------------------------------------------------------------- time
+    def note_future(self, count: int) -> None:
+        """Events dated beyond the clock's future tolerance (a data-quality finding of the open window)."""
+        if self.quality is not None and count:
+            self.quality.add_future(count)
+
     def tick(self, now: float) -> list[Finding]:
         """Time-based checks (event rate per bucket, staleness, label coverage) at ``now``."""
         out = self.traffic.tick(now) if self.traffic is not None else []

@@ -69,6 +69,7 @@ class QualityMonitor:
         self._missing_keys: dict[str, int] = {}
         self._undeclared: dict[str, int] = {}
         self._flagged_undeclared: list[str] = []
+        self._future = 0  # events of the open window dated in the future (their clock refused them)
 
     def add_counters(self, type_errors: dict[str, int], missing_keys: dict[str, int],
                      undeclared_keys: dict[str, int]) -> None:
@@ -77,6 +78,10 @@ class QualityMonitor:
             for k, v in src.items():
                 if k in dst or len(dst) < MAX_TRACKED_KEYS:
                     dst[k] = dst.get(k, 0) + int(v)
+
+    def add_future(self, count: int) -> None:
+        """Events (predictions or outcomes) whose timestamp lay beyond the clock's future tolerance."""
+        self._future += int(count)
 
     def _finding(self, detector: str, subject: str, rate: float, limit: float, n: int, end: float,
                  what: str, extra: dict[str, Any] | None = None) -> Finding:
@@ -121,16 +126,22 @@ class QualityMonitor:
             out.append(self._finding("undeclared_key_rate", key, self._undeclared.get(key, 0) / max(n, 1),
                                      s.max_undeclared_rate, n, window_end, "undeclared key rate"))
         self._flagged_undeclared = [f.subject for f in out if f.detector == "undeclared_key_rate" and f.degraded]
-        self._type_errors, self._missing_keys, self._undeclared = {}, {}, {}
+        if n:
+            out.append(self._finding("future_timestamp_rate", "timestamp", self._future / n,
+                                     s.max_future_timestamp_rate, n, window_end, "future-dated rate",
+                                     {"future_events": self._future}))
+        self._type_errors, self._missing_keys, self._undeclared, self._future = {}, {}, {}, 0
         return out
 
     def state(self) -> dict[str, Any]:
         """The batch counters of the open window and the undeclared keys flagged by the last one."""
         return {"type_errors": dict(self._type_errors), "missing_keys": dict(self._missing_keys),
-                "undeclared": dict(self._undeclared), "flagged": list(self._flagged_undeclared)}
+                "undeclared": dict(self._undeclared), "flagged": list(self._flagged_undeclared),
+                "future": self._future}
 
     def load_state(self, state: dict[str, Any]) -> None:
         self._type_errors = dict(state["type_errors"])
         self._missing_keys = dict(state["missing_keys"])
         self._undeclared = dict(state["undeclared"])
         self._flagged_undeclared = list(state["flagged"])
+        self._future = int(state.get("future", 0))

@@ -41,7 +41,8 @@ DEFAULT_EFFECT_THRESHOLDS: dict[str, float] = {
 #: :meth:`MonitorSettings.validate` (config) and by the monitors themselves (``param_ranges``).
 QUALITY_RANGES: dict[str, tuple[float, float]] = {
     "max_missing_increase": (0, 1), "max_type_error_rate": (0, 1), "max_out_of_range_rate": (0, 1),
-    "max_unseen_rate": (0, 1), "max_missing_key_rate": (0, 1), "max_undeclared_rate": (0, 1)}
+    "max_unseen_rate": (0, 1), "max_missing_key_rate": (0, 1), "max_undeclared_rate": (0, 1),
+    "max_future_timestamp_rate": (0, 1)}
 TRAFFIC_RANGES: dict[str, tuple[float, float]] = {
     "bucket_seconds": (1e-3, math.inf), "baseline_buckets": (1, 10_000), "min_baseline_buckets": (1, 10_000),
     "drop_ratio": (0, 1), "spike_ratio": (1, math.inf), "stale_after_seconds": (0, math.inf),
@@ -177,8 +178,9 @@ class QualitySettings(_Settings, frozen=True):
 
     Missing rate alerts above reference rate + ``max_missing_increase``; type
     mismatches, values outside the declared bounds (or, if none, the reference
-    range), unseen categories, missing declared keys and undeclared keys alert
-    above their ``max_*_rate``.
+    range), unseen categories, missing declared keys, undeclared keys and events
+    dated further in the future than ``event_time.future_tolerance`` alert above
+    their ``max_*_rate``.
     """
 
     enabled: bool = True
@@ -188,6 +190,7 @@ class QualitySettings(_Settings, frozen=True):
     max_unseen_rate: float = 0.01
     max_missing_key_rate: float = 0.01
     max_undeclared_rate: float = 0.01
+    max_future_timestamp_rate: float = 0.01
 
 
 class TrafficSettings(_Settings, frozen=True):

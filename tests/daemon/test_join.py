@@ -23,10 +23,10 @@ def test_outcome_before_prediction_is_matched_when_the_prediction_comes() -> Non
 def test_ttl_expires_old_predictions_per_model() -> None:
     join = OutcomeJoin(ttl=100, max_pending=10)
     join.add_predictions("m", [p("a", 0), p("b", 50), p("c", 120)])
-    assert join.expire(now=160) == {"m": 2}
+    assert join.expire("m", now=160) == 2
     assert join.pending_count == 1
     assert join.add_outcomes("m", [o("a", 161)]) == []  # too late: held as an early outcome, then expires
-    assert join.expire(now=400) == {"m": 1}
+    assert join.expire("m", now=400) == 1
     assert join.early_outcome_count == 0
 
 
@@ -46,3 +46,22 @@ def test_duplicate_prediction_keeps_newest() -> None:
     join.add_predictions("m", [PredictionEvent("m", "a", 5.0, {"x": 2.0}, 0)])
     (pred, _), = join.add_outcomes("m", [o("a", 9)])
     assert pred.prediction == 0 and join.counters.duplicate_predictions == 1
+
+
+def test_each_model_expires_on_its_own_clock() -> None:
+    """A model whose events ran days ahead does not expire another model's waiting predictions."""
+    join = OutcomeJoin(ttl=100, max_pending=10)
+    join.add_predictions("m", [p("a", 0)])
+    join.add_predictions("n", [PredictionEvent("n", "z", 10_000.0, {"x": 1.0}, 1)])
+    assert join.expire("n", now=10_050) == 0
+    assert join.pending_of("m") == 1 and join.pending_of("n") == 1
+    assert join.expire("m", now=50) == 0 and join.expire("m", now=150) == 1
+
+
+def test_the_bound_evicts_from_the_model_holding_the_most() -> None:
+    join = OutcomeJoin(ttl=1000, max_pending=4)
+    join.add_predictions("n", [PredictionEvent("n", "z", 0.0, {"x": 1.0}, 1)])
+    join.add_predictions("m", [p("a", 1), p("b", 2), p("c", 3), p("d", 4)])
+    assert join.pending_count == 4 and join.pending_of("n") == 1
+    changes = join.take_changes().predictions
+    assert changes[("m", "a")] is None and changes[("n", "z")] is not None

@@ -10,7 +10,7 @@ from daemon.app import App
 from daemon.demo import DEMO_CONFIG, demo_app
 from daemon.pipeline import Message
 from daemon.reference import load_reference
-from daemon.simulate import Scenario, messages
+from daemon.simulate import START, Scenario, messages
 
 
 def feed(app: App, scenario: Scenario, offsets: dict[str, int]) -> list[str]:
@@ -36,15 +36,18 @@ def test_new_version_rebuilds_the_reference_and_resolves_old_alerts(tmp_path: Pa
     data = yaml.safe_load(DEMO_CONFIG.read_text())
     data["models"][0]["rebuild_reference"] = {"on_new_version": True, "rows": 3000}
     data["alerting"]["for_windows"] = 1
-    app = demo_app(tmp_path, data, clock=lambda: 0.0)
-    app.clock = lambda: app.pipeline.watermark
     offsets = {"predictions": 0, "outcomes": 0}
+    pause = [0.0]
+    # the replay's wall clock: as many seconds past the start as the predictions fed took in event time
+    app = demo_app(tmp_path, data, clock=lambda: START + offsets["predictions"] / Scenario().rate + pause[0])
 
     # version 1 meets a shifted world: age and monthly_spend drift, alerts fire
     v1 = feed(app, Scenario(events=8000, covariate_shift_at=0, label_delay=200, seed=11), offsets)
     assert {"age", "monthly_spend"} <= set(v1)
     firing = [a for a in app.alerts.lifecycle.alerts.values() if a.state == "firing"]
     assert any(a.labels.get("subject") == "age" for a in firing)
+    pause[0] += 600  # ten quiet minutes before the next version: group_interval runs out, the group is notified
+    app.housekeeping()
 
     # version 2, retrained on the shifted world, takes over: its labelled events become the reference
     v2 = Scenario(events=6000, covariate_shift_at=0, label_delay=200, seed=12, model_version="2.0.0")

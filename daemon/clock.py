@@ -1,0 +1,136 @@
+"""Event time per model: a watermark per source, the model's clock the minimum over its sources.
+
+Each model keeps its own clock (never one for the whole daemon: with 12 models in
+one instance, the one whose events ran furthest made the 11 others look hours
+stale). Within a model, each source (``predictions``, ``outcomes``) has a
+watermark, the maximum event time seen on it, as in Kafka Streams and Flink; the
+model's clock is the minimum over its sources, so that while both topics are read
+from the start after downtime, outcomes running ahead of predictions do not make
+the predictions look stale.
+
+Two rules keep the clock honest:
+
+- An event further in the future than ``future_tolerance`` (against the wall
+  clock at the daemon's edge) never moves a watermark: it is a data-quality
+  finding, and its time in the detectors' columns is replaced by the source's
+  watermark (see :meth:`ModelClock.observe`).
+- A source silent since ``idle_after`` seconds (wall time) before another source's
+  latest event does not hold the clock back (outcomes of a model whose labels
+  stopped, or that has none). Past the latest arrival the clock runs with the wall
+  clock, so staleness while live is judged by wall time, and a replay of last
+  week's events is not stale while it flows.
+
+>>> c = ModelClock(idle_after=60, future_tolerance=3600)
+>>> c.now(1000.0) is None                          # no event yet: no clock
+True
+>>> c.observe("predictions", np.array([100.0, 110.0]), wall=1000.0).tolist()
+[100.0, 110.0]
+>>> c.observe("outcomes", np.array([500.0]), wall=1000.0).tolist()   # outcomes read ahead
+[500.0]
+>>> c.now(1000.0), c.now(1030.0)                   # min over sources, then wall time runs
+(110.0, 140.0)
+>>> c.now(1100.0)                                  # both silent: the same min, + 100 s of wall time
+210.0
+>>> _ = c.observe("predictions", np.array([900.0]), wall=1300.0)  # outcomes silent for 300 s: not counted
+>>> c.now(1300.0)
+900.0
+>>> c.observe("predictions", np.array([950.0, 1e9]), wall=1300.0).tolist()   # 1e9 is in the future
+[950.0, 950.0]
+>>> c.future
+1
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import numpy as np
+
+from alerts.settings import Duration
+
+SOURCES = ("predictions", "outcomes")
+
+
+class EventTimeSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """``event_time:`` in the YAML: how far ahead an event may be, and when a silent source stops counting."""
+
+    future_tolerance: Duration = "1h"
+    idle_after: Duration = "60s"
+
+
+class _Source(msgspec.Struct):
+    watermark: float | None = None  # max event time seen (future events excluded)
+    arrived: float | None = None  # wall time of the last event that moved or met the watermark
+
+
+class ModelClock:
+    """The event clock of one model (time passed in: ``wall`` is the daemon edge's clock)."""
+
+    def __init__(self, idle_after: float = 60.0, future_tolerance: float = 3600.0) -> None:
+        if idle_after <= 0 or future_tolerance < 0:
+            raise ValueError("idle_after must be > 0 and future_tolerance >= 0 seconds")
+        self.idle_after = idle_after
+        self.future_tolerance = future_tolerance
+        self.sources = {name: _Source() for name in SOURCES}
+        self.future = 0  # events refused as being in the future, since the start
+        self._now = -np.inf
+
+    def observe(self, source: str, times: np.ndarray, wall: float) -> np.ndarray:
+        """Move ``source``'s watermark with ``times``; return the times the detectors should use.
+
+        Future events (beyond ``wall + future_tolerance``) keep their place in the stream
+        but get the source's watermark as their time (the latest plausible one), so no
+        window, bucket or alert is dated in the future. Count them with :meth:`count_future`.
+        """
+        if times.size == 0:
+            return times
+        s = self.sources[source]
+        future = times > wall + self.future_tolerance
+        if future.any():
+            self.future += int(future.sum())
+            valid = times[~future]
+            if valid.size:
+                s.watermark = max(s.watermark if s.watermark is not None else -np.inf, float(valid.max()))
+            fill = s.watermark if s.watermark is not None else wall
+            times = np.where(future, fill, times)
+            s.arrived = wall
+            return times
+        latest = float(times.max())
+        s.watermark = latest if s.watermark is None else max(s.watermark, latest)
+        s.arrived = wall
+        return times
+
+    @staticmethod
+    def count_future(original: np.ndarray, used: np.ndarray) -> int:
+        return int(np.count_nonzero(original != used))
+
+    def now(self, wall: float) -> float | None:
+        """The model's event time at wall time ``wall``; None before its first event.
+
+        The sources that count are those heard from within ``idle_after`` of the latest
+        arrival (a source silent since long before the others, like outcomes of a model
+        whose labels stopped, does not hold the clock back); the clock is the minimum of
+        their watermarks, plus the wall time since that latest arrival. It never runs
+        backwards.
+        """
+        heard = [s for s in self.sources.values() if s.watermark is not None and s.arrived is not None]
+        if not heard:
+            return None
+        latest = max(s.arrived for s in heard)  # type: ignore[type-var]
+        base = min(s.watermark for s in heard if latest - s.arrived <= self.idle_after)  # type: ignore[operator,type-var]
+        self._now = max(self._now, base + max(0.0, wall - latest))  # type: ignore[operator]
+        return self._now
+
+    def watermark(self, source: str) -> float | None:
+        return self.sources[source].watermark
+
+    def state(self) -> dict[str, Any]:
+        """Watermarks only: arrival times are wall time of this process and start afresh."""
+        return {"watermarks": {k: s.watermark for k, s in self.sources.items()}, "future": self.future}
+
+    def load_state(self, state: dict[str, Any], wall: float) -> None:
+        for name, mark in (state.get("watermarks") or {}).items():
+            if name in self.sources and mark is not None:
+                self.sources[name] = _Source(float(mark), wall)
+        self.future = int(state.get("future", 0))
