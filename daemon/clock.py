@@ -122,6 +122,11 @@ class ModelClock:
         self._now = max(self._now, base + max(0.0, wall - latest))  # type: ignore[operator]
         return self._now
 
+    def silent(self, source: str, wall: float) -> bool:
+        """No event of ``source`` for more than ``idle_after`` (or never one)."""
+        arrived = self.sources[source].arrived
+        return arrived is None or wall - arrived > self.idle_after
+
     def watermark(self, source: str) -> float | None:
         return self.sources[source].watermark
 

@@ -67,6 +67,7 @@ class OutcomeJoin:
         self.max_pending = max_pending
         self._predictions: dict[str, dict[str, Held]] = {}  # model -> prediction id -> held, ~event-time order
         self._outcomes: dict[str, dict[str, OutcomeEvent]] = {}
+        self._queue: dict[str, dict[str, None]] = {}  # model -> outcome ids waiting in arrival order
         self._n_predictions = 0
         self._n_outcomes = 0
         self.counters = JoinCounters()
@@ -83,17 +84,21 @@ class OutcomeJoin:
     def pending_of(self, model_id: str) -> int:
         return len(self._predictions.get(model_id, ()))
 
-    def add_predictions(self, model_id: str, events: Iterable[Held]) -> list[Pair]:
-        """Hold predictions for their outcomes; return pairs completed by early outcomes."""
+    def add_predictions(self, model_id: str, events: Iterable[Held], release_before: float | None = None) -> list[Pair]:
+        """Hold predictions for their outcomes; return the pairs this completes, in outcome order.
+
+        ``release_before`` is the model's predictions watermark (see :meth:`release`).
+        """
         pairs: list[Pair] = []
         waiting = self._predictions.setdefault(model_id, {})
         early_store = self._outcomes.get(model_id, {})
+        queue = self._queue.get(model_id, {})
         before = len(waiting)
         matched_early = 0
         for event in events:
             pid = event.prediction_id
-            early = early_store.pop(pid, None) if early_store else None
-            if early is not None:
+            early = early_store.pop(pid, None) if early_store and pid not in queue else None
+            if early is not None:  # an outcome that stopped waiting in order: paired as it comes
                 matched_early += 1
                 self._changes.outcomes[(model_id, pid)] = None
                 pairs.append((event, early))
@@ -104,30 +109,84 @@ class OutcomeJoin:
             self._changes.predictions[(model_id, pid)] = event
         self._n_predictions += len(waiting) - before
         self._n_outcomes -= matched_early
-        self._evict()
         self.counters.matched += len(pairs)
+        pairs += self.release(model_id, release_before)
+        self._evict()
         return pairs
 
-    def add_outcomes(self, model_id: str, events: Iterable[OutcomeEvent]) -> list[Pair]:
+    def add_outcomes(self, model_id: str, events: Iterable[OutcomeEvent],
+                     release_before: float | None = None) -> list[Pair]:
+        """Match outcomes to their waiting predictions; the pairs, in the outcomes' order.
+
+        An outcome whose prediction was not read yet (the outcomes partition ran ahead)
+        waits, and so do the outcomes behind it, until its prediction comes or cannot
+        come in order any more (:meth:`release`): the detectors see pairs in the order
+        of the outcome stream however the consumer interleaves the two topics.
+        """
         pairs: list[Pair] = []
         waiting = self._predictions.get(model_id, {})
         early_store = self._outcomes.setdefault(model_id, {})
+        queue = self._queue.setdefault(model_id, {})
         before = len(early_store)
         for event in events:
             pid = event.prediction_id
-            prediction = waiting.pop(pid, None) if waiting else None
-            if prediction is None:
-                early_store.pop(pid, None)
-                early_store[pid] = event
-                self._changes.outcomes[(model_id, pid)] = event
-                continue
-            self._changes.predictions[(model_id, pid)] = None
-            pairs.append((prediction, event))
+            if not queue:
+                prediction = waiting.pop(pid, None) if waiting else None
+                if prediction is not None:
+                    self._changes.predictions[(model_id, pid)] = None
+                    pairs.append((prediction, event))
+                    continue
+            early_store.pop(pid, None)
+            early_store[pid] = event
+            self._changes.outcomes[(model_id, pid)] = event
+            queue.pop(pid, None)
+            queue[pid] = None
         self._n_predictions -= len(pairs)
         self._n_outcomes += len(early_store) - before
+        self.counters.matched += len(pairs)
+        pairs += self.release(model_id, release_before)
         self._evict()
+        return pairs
+
+    def release(self, model_id: str, release_before: float | None = None, force: bool = False) -> list[Pair]:
+        """Pairs of the outcomes waiting in order whose predictions are here, from the front.
+
+        The front outcome stops holding the others back (it waits on as an early outcome,
+        paired whenever its prediction comes) once the predictions watermark
+        ``release_before`` reached its time (its prediction would have been read by
+        now), or with ``force`` (the predictions went silent).
+        """
+        queue = self._queue.get(model_id)
+        if not queue:
+            return []
+        waiting = self._predictions.get(model_id, {})
+        early = self._outcomes.get(model_id, {})
+        pairs: list[Pair] = []
+        while queue:
+            pid = next(iter(queue))
+            event = early.get(pid)
+            if event is None:  # expired or evicted while it waited
+                del queue[pid]
+                continue
+            prediction = waiting.pop(pid, None)
+            if prediction is not None:
+                del queue[pid], early[pid]
+                self._changes.predictions[(model_id, pid)] = None
+                self._changes.outcomes[(model_id, pid)] = None
+                pairs.append((prediction, event))
+                continue
+            if force or (release_before is not None and release_before >= event_time(event.timestamp)):
+                del queue[pid]
+                continue
+            break
+        self._n_predictions -= len(pairs)
+        self._n_outcomes -= len(pairs)
         self.counters.matched += len(pairs)
         return pairs
+
+    def waiting_in_order(self, model_id: str) -> int:
+        """Outcomes of ``model_id`` held in order behind one whose prediction has not come."""
+        return len(self._queue.get(model_id, ()))
 
     def expire(self, model_id: str, now: float) -> int:
         """Drop ``model_id``'s waiting events older than ``ttl`` at its event time ``now``; expired predictions.

@@ -134,7 +134,7 @@ class Pipeline:
             # held now, not at ingest: a rebuild that completes later in this batch must not let them through
             findings[model_id].extend(runtime.rebuild.hold(
                 self._guard(model_id, "predictions", runtime.monitor.observe_predictions, batch)))
-            pairs[model_id].extend(self.join.add_predictions(model_id, held))
+            pairs[model_id].extend(self.join.add_predictions(model_id, held, runtime.clock.watermark("predictions")))
             self.metrics.events.labels(topic="predictions", model=model_id).inc(len(model_events))
             result.predictions += len(model_events)
 
@@ -142,26 +142,14 @@ class Pipeline:
         self._dead_letter(out_msgs, rejected, result)
         outcomes_by_model: dict[str, list[OutcomeEvent]] = self._route(outcome_events)
         for model_id, model_outcomes in outcomes_by_model.items():
+            clock = self.models[model_id].clock
             self._observe_time(self.models[model_id], "outcomes", timestamps([o.timestamp for o in model_outcomes]), now)
-            pairs[model_id].extend(self.join.add_outcomes(model_id, model_outcomes))
+            pairs[model_id].extend(self.join.add_outcomes(model_id, model_outcomes, clock.watermark("predictions")))
             self.metrics.events.labels(topic="outcomes", model=model_id).inc(len(model_outcomes))
             result.outcomes += len(model_outcomes)
 
         for model_id, model_pairs in pairs.items():
-            if not model_pairs:
-                continue
-            runtime = self.models[model_id]
-            runtime.labelled_samples += len(model_pairs)
-            joined = outcome_batch(model_pairs, runtime.spec, self.typed)
-            horizon = now + runtime.clock.future_tolerance  # future-dated events carry a time of the past
-            joined.timestamps = np.where(joined.timestamps > horizon, runtime.clock.watermark("outcomes") or now,
-                                         joined.timestamps)
-            joined.prediction_timestamps = np.where(joined.prediction_timestamps > horizon, joined.timestamps,
-                                                    joined.prediction_timestamps)
-            findings[model_id].extend(runtime.rebuild.hold(
-                self._guard(model_id, "outcomes", runtime.monitor.observe_outcomes, joined)))
-            self._maybe_rebuild(runtime, joined)
-            self.metrics.joined.labels(model=model_id).inc(len(model_pairs))
+            findings[model_id].extend(self._labelled(self.models[model_id], model_pairs, now))
         for model_id in {*by_model, *outcomes_by_model}:
             model_now = self.models[model_id].clock.now(now)
             expired = self.join.expire(model_id, model_now) if model_now is not None else 0
@@ -187,6 +175,23 @@ class Pipeline:
         if unknown:
             self.metrics.ignored.labels(reason="unknown_model").inc(unknown)
         return by_model
+
+    def _labelled(self, runtime: ModelRuntime, pairs: list[Pair], now: float) -> list[Finding]:
+        """Joined predictions and outcomes through the outcome side's detectors (and a pending rebuild)."""
+        if not pairs:
+            return []
+        runtime.labelled_samples += len(pairs)
+        joined = outcome_batch(pairs, runtime.spec, self.typed)
+        horizon = now + runtime.clock.future_tolerance  # future-dated events carry a time of the past
+        joined.timestamps = np.where(joined.timestamps > horizon, runtime.clock.watermark("outcomes") or now,
+                                     joined.timestamps)
+        joined.prediction_timestamps = np.where(joined.prediction_timestamps > horizon, joined.timestamps,
+                                                joined.prediction_timestamps)
+        model_id = runtime.config.id
+        found = runtime.rebuild.hold(self._guard(model_id, "outcomes", runtime.monitor.observe_outcomes, joined))
+        self._maybe_rebuild(runtime, joined)
+        self.metrics.joined.labels(model=model_id).inc(len(pairs))
+        return found
 
     def _observe_time(self, runtime: ModelRuntime, source: str, times: np.ndarray, now: float) -> np.ndarray:
         """Move the model's clock; future-dated events count as a quality finding and get a past time."""
@@ -225,7 +230,12 @@ class Pipeline:
         """Time-based checks (staleness, traffic) for every model on its own clock, then alert timers."""
         clocks = self.clocks(now)
         for model_id, event_now in clocks.items():
-            found = self._guard(model_id, "tick", self.models[model_id].monitor.tick, event_now)
+            runtime = self.models[model_id]
+            found = []
+            if self.join.waiting_in_order(model_id) and runtime.clock.silent("predictions", now):
+                # the predictions went silent: outcomes waiting in order for theirs wait no more
+                found += self._labelled(runtime, self.join.release(model_id, force=True), now)
+            found += self._guard(model_id, "tick", runtime.monitor.tick, event_now)
             if found:
                 self._touched.add(model_id)
                 self._ingest(model_id, found, now)

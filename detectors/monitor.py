@@ -98,6 +98,8 @@ class ModelMonitor:
                              "use adwin, page_hinkley or kswin for regression")
         self._concept_args = (c.detector, dict(c.params), c.refractory, c.replay_limit)
         self.concept = ConceptDriftDetector(*self._concept_args) if c.detector != "none" else None
+        self._recent_errors = np.empty(0)  # the last ``refractory`` errors fed to the concept detector
+        self._change_times: deque[float] = deque(maxlen=64)  # event times of its recent detections
         self.ref_error = float(error_stream(spec.task, reference.y_true, reference.y_pred).mean()) \
             if len(reference) else float("nan")
         self.traffic = TrafficMonitor(s.traffic) if s.traffic.enabled else None
@@ -153,7 +155,7 @@ class ModelMonitor:
             estimates = self.cbpe.evaluate(cols["score"], cols["prediction"], end)
             out.extend(estimates)
             if estimates and self.realized is not None:
-                self.realized.add_window(float(cols["t"][0]), end, int(np.sum(~np.isnan(cols["score"]))))
+                out.extend(self.realized.add_window(float(cols["t"][0]), end, int(np.sum(~np.isnan(cols["score"])))))
         if self.quality is not None:
             out.extend(self.quality.evaluate(features, n, end))
         self._record(out)
@@ -203,10 +205,15 @@ class ModelMonitor:
             y_pred, float)))]
         start = self.concept.n_seen
         out = []
+        keep = self.settings.concept.refractory
+        # the errors of earlier batches too: the recent level must not depend on where a poll ended
+        history = np.concatenate([self._recent_errors, errors]) if self._recent_errors.size else errors
+        offset = history.size - errors.size
         for idx in self.concept.update(errors):
             local = idx - start
-            recent = errors[max(0, local - self.settings.concept.refractory + 1) : local + 1]
+            recent = history[max(0, offset + local - keep + 1) : offset + local + 1]
             level = float(recent.mean())
+            self._change_times.append(float(times[local]))
             out.append(Finding(
                 kind="concept_drift", detector=self.concept.name, subject="error", statistic=level,
                 # a change point towards fewer errors is news, not degradation
@@ -217,6 +224,7 @@ class ModelMonitor:
                         f"(recent error {level:.3g}, reference {self.ref_error:.3g})",
                 details={"change_index": idx, "merged_detections": self.concept.merged,
                          "direction": "up" if level > self.ref_error else "down"}))
+        self._recent_errors = history[-keep:].astype(np.float64, copy=True)
         self._record(out)
         return out
 
@@ -238,8 +246,9 @@ class ModelMonitor:
             if lag is not None:
                 out.append(lag)
         if self.concept is not None:
-            last = self.concept.last_change
-            if last is None or self.concept.n_seen - last > n:
+            t0 = float(cols["t"][0])
+            # by event time, not by the detector's count (which runs to the end of the poll)
+            if not any(t0 <= t <= end for t in self._change_times):
                 err = float(error_stream(self.spec.task, cols["y_true"], cols["y_pred"]).mean())
                 out.append(Finding(kind="concept_drift", detector=self.concept.name, subject="error",
                                    statistic=err, threshold=self.ref_error, degraded=False, window_end=end,
@@ -275,6 +284,8 @@ class ModelMonitor:
             "pred_window": self.pred_window.state(),
             "outcome_window": self.outcome_window.state(),
             "concept": self.concept.state() if self.concept is not None else None,
+            "recent_errors": self._recent_errors.tolist(),
+            "change_times": list(self._change_times),
             "quality": self.quality.state() if self.quality is not None else None,
             "traffic": self.traffic.state() if self.traffic is not None else None,
             "realized": self.realized.state() if self.realized is not None else None,
@@ -289,6 +300,8 @@ class ModelMonitor:
         self.outcome_window.load_state(state["outcome_window"])
         if self.concept is not None and state["concept"] is not None:
             self.concept = ConceptDriftDetector.from_state(state["concept"])
+        self._recent_errors = np.asarray(state.get("recent_errors", []), dtype=np.float64)
+        self._change_times = deque(state.get("change_times", []), maxlen=64)
         if self.quality is not None and state["quality"] is not None:
             self.quality.load_state(state["quality"])
         if self.traffic is not None and state["traffic"] is not None:

@@ -8,6 +8,9 @@ with the estimate's threshold rule against the realized metric's reference basel
 and reported under the same key (kind ``estimated_performance``, ``details["source"] =
 "realized"``), so an alert raised on an estimate is confirmed or cleared by the truth.
 At most ``max_windows`` windows wait for labels (oldest dropped: bounded memory).
+Labels that come before their prediction's window is estimated (a short label
+delay) wait for it, so which labels a window judges does not depend on whether
+the outcomes or the predictions were read first.
 
 >>> rng = np.random.default_rng(0)
 >>> s = rng.random(20_000); y = np.where(rng.random(20_000) < s, "1", "0").astype(object)
@@ -15,7 +18,8 @@ At most ``max_windows`` windows wait for labels (oldest dropped: bounded memory)
 >>> est = CbpeEstimator(s, y, p, window=1000)
 >>> tracker = RealizedTracker(est, {"y_true": y, "y_pred": p, "score": s}, window=1000, min_coverage=0.9)
 >>> t = np.arange(1000.0); ws = rng.random(1000); wp = np.where(ws > 0.5, "1", "0").astype(object)
->>> tracker.add_window(t[0], t[-1], 1000)
+>>> tracker.add_window(t[0], t[-1], 1000)  # no label came early for it
+[]
 >>> wy = np.where(rng.random(1000) < ws, "1", "0").astype(object)
 >>> tracker.observe(t[:500], wy[:500], wp[:500], ws[:500])  # half labelled: not yet
 []
@@ -67,20 +71,48 @@ class RealizedTracker:
         self.min_coverage = min_coverage
         self.max_windows = max_windows
         self.windows: list[_Window] = []  # in event-time order
+        self.window = window
+        # labels of predictions after the last estimated window, in arrival order: (t, y_true, y_pred, score)
+        self._early: list[tuple[float, Any, Any, float]] = []
 
     def _metric(self, name: str) -> Callable[[dict[str, np.ndarray]], float]:
         fn, pos = METRICS[name].fn, self.estimator.positive
         return lambda c: fn(c["y_true"], c["y_pred"], c["score"], pos)
 
-    def add_window(self, t0: float, t1: float, n: int) -> None:
-        """A prediction window CBPE just estimated: ``n`` predictions between ``t0`` and ``t1``."""
-        self.windows.append(_Window(float(t0), float(t1), int(n)))
+    def add_window(self, t0: float, t1: float, n: int) -> list[Finding]:
+        """A prediction window CBPE just estimated: ``n`` predictions between ``t0`` and ``t1``.
+
+        Labels that arrived before it for its predictions are its first; the realized
+        findings if they already cover it.
+        """
+        window = _Window(float(t0), float(t1), int(n))
+        self.windows.append(window)
         del self.windows[: max(0, len(self.windows) - self.max_windows)]
+        early, self._early = self._early, []
+        for row in early:
+            if row[0] > window.t1:
+                self._early.append(row)
+            elif row[0] >= window.t0 and len(window.y_true) < window.needed(self.min_coverage):
+                window.y_true.append(row[1])
+                window.y_pred.append(row[2])
+                window.score.append(row[3])
+        if len(window.y_true) >= window.needed(self.min_coverage):
+            self.windows.remove(window)
+            return self._realized(window)
+        return []
 
     def observe(self, prediction_t: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray,
                 score: np.ndarray | None) -> list[Finding]:
         """Assign joined outcomes to their windows; realized findings of windows now covered."""
-        if not self.windows or score is None or prediction_t.size == 0:
+        if score is None or prediction_t.size == 0:
+            return []
+        last = self.windows[-1].t1 if self.windows else -np.inf
+        ahead = np.flatnonzero(prediction_t > last)
+        if ahead.size:  # their window is not estimated yet
+            self._early.extend(zip(prediction_t[ahead].tolist(), y_true[ahead].tolist(), y_pred[ahead].tolist(),
+                                   score[ahead].tolist(), strict=True))
+            del self._early[: max(0, len(self._early) - 2 * self.window)]
+        if not self.windows:
             return []
         starts = np.array([w.t0 for w in self.windows])
         idx = np.searchsorted(starts, prediction_t, side="right") - 1
@@ -120,7 +152,7 @@ class RealizedTracker:
 
     def state(self) -> dict[str, Any]:
         return {"windows": [{"t0": w.t0, "t1": w.t1, "n": w.n, "y_true": w.y_true, "y_pred": w.y_pred,
-                             "score": w.score} for w in self.windows]}
+                             "score": w.score} for w in self.windows], "early": [list(r) for r in self._early]}
 
     def load_state(self, state: dict[str, Any]) -> None:
         self.windows = []
@@ -128,3 +160,4 @@ class RealizedTracker:
             w = _Window(d["t0"], d["t1"], d["n"])
             w.y_true, w.y_pred, w.score = list(d["y_true"]), list(d["y_pred"]), list(d["score"])
             self.windows.append(w)
+        self._early = [(float(t), yt, yp, float(sc)) for t, yt, yp, sc in state.get("early", [])]

@@ -45,3 +45,21 @@ def test_windows_waiting_for_labels_are_bounded() -> None:
     for i in range(10):
         tracker.add_window(i * 10.0, i * 10.0 + 9, 10)
     assert [w.t0 for w in tracker.windows] == [70.0, 80.0, 90.0]
+
+
+def test_labels_that_come_before_their_window_is_estimated_count_the_same() -> None:
+    """A short label delay: outcomes read before the prediction window closed are not lost."""
+    rng = np.random.default_rng(5)
+    t = np.arange(1000.0)
+    score = rng.random(1000)
+    pred = np.where(score > 0.5, "1", "0").astype(object)
+    truth = _labels(rng, score)
+    late = _tracker(np.random.default_rng(1), min_coverage=0.9)
+    late.add_window(0.0, 999.0, 1000)
+    expected = late.observe(t, truth, pred, score)
+    early = _tracker(np.random.default_rng(1), min_coverage=0.9)
+    assert early.observe(t[:600], truth[:600], pred[:600], score[:600]) == []  # no window yet: they wait
+    early.load_state(json.loads(json.dumps(early.state())))
+    assert early.add_window(0.0, 999.0, 1000) == []
+    got = early.observe(t[600:], truth[600:], pred[600:], score[600:])
+    assert [(f.detector, f.statistic) for f in got] == [(f.detector, f.statistic) for f in expected] != []
