@@ -27,6 +27,7 @@ from typing import Any, Literal, Protocol
 import msgspec
 
 from alerts.model import Alert
+from alerts.redact import redact
 
 
 class RetrainRequest(msgspec.Struct, kw_only=True):
@@ -88,15 +89,16 @@ def http_result(status: int, detail: str, remote_id: str | None = None, retry_af
     if 200 <= status < 300:
         return DeliveryResult(ok=True, detail=detail, remote_id=remote_id)
     retryable = status in (408, 429) or status >= 500
-    return DeliveryResult(ok=False, retryable=retryable, detail=f"HTTP {status}: {detail}"[:500], retry_after=retry_after)
+    return DeliveryResult(ok=False, retryable=retryable, detail=redact(f"HTTP {status}: {detail}")[:500], retry_after=retry_after)
 
 
 RETRYABLE_ERRORS = (urllib.error.URLError, TimeoutError, socket.timeout, ConnectionError, http.client.HTTPException, OSError)
 
 
 def error_result(exc: BaseException) -> DeliveryResult:
-    """Timeouts and connection errors are retryable; other exceptions are permanent."""
-    detail = f"{type(exc).__name__}: {exc}"[:500]
+    """Timeouts and connection errors are retryable; other exceptions are permanent (the
+    detail is redacted: exception texts quote URLs, and a webhook URL is a secret)."""
+    detail = redact(f"{type(exc).__name__}: {exc}")[:500]
     return DeliveryResult(ok=False, retryable=isinstance(exc, RETRYABLE_ERRORS), detail=detail)
 
 
