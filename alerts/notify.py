@@ -9,18 +9,25 @@ sleeps and never retries by itself: the pipeline retries from the durable outbox
 (True, False)
 >>> [backoff(n) for n in (1, 2, 3, 8, 20)]
 [5.0, 10.0, 20.0, 300.0, 300.0]
+>>> parse_retry_after("86400", now=0.0), parse_retry_after("Thu, 01 Jan 1970 00:00:30 GMT", now=0.0)
+(300.0, 30.0)
 """
 
 from __future__ import annotations
 
+import email.utils
 import http.client
+import math
+import re
 import socket
 import urllib.error
+from datetime import UTC
 from typing import Any, Literal, Protocol
 
 import msgspec
 
 from alerts.model import Alert
+from alerts.redact import redact
 
 
 class RetrainRequest(msgspec.Struct, kw_only=True):
@@ -82,26 +89,58 @@ def http_result(status: int, detail: str, remote_id: str | None = None, retry_af
     if 200 <= status < 300:
         return DeliveryResult(ok=True, detail=detail, remote_id=remote_id)
     retryable = status in (408, 429) or status >= 500
-    return DeliveryResult(ok=False, retryable=retryable, detail=f"HTTP {status}: {detail}"[:500], retry_after=retry_after)
+    return DeliveryResult(ok=False, retryable=retryable, detail=redact(f"HTTP {status}: {detail}")[:500], retry_after=retry_after)
 
 
 RETRYABLE_ERRORS = (urllib.error.URLError, TimeoutError, socket.timeout, ConnectionError, http.client.HTTPException, OSError)
 
 
 def error_result(exc: BaseException) -> DeliveryResult:
-    """Timeouts and connection errors are retryable; other exceptions are permanent."""
-    detail = f"{type(exc).__name__}: {exc}"[:500]
+    """Timeouts and connection errors are retryable; other exceptions are permanent (the
+    detail is redacted: exception texts quote URLs, and a webhook URL is a secret)."""
+    detail = redact(f"{type(exc).__name__}: {exc}")[:500]
     return DeliveryResult(ok=False, retryable=isinstance(exc, RETRYABLE_ERRORS), detail=detail)
 
 
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta-seconds form only)."""
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
+BACKOFF_BASE = 5.0
+BACKOFF_MAX = 300.0
+RETRY_AFTER_MAX = BACKOFF_MAX  # one 429 must not hold a receiver (and its queue) for longer
+_DELTA_SECONDS = re.compile(r"\s*(\d+(?:\.\d+)?)\s*")
+
+
+def parse_retry_after(value: str | None, now: float, cap: float = RETRY_AFTER_MAX) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header, at most ``cap``; None when absent or unusable.
+
+    Both forms of RFC 9110: delta-seconds (``"30"``) and an HTTP-date, taken relative to
+    ``now`` (a date in the past means 0; a date without a zone is GMT). Negative numbers and
+    garbage are ignored (None): the caller falls back to its own backoff.
+    """
+    if value is None:
         return None
+    if (m := _DELTA_SECONDS.fullmatch(value)) is not None:
+        seconds = float(m.group(1))
+    else:
+        try:
+            when = email.utils.parsedate_to_datetime(value.strip())
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        if when.tzinfo is None:  # asctime form or "-0000": HTTP-dates are always GMT
+            when = when.replace(tzinfo=UTC)
+        seconds = max(0.0, when.timestamp() - now)
+    return min(cap, seconds) if math.isfinite(seconds) else None
 
 
-def backoff(attempts: int, base: float = 5.0, cap: float = 300.0) -> float:
+def backoff(attempts: int, base: float = BACKOFF_BASE, cap: float = BACKOFF_MAX) -> float:
     """Exponential backoff after ``attempts`` failed attempts: base, 2*base, 4*base ... capped."""
     return min(cap, base * 2.0 ** max(0, attempts - 1))
+
+
+def retry_delay(attempts: int, retry_after: float | None) -> float:
+    """Wait before the next attempt after ``attempts`` failures: the backoff, or longer if the
+    server asked for it, but never past :data:`RETRY_AFTER_MAX`.
+
+    >>> retry_delay(1, None), retry_delay(1, 30.0), retry_delay(1, 86400.0), retry_delay(9, 2.0)
+    (5.0, 30.0, 300.0, 300.0)
+    """
+    asked = min(RETRY_AFTER_MAX, retry_after) if retry_after is not None and retry_after > 0 else 0.0
+    return max(asked, backoff(attempts))

@@ -26,6 +26,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from alerts.redact import redact
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -126,11 +128,12 @@ class Outbox:
         self._exec("UPDATE outbox SET delivered_at = ?, result = ?, last_error = NULL WHERE id = ?", now, result, entry_id)
 
     def mark_retry(self, entry_id: int, next_attempt_at: float, error: str) -> None:
-        self._exec("UPDATE outbox SET next_attempt_at = ?, last_error = ? WHERE id = ?", next_attempt_at, error, entry_id)
+        """A retryable failure; ``error`` is stored redacted (see :mod:`alerts.redact`)."""
+        self._exec("UPDATE outbox SET next_attempt_at = ?, last_error = ? WHERE id = ?", next_attempt_at, redact(error), entry_id)
 
     def mark_failed(self, entry_id: int, now: float, error: str) -> None:
-        """Permanent failure: recorded, never retried."""
-        self._exec("UPDATE outbox SET failed_at = ?, last_error = ? WHERE id = ?", now, error, entry_id)
+        """Permanent failure: recorded (redacted), never retried."""
+        self._exec("UPDATE outbox SET failed_at = ?, last_error = ? WHERE id = ?", now, redact(error), entry_id)
 
     def thread_result(self, thread_key: str) -> str | None:
         """Remote id of the first delivered entry of a thread (e.g. Slack ``channel:ts``)."""

@@ -37,7 +37,7 @@ from alerts.inhibit import Inhibitor
 from alerts.lifecycle import AlertLifecycle
 from alerts.log_receiver import LogNotifier
 from alerts.model import Alert
-from alerts.notify import DeliveryResult, Notification, Notifier, backoff, error_result
+from alerts.notify import DeliveryResult, Notification, Notifier, error_result, retry_delay
 from alerts.outbox import Outbox, OutboxEntry
 from alerts.retrain import RetrainPlanner
 from alerts.routing import RouteNode, build_route_tree
@@ -217,7 +217,7 @@ class AlertPipeline:
                 self.outbox.mark_delivered(entry.id, now, result.remote_id)
                 delivered += 1
             elif result.retryable:
-                wait = max(result.retry_after or 0.0, backoff(entry.attempts + 1))
+                wait = retry_delay(entry.attempts + 1, result.retry_after)
                 self.outbox.mark_retry(entry.id, now + wait, result.detail)
                 blocked.add(entry.receiver)
                 LOG.warning(

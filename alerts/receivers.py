@@ -1,5 +1,8 @@
 """Build notifiers from the ``receivers:`` config, reading secrets from the environment.
 
+Every secret read is registered with :mod:`alerts.redact` (and the log filter installed), so
+it never appears in a delivery error, a log line or ``driftwarden status``.
+
 >>> from alerts.settings import AlertingSettings
 >>> import msgspec
 >>> s = msgspec.convert({"receivers": {"ops": {"type": "slack", "channel": "C0123ABCD"}}}, AlertingSettings)
@@ -14,11 +17,13 @@ ValueError: receivers.ops.token_env: environment variable SLACK_BOT_TOKEN is not
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 
 from alerts.kafka_topic import KafkaTopicNotifier, Producer
 from alerts.log_receiver import LogNotifier
 from alerts.notify import Notifier
+from alerts.redact import install_log_filter, register_secret
 from alerts.settings import (
     AlertingSettings,
     KafkaTopicReceiver,
@@ -37,6 +42,8 @@ def build_notifiers(
 ) -> dict[str, Notifier]:
     """One notifier per receiver (plus ``log``). ValueError names the missing env var or producer."""
     env = os.environ if environ is None else environ
+    install_log_filter()
+    register_secret(*secret_values(settings, env))
 
     def secret(name: str, field: str, var: str | None) -> str | None:
         if var is None:
@@ -77,4 +84,23 @@ def build_notifiers(
             out[name] = KafkaTopicNotifier(producer, spec.topic)
         elif isinstance(spec, LogReceiver):
             out[name] = LogNotifier(spec.level)
+    return out
+
+
+_SENSITIVE_HEADER = re.compile(r"(?i)authorization|token|secret|key|password|cookie")
+
+
+def secret_values(settings: AlertingSettings, environ: Mapping[str, str]) -> list[str]:
+    """The secret values the receivers would use (env vars that are set, sensitive header values)."""
+    out: list[str] = []
+    for spec in settings.receivers.values():
+        names: list[str | None] = []
+        if isinstance(spec, SlackReceiver):
+            names = [spec.token_env]
+        elif isinstance(spec, SlackWebhookReceiver):
+            names = [spec.url_env]
+        elif isinstance(spec, WebhookReceiver):
+            names = [spec.secret_env, spec.token_env]
+            out += [v for k, v in spec.headers.items() if _SENSITIVE_HEADER.search(k)]
+        out += [environ[n] for n in names if n and environ.get(n)]
     return out

@@ -21,8 +21,9 @@ with a name the guarantee degrades to at-least-once). Messages older than ``crea
 minus 2 minutes are not searched. Without the scope the lookup fails with a permanent error
 and we post anyway (at-least-once, never lost).
 
-Retries: 429 honours ``Retry-After``; 5xx, timeouts and connection errors are retryable;
-slack-sdk's own (sleeping) retry handlers are disabled, the outbox schedules retries.
+Retries: 429 honours ``Retry-After`` (at most 300 s: :func:`alerts.notify.parse_retry_after`);
+5xx, timeouts and connection errors are retryable; slack-sdk's own (sleeping) retry handlers
+are disabled, the outbox schedules retries.
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ class SlackNotifier:
                 },
             )
         except SlackApiError as exc:
-            return _api_error(exc)
+            return _api_error(exc, n.sent_at)
         except Exception as exc:  # timeouts, refused connections: classified, not raised
             return error_result(exc)
         return DeliveryResult(ok=True, detail="posted", remote_id=f"{resp['channel']}:{resp['ts']}")
@@ -121,11 +122,11 @@ class SlackNotifier:
         return None
 
 
-def _api_error(exc: SlackApiError) -> DeliveryResult:
+def _api_error(exc: SlackApiError, now: float) -> DeliveryResult:
     resp = exc.response
     status = int(resp.status_code)
     error = resp.data.get("error", "") if isinstance(resp.data, dict) else ""
-    retry_after = parse_retry_after(resp.headers.get("Retry-After") or resp.headers.get("retry-after"))
+    retry_after = parse_retry_after(resp.headers.get("Retry-After") or resp.headers.get("retry-after"), now)
     if status == 200:  # {"ok": false}: Slack's own errors; only a few are worth retrying
         status = 503 if error in ("ratelimited", "internal_error", "fatal_error", "service_unavailable") else 400
     return http_result(status, error or "Slack API error", retry_after=retry_after)
@@ -153,5 +154,5 @@ class SlackWebhookNotifier:
         return http_result(
             resp.status_code,
             str(resp.body)[:200],
-            retry_after=parse_retry_after(retry_after[0] if isinstance(retry_after, list) else retry_after),
+            retry_after=parse_retry_after(retry_after[0] if isinstance(retry_after, list) else retry_after, n.sent_at),
         )

@@ -154,7 +154,7 @@ class WebhookNotifier:
         except urllib.error.HTTPError as exc:
             text = exc.read(500).decode("utf-8", "replace")
             exc.close()
-            return http_result(exc.code, text, retry_after=parse_retry_after(exc.headers.get("Retry-After")))
+            return http_result(exc.code, text, retry_after=parse_retry_after(exc.headers.get("Retry-After"), n.sent_at))
         except Exception as exc:
             return error_result(exc)
         return http_result(status, text[:200], remote_id=None)

@@ -3,12 +3,28 @@
 * ``GET /healthz``: 200 while the consume loop has made progress recently, else 503;
 * ``GET /metrics``: Prometheus text format;
 * ``GET /reports/<path>``: files under the reports directory (HTML, JSON, bundles).
+
+Limits, so that a scanner or a stuck client cannot exhaust the daemon:
+
+* every connection has a socket timeout (``timeout``, 10 s): a client that sends nothing,
+  or stops reading, is disconnected when it runs out;
+* at most ``max_connections`` (64) connections are served at once, one thread each; a
+  connection beyond that is answered ``503`` with ``Retry-After: 1`` at once and closed
+  (it never gets a thread);
+* a path that is not valid percent-encoded UTF-8, holds a control character (NUL ...) or
+  is longer than 1,024 characters is answered ``400``; anything outside the reports
+  directory ``404``. None of this logs more than a debug line, nor does a client that
+  hangs up early.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import mimetypes
+import socket
+import sys
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,30 +36,144 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from daemon.metrics import Metrics
 
+log = logging.getLogger("driftwarden.http")
+
+MAX_PATH = 1024
+DISCONNECTS = (ConnectionError, TimeoutError)  # BrokenPipe, ConnectionReset/Aborted, socket timeouts
+_BUSY = (b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n"
+         b"Retry-After: 1\r\nConnection: close\r\n\r\nbusy\n")
+
+
+class BadPath(ValueError):
+    """The request path cannot name a file (answered 400)."""
+
+
+def request_path(raw: str) -> str:
+    """The decoded path of a request target (query dropped); :class:`BadPath` if unusable.
+
+    >>> request_path("/reports/churn%2Fr1/report.html?x=1")
+    '/reports/churn/r1/report.html'
+    >>> for bad in ("/reports/x%00", "/reports/%ff", "/" + "a" * 2000):
+    ...     try:
+    ...         request_path(bad)
+    ...     except BadPath as exc:
+    ...         print(exc)
+    control character in path
+    path is not UTF-8
+    path longer than 1024 characters
+    """
+    target = raw.split("?", 1)[0]
+    if len(target) > MAX_PATH:
+        raise BadPath(f"path longer than {MAX_PATH} characters")
+    try:
+        path = unquote(target, errors="strict")
+    except UnicodeDecodeError:
+        raise BadPath("path is not UTF-8") from None
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in path):
+        raise BadPath("control character in path")
+    return path
+
+
+class _BoundedServer(ThreadingHTTPServer):
+    """A thread per connection, at most ``max_connections`` of them; the rest get a quick 503."""
+
+    daemon_threads = True
+    request_queue_size = 128  # the listen backlog: connections wait there while the accept loop catches up
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], max_connections: int) -> None:
+        self._slots = threading.BoundedSemaphore(max_connections)
+        super().__init__(address, handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            self._refuse(request, client_address)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def _refuse(self, request: socket.socket, client_address: Any) -> None:
+        """Answer 503 without blocking the accepting thread, then close."""
+        log.debug("http: %s refused, all connection slots busy", client_address)
+        try:
+            request.setblocking(False)
+            with contextlib.suppress(BlockingIOError, InterruptedError):
+                request.recv(65536)  # read what already arrived, so closing does not reset the answer
+            request.send(_BUSY)
+        except OSError:
+            pass
+        self.shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """An exception escaped a handler: a hang-up is a debug line, anything else an error with its traceback."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, DISCONNECTS):
+            log.debug("http: %s went away: %s", client_address, exc)
+        else:
+            log.error("http: request from %s failed", client_address, exc_info=True)
+
 
 class HttpServer:
     def __init__(
-        self, host: str, port: int, metrics: Metrics, reports_dir: Path, health: Callable[[], dict[str, Any]]
+        self,
+        host: str,
+        port: int,
+        metrics: Metrics,
+        reports_dir: Path,
+        health: Callable[[], dict[str, Any]],
+        *,
+        timeout: float = 10.0,
+        max_connections: int = 64,
     ) -> None:
         reports_root = reports_dir.resolve()
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                path = unquote(self.path.split("?", 1)[0])
+                try:
+                    self._route()
+                except DISCONNECTS as exc:
+                    log.debug("http: %s went away during %s: %s", self.client_address, self.command, exc)
+                    self.close_connection = True
+
+            def _route(self) -> None:
+                try:
+                    path = request_path(self.path)
+                except BadPath as exc:
+                    log.debug("http: 400 for %.80r: %s", self.path, exc)
+                    self._send(400, "text/plain", f"bad request: {exc}\n".encode())
+                    return
                 if path == "/healthz":
                     status = health()
                     self._send(200 if status.get("ok") else 503, "application/json", json.dumps(status).encode())
                 elif path == "/metrics":
                     self._send(200, CONTENT_TYPE_LATEST, generate_latest(metrics.registry))
                 elif path.startswith("/reports/"):
-                    target = (reports_root / path[len("/reports/"):]).resolve()
-                    if not target.is_relative_to(reports_root) or not target.is_file():
+                    body = self._report_file(path[len("/reports/"):])
+                    if body is None:
                         self._send(404, "text/plain", b"not found\n")
-                        return
-                    kind = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
-                    self._send(200, kind, target.read_bytes())
+                    else:
+                        self._send(200, body[0], body[1])
                 else:
                     self._send(404, "text/plain", b"not found\n")
+
+            def _report_file(self, relative: str) -> tuple[str, bytes] | None:
+                """(content type, bytes) of a file under the reports directory, or None."""
+                try:
+                    target = (reports_root / relative).resolve()
+                    if not target.is_relative_to(reports_root) or not target.is_file():
+                        return None
+                    return mimetypes.guess_type(target.name)[0] or "application/octet-stream", target.read_bytes()
+                except (OSError, ValueError) as exc:  # name too long, vanished, unreadable
+                    log.debug("http: 404 for %.80r: %s", relative, exc)
+                    return None
 
             def _send(self, status: int, content_type: str, body: bytes) -> None:
                 self.send_response(status)
@@ -54,10 +184,10 @@ class HttpServer:
                 self.wfile.write(body)
 
             def log_message(self, format: str, *args: Any) -> None:
-                pass
+                log.debug("http: %s " + format, self.address_string(), *args)
 
-        self.server = ThreadingHTTPServer((host, port), Handler)
-        self.server.daemon_threads = True
+        Handler.timeout = timeout  # StreamRequestHandler: the connection's socket timeout
+        self.server = _BoundedServer((host, port), Handler, max_connections)
         self.thread = threading.Thread(target=self.server.serve_forever, name="driftwarden-http", daemon=True)
 
     @property

@@ -3,17 +3,22 @@
 Reads the checkpoint and the alert database (no Kafka, no running daemon needed): per model
 its version, labelled events, reference; consumer offsets; waiting outcome joins; the alerts
 that are pending or firing; notifications not yet delivered, with their last error.
+Errors are printed redacted (:mod:`alerts.redact`): the configured secrets, read from the
+same environment variables the daemon reads, and anything shaped like a secret.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from alerts.outbox import Outbox
+from alerts.receivers import secret_values
+from alerts.redact import redact
 from daemon.app import outbox_path
 from daemon.checkpoint import Checkpoint
 from daemon.config import load_config
@@ -48,6 +53,13 @@ def collect(config_path: str) -> dict[str, Any]:
         if held is None or order > (rank[held["state"]], held.get("severity") == "critical"):
             best[a["fingerprint"]] = a
     alerts = list(best.values())
+    secrets = secret_values(config.alerting, os.environ)
+    if config.kafka.sasl_password_env and os.environ.get(config.kafka.sasl_password_env):
+        secrets.append(os.environ[config.kafka.sasl_password_env])
+
+    def clean(error: str | None) -> str | None:  # rows written before redaction existed, too
+        return None if error is None else redact(error, secrets)
+
     outbox = Outbox(str(outbox_path(config)))
     try:
         undelivered = [e for e in outbox.entries() if e.delivered_at is None and e.failed_at is None]
@@ -68,8 +80,8 @@ def collect(config_path: str) -> dict[str, Any]:
                     **{k: a.get("labels", {}).get(k) for k in ("model", "kind", "detector", "subject")},
                     "summary": a.get("annotations", {}).get("summary", "")} for a in alerts],
         "undelivered": [{"receiver": e.receiver, "attempts": e.attempts, "next_attempt_at": e.next_attempt_at,
-                         "last_error": e.last_error} for e in undelivered],
-        "failed": [{"receiver": e.receiver, "failed_at": e.failed_at, "last_error": e.last_error} for e in failed],
+                         "last_error": clean(e.last_error)} for e in undelivered],
+        "failed": [{"receiver": e.receiver, "failed_at": e.failed_at, "last_error": clean(e.last_error)} for e in failed],
     }
 
 

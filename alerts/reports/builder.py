@@ -7,6 +7,10 @@ and the data. ``write_report`` lays the files out as::
                                         report.json      every number
                                         summary.md       the Slack text
                                         <report id>.replay.tar.gz
+
+A report folder appears whole or not at all: the files are written into a hidden sibling
+``.<report id>.<random>.partial`` that is renamed into place once complete (and removed
+if anything fails).
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ import hashlib
 import json
 import os
 import re
+import shutil
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -221,35 +227,60 @@ def _plots(report: Report, spec: ModelSpec, reference: OutcomeBatch, current: Pr
     return out
 
 
+PARTIAL = ".partial"
+
+
 def write_report(report: Report, directory: str | Path, now: float, base_url: str | None = None) -> ReportFiles:
     """Write the four files of ``report`` under ``directory`` (see the module doc); ``now`` stamps the files.
 
     ``base_url``: public prefix of the reports directory, for the link in the Markdown summary.
+    The folder appears only when every file is written; on any error nothing is left behind
+    and the error is raised.
     """
     model_dir = slug(report.model_id)
-    folder = Path(directory) / model_dir / report.report_id
-    folder.mkdir(parents=True, exist_ok=True)
+    parent = Path(directory) / model_dir
+    parent.mkdir(parents=True, exist_ok=True)
+    folder = parent / report.report_id
+    staging = parent / f".{report.report_id}.{uuid.uuid4().hex[:8]}{PARTIAL}"
+    staging.mkdir()
+    try:
+        _write_files(report, staging, model_dir, now, base_url)
+        _move_into_place(staging, folder)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    bundle = folder / (report.report_id + SUFFIX)
+    return ReportFiles(folder, folder / "report.html", folder / "report.json", folder / "summary.md", bundle)
+
+
+def _write_files(report: Report, folder: Path, model_dir: str, now: float, base_url: str | None) -> None:
     bundle_name = report.report_id + SUFFIX
-    files = ReportFiles(folder, folder / "report.html", folder / "report.json", folder / "summary.md",
-                        folder / bundle_name)
+    html, js, md, bundle = (folder / "report.html", folder / "report.json", folder / "summary.md", folder / bundle_name)
     if report.inputs is not None:
         i = report.inputs
         snapshot = report.timelines.get("snapshot")
-        write_bundle(files.bundle, report_id=report.report_id, model_id=report.model_id,
+        write_bundle(bundle, report_id=report.report_id, model_id=report.model_id,
                      model_version=report.model_version, created_at=report.created_at, spec=i.spec,
                      reference=i.reference, current=i.current, outcomes=i.outcomes, state=i.detector_state,
                      snapshot=snapshot, triggering=report.triggering, recent=report.recent_degraded)
     link = f"{base_url.rstrip('/')}/{model_dir}/{report.report_id}/report.html" if base_url else None
-    _atomic(files.html, render(report, bundle_name if report.inputs is not None else None))
-    _atomic(files.json, json.dumps(to_json_dict(report), ensure_ascii=False, allow_nan=False, indent=1))
-    _atomic(files.markdown, render_markdown(report, link))
-    for p in (files.html, files.json, files.markdown, files.bundle):
+    html.write_text(render(report, bundle_name if report.inputs is not None else None), encoding="utf-8")
+    js.write_text(json.dumps(to_json_dict(report), ensure_ascii=False, allow_nan=False, indent=1), encoding="utf-8")
+    md.write_text(render_markdown(report, link), encoding="utf-8")
+    for p in (html, js, md, bundle):
         if p.exists():
             os.utime(p, (now, now))
-    return files
 
 
-def _atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+def _move_into_place(staging: Path, folder: Path) -> None:
+    """Rename the finished ``staging`` folder to ``folder``, replacing an older one of the same id."""
+    try:
+        staging.rename(folder)
+        return
+    except OSError:
+        if not folder.is_dir():
+            raise
+    old = folder.with_name(f".{folder.name}.{uuid.uuid4().hex[:8]}.old")
+    folder.rename(old)
+    staging.rename(folder)
+    shutil.rmtree(old, ignore_errors=True)

@@ -140,16 +140,30 @@ def timeline(
     return _uri(fig)
 
 
+def segment_errors(segments: Sequence[Segment]) -> tuple[np.ndarray, np.ndarray]:
+    """(values, 2 x n error bar lengths) for the segments whose value is a number.
+
+    Lengths are never negative (matplotlib refuses them): a bound a float rounding on the
+    wrong side of the value, or a bound that is NaN, draws no bar on that side.
+    """
+    values = np.array([s.value for s in segments], dtype=np.float64)
+    low = values - np.array([s.ci_low for s in segments], dtype=np.float64)
+    high = np.array([s.ci_high for s in segments], dtype=np.float64) - values
+    err = np.nan_to_num(np.clip(np.array([low, high]).reshape(2, len(values)), 0.0, None), nan=0.0)
+    return values, err
+
+
 def segments_chart(segments: Sequence[Segment]) -> str:
-    """Worst segments: value with its interval against the reference value."""
-    segs = list(segments)[:10][::-1]
+    """Worst segments: value with its interval against the reference value (segments without a value are left out)."""
+    segs = [s for s in list(segments)[:10] if np.isfinite(s.value)][::-1]
     fig = _figure(7.0, 0.45 * len(segs) + 1.0)
     ax = fig.add_subplot()
     y = np.arange(len(segs))
-    values = np.array([s.value for s in segs])
-    err = np.array([[s.value - s.ci_low for s in segs], [s.ci_high - s.value for s in segs]])
+    values, err = segment_errors(segs)
     ax.errorbar(values, y, xerr=err, fmt="o", color=BAD_COLOR, label="current (interval)")
-    ax.scatter([s.reference_value for s in segs], y, marker="|", s=200, color=REF_COLOR, label="reference")
+    ref = np.array([s.reference_value for s in segs], dtype=np.float64)
+    shown = np.isfinite(ref)
+    ax.scatter(ref[shown], y[shown], marker="|", s=200, color=REF_COLOR, label="reference")
     ax.set_yticks(y, [plot_text(s.label, 45) for s in segs], fontsize=8)
     ax.set_xlabel(segs[0].metric if segs else "", fontsize=8)
     ax.tick_params(axis="x", labelsize=8)

@@ -7,7 +7,10 @@ reset it; folders without a parsable stamp fall back to their modification time.
 * a report folder older than ``retention_seconds`` is packed into
   ``<directory>/archive/<model>/<report id>.tar.gz`` and the folder removed;
 * an archive older than ``retention_seconds + archive_seconds`` (default: another
-  ``retention_seconds``) is deleted.
+  ``retention_seconds``) is deleted;
+* a hidden ``.<report id>.<random>.partial`` (or ``.old``) folder is what a writer killed
+  mid-report left behind (see ``write_report``): removed, never archived, once older than
+  an hour (or ``retention_seconds`` if shorter), so a report being written is not touched.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from pathlib import Path
 
 ARCHIVE = "archive"
 STAMP = "%Y%m%dT%H%M%SZ"
+LEFTOVER_SECONDS = 3600.0
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +44,10 @@ def report_time(path: Path) -> float:
         return path.stat().st_mtime
 
 
+def _leftover(path: Path) -> bool:
+    return path.name.startswith(".") and path.name.endswith((".partial", ".old"))
+
+
 def purge_reports(directory: str | Path, retention_seconds: float, now: float,
                   archive_seconds: float | None = None) -> PurgeResult:
     """Archive reports older than ``retention_seconds``; delete archives older than that + ``archive_seconds``."""
@@ -50,6 +58,10 @@ def purge_reports(directory: str | Path, retention_seconds: float, now: float,
     keep_archives = retention_seconds if archive_seconds is None else archive_seconds
     for model_dir in sorted(p for p in root.iterdir() if p.is_dir() and p.name != ARCHIVE):
         for report in sorted(p for p in model_dir.iterdir() if p.is_dir() and not p.is_symlink()):
+            if _leftover(report):
+                if now - report.stat().st_mtime > min(retention_seconds, LEFTOVER_SECONDS):
+                    shutil.rmtree(report, ignore_errors=True)
+                continue
             if now - report_time(report) <= retention_seconds:
                 continue
             target = root / ARCHIVE / model_dir.name / (report.name + ".tar.gz")

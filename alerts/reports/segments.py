@@ -35,14 +35,16 @@ OTHER = "(other)"
 
 
 def wilson_interval(successes: np.ndarray, n: np.ndarray, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
-    """Wilson score interval of a proportion, vectorized (n > 0)."""
+    """Wilson score interval of a proportion, vectorized (n > 0); always contains ``successes / n``."""
     z = float(norm.ppf(0.5 + confidence / 2))
     n = np.asarray(n, dtype=np.float64)
     p = np.asarray(successes, dtype=np.float64) / n
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
+    # the interval contains p; float rounding can put a bound a hair on the wrong side
+    # (10 of 10: the upper bound came out as 1 - 1.1e-16)
+    return np.clip(np.minimum(centre - half, p), 0, 1), np.clip(np.maximum(centre + half, p), 0, 1)
 
 
 class Slicer:
