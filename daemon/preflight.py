@@ -277,7 +277,8 @@ def reference_problems(config: Config, i: int, model: ModelConfig, rebuilt: str 
         return [f"{where}: {exc}"]
     except ValueError as exc:
         if str(exc).startswith("monitoring."):  # a setting the detectors refuse for this model
-            return [f"models[{i}].{exc}"]
+            setting, _, why = str(exc).partition(" ")
+            return [f"models[{i}].{setting.rstrip(':')}: {why}"]
         return [f"{where}: the detectors cannot start on {shown}: {exc}"]
     except Exception as exc:  # whatever the detectors refuse must be a line here, not a traceback in `run`
         return [f"{where}: the detectors cannot start on {shown}: {type(exc).__name__}: {exc}"]
