@@ -58,7 +58,7 @@ def problems(config: Config, *, bind_http: bool, environ: Mapping[str, str]) -> 
     rebuilt = rebuilt_references(config)
     for i, model in enumerate(config.models):
         found += reference_problems(config, i, model, rebuilt.get(model.id))
-    return found
+    return [" ".join(p.splitlines()) for p in found]  # one line each, whatever a library's message held
 
 
 # ------------------------------------------------------------------ settings
@@ -247,7 +247,7 @@ def reference_problems(config: Config, i: int, model: ModelConfig, rebuilt: str 
     try:
         table = read_table(path)
     except ReferenceError as exc:
-        return [f"{where}: {exc} (write it as CSV, Parquet or JSONL)"]
+        return [f"{where}: {exc} (fix or replace the file: CSV, Parquet or JSONL with the model's columns)"]
     columns = table.column_names
     listed = ", ".join(columns) or "none"
     found = [f"{where}: {shown} has no column {name!r} declared in models[{i}].features (columns: {listed})"
