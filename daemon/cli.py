@@ -18,6 +18,7 @@ def _run(args: argparse.Namespace) -> int:
     from daemon.app import App
     from daemon.http_server import HttpServer
     from daemon.kafka_io import KafkaDeadLetters, KafkaSource
+    from daemon.preflight import preflight
 
     config = load_config(args.config)
     if args.bootstrap_servers:
@@ -26,6 +27,7 @@ def _run(args: argparse.Namespace) -> int:
         config = msgspec.structs.replace(
             config, kafka=msgspec.structs.replace(config.kafka, bootstrap_servers=args.bootstrap_servers)
         )
+    preflight(config, args.config, bind_http=True)  # before Kafka: config and environment problems exit 2
     dead_letters = KafkaDeadLetters(config.kafka)
     app = App(config, dead_letters, producer=dead_letters.producer)
     source = KafkaSource(config.kafka, stored_offsets=lambda: app.checkpoint.offsets(), on_revoke=app.save)
@@ -56,8 +58,12 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _check_config(args: argparse.Namespace) -> int:
+    """Every check `run` makes before Kafka (no broker needed; the HTTP port may be in use by a daemon)."""
+    from daemon.preflight import preflight
+
     try:
         config = load_config(args.file)
+        preflight(config, args.file)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 1
@@ -197,9 +203,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     try:
         return int(args.func(args))
-    except ConfigError as exc:
+    except ConfigError as exc:  # also PreflightError: one line per problem, no traceback
         print(exc, file=sys.stderr)
-        return 1
+        return 2
 
 
 if __name__ == "__main__":
