@@ -66,6 +66,10 @@ def settings_problems(config: Config) -> list[str]:
     found = []
     if parse_duration(config.join.ttl) <= 0:
         found.append(f"join.ttl: must be > 0, got {config.join.ttl!r} (how long a prediction waits for its outcome)")
+    for name in ("future_tolerance", "idle_after"):
+        value = getattr(config.event_time, name)
+        if parse_duration(value) <= 0:
+            found.append(f"event_time.{name}: must be > 0, got {value!r}")
     if config.join.max_pending < 1:
         found.append(f"join.max_pending: must be >= 1, got {config.join.max_pending}")
     if not 1 <= config.http.port <= 65535:

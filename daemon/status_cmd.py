@@ -25,7 +25,12 @@ from daemon.config import load_config
 
 
 def _when(ts: float | None) -> str:
-    return "-" if ts is None else datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    if ts is None:
+        return "-"
+    try:
+        return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (OverflowError, OSError, ValueError):  # a time no calendar holds: say it as it is
+        return f"{ts!r} (epoch s)"
 
 
 def collect(config_path: str) -> dict[str, Any]:
@@ -38,7 +43,7 @@ def collect(config_path: str) -> dict[str, Any]:
         offsets = checkpoint.offsets()
         meta = checkpoint.meta("models") or {}
         alert_state = checkpoint.meta("alerts") or {}
-        watermark = checkpoint.meta("watermark")
+        clocks = checkpoint.meta("clocks") or {}
         pending = checkpoint.pending_counts()
     finally:
         checkpoint.close()
@@ -69,7 +74,8 @@ def collect(config_path: str) -> dict[str, Any]:
     return {
         "state": str(state_path),
         "checkpointed": True,
-        "event_time": watermark,
+        # event time per model and source (watermarks: the latest event time read)
+        "event_time": {m: (c or {}).get("watermarks", {}) for m, c in sorted(clocks.items())},
         "offsets": {f"{t}[{p}]": o for (t, p), o in sorted(offsets.items())},
         "models": {
             m.id: {**meta.get(m.id, {}), "pending_joins": pending.get(m.id, 0),
@@ -94,11 +100,13 @@ def run_status(config_path: str, output_format: str = "table", out: TextIO = sys
     if not status["checkpointed"]:
         print(f"no checkpoint yet at {status['state']} (the daemon has not run with this config)", file=out)
         return 0
-    print(f"state {status['state']}; events up to {_when(status['event_time'])}; now {_when(time.time())}", file=out)
+    print(f"state {status['state']}; now {_when(time.time())} (wall clock)", file=out)
     print("offsets: " + (", ".join(f"{k}={v}" for k, v in status["offsets"].items()) or "none"), file=out)
     for model_id, m in status["models"].items():
+        marks = status["event_time"].get(model_id, {})
         print(f"model {model_id}: version {m.get('model_version') or '-'}, {m.get('labelled_samples', 0):,} labelled, "
               f"{m['pending_joins']:,} waiting for outcomes; reference {m['reference']}", file=out)
+        print("  event time read up to: " + ", ".join(f"{src} {_when(t)}" for src, t in sorted(marks.items())), file=out)
     print(f"alerts ({len(status['alerts'])} pending or firing):", file=out)
     for a in sorted(status["alerts"], key=lambda a: (a["state"] != "firing", a["starts_at"] or 0)):
         print(f"  {a['state']:8} {a['severity'] or '':8} since {_when(a['starts_at'])}  {a['model']} "
