@@ -15,11 +15,12 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.net.compat import KafkaNetClient
 from kafka.producer.future import FutureRecordMetadata
 from kafka.structs import OffsetAndMetadata
 
@@ -29,6 +30,7 @@ from daemon.pipeline import Message
 
 log = logging.getLogger(__name__)
 Offsets = dict[tuple[str, int], int]
+T = TypeVar("T")
 Compression = Literal["gzip", "snappy", "lz4", "zstd"]
 
 # How long one broker call may block the consume loop: normally, and while an outage is known
@@ -62,6 +64,27 @@ def client_options(settings: KafkaSettings) -> dict[str, Any]:
     return options
 
 
+def build_client(cls: Callable[..., T], **options: Any) -> T:
+    """``cls(**options)`` (a kafka-python consumer, producer or admin client) that leaves nothing behind if it fails.
+
+    kafka-python 3.0.12's constructors bootstrap eagerly; when the brokers are unreachable they
+    raise but leave their network client's IO thread running. Retried for hours while waiting
+    for a broker, that would pile up threads: close it.
+    """
+    made: list[KafkaNetClient] = []
+
+    def client(**kwargs: Any) -> KafkaNetClient:
+        made.append(KafkaNetClient(**kwargs))
+        return made[-1]
+
+    try:
+        return cls(kafka_client=client, **options)
+    except BaseException:
+        for net_client in made:
+            net_client.close()
+        raise
+
+
 class TopicUnavailable(RuntimeError):
     """A topic the daemon writes to does not exist and could not be created."""
 
@@ -77,7 +100,7 @@ def ensure_topic(
 
 
 def _ensure_topic_once(settings: KafkaSettings, topic: str, partitions: int) -> None:
-    admin = KafkaAdminClient(**client_options(settings))
+    admin = build_client(KafkaAdminClient, **client_options(settings))
     try:
         if topic in set(admin.list_topics()):
             return
@@ -154,7 +177,8 @@ class KafkaSource:
 
     @staticmethod
     def _consumer(settings: KafkaSettings) -> KafkaConsumer:
-        return KafkaConsumer(
+        return build_client(
+            KafkaConsumer,
             group_id=settings.group_id,
             enable_auto_commit=False,
             auto_offset_reset=settings.auto_offset_reset,
@@ -187,9 +211,8 @@ class KafkaSource:
                 raise
             self.outage.failed(exc)
             return []
-        if records:
-            self.outage.recovered()
-        elif not self.consumer.assignment():
+        # records alone do not end an outage (they may have been fetched before it): commit and lag do
+        if not records and not self.consumer.assignment():
             # without partitions kafka-python returns at once: don't spin a core while waiting
             time.sleep(max(0.0, min(0.2, self._timeout_ms / 1000 - (time.monotonic() - started))))
         out: list[Message] = []
@@ -298,7 +321,8 @@ class KafkaDeadLetters:
         self._sent: list[tuple[_DeadLetter, FutureRecordMetadata]] = []  # handed over, not yet acknowledged
         ensure_topic(settings, self.topic, stop_event=stop_event)
         self.producer = connect_with_backoff(
-            lambda: KafkaProducer(
+            lambda: build_client(
+                KafkaProducer,
                 linger_ms=50,
                 acks="all",
                 compression_type=compression_type,
@@ -359,6 +383,8 @@ class KafkaDeadLetters:
         Raises ``DeadLettersPending`` otherwise; they stay buffered and are retried by the
         next ``send``/``flush``. Only after a flush that returns may the checkpoint commit.
         """
+        if not self.pending:
+            return  # nothing to wait for (and no answer from Kafka to learn from)
         while self._backlog:
             letter = self._backlog.pop(0)
             if not self._hand_over(letter):
