@@ -1,24 +1,42 @@
 """Kafka edges: the consuming source (consumer group, rebalance, seek to checkpoint)
-and the dead-letter producer. Everything Kafka-specific lives here."""
+and the dead-letter producer. Everything Kafka-specific lives here.
+
+Both ride out broker outages (daemon/kafka_outage.py): construction waits for a broker,
+``poll``/``lag``/``commit`` and dead-letter ``send`` never raise on a transient error, and
+``problem`` says what is wrong for readiness probes. Every codec Kafka has (gzip, snappy,
+lz4, zstd) is consumed and can be produced: their libraries are dependencies.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.net.compat import KafkaNetClient
+from kafka.producer.future import FutureRecordMetadata
 from kafka.structs import OffsetAndMetadata
 
 from daemon.config import KafkaSettings, parse_duration
+from daemon.kafka_outage import DeadLettersPending, Outage, connect_with_backoff, is_transient
 from daemon.pipeline import Message
 
 log = logging.getLogger(__name__)
 Offsets = dict[tuple[str, int], int]
+T = TypeVar("T")
+Compression = Literal["gzip", "snappy", "lz4", "zstd"]
+
+# How long one broker call may block the consume loop: normally, and while an outage is known
+# (then each call is only a probe of whether the brokers are back).
+CALL_TIMEOUT_MS = 10_000
+PROBE_TIMEOUT_MS = 1_000
 
 
 def client_options(settings: KafkaSettings) -> dict[str, Any]:
@@ -27,6 +45,11 @@ def client_options(settings: KafkaSettings) -> dict[str, Any]:
         "bootstrap_servers": settings.bootstrap_servers.split(","),
         "security_protocol": settings.security_protocol,
         "client_id": "driftwarden",
+        # a constructor gives up on an absent broker after this (connect_with_backoff retries it):
+        # short, so that a SIGTERM while waiting is honoured within seconds
+        "bootstrap_timeout_ms": 10_000,
+        # after an outage, reconnect within 10 s of the broker's return (kafka-python's default: 30 s)
+        "reconnect_backoff_max_ms": 10_000,
     }
     if settings.sasl_mechanism:
         options["sasl_mechanism"] = settings.sasl_mechanism
@@ -41,13 +64,43 @@ def client_options(settings: KafkaSettings) -> dict[str, Any]:
     return options
 
 
+def build_client(cls: Callable[..., T], **options: Any) -> T:
+    """``cls(**options)`` (a kafka-python consumer, producer or admin client) that leaves nothing behind if it fails.
+
+    kafka-python 3.0.12's constructors bootstrap eagerly; when the brokers are unreachable they
+    raise but leave their network client's IO thread running. Retried for hours while waiting
+    for a broker, that would pile up threads: close it.
+    """
+    made: list[KafkaNetClient] = []
+
+    def client(**kwargs: Any) -> KafkaNetClient:
+        made.append(KafkaNetClient(**kwargs))
+        return made[-1]
+
+    try:
+        return cls(kafka_client=client, **options)
+    except BaseException:
+        for net_client in made:
+            net_client.close()
+        raise
+
+
 class TopicUnavailable(RuntimeError):
     """A topic the daemon writes to does not exist and could not be created."""
 
 
-def ensure_topic(settings: KafkaSettings, topic: str, partitions: int = 1) -> None:
-    """Create ``topic`` if the cluster lacks it (so bad input never blocks on a missing dead-letter topic)."""
-    admin = KafkaAdminClient(**client_options(settings))
+def ensure_topic(
+    settings: KafkaSettings, topic: str, partitions: int = 1, stop_event: threading.Event | None = None
+) -> None:
+    """Create ``topic`` if the cluster lacks it (so bad input never blocks on a missing dead-letter topic).
+
+    Waits for an unreachable cluster (see ``connect_with_backoff``) until ``stop_event`` is set.
+    """
+    connect_with_backoff(lambda: _ensure_topic_once(settings, topic, partitions), f"topic {topic}", stop_event)
+
+
+def _ensure_topic_once(settings: KafkaSettings, topic: str, partitions: int) -> None:
+    admin = build_client(KafkaAdminClient, **client_options(settings))
     try:
         if topic in set(admin.list_topics()):
             return
@@ -57,6 +110,8 @@ def ensure_topic(settings: KafkaSettings, topic: str, partitions: int = 1) -> No
         except TopicAlreadyExistsError:
             pass
         except KafkaError as exc:
+            if is_transient(exc):
+                raise
             raise TopicUnavailable(
                 f"topic {topic!r} does not exist and could not be created ({exc}); "
                 "create it, or let driftwarden's principal create topics"
@@ -92,6 +147,14 @@ class KafkaSource:
     calls are refused: they must touch only local state (the SQLite
     checkpoint), never commit to Kafka; the main loop commits the group's
     offsets at its next checkpoint.
+
+    Outages: the constructor waits for a broker (until ``stop_event`` is set).
+    Afterwards kafka-python reconnects by itself: ``poll`` returns nothing while
+    the brokers are away (it keeps the assignment and positions), and when they
+    return the consumer rejoins the group; a new assignment seeks to the
+    checkpoint again. ``commit`` and ``lag`` catch the brokers' timeouts, set
+    ``problem`` and log once per outage; the offsets stay in the checkpoint and
+    the next commit carries them.
     """
 
     def __init__(
@@ -99,11 +162,23 @@ class KafkaSource:
         settings: KafkaSettings,
         stored_offsets: Callable[[], Offsets],
         on_revoke: Callable[[], None],
+        stop_event: threading.Event | None = None,
     ) -> None:
         self.settings = settings
         self.stored_offsets = stored_offsets
         self.on_revoke = on_revoke
-        self.consumer = KafkaConsumer(
+        self.outage = Outage("consumer")
+        self._unacknowledged: dict[TopicPartition, OffsetAndMetadata] = {}
+        self.consumer = connect_with_backoff(lambda: self._consumer(settings), "consumer", stop_event)
+        self.consumer.subscribe(
+            topics=[settings.predictions_topic, settings.outcomes_topic], listener=_Listener(self)
+        )
+        self._timeout_ms = int(parse_duration(settings.poll_timeout) * 1000)
+
+    @staticmethod
+    def _consumer(settings: KafkaSettings) -> KafkaConsumer:
+        return build_client(
+            KafkaConsumer,
             group_id=settings.group_id,
             enable_auto_commit=False,
             auto_offset_reset=settings.auto_offset_reset,
@@ -118,14 +193,25 @@ class KafkaSource:
             fetch_max_bytes=64 << 20,
             **client_options(settings),
         )
-        self.consumer.subscribe(
-            topics=[settings.predictions_topic, settings.outcomes_topic], listener=_Listener(self)
-        )
-        self._timeout_ms = int(parse_duration(settings.poll_timeout) * 1000)
+
+    @property
+    def problem(self) -> str | None:
+        """Why the consumer cannot reach Kafka right now (for readiness), or None."""
+        return self.outage.problem
+
+    def _call_timeout_ms(self) -> int:
+        return PROBE_TIMEOUT_MS if self.outage.since is not None else CALL_TIMEOUT_MS
 
     def poll(self) -> list[Message]:
         started = time.monotonic()
-        records = self.consumer.poll(timeout_ms=self._timeout_ms)
+        try:
+            records = self.consumer.poll(timeout_ms=self._timeout_ms)
+        except KafkaError as exc:
+            if not is_transient(exc):
+                raise
+            self.outage.failed(exc)
+            return []
+        # records alone do not end an outage (they may have been fetched before it): commit and lag do
         if not records and not self.consumer.assignment():
             # without partitions kafka-python returns at once: don't spin a core while waiting
             time.sleep(max(0.0, min(0.2, self._timeout_ms / 1000 - (time.monotonic() - started))))
@@ -135,32 +221,134 @@ class KafkaSource:
         return out
 
     def commit(self, offsets: Mapping[tuple[str, int], int]) -> None:
-        """Commit next-offsets to the group (step 3 of the checkpoint order)."""
+        """Commit next-offsets to the group (step 3 of the checkpoint order); never raises.
+
+        Offsets Kafka did not take (outage, or a rebalance under way) stay in the checkpoint
+        and are retried with the next ``commit`` or ``lag`` (``uncommitted`` says which).
+        """
         assigned = {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
-        to_commit = {
-            TopicPartition(t, p): OffsetAndMetadata(o, "", -1) for (t, p), o in offsets.items() if (t, p) in assigned
-        }
-        if to_commit:
-            self.consumer.commit(to_commit)
+        for (t, p), o in offsets.items():
+            if (t, p) in assigned:
+                self._unacknowledged[TopicPartition(t, p)] = OffsetAndMetadata(o, "", -1)
+        self._commit_unacknowledged()
+
+    @property
+    def uncommitted(self) -> Offsets:
+        """Offsets handed to ``commit`` that the group has not taken yet."""
+        return {(tp.topic, tp.partition): om.offset for tp, om in self._unacknowledged.items()}
+
+    def _commit_unacknowledged(self) -> bool:
+        assigned = set(self.consumer.assignment())
+        to_commit = {tp: om for tp, om in self._unacknowledged.items() if tp in assigned}
+        if not to_commit:
+            self._unacknowledged.clear()
+            return True
+        try:
+            self.consumer.commit(to_commit, timeout_ms=self._call_timeout_ms())
+        except KafkaError as exc:
+            if is_transient(exc):
+                self.outage.failed(exc)
+            else:  # e.g. CommitFailedError: the group rebalanced; the new assignment seeks to the checkpoint
+                log.warning("offset commit not taken (%s); the checkpoint keeps the offsets", exc)
+            return False
+        self.outage.recovered()
+        for tp, om in to_commit.items():
+            if self._unacknowledged.get(tp) == om:
+                del self._unacknowledged[tp]
+        return True
 
     def lag(self) -> dict[tuple[str, int], int]:
+        """Messages behind the end of each assigned partition; {} when the brokers cannot say.
+
+        Also the periodic probe of an outage: retries offsets a failed ``commit`` left behind.
+        """
         assignment = list(self.consumer.assignment())
         if not assignment:
             return {}
-        ends = self.consumer.end_offsets(assignment)
-        return {(tp.topic, tp.partition): max(0, ends[tp] - self.consumer.position(tp)) for tp in assignment}
+        try:
+            if self._unacknowledged and not self._commit_unacknowledged():
+                return {}
+            ends = self.consumer.end_offsets(assignment, timeout_ms=self._call_timeout_ms())
+            behind = {
+                (tp.topic, tp.partition): max(0, ends[tp] - self.consumer.position(tp, timeout_ms=PROBE_TIMEOUT_MS))
+                for tp in assignment
+            }
+        except KafkaError as exc:
+            if not is_transient(exc):
+                raise
+            self.outage.failed(exc)
+            return {}
+        self.outage.recovered()
+        return behind
 
     def close(self) -> None:
-        self.consumer.close(autocommit=False)
+        # bounded: leaving the group during an outage must not hold up the exit
+        self.consumer.close(autocommit=False, timeout_ms=CALL_TIMEOUT_MS)
+
+
+@dataclass(frozen=True)
+class _DeadLetter:
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]]
 
 
 class KafkaDeadLetters:
-    """Sends rejected messages, original bytes untouched, with the reason in headers."""
+    """Sends rejected messages, original bytes untouched (a null value stays null), the reason in headers.
 
-    def __init__(self, settings: KafkaSettings) -> None:
+    Nothing is dropped during an outage: the producer never expires a record
+    (kafka-python retries it, idempotently, until the broker takes it); a send
+    that cannot even be buffered waits in a backlog here; a record the producer
+    failed is sent again. ``flush`` raises ``DeadLettersPending`` until every
+    dead letter is acknowledged: the caller must then skip the checkpoint (its
+    offsets would claim these dead letters are written) and try again later.
+
+    ``compression_type`` applies to everything this producer sends (the alert
+    topic receiver shares it).
+    """
+
+    def __init__(
+        self,
+        settings: KafkaSettings,
+        stop_event: threading.Event | None = None,
+        compression_type: Compression | None = None,
+        flush_timeout: float = CALL_TIMEOUT_MS / 1000,
+    ) -> None:
         self.topic = settings.dead_letter_topic
-        ensure_topic(settings, self.topic)
-        self.producer = KafkaProducer(linger_ms=50, acks="all", **client_options(settings))
+        self.flush_timeout = flush_timeout
+        self.outage = Outage("dead-letter producer")
+        self._backlog: list[_DeadLetter] = []  # not yet handed to the producer, in order
+        self._sent: list[tuple[_DeadLetter, FutureRecordMetadata]] = []  # handed over, not yet acknowledged
+        ensure_topic(settings, self.topic, stop_event=stop_event)
+        self.producer = connect_with_backoff(
+            lambda: build_client(
+                KafkaProducer,
+                linger_ms=50,
+                acks="all",
+                compression_type=compression_type,
+                # never give up on a record (kafka-python's default expires it after 2 minutes,
+                # i.e. drops it in a longer outage): it waits in the buffer until the broker is back
+                delivery_timeout_ms=2**31 - 1,
+                # a send blocks the consume loop at most this long (metadata unknown, buffer full)
+                max_block_ms=CALL_TIMEOUT_MS,
+                **client_options(settings),
+            ),
+            "dead-letter producer",
+            stop_event,
+        )
+        # learn the topic's partitions now, so that a send during an outage is buffered
+        # instead of waiting for metadata
+        connect_with_backoff(lambda: self.producer.partitions_for(self.topic), f"topic {self.topic}", stop_event)
+
+    @property
+    def problem(self) -> str | None:
+        """Why dead letters cannot be written right now (for readiness), or None."""
+        return self.outage.problem
+
+    @property
+    def pending(self) -> int:
+        """Dead letters sent but not yet acknowledged by Kafka."""
+        return len(self._backlog) + len(self._sent)
 
     def send(self, message: Message, reason: str) -> None:
         headers = [
@@ -169,10 +357,59 @@ class KafkaDeadLetters:
             ("driftwarden.partition", str(message.partition).encode()),
             ("driftwarden.offset", str(message.offset).encode()),
         ]
-        self.producer.send(self.topic, value=message.value or b"", key=message.key, headers=headers)
+        letter = _DeadLetter(message.key, message.value, headers)
+        if self._backlog:  # keep the order: nothing overtakes what waits
+            self._backlog.append(letter)
+        else:
+            self._hand_over(letter)
+
+    def _hand_over(self, letter: _DeadLetter) -> bool:
+        # kafka-python refuses a record with neither key nor value; a null value alone is kept
+        value = letter.value if letter.value is not None or letter.key is not None else b""
+        try:
+            future = self.producer.send(self.topic, value=value, key=letter.key, headers=letter.headers)
+        except KafkaError as exc:  # metadata unknown or buffer full for max_block_ms
+            if not is_transient(exc):
+                raise
+            self.outage.failed(exc)
+            self._backlog.insert(0, letter)  # back at the front: it was the oldest waiting
+            return False
+        self._sent.append((letter, future))
+        return True
 
     def flush(self) -> None:
-        self.producer.flush()
+        """Wait (up to ``flush_timeout``) until every dead letter is acknowledged.
 
-    def close(self) -> None:
-        self.producer.close()
+        Raises ``DeadLettersPending`` otherwise; they stay buffered and are retried by the
+        next ``send``/``flush``. Only after a flush that returns may the checkpoint commit.
+        """
+        if not self.pending:
+            return  # nothing to wait for (and no answer from Kafka to learn from)
+        while self._backlog:
+            letter = self._backlog.pop(0)
+            if not self._hand_over(letter):
+                break
+        try:
+            self.producer.flush(timeout=self.flush_timeout)
+        except KafkaError as exc:
+            if not is_transient(exc):
+                raise
+            self.outage.failed(exc)
+        failed = [(letter, f) for letter, f in self._sent if f.is_done and f.failed()]
+        self._sent = [(letter, f) for letter, f in self._sent if not f.is_done]
+        for letter, future in failed:  # e.g. in flight when the producer's epoch was bumped
+            log.warning("dead letter not written (%s); sending it again", future.exception)
+            self._backlog.append(letter)
+        if self._backlog or self._sent:
+            raise DeadLettersPending(
+                f"{self.pending} dead letter(s) not yet acknowledged by Kafka"
+                + (f" ({self.outage.problem})" if self.outage.problem else "")
+            )
+        self.outage.recovered()
+
+    def close(self, timeout: float = CALL_TIMEOUT_MS / 1000) -> None:
+        """Close the producer, waiting at most ``timeout`` for what it still holds.
+
+        What it could not write is not lost: the checkpoint was not committed past it.
+        """
+        self.producer.close(timeout=timeout)

@@ -119,15 +119,18 @@ class KafkaBroker:
         ]
 
     def start(self, timeout: float = 90.0) -> None:
+        """Format the data directory (first start only) and run the broker until it serves."""
         config = self._write_config()
-        cluster_id = "-"
-        while cluster_id.startswith("-"):  # as Kafka's Uuid does: a leading '-' reads as an option
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        subprocess.run(
-            self._java("kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c", str(config)),
-            check=True, stdout=subprocess.DEVNULL,
-        )
-        with self.log_path.open("wb") as log:  # the child keeps its own descriptor
+        if not (self.workdir / "data" / "meta.properties").exists():
+            cluster_id = "-"
+            while cluster_id.startswith("-"):  # as Kafka's Uuid does: a leading '-' reads as an option
+                cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            subprocess.run(
+                self._java("kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c", str(config)),
+                check=True, stdout=subprocess.DEVNULL,
+            )
+        started_at = self.log_path.stat().st_size if self.log_path.exists() else 0
+        with self.log_path.open("ab") as log:  # the child keeps its own descriptor
             self.process = subprocess.Popen(
                 self._java("kafka.Kafka", str(config)), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
@@ -135,11 +138,20 @@ class KafkaBroker:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"Kafka broker exited with {self.process.returncode}:\n{self.tail()}")
-            if b"Kafka Server started" in self.log_path.read_bytes():
-                return
+            with self.log_path.open("rb") as log:
+                log.seek(started_at)
+                if b"Kafka Server started" in log.read():
+                    return
             time.sleep(0.2)
         self.stop()
         raise RuntimeError(f"Kafka broker not ready after {timeout}s:\n{self.tail()}")
+
+    def kill(self) -> None:
+        """An outage: SIGKILL the broker by its PID, keeping its ports and data for ``start()`` again."""
+        proc, self.process = self.process, None
+        if proc is not None and proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
 
     def tail(self, lines: int = 40) -> str:
         try:
