@@ -52,22 +52,33 @@ class AlertLifecycle:
         version = labels.get("model_version")
         if version:
             changed += self.new_version(model, version, now)
-        by_key: dict[tuple[str, str, str], list[Finding]] = {}
+        # one step per evaluation, in the order given: windows of one check that closed in the same
+        # poll count one by one, and a window's realized verdict is a step after its estimate
+        by_key: dict[tuple[str, str, str], dict[tuple[float, float], list[Finding]]] = {}
         for finding in findings:
-            by_key.setdefault(finding.key, []).append(finding)
-        for (kind, detector, subject), group in by_key.items():
-            fp = fingerprint(model, kind, detector, subject)
-            worst = max((SEVERITY_RANK.get(f.severity, 1) for f in group if f.degraded), default=0)
-            for severity, rank in SEVERITY_RANK.items():
-                key = f"{fp}/{severity}"
-                if rank > worst and key not in self.alerts:
-                    continue
-                evidence = _evidence(group, rank)
-                base = {**labels, "model": model, "severity": severity, "kind": kind, "detector": detector, "subject": subject}
-                base.setdefault("model_version", self.versions.get(model, ""))
-                alert = self._step(key, fp, severity, base, evidence, rank <= worst, now)
-                if alert is not None:
-                    changed.append(alert.copy())
+            when = (finding.decided_at, finding.window_end)
+            by_key.setdefault(finding.key, {}).setdefault(when, []).append(finding)
+        for (kind, detector, subject), evaluations in by_key.items():
+            for _, group in sorted(evaluations.items()):
+                changed += self._evaluate(model, labels, kind, detector, subject, group, now)
+        return changed
+
+    def _evaluate(self, model: str, labels: Mapping[str, str], kind: str, detector: str, subject: str,
+                  group: list[Finding], now: float) -> list[Alert]:
+        """One evaluation (the findings of one window) of one check."""
+        changed: list[Alert] = []
+        fp = fingerprint(model, kind, detector, subject)
+        worst = max((SEVERITY_RANK.get(f.severity, 1) for f in group if f.degraded), default=0)
+        for severity, rank in SEVERITY_RANK.items():
+            key = f"{fp}/{severity}"
+            if rank > worst and key not in self.alerts:
+                continue
+            evidence = _evidence(group, rank)
+            base = {**labels, "model": model, "severity": severity, "kind": kind, "detector": detector, "subject": subject}
+            base.setdefault("model_version", self.versions.get(model, ""))
+            alert = self._step(key, fp, severity, base, evidence, rank <= worst, now)
+            if alert is not None:
+                changed.append(alert.copy())
         return changed
 
     def _step(

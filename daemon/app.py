@@ -19,6 +19,7 @@ from daemon.checkpoint import Checkpoint
 from daemon.clock import ModelClock
 from daemon.config import Config, parse_duration
 from daemon.join import OutcomeJoin
+from daemon.kafka_outage import DeadLettersPending
 from daemon.metrics import Metrics
 from daemon.pipeline import BatchResult, DeadLetters, Message, ModelRuntime, Pipeline
 from daemon.reference import load_reference
@@ -116,6 +117,7 @@ class App:
         self.reports = ReportHook(config, self.alerts)
         self.pipeline = Pipeline(config, models, self.join, self.alerts, dead_letters, self.metrics,
                                  on_degraded=self.reports)
+        self.pipeline.load_waiting(self.checkpoint.meta("waiting_findings") or {})
         self.offsets: Offsets = self.checkpoint.offsets()
         self._checkpoint_every = parse_duration(config.state.checkpoint_interval)
         self._last_checkpoint = clock()
@@ -125,6 +127,7 @@ class App:
         self.stop_event = threading.Event()
         self._lock = threading.RLock()  # rebalance callbacks may come from the consumer's thread
         self._delivery: threading.Thread | None = None
+        self._source: Source | None = None
         self.totals = BatchResult()
 
     @property
@@ -176,7 +179,11 @@ class App:
     def _save(self, source: Source | None) -> None:
         flush = getattr(self.dead_letters, "flush", None)
         if flush is not None:
-            flush()  # 1. outputs
+            try:
+                flush()  # 1. outputs
+            except DeadLettersPending as exc:  # the broker is away: no checkpoint may claim their offsets
+                log.debug("checkpoint deferred: %s", exc)
+                return
         self.checkpoint.commit(  # 2. state + offsets, one transaction
             self.offsets,
             # only models that saw events since the last checkpoint: a model's state is ~1 MB
@@ -185,6 +192,7 @@ class App:
             {
                 "alerts": self.alerts.state(),
                 "clocks": {m: r.clock.state() for m, r in self.models.items()},
+                "waiting_findings": self.pipeline.waiting_state(),
                 "models": {
                     m: {"model_version": r.model_version, "labelled_samples": r.labelled_samples,
                         "reference_path": r.reference_path}
@@ -213,6 +221,7 @@ class App:
         Notifications are delivered from the outbox by a background thread (the outbox and
         the notifiers are the only things it touches).
         """
+        self._source = source
         self._delivery = threading.Thread(target=self._deliver_loop, args=(delivery_interval,),
                                           name="driftwarden-delivery", daemon=True)
         self._delivery.start()
@@ -244,8 +253,11 @@ class App:
         )
 
     def health(self) -> dict[str, Any]:
+        """Ready when the loop made progress in the last minute and Kafka answers (else the reasons)."""
         age = self.clock() - self.last_progress
-        return {"ok": age < 60, "seconds_since_progress": round(age, 3), "models": sorted(self.models)}
+        problems = [p for p in (getattr(self._source, "problem", None), getattr(self.dead_letters, "problem", None)) if p]
+        return {"ok": age < 60 and not problems, "seconds_since_progress": round(age, 3),
+                "kafka_problems": problems, "models": sorted(self.models)}
 
     def close(self) -> None:
         self.checkpoint.close()

@@ -6,6 +6,7 @@ import argparse
 import logging
 import signal
 import sys
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,6 +19,7 @@ def _run(args: argparse.Namespace) -> int:
     from daemon.app import App
     from daemon.http_server import HttpServer
     from daemon.kafka_io import KafkaDeadLetters, KafkaSource
+    from daemon.kafka_outage import StoppedWaiting
     from daemon.preflight import preflight
 
     config = load_config(args.config)
@@ -28,16 +30,30 @@ def _run(args: argparse.Namespace) -> int:
             config, kafka=msgspec.structs.replace(config.kafka, bootstrap_servers=args.bootstrap_servers)
         )
     preflight(config, args.config, bind_http=True)  # before Kafka: config and environment problems exit 2
-    dead_letters = KafkaDeadLetters(config.kafka)
-    app = App(config, dead_letters, producer=dead_letters.producer)
-    source = KafkaSource(config.kafka, stored_offsets=lambda: app.checkpoint.offsets(), on_revoke=app.save)
+    log = logging.getLogger("driftwarden")
+    stopping = threading.Event()  # set by SIGTERM/SIGINT, also while we wait for a broker that is not up yet
 
     def stop(signum: int, _frame: object) -> None:
-        logging.getLogger("driftwarden").info("signal %d: finishing the batch in hand, then exiting", signum)
-        app.stop_event.set()
+        log.info("signal %d: finishing the batch in hand, then exiting", signum)
+        stopping.set()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    try:
+        dead_letters = KafkaDeadLetters(config.kafka, stop_event=stopping, compression_type=config.kafka.compression_type)
+    except StoppedWaiting:
+        log.info("stopped before Kafka was reachable")
+        return 0
+    app = App(config, dead_letters, producer=dead_letters.producer)
+    app.stop_event = stopping
+    try:
+        source = KafkaSource(config.kafka, stored_offsets=lambda: app.checkpoint.offsets(), on_revoke=app.save,
+                             stop_event=stopping)
+    except StoppedWaiting:
+        log.info("stopped before Kafka was reachable")
+        app.close()
+        dead_letters.close()
+        return 0
     server = None
     if config.http.enabled:
         server = HttpServer(config.http.host, config.http.port, app.metrics, app.reports_dir, app.health)

@@ -75,6 +75,8 @@ class ModelClock:
         self.sources = {name: _Source() for name in SOURCES}
         self.future = 0  # events refused as being in the future, since the start
         self._now = -np.inf
+        self._settled = -np.inf
+        self._first: float | None = None  # wall time of the model's first event (or of the restore)
 
     def observe(self, source: str, times: np.ndarray, wall: float) -> np.ndarray:
         """Move ``source``'s watermark with ``times``; return the times the detectors should use.
@@ -86,6 +88,8 @@ class ModelClock:
         if times.size == 0:
             return times
         s = self.sources[source]
+        if self._first is None:
+            self._first = wall
         future = times > wall + self.future_tolerance
         if future.any():
             self.future += int(future.sum())
@@ -106,21 +110,45 @@ class ModelClock:
         return int(np.count_nonzero(original != used))
 
     def now(self, wall: float) -> float | None:
-        """The model's event time at wall time ``wall``; None before its first event.
+        """The model's event time at wall time ``wall``; None before it has one.
 
-        The sources that count are those heard from within ``idle_after`` of the latest
-        arrival (a source silent since long before the others, like outcomes of a model
-        whose labels stopped, does not hold the clock back); the clock is the minimum of
-        their watermarks, plus the wall time since that latest arrival. It never runs
-        backwards.
+        A source not heard from yet holds the clock (None) for ``idle_after`` after the
+        model's first event, as an idle input holds a stream processor's watermark: read
+        from the start, a model's outcomes may come before its first prediction, and a
+        clock run ahead on them alone would call the predictions hours stale. Of the
+        sources heard, those heard within ``idle_after`` of the latest arrival count (a
+        source silent since long before the others, like outcomes of a model whose labels
+        stopped, does not hold the clock back); the clock is the minimum of their
+        watermarks, plus the wall time since that latest arrival. It never runs backwards.
         """
         heard = [s for s in self.sources.values() if s.watermark is not None and s.arrived is not None]
-        if not heard:
+        if not heard or self._first is None:
+            return None
+        if len(heard) < len(self.sources) and wall - self._first <= self.idle_after:
             return None
         latest = max(s.arrived for s in heard)  # type: ignore[type-var]
         base = min(s.watermark for s in heard if latest - s.arrived <= self.idle_after)  # type: ignore[operator,type-var]
         self._now = max(self._now, base + max(0.0, wall - latest))  # type: ignore[operator]
         return self._now
+
+    def settled(self, wall: float) -> float | None:
+        """Event time up to which every counted source has been read; None while a source is awaited.
+
+        Unlike :meth:`now`, a source that is flowing counts with its watermark alone (no
+        wall time added between polls), so what is decided before this time is final
+        however the topics interleave; a source silent for ``idle_after`` is taken as
+        caught up, and from then on its time runs with the wall clock.
+        """
+        heard = [s for s in self.sources.values() if s.watermark is not None and s.arrived is not None]
+        if not heard or self._first is None:
+            return None
+        if len(heard) < len(self.sources) and wall - self._first <= self.idle_after:
+            return None
+        latest = max(s.arrived for s in heard)  # type: ignore[type-var]
+        marks = [s.watermark + max(0.0, wall - s.arrived - self.idle_after)  # type: ignore[operator]
+                 for s in heard if latest - s.arrived <= self.idle_after]  # type: ignore[operator]
+        self._settled = max(self._settled, min(marks))
+        return self._settled
 
     def silent(self, source: str, wall: float) -> bool:
         """No event of ``source`` for more than ``idle_after`` (or never one)."""
@@ -138,4 +166,5 @@ class ModelClock:
         for name, mark in (state.get("watermarks") or {}).items():
             if name in self.sources and mark is not None:
                 self.sources[name] = _Source(float(mark), wall)
+                self._first = wall
         self.future = int(state.get("future", 0))

@@ -69,6 +69,7 @@ class KafkaSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     sasl_username: str | None = None
     sasl_password_env: str | None = None
     ssl_cafile: str | None = None
+    compression_type: Literal["gzip", "snappy", "lz4", "zstd"] | None = None  # of what we produce (dead letters, alerts)
 
 
 class StateSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):

@@ -24,6 +24,7 @@ from kafka.net.compat import KafkaNetClient
 from kafka.producer.future import FutureRecordMetadata
 from kafka.structs import OffsetAndMetadata
 
+from alerts.redact import register_secret
 from daemon.config import KafkaSettings, parse_duration
 from daemon.kafka_outage import DeadLettersPending, Outage, connect_with_backoff, is_transient
 from daemon.pipeline import Message
@@ -58,6 +59,7 @@ def client_options(settings: KafkaSettings) -> dict[str, Any]:
             password = os.environ.get(settings.sasl_password_env)
             if password is None:
                 raise RuntimeError(f"kafka.sasl_password_env: environment variable {settings.sasl_password_env} is not set")
+            register_secret(password)  # never in a log line, a status or a stored error
             options["sasl_plain_password"] = password
     if settings.ssl_cafile:
         options["ssl_cafile"] = settings.ssl_cafile

@@ -6,6 +6,8 @@ source) and of the clock: the caller passes ``now``.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
@@ -35,6 +37,7 @@ from detectors.monitor import ModelMonitor
 from detectors.spec import ModelSpec
 
 log = logging.getLogger(__name__)
+MAX_WAITING_FINDINGS = 20_000  # per model; past it the oldest reach the alerts without waiting for the clock
 E = TypeVar("E", PredictionEvent, OutcomeEvent)
 
 
@@ -109,6 +112,8 @@ class Pipeline:
         self.metrics = metrics
         self.on_degraded = on_degraded
         self.typed = TypedDecoders({model_id: runtime.spec for model_id, runtime in self.models.items()})
+        self._waiting: dict[str, list[tuple[float, int, Finding]]] = {}  # per model, a heap by decision time
+        self._seq = itertools.count()  # arrival order among findings decided at the same time
         self._touched: set[str] = set(self.models)  # models whose state changed since take_touched()
 
     def process(self, messages: Sequence[Message], now: float) -> BatchResult:
@@ -212,10 +217,10 @@ class Pipeline:
                 out[model_id] = t
         return out
 
-    def _guard(self, model_id: str, stage: str, step: Callable[[Any], list[Finding]], arg: Any) -> list[Finding]:
+    def _guard(self, model_id: str, stage: str, step: Callable[..., list[Finding]], *args: Any) -> list[Finding]:
         """One model's detector failure must not stop the others, nor become a crash loop on restart."""
         try:
-            return step(arg)
+            return step(*args)
         except Exception:
             self.metrics.model_errors.labels(model=model_id, stage=stage).inc()
             log.exception("model %s: detectors failed on %s; its events of this batch are skipped", model_id, stage)
@@ -235,10 +240,10 @@ class Pipeline:
             if self.join.waiting_in_order(model_id) and runtime.clock.silent("predictions", now):
                 # the predictions went silent: outcomes waiting in order for theirs wait no more
                 found += self._labelled(runtime, self.join.release(model_id, force=True), now)
-            found += self._guard(model_id, "tick", runtime.monitor.tick, event_now)
+            found += self._guard(model_id, "tick", runtime.monitor.tick, event_now, runtime.clock.settled(now))
             if found:
                 self._touched.add(model_id)
-                self._ingest(model_id, found, now)
+            self._ingest(model_id, found, now)  # also releases what waited for the clock to move
         self.alerts.expire(clocks)
         self.alerts.flush(now)
 
@@ -260,6 +265,39 @@ class Pipeline:
                  runtime.config.id, len(reference), version, path)
 
     def _ingest(self, model_id: str, findings: list[Finding], now: float) -> None:
+        """Findings wait until the model's clock passes the time they were decided, then reach
+        the alert lifecycle in that order: the same order however the consumer interleaved the
+        topics (a realized verdict read early does not overtake the estimates before it)."""
+        heap = self._waiting.setdefault(model_id, [])
+        for f in findings:
+            heapq.heappush(heap, (f.decided_at, next(self._seq), f))
+        self._release(model_id, now)
+
+    def _release(self, model_id: str, now: float) -> None:
+        heap = self._waiting.get(model_id)
+        if not heap:
+            return
+        horizon = self.models[model_id].clock.settled(now)
+        ready: list[Finding] = []
+        while heap and ((horizon is not None and heap[0][0] <= horizon) or len(heap) > MAX_WAITING_FINDINGS):
+            ready.append(heapq.heappop(heap)[2])
+        if ready:
+            self._apply(model_id, ready, now)
+
+    def waiting_state(self) -> dict[str, list[list[Any]]]:
+        """Findings not yet released to the alerts (checkpointed with the detectors' state)."""
+        return {m: [[t, seq, f.to_dict()] for t, seq, f in sorted(heap)] for m, heap in self._waiting.items() if heap}
+
+    def load_waiting(self, state: Mapping[str, list[list[Any]]]) -> None:
+        top = -1
+        for model_id, rows in state.items():
+            if model_id in self.models:
+                self._waiting[model_id] = [(float(t), int(seq), Finding.from_dict(d)) for t, seq, d in rows]
+                heapq.heapify(self._waiting[model_id])
+                top = max([top, *(int(seq) for _, seq, _ in rows)])
+        self._seq = itertools.count(top + 1)
+
+    def _apply(self, model_id: str, findings: list[Finding], now: float) -> None:
         runtime = self.models[model_id]
         self.alerts.note_labels(model_id, runtime.labelled_samples, runtime.model_version, now)
         changed = self.alerts.ingest(model_id, runtime.labels(), findings, now)

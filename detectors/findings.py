@@ -33,7 +33,10 @@ class Finding:
     ``"score"``, ``"error"``, a metric name or a KPI name. ``detector`` is the
     test or metric (``"psi"``, ``"ks"``, ``"adwin"``, ``"accuracy"``...).
     ``window_end`` is the event time (epoch seconds) of the last event the
-    evaluation saw; ``window_size`` how many events it covered.
+    evaluation saw; ``window_size`` how many events it covered. ``known_at`` is
+    the event time from which the verdict was known, when later than
+    ``window_end`` (realized performance of a window is known once its labels
+    came); the alert lifecycle takes findings in that order.
     """
 
     kind: Kind
@@ -48,6 +51,12 @@ class Finding:
     severity: Severity = "warning"
     summary: str = ""
     details: dict[str, Scalar] = field(default_factory=dict)
+    known_at: float | None = None
+
+    @property
+    def decided_at(self) -> float:
+        """Event time from which this verdict was known."""
+        return self.window_end if self.known_at is None else max(self.known_at, self.window_end)
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -68,4 +77,9 @@ class Finding:
             "severity": self.severity,
             "summary": self.summary,
             "details": dict(self.details),
+            "known_at": self.known_at,
         }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, object]) -> Finding:
+        return cls(**d)  # type: ignore[arg-type]

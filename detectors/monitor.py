@@ -181,7 +181,8 @@ class ModelMonitor:
         if self.concept is not None:
             out.extend(self._concept(batch.y_true, batch.y_pred, batch.timestamps))
         if self.realized is not None:
-            realized = self.realized.observe(batch.prediction_timestamps, batch.y_true, batch.y_pred, batch.score)
+            realized = self.realized.observe(batch.prediction_timestamps, batch.y_true, batch.y_pred, batch.score,
+                                             batch.timestamps)
             self._record(realized)
             out.extend(realized)
         cols: dict[str, np.ndarray] = {"t": batch.timestamps, "lag": batch.label_lag,
@@ -262,9 +263,10 @@ class ModelMonitor:
         if self.quality is not None and count:
             self.quality.add_future(count)
 
-    def tick(self, now: float) -> list[Finding]:
-        """Time-based checks (event rate per bucket, staleness, label coverage) at ``now``."""
-        out = self.traffic.tick(now) if self.traffic is not None else []
+    def tick(self, now: float, complete_until: float | None = None) -> list[Finding]:
+        """Time-based checks at ``now``: staleness, and the event rate and label coverage of the
+        buckets that ended by ``complete_until`` (all their events read; default ``now``)."""
+        out = self.traffic.tick(now, complete_until) if self.traffic is not None else []
         self._record(out)
         return out
 

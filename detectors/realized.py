@@ -29,6 +29,7 @@ the outcomes or the predictions were read first.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -48,6 +49,7 @@ class _Window:
         self.y_true: list[Any] = []
         self.y_pred: list[Any] = []
         self.score: list[float] = []
+        self.last_label = -math.inf  # event time of the latest label judged (its outcome's time)
 
     def needed(self, coverage: float) -> int:
         """Labels judged: exactly the first ``ceil(coverage * n)`` to arrive (independent of batching)."""
@@ -72,8 +74,9 @@ class RealizedTracker:
         self.max_windows = max_windows
         self.windows: list[_Window] = []  # in event-time order
         self.window = window
-        # labels of predictions after the last estimated window, in arrival order: (t, y_true, y_pred, score)
-        self._early: list[tuple[float, Any, Any, float]] = []
+        # labels of predictions after the last estimated window, in arrival order:
+        # (prediction time, y_true, y_pred, score, outcome time)
+        self._early: list[tuple[float, Any, Any, float, float]] = []
 
     def _metric(self, name: str) -> Callable[[dict[str, np.ndarray]], float]:
         fn, pos = METRICS[name].fn, self.estimator.positive
@@ -96,21 +99,28 @@ class RealizedTracker:
                 window.y_true.append(row[1])
                 window.y_pred.append(row[2])
                 window.score.append(row[3])
+                window.last_label = max(window.last_label, row[4])
         if len(window.y_true) >= window.needed(self.min_coverage):
             self.windows.remove(window)
             return self._realized(window)
         return []
 
     def observe(self, prediction_t: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray,
-                score: np.ndarray | None) -> list[Finding]:
-        """Assign joined outcomes to their windows; realized findings of windows now covered."""
+                score: np.ndarray | None, outcome_t: np.ndarray | None = None) -> list[Finding]:
+        """Assign joined outcomes to their windows; realized findings of windows now covered.
+
+        ``outcome_t`` (the outcomes' event times) dates the realized verdicts: a window's
+        is known from the time of the label that covered it.
+        """
         if score is None or prediction_t.size == 0:
             return []
+        if outcome_t is None:
+            outcome_t = prediction_t
         last = self.windows[-1].t1 if self.windows else -np.inf
         ahead = np.flatnonzero(prediction_t > last)
         if ahead.size:  # their window is not estimated yet
             self._early.extend(zip(prediction_t[ahead].tolist(), y_true[ahead].tolist(), y_pred[ahead].tolist(),
-                                   score[ahead].tolist(), strict=True))
+                                   score[ahead].tolist(), outcome_t[ahead].tolist(), strict=True))
             del self._early[: max(0, len(self._early) - 2 * self.window)]
         if not self.windows:
             return []
@@ -125,6 +135,8 @@ class RealizedTracker:
             window.y_true.extend(y_true[rows].tolist())
             window.y_pred.extend(y_pred[rows].tolist())
             window.score.extend(score[rows].tolist())
+            if rows.size:
+                window.last_label = max(window.last_label, float(outcome_t[rows].max()))
             if len(window.y_true) >= window.needed(self.min_coverage):
                 out.extend(self._realized(window))
                 done.append(window)
@@ -145,6 +157,8 @@ class RealizedTracker:
                                  direction=meta.direction, rng=meta.range, window_end=window.t1,
                                  critical_factor=est.critical_factor, label=f"realized {m}")
             if f is not None:
+                if window.last_label > window.t1:
+                    f = dataclasses.replace(f, known_at=window.last_label)
                 f.details.update(source="realized", coverage=round(len(yt) / max(window.n, 1), 4),
                                  window_start=window.t0)
                 out.append(f)
@@ -152,12 +166,14 @@ class RealizedTracker:
 
     def state(self) -> dict[str, Any]:
         return {"windows": [{"t0": w.t0, "t1": w.t1, "n": w.n, "y_true": w.y_true, "y_pred": w.y_pred,
-                             "score": w.score} for w in self.windows], "early": [list(r) for r in self._early]}
+                             "score": w.score, "last_label": w.last_label if math.isfinite(w.last_label) else None}
+                            for w in self.windows], "early": [list(r) for r in self._early]}
 
     def load_state(self, state: dict[str, Any]) -> None:
         self.windows = []
         for d in state.get("windows", []):
             w = _Window(d["t0"], d["t1"], d["n"])
             w.y_true, w.y_pred, w.score = list(d["y_true"]), list(d["y_pred"]), list(d["score"])
+            w.last_label = -math.inf if d.get("last_label") is None else float(d["last_label"])
             self.windows.append(w)
-        self._early = [(float(t), yt, yp, float(sc)) for t, yt, yp, sc in state.get("early", [])]
+        self._early = [(float(r[0]), r[1], r[2], float(r[3]), float(r[4])) for r in state.get("early", [])]

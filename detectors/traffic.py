@@ -75,10 +75,12 @@ class TrafficMonitor:
             if bucket in self._labels:
                 self._labels[bucket][1] += count
 
-    def tick(self, now: float) -> list[Finding]:
+    def tick(self, now: float, complete_until: float | None = None) -> list[Finding]:
+        """Staleness at ``now``; rate and coverage of the buckets ended by ``complete_until`` (default ``now``)."""
         s = self.settings
         out: list[Finding] = []
-        current = math.floor(now / s.bucket_seconds)
+        until = now if complete_until is None else min(now, complete_until)
+        current = math.floor(until / s.bucket_seconds)
         if self._next is not None and self._next < current:
             first = max(self._next, current - s.baseline_buckets)
             for bucket in range(first, current):
@@ -91,7 +93,7 @@ class TrafficMonitor:
                                threshold=s.stale_after_seconds, degraded=age > s.stale_after_seconds,
                                window_end=now, window_size=0, severity="critical",
                                summary=f"no prediction for {fmt(age)} s (limit {fmt(s.stale_after_seconds)} s)"))
-        out.extend(self._coverage_findings(now))
+        out.extend(self._coverage_findings(until))
         return out
 
     def _rate_finding(self, bucket: int) -> list[Finding]:

@@ -32,10 +32,22 @@ from daemon.simulate import Scenario, messages, write_reference
 
 def test_min_over_sources_then_wall_time() -> None:
     c = ModelClock(idle_after=60, future_tolerance=3600)
-    c.observe("predictions", np.array([1000.0]), wall=5000.0)
-    c.observe("outcomes", np.array([1000.0 + 3.6 * 3600]), wall=5000.0)  # outcomes read 3.6 h ahead
-    assert c.now(5000.0) == 1000.0
-    assert c.now(5030.0) == 1030.0  # past the last arrival the wall clock runs
+    c.observe("predictions", np.array([1000.0]), wall=50_000.0)
+    c.observe("outcomes", np.array([1000.0 + 3.6 * 3600]), wall=50_000.0)  # outcomes read 3.6 h ahead
+    assert c.now(50_000.0) == 1000.0
+    assert c.now(50_030.0) == 1030.0  # past the last arrival the wall clock runs
+
+
+def test_a_source_not_heard_yet_holds_the_clock_for_a_while() -> None:
+    """Read from the start, a model's outcomes may come first: the clock must not run ahead on them."""
+    c = ModelClock(idle_after=60, future_tolerance=3600)
+    c.observe("outcomes", np.array([90_000.0]), wall=100_000.0)
+    assert c.now(100_010.0) is None
+    c.observe("predictions", np.array([50_000.0]), wall=100_020.0)
+    assert c.now(100_020.0) == 50_000.0
+    lone = ModelClock(idle_after=60, future_tolerance=3600)  # a model without labels: after idle_after, alone
+    lone.observe("predictions", np.array([500.0]), wall=1000.0)
+    assert lone.now(1030.0) is None and lone.now(1061.0) == 561.0
 
 
 def test_a_source_silent_long_before_the_other_does_not_hold_the_clock() -> None:
@@ -49,7 +61,8 @@ def test_future_events_never_move_the_clock_and_take_the_watermark() -> None:
     c = ModelClock(idle_after=60, future_tolerance=3600)
     used = c.observe("predictions", np.array([100.0, 253402300799.0, 110.0]), wall=1000.0)
     assert used.tolist() == [100.0, 110.0, 110.0] and c.future == 1
-    assert c.now(1000.0) == 110.0
+    c.observe("outcomes", np.array([105.0]), wall=1000.0)
+    assert c.now(1000.0) == 105.0
     assert ModelClock.count_future(np.array([1.0, 9e9]), np.array([1.0, 1.0])) == 1
 
 
