@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from daemon.events import PredictionEvent, event_time
+from daemon.events import EARLIEST, LATEST, PredictionEvent, event_time
 from daemon.held import Held, HeldPrediction
 from daemon.typed_events import ModelEvents, TypedDecoders
 from detectors.batch import PredictionBatch
@@ -48,22 +48,31 @@ def label_text(value: Any) -> str | None:
 def numeric_column(values: Sequence[Any] | np.ndarray) -> tuple[np.ndarray, int]:
     """float64 column with NaN for missing values; also the count of wrong-typed values.
 
-    >>> col, bad = numeric_column([1, 2.5, None, "x", True])
+    An integer beyond float64 counts as wrong-typed: the decoders dead-letter it,
+    but a checkpoint written by an earlier version may still hold one.
+
+    >>> col, bad = numeric_column([1, 2.5, None, "x", True, 10**400])
     >>> col.tolist(), bad
-    ([1.0, 2.5, nan, nan, nan], 2)
+    ([1.0, 2.5, nan, nan, nan, nan], 3)
     """
     types = set(map(type, values))
     if types <= {int, float, type(None)}:
-        return np.array(values, dtype=np.float64), 0
+        try:
+            return np.array(values, dtype=np.float64), 0
+        except OverflowError:
+            pass
     out = np.full(len(values), np.nan)
     bad = 0
     for i, v in enumerate(values):
         if v is None or v is _MISSING:
             continue
         if isinstance(v, _NUMERIC) and not isinstance(v, bool):
-            out[i] = v
-        else:
-            bad += 1
+            try:
+                out[i] = v
+                continue
+            except OverflowError:
+                pass
+        bad += 1
     return out, bad
 
 
@@ -309,9 +318,15 @@ def _complete_rows(dicts: Sequence[dict[str, Any]], names: list[str]) -> list[tu
 
 
 def timestamps(values: Sequence[datetime | float]) -> np.ndarray:
-    """Epoch seconds of event timestamps (RFC 3339 datetimes or numbers)."""
+    """Epoch seconds of event timestamps (RFC 3339 datetimes or numbers), as :func:`~daemon.events.event_time`.
+
+    Decoded numbers are inside years 1..9999 already; one restored from an older checkpoint is clamped.
+
+    >>> timestamps([1.5, 1e18]).tolist() == [1.5, LATEST]
+    True
+    """
     if set(map(type, values)) <= {float, int}:
-        return np.array(values, dtype=np.float64)
+        return np.clip(np.array(values, dtype=np.float64), EARLIEST, LATEST)
     return np.array([event_time(v) for v in values], dtype=np.float64)
 
 

@@ -40,11 +40,11 @@ from typing import Any, Literal, cast
 
 import msgspec
 
-from daemon.events import PredictionEvent, Rejected, decode_predictions
+from daemon.events import ContractPrediction, Int64, PredictionEvent, Rejected, decode_predictions
 from daemon.held import HeldPrediction, held_type
 from detectors.spec import ModelSpec
 
-CategoricalValue = str | int | float | bool | None
+CategoricalValue = str | Int64 | float | bool | None  # a larger integer: the contract decoder's
 MAX_SHARED_VERSIONS = 1000
 
 
@@ -62,7 +62,7 @@ class ModelEvents:
         self.event_type = msgspec.defstruct(
             f"PredictionEvent_{suffix}",
             [("model_id", Literal[model_id]), ("features", self.features_type)],
-            bases=(PredictionEvent,), frozen=True, gc=False)
+            bases=(ContractPrediction,), frozen=True, gc=False)
         self.decode = cast(Callable[[bytes], PredictionEvent], msgspec.json.Decoder(self.event_type).decode)
         self.numeric = [n for n, k in zip(self.names, kinds, strict=True) if k == "numeric"]
         self.categorical = [n for n, k in zip(self.names, kinds, strict=True) if k != "numeric"]
@@ -141,7 +141,7 @@ class TypedDecoders:
                 try:
                     typed.append((i, decode(value)))
                     continue
-                except (msgspec.DecodeError, UnicodeDecodeError):
+                except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
                     pass  # the contract decoder says what is wrong, or accepts it untyped
             rest.append(i)
         self._typed += len(typed)
@@ -168,7 +168,7 @@ class TypedDecoders:
             return None
         try:
             return list(enumerate(map(decode, values)))  # type: ignore[arg-type]
-        except (msgspec.DecodeError, UnicodeDecodeError, TypeError):  # a bad one: message by message
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError, TypeError):  # a bad one: message by message
             return None
 
     def take_counts(self) -> tuple[int, int]:
