@@ -66,17 +66,31 @@ class ConsoleNotifier:
         return DeliveryResult(ok=True)
 
 
+class DeadLetterFile:
+    """The in-process daemon's dead-letter topic: one JSON line per rejected message."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.count = 0
+
+    def send(self, message: Message, reason: str) -> None:
+        self.count += 1
+        with self.path.open("a") as f:
+            f.write(json.dumps({"topic": message.topic, "partition": message.partition, "offset": message.offset,
+                                "reason": reason}) + "\n")
+
+
 def demo_app(directory: Path, data: dict[str, Any] | None = None, clock: Callable[[], float] = time.time) -> App:
     """An App on the demo config (or ``data``) with its reference written to ``directory``.
 
     Alerts go to a :class:`ConsoleNotifier` appending to ``directory/alerts.jsonl`` and printing
-    nowhere, dead letters nowhere: the in-process daemon for tests and benchmarks.
+    nowhere, dead letters to ``directory/dead-letters.jsonl``: the in-process daemon for tests and benchmarks.
     """
     data = data if data is not None else yaml.safe_load(DEMO_CONFIG.read_text())
     write_reference(directory / data["models"][0]["reference"], Scenario())
     config = parse_config(data, base_dir=str(directory))
     console = ConsoleNotifier(directory / "alerts.jsonl", io.StringIO())
-    return App(config, dead_letters=None, clock=clock,  # type: ignore[arg-type]
+    return App(config, dead_letters=DeadLetterFile(directory / "dead-letters.jsonl"), clock=clock,
                notifiers=dict.fromkeys(config.alerting.receiver_names(), console))
 
 
@@ -144,21 +158,13 @@ def run_demo(config_path: str | None, workdir: str, events: int = 60_000, out: T
     console = ConsoleNotifier(alerts_file, out)
     notifiers = {name: console for name in config.alerting.receiver_names()}
 
-    class DeadLetterFile:
-        def __init__(self) -> None:
-            self.path = work / "dead-letters.jsonl"
-
-        def send(self, message: Message, reason: str) -> None:
-            with self.path.open("a") as f:
-                f.write(json.dumps({"topic": message.topic, "offset": message.offset, "reason": reason}) + "\n")
-
     offsets = {"predictions": 0, "outcomes": 0}
 
     def clock() -> float:
         """The replay's wall clock: the time of the latest prediction fed (the events' own time)."""
         return START + offsets["predictions"] / scenario.rate
 
-    app = App(config, DeadLetterFile(), clock=clock, notifiers=notifiers)
+    app = App(config, DeadLetterFile(work / "dead-letters.jsonl"), clock=clock, notifiers=notifiers)
     started = time.perf_counter()
     batch: list[Message] = []
     topic_names = {"predictions": config.kafka.predictions_topic, "outcomes": config.kafka.outcomes_topic}
