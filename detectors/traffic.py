@@ -82,8 +82,7 @@ class TrafficMonitor:
         until = now if complete_until is None else min(now, complete_until)
         current = math.floor(until / s.bucket_seconds)
         if self._next is not None and self._next < current:
-            first = max(self._next, current - s.baseline_buckets)
-            for bucket in range(first, current):
+            for bucket in self._due(self._next, current):
                 out.extend(self._rate_finding(bucket))
             self._counts = {b: c for b, c in self._counts.items() if b >= current}
             self._next, self._evaluated = current, True
@@ -95,6 +94,19 @@ class TrafficMonitor:
                                summary=f"no prediction for {fmt(age)} s (limit {fmt(s.stale_after_seconds)} s)"))
         out.extend(self._coverage_findings(until))
         return out
+
+    def _due(self, first: int, current: int) -> list[int]:
+        """Buckets to judge in ``[first, current)``: every one with events (a catch-up after downtime
+        closes hours of buckets at once), and of each run of empty buckets the last
+        ``baseline_buckets`` (a long silence is judged, not counted out bucket by bucket)."""
+        due: list[int] = []
+        b = first
+        for k in [*sorted(k for k in self._counts if first <= k < current), current]:
+            due.extend(range(max(b, k - self.settings.baseline_buckets), k))  # the empty run before k
+            if k < current:
+                due.append(k)
+            b = k + 1
+        return due
 
     def _rate_finding(self, bucket: int) -> list[Finding]:
         s = self.settings

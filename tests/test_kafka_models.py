@@ -200,3 +200,58 @@ def test_twelve_models_alerts_equal_each_model_alone(tmp_path: Path, kafka_boots
     notified = [alert for r in receiver.requests for alert in msgspec.json.decode(r.body).get("alerts", [])]
     drift_notified = {(a["labels"]["model"], a["labels"]["kind"]) for a in notified if a["state"] == "firing"}
     assert ("shifted", "data_drift") in drift_notified, drift_notified  # not held by a false traffic alert
+
+
+def test_catch_up_over_days_raises_no_traffic_alert(tmp_path: Path, kafka_bootstrap: str,
+                                                    receiver: RecordingServer) -> None:
+    """A new group reads 2.3 days of both topics from the start; outcomes come 3.6 h of event time
+    after their predictions (so the outcomes partition, read faster, runs hours ahead). No traffic
+    fault is in the stream, so no traffic alert may fire (issue 10, item 4), with default traffic settings."""
+    suffix = uuid.uuid4().hex[:8]
+    topics = {k: f"{k}-{suffix}" for k in ("predictions", "outcomes", "dlq")}
+    scenario = Scenario(model_id="longrun", events=20_000, rate=0.1, label_delay=1300, seed=21)
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    try:
+        admin.create_topics([NewTopic(t, 1, 1) for t in topics.values()])
+    finally:
+        admin.close()
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, linger_ms=20, acks=1)
+    produced = {"predictions": 0, "outcomes": 0}
+    try:
+        for topic, key, value in messages(scenario, chunk=5000):
+            producer.send(topics[topic], key=key, value=value)
+            produced[topic] += 1
+        producer.flush()
+    finally:
+        producer.close()
+    data = _config(tmp_path, [], {"bootstrap_servers": kafka_bootstrap, "group_id": f"dw-{suffix}",
+                                  "predictions_topic": topics["predictions"], "outcomes_topic": topics["outcomes"],
+                                  "dead_letter_topic": topics["dlq"], "poll_timeout": "200ms", "session_timeout": "6s"},
+                   receiver.url + "/hook")
+    template = yaml.safe_load(DEMO_CONFIG.read_text())["models"][0]
+    data["models"] = [{**template, "id": "longrun", "reference": str(tmp_path / "reference.parquet"),
+                       "monitoring": {"window_size": 2000}}]
+    write_reference(tmp_path / "reference.parquet", Scenario())
+    config = parse_config(data, base_dir=str(tmp_path))
+    dead_letters = KafkaDeadLetters(config.kafka)
+    app = App(config, dead_letters, producer=dead_letters.producer)
+    recorded = _record(app)
+    source = KafkaSource(config.kafka, stored_offsets=app.checkpoint.offsets, on_revoke=app.save)
+    thread = threading.Thread(target=app.run, args=(source,), daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and (
+                app.totals.predictions < produced["predictions"] or app.totals.outcomes < produced["outcomes"]):
+            time.sleep(0.2)
+        time.sleep(1.0)
+    finally:
+        app.stop_event.set()
+        thread.join(timeout=60)
+        dead_letters.close()
+    assert (app.totals.predictions, app.totals.outcomes) == (produced["predictions"], produced["outcomes"])
+    traffic = [f for f in recorded.findings["longrun"] if f[0] == "traffic"]
+    assert len(traffic) > 600  # the rate of every 5-minute bucket of the 2.3 days was judged
+    assert not [f for f in traffic if f[-1]], [f for f in traffic if f[-1]][:5]
+    assert not [a for a in recorded.firing.get("longrun", set()) if a[0] == "traffic"]
+    assert receiver.requests == []  # nothing to tell anyone
