@@ -20,12 +20,14 @@ import os
 import re
 from collections.abc import Mapping
 
+from alerts.alertmanager import AlertmanagerNotifier
 from alerts.kafka_topic import KafkaTopicNotifier, Producer
 from alerts.log_receiver import LogNotifier
 from alerts.notify import Notifier
 from alerts.redact import install_log_filter, register_secret
 from alerts.settings import (
     AlertingSettings,
+    AlertmanagerReceiver,
     KafkaTopicReceiver,
     LogReceiver,
     SlackReceiver,
@@ -38,9 +40,16 @@ from alerts.webhook import WebhookNotifier
 
 
 def build_notifiers(
-    settings: AlertingSettings, environ: Mapping[str, str] | None = None, producer: Producer | None = None
+    settings: AlertingSettings,
+    environ: Mapping[str, str] | None = None,
+    producer: Producer | None = None,
+    reports_url: str | None = None,
 ) -> dict[str, Notifier]:
-    """One notifier per receiver (plus ``log``). ValueError names the missing env var or producer."""
+    """One notifier per receiver (plus ``log``). ValueError names the missing env var or producer.
+
+    ``reports_url``: the daemon's public reports prefix, the default of an alertmanager
+    receiver's ``reports_url`` (its ``generatorURL`` before a report is attached).
+    """
     env = os.environ if environ is None else environ
     install_log_filter()
     register_secret(*secret_values(settings, env))
@@ -82,6 +91,17 @@ def build_notifiers(
             if producer is None:
                 raise ValueError(f"receivers.{name}: a kafka receiver needs the daemon's producer")
             out[name] = KafkaTopicNotifier(producer, spec.topic)
+        elif isinstance(spec, AlertmanagerReceiver):
+            out[name] = AlertmanagerNotifier(
+                spec.url,
+                settings.alertmanager_lease(name),
+                reports_url=spec.reports_url or reports_url,
+                username=spec.username,
+                password=secret(name, "password_env", spec.password_env),
+                bearer_token=secret(name, "bearer_token_env", spec.bearer_token_env),
+                timeout=seconds(spec.timeout),
+                send_resolved=spec.send_resolved,
+            )
         elif isinstance(spec, LogReceiver):
             out[name] = LogNotifier(spec.level)
     return out
@@ -102,5 +122,7 @@ def secret_values(settings: AlertingSettings, environ: Mapping[str, str]) -> lis
         elif isinstance(spec, WebhookReceiver):
             names = [spec.secret_env, spec.token_env]
             out += [v for k, v in spec.headers.items() if _SENSITIVE_HEADER.search(k)]
+        elif isinstance(spec, AlertmanagerReceiver):
+            names = [spec.password_env, spec.bearer_token_env]
         out += [environ[n] for n in names if n and environ.get(n)]
     return out

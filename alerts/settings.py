@@ -17,6 +17,7 @@ msgspec.ValidationError: route.receiver 'nowhere' is not a configured receiver (
 from __future__ import annotations
 
 import re
+import urllib.parse
 from typing import Literal
 
 import msgspec
@@ -113,6 +114,41 @@ class KafkaTopicReceiver(_Strict, tag="kafka", frozen=True):
     send_resolved: bool = True
 
 
+class AlertmanagerReceiver(_Strict, tag="alertmanager", frozen=True):
+    """A Prometheus Alertmanager's API v2 (``POST {url}/api/v2/alerts``): see alerts/alertmanager.py.
+
+    ``ends_after``: the lease (``endsAt`` - now) of a firing alert; it must exceed the
+    ``repeat_interval + group_interval`` of every route that reaches this receiver (the default
+    is three times the longest). Auth: ``username`` + ``password_env`` (basic), or
+    ``bearer_token_env``; secrets are read from those environment variables only.
+    ``reports_url``: the daemon's public reports prefix, for ``generatorURL`` before a report exists.
+    """
+
+    url: str
+    ends_after: Duration | None = None
+    reports_url: str | None = None
+    username: str | None = None
+    password_env: str | None = None
+    bearer_token_env: str | None = None
+    timeout: Duration = 10.0
+    send_resolved: bool = True
+
+    def __post_init__(self) -> None:
+        _check_durations(self, "timeout", "ends_after")
+        for name in ("url", "reports_url"):
+            value = getattr(self, name)
+            if value is not None:
+                parts = urllib.parse.urlsplit(value)
+                if parts.scheme not in ("http", "https") or not parts.netloc:
+                    raise ValueError(f"{name}: {value!r} is not an http(s) URL (e.g. http://alertmanager:9093)")
+        if self.ends_after is not None and seconds(self.ends_after) <= 0:
+            raise ValueError("ends_after must be positive")
+        if (self.username is None) != (self.password_env is None):
+            raise ValueError("basic auth needs both username and password_env")
+        if self.username is not None and self.bearer_token_env is not None:
+            raise ValueError("use basic auth (username, password_env) or bearer_token_env, not both")
+
+
 class LogReceiver(_Strict, tag="log", frozen=True):
     """Notifications as one JSON log line each (logger ``driftwarden.alerts``)."""
 
@@ -120,7 +156,7 @@ class LogReceiver(_Strict, tag="log", frozen=True):
     send_resolved: bool = True
 
 
-Receiver = SlackReceiver | SlackWebhookReceiver | WebhookReceiver | KafkaTopicReceiver | LogReceiver
+Receiver = SlackReceiver | SlackWebhookReceiver | WebhookReceiver | KafkaTopicReceiver | AlertmanagerReceiver | LogReceiver
 
 
 class Route(_Strict, frozen=True):
@@ -252,10 +288,56 @@ class AlertingSettings(_Strict, frozen=True):
         for model, policy in self.retraining.items():
             if policy.receiver not in known:
                 raise ValueError(f"retraining.{model}.receiver {policy.receiver!r} is not a configured receiver")
+            if isinstance(self.receivers.get(policy.receiver), AlertmanagerReceiver):
+                raise ValueError(f"retraining.{model}.receiver {policy.receiver!r} is an alertmanager: it takes alerts, "
+                                 "not retraining requests (use a webhook)")
+        self._check_alertmanager_leases()
+
+    def _check_alertmanager_leases(self) -> None:
+        for path, name, repeat, interval in self.route_timings():
+            spec = self.receivers.get(name)
+            lease = spec.ends_after if isinstance(spec, AlertmanagerReceiver) else None
+            if lease is not None and seconds(lease) <= repeat + interval:
+                raise ValueError(
+                    f"receivers.{name}.ends_after {lease} must exceed {path}'s repeat_interval + group_interval "
+                    f"({repeat:g}s + {interval:g}s): Alertmanager resolves a firing alert at its endsAt unless it is "
+                    "re-sent first; lower the route's repeat_interval (e.g. 5m) or raise ends_after"
+                )
+
+    def route_timings(self) -> list[tuple[str, str, float, float]]:
+        """(YAML path, receiver, effective repeat_interval, effective group_interval) of every route."""
+        return _route_timings(self.route, "route", "log", seconds(self.repeat_interval), seconds(self.group_interval))
+
+    def alertmanager_lease(self, name: str) -> float:
+        """Seconds from a send to a firing alert's ``endsAt`` for the alertmanager receiver ``name``:
+        its ``ends_after``, else three times the longest repeat_interval + group_interval of the
+        routes that reach it (Prometheus leases four evaluation intervals; we tolerate two lost re-sends).
+
+        >>> s = msgspec.convert({"receivers": {"am": {"type": "alertmanager", "url": "http://am:9093"}},
+        ...                      "route": {"receiver": "log", "routes": [{"receiver": "am", "repeat_interval": "5m",
+        ...                                                               "group_interval": "1m"}]}}, AlertingSettings)
+        >>> s.alertmanager_lease("am")
+        1080.0
+        """
+        spec = self.receivers[name]
+        if isinstance(spec, AlertmanagerReceiver) and spec.ends_after is not None:
+            return seconds(spec.ends_after)
+        spans = [repeat + interval for _, receiver, repeat, interval in self.route_timings() if receiver == name]
+        return 3.0 * max(spans, default=seconds(self.repeat_interval) + seconds(self.group_interval))
 
     def receiver_names(self) -> set[str]:
         """Configured receivers plus the built-in ``log`` receiver."""
         return {*self.receivers, "log"}
+
+
+def _route_timings(route: Route, path: str, receiver: str, repeat: float, interval: float) -> list[tuple[str, str, float, float]]:
+    receiver = route.receiver or receiver
+    repeat = seconds(route.repeat_interval) if route.repeat_interval is not None else repeat
+    interval = seconds(route.group_interval) if route.group_interval is not None else interval
+    found = [(path, receiver, repeat, interval)]
+    for i, child in enumerate(route.routes):
+        found += _route_timings(child, f"{path}.routes[{i}]", receiver, repeat, interval)
+    return found
 
 
 def _route_receivers(route: Route, path: str) -> list[tuple[str, str]]:

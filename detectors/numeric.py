@@ -10,8 +10,8 @@ the window size) and its bin counts, both updated per micro-batch.
   ``scipy.stats.ks_2samp(..., method="asymp")``. The supremum is found by branch
   and bound: both ECDFs are evaluated exactly at ``KS_CUTS`` (512) reference quantiles;
   between two cuts, monotonicity bounds the gap, and only the cells whose bound
-  beats the best exact value are walked point by point (compiled with numba:
-  :mod:`detectors.ks_exact`).
+  beats the best exact value are walked point by point (compiled with numba when it is
+  installed, else in numpy; the same result bit for bit: :mod:`detectors.ks_exact`).
 * Wasserstein-1: exact, via the integral of the reference CDF (prefix sums),
   divided by the reference standard deviation (by 1 if the reference is constant).
   It costs a search of every window value in the reference, so the drift suite
@@ -71,7 +71,7 @@ def ks_statistic(ref_sorted: np.ndarray, window: np.ndarray) -> float:
 def ks_bounded(ref: NumericReference, w: np.ndarray) -> float:
     """Exact two-sample KS statistic of the sorted, NaN-free window ``w`` against ``ref``.
 
-    Branch and bound over the reference's ``KS_CUTS`` quantiles (compiled: see
+    Branch and bound over the reference's ``KS_CUTS`` quantiles (numba or numpy: see
     :mod:`detectors.ks_exact`); equal to a search of every window value.
 
     >>> r = NumericReference(np.arange(100.0))

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pytest
 
@@ -39,3 +41,15 @@ def as_predictions(o: OutcomeBatch) -> PredictionBatch:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(12345)
+
+
+@pytest.fixture(scope="module", params=["numba", "numpy"])
+def ks_backend(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Run a test with the compiled KS kernel and with its numpy fallback (the dev extra installs numba)."""
+    from detectors import ks_exact
+
+    previous = ks_exact.use_backend(request.param)
+    try:
+        yield request.param
+    finally:
+        ks_exact.use_backend(previous)

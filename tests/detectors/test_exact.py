@@ -19,6 +19,7 @@ from detectors.numeric import NumericReference, ks_bounded, ks_pvalue, ks_statis
 samples = st.lists(st.one_of(st.integers(-5, 5).map(float), st.floats(-1e3, 1e3)), min_size=2, max_size=80)
 
 
+@pytest.mark.usefixtures("ks_backend")
 @settings(max_examples=200, deadline=None)
 @given(samples, samples)
 def test_ks_and_wasserstein_match_scipy(ref: list[float], win: list[float]) -> None:
@@ -26,7 +27,7 @@ def test_ks_and_wasserstein_match_scipy(ref: list[float], win: list[float]) -> N
     expected = stats.ks_2samp(r, w, method="asymp")
     d = ks_statistic(r, w)
     assert d == pytest.approx(expected.statistic, abs=1e-12)
-    assert ks_bounded(NumericReference(r), np.sort(w)) == expected.statistic  # the compiled branch and bound
+    assert ks_bounded(NumericReference(r), np.sort(w)) == expected.statistic  # the branch and bound (numba or numpy)
     assert ks_pvalue(d, r.size, w.size) == pytest.approx(expected.pvalue, abs=1e-12)
     got = wasserstein(r, reference_prefix(r), w)
     assert got == pytest.approx(stats.wasserstein_distance(r, w), rel=1e-9, abs=1e-9)
@@ -109,6 +110,7 @@ def test_replay_limit_bounds_state_and_stays_restorable() -> None:
     assert live.update(stream[2500:]) == twin.update(stream[2500:])
 
 
+@pytest.mark.usefixtures("ks_backend")
 @settings(max_examples=200, deadline=None)
 @given(samples, samples)
 def test_the_windowed_test_matches_scipy_on_tie_heavy_data(ref: list[float], win: list[float]) -> None:
@@ -126,6 +128,7 @@ def test_the_windowed_test_matches_scipy_on_tie_heavy_data(ref: list[float], win
     assert result["wasserstein"] * scale == pytest.approx(stats.wasserstein_distance(r, w), rel=1e-9, abs=1e-9)
 
 
+@pytest.mark.usefixtures("ks_backend")
 @settings(max_examples=150, deadline=None)
 @given(st.integers(0, 2**32 - 1), st.integers(300, 4000), st.integers(1, 1500),
        st.sampled_from(["normal", "shifted", "discrete", "mixed", "constant-window"]))
@@ -148,6 +151,7 @@ def test_branch_and_bound_ks_equals_scipy_on_large_references(seed: int, m: int,
     assert test.counts.tolist() == test.reference.binning.counts(w).tolist()
 
 
+@pytest.mark.usefixtures("ks_backend")
 def test_the_suite_vectorized_across_subjects_equals_each_subjects_own_result() -> None:
     """DriftSuite evaluates numeric subjects together; each must equal NumericDriftTest.result alone."""
     from detectors.batch import OutcomeBatch
