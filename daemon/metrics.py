@@ -1,8 +1,21 @@
-"""Prometheus metrics of one daemon instance (own registry: several apps can live in one test process)."""
+"""Prometheus metrics of one daemon instance (own registry: several apps can live in one test process).
+
+The daemon's own work (events, dead letters, batches, checkpoints, lag) is counted here; what
+it monitors (per-check gauges, alert state, performance, labels) is in :mod:`daemon.check_metrics`.
+Counters serve no ``_created`` series: they doubled the series count for a value no one graphs.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from collections.abc import Iterable, Mapping, Sequence
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+
+from alerts.model import Alert
+from daemon.check_metrics import CheckGauges
+from detectors.findings import Finding
+
+disable_created_metrics()  # process-wide in prometheus-client: the daemon's registries are the only ones
 
 
 class Metrics:
@@ -20,7 +33,10 @@ class Metrics:
         self.join_expired = Counter(
             "driftwarden_predictions_expired", "Predictions whose outcome never came within the TTL", ["model"], registry=r
         )
-        self.pending_joins = Gauge("driftwarden_pending_joins", "Predictions waiting for their outcome", registry=r)
+        self.pending_joins = Gauge("driftwarden_join_pending_predictions", "Predictions waiting for their outcome, "
+                                   "all models of this instance (join.max_pending bounds it)", registry=r)
+        self.model_pending_joins = Gauge("driftwarden_pending_joins", "Predictions of the model waiting for their "
+                                         "outcome", ["model"], registry=r)
         self.degraded = Counter(
             "driftwarden_degraded_findings", "Evaluations that found degradation", ["model", "kind", "detector"], registry=r
         )
@@ -36,4 +52,16 @@ class Metrics:
         self.lag = Gauge(
             "driftwarden_consumer_lag", "Messages behind the end of the partition", ["topic", "partition"], registry=r
         )
-        self.last_checkpoint = Gauge("driftwarden_last_checkpoint_timestamp", "Wall time of the last checkpoint", registry=r)
+        self.last_checkpoint = Gauge("driftwarden_last_checkpoint_timestamp_seconds", "Wall time of the last checkpoint",
+                                     registry=r)
+        self.checks = CheckGauges(r)
+
+    def observe_findings(self, model: str, findings: Sequence[Finding], changed: Iterable[Alert] = ()) -> None:
+        """One evaluation of ``model``: its checks' gauges, and the alerts whose state it changed."""
+        self.checks.observe(model, findings, changed)
+
+    def observe_state(self, alerts: Iterable[Alert], pending_joins: Mapping[str, int]) -> None:
+        """The alert lifecycle's alerts (all of them) and each model's waiting predictions."""
+        self.checks.observe_alerts(alerts)
+        for model, pending in pending_joins.items():
+            self.model_pending_joins.labels(model=model).set(pending)

@@ -246,6 +246,7 @@ class Pipeline:
             self._ingest(model_id, found, now)  # also releases what waited for the clock to move
         self.alerts.expire(clocks)
         self.alerts.flush(now)
+        self.metrics.observe_state(self.alerts.lifecycle.alerts.values(), {m: self.join.pending_of(m) for m in self.models})
 
     def _maybe_rebuild(self, runtime: ModelRuntime, joined: OutcomeBatch) -> None:
         version = runtime.rebuild.version
@@ -301,6 +302,7 @@ class Pipeline:
         runtime = self.models[model_id]
         self.alerts.note_labels(model_id, runtime.labelled_samples, runtime.model_version, now)
         changed = self.alerts.ingest(model_id, runtime.labels(), findings, now)
+        self.metrics.observe_findings(model_id, findings, changed)
         for f in findings:
             if f.degraded:
                 self.metrics.degraded.labels(model=model_id, kind=f.kind, detector=f.detector).inc()

@@ -1,0 +1,166 @@
+"""Per-model, per-check Prometheus gauges: what the daemon monitors, not how it runs.
+
+Every finding sets the gauges of its check ``(model, kind, detector, subject)``: the
+statistic, the threshold it was judged against, whether it is degraded, its p-value
+(tests that have one) and the event time of the evaluation. The alert lifecycle sets
+``driftwarden_alert_firing``; CBPE's estimates and their realized values, label
+coverage and label lag get gauges of their own.
+
+Cardinality: subjects are the declared features, ``prediction``/``score``/``error``,
+metric and KPI names from the config, and a few fixed names; only the subject of the
+``quality``/``undeclared_key_rate`` check is whatever key a producer sends. Those
+open subjects are capped at :data:`MAX_OPEN_SUBJECTS` per model: past it a degraded
+one replaces the least recently evaluated healthy one, a healthy one is not exported;
+both count in ``driftwarden_check_subjects_dropped_total``.
+
+>>> from prometheus_client import CollectorRegistry
+>>> from detectors.findings import Finding
+>>> r = CollectorRegistry()
+>>> checks = CheckGauges(r)
+>>> checks.observe("churn", [Finding("data_drift", "psi", "age", 0.31, 0.2, True, 1_700_000_000.0, 500, p_value=0.001)])
+>>> labels = {"model": "churn", "kind": "data_drift", "detector": "psi", "subject": "age"}
+>>> [r.get_sample_value(f"driftwarden_check_{name}", labels) for name in ("statistic", "threshold", "degraded", "p_value")]
+[0.31, 0.2, 1.0, 0.001]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from alerts.model import Alert
+from detectors.findings import Finding
+
+CheckKey = tuple[str, str, str]  # (kind, detector, subject)
+AlertKey = tuple[str, str, str, str, str]  # (model, kind, detector, subject, severity)
+
+# checks whose subject is not bounded by the config: any key a producer sends
+OPEN_SUBJECT_CHECKS = frozenset({("quality", "undeclared_key_rate")})
+MAX_OPEN_SUBJECTS = 20  # per model
+CHECK_LABELS = ("model", "kind", "detector", "subject")
+
+
+@dataclass(slots=True)
+class _Tracked:
+    window_end: float
+    degraded: bool
+    p_value: bool  # the p-value series exists
+
+
+class CheckGauges:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        r = registry
+        self.statistic = Gauge("driftwarden_check_statistic", "Last evaluated statistic of a check (effect size, "
+                               "rate, metric value...)", CHECK_LABELS, registry=r)
+        self.threshold = Gauge("driftwarden_check_threshold", "Threshold the last statistic was judged against "
+                               "(the breached bound for two-sided checks)", CHECK_LABELS, registry=r)
+        self.degraded = Gauge("driftwarden_check_degraded", "1 if the last evaluation of the check found "
+                              "degradation, else 0", CHECK_LABELS, registry=r)
+        self.p_value = Gauge("driftwarden_check_p_value", "Corrected p-value of the last evaluation (statistical "
+                             "tests only)", CHECK_LABELS, registry=r)
+        self.evaluated_at = Gauge("driftwarden_check_last_evaluation_timestamp_seconds", "Event time (end of the "
+                                  "window) of the check's last evaluation", CHECK_LABELS, registry=r)
+        self.dropped = Counter("driftwarden_check_subjects_dropped", "Evaluations of checks on undeclared keys not "
+                               f"exported, or that removed another: past {MAX_OPEN_SUBJECTS} such subjects per model",
+                               ["model"], registry=r)
+        self.alert_firing = Gauge("driftwarden_alert_firing", "1 while the alert of a check fires, 0 while pending or "
+                                  "after it resolved (alert lifecycle, before inhibition and silences)",
+                                  [*CHECK_LABELS, "severity"], registry=r)
+        self.performance = Gauge("driftwarden_performance", "Performance metric of the model's last evaluated window: "
+                                 "CBPE's estimate (source=estimated) or, once labels cover an estimated window, its "
+                                 "realized value (source=realized)", ["model", "metric", "source"], registry=r)
+        self.label_coverage = Gauge("driftwarden_label_coverage_ratio", "Share of a traffic bucket's predictions "
+                                    "whose outcome arrived (last bucket past the label delay)", ["model"], registry=r)
+        self.label_lag = Gauge("driftwarden_label_lag_seconds", "Delay from prediction to outcome in the last labelled "
+                               "batch (event time)", ["model", "quantile"], registry=r)
+        self._checks: dict[str, dict[CheckKey, _Tracked]] = {}
+        self._alerts: dict[AlertKey, float] = {}
+
+    def observe(self, model: str, findings: Sequence[Finding], changed: Iterable[Alert] = ()) -> None:
+        """One evaluation's findings of ``model`` and the alerts whose state they changed."""
+        checks = self._checks.setdefault(model, {})
+        for f in findings:
+            if f.key not in checks and not self._admit(model, checks, f):
+                continue
+            labels = (model, *f.key)
+            self.statistic.labels(*labels).set(f.statistic)
+            self.threshold.labels(*labels).set(f.threshold)
+            self.degraded.labels(*labels).set(1.0 if f.degraded else 0.0)
+            self.evaluated_at.labels(*labels).set(f.window_end)
+            tracked = checks.get(f.key)
+            had_p = tracked is not None and tracked.p_value
+            if f.p_value is not None:
+                self.p_value.labels(*labels).set(f.p_value)
+            elif had_p:
+                self.p_value.remove(*labels)
+            checks[f.key] = _Tracked(f.window_end, f.degraded, f.p_value is not None)
+            self._special(model, f)
+        self._set_alerts(changed, replace_all=False)
+
+    def observe_alerts(self, alerts: Iterable[Alert]) -> None:
+        """Every alert the lifecycle holds now: firing ones 1, the others (and those it forgot) 0."""
+        self._set_alerts(alerts, replace_all=True)
+
+    def _special(self, model: str, f: Finding) -> None:
+        if f.kind == "estimated_performance":
+            self.performance.labels(model, f.detector, str(f.details.get("source", "estimated"))).set(f.statistic)
+        elif f.kind == "traffic" and f.detector == "label_coverage":
+            self.label_coverage.labels(model).set(f.statistic)
+        elif f.kind == "traffic" and f.detector == "label_lag":
+            self.label_lag.labels(model, "0.5").set(f.statistic)
+            p90 = f.details.get("p90")
+            if isinstance(p90, int | float):
+                self.label_lag.labels(model, "0.9").set(float(p90))
+
+    def _admit(self, model: str, checks: dict[CheckKey, _Tracked], f: Finding) -> bool:
+        """Whether a check not exported yet gets its series (always, unless its subject is open-ended)."""
+        if f.key[:2] not in OPEN_SUBJECT_CHECKS:
+            return True
+        open_keys = [k for k in checks if k[:2] in OPEN_SUBJECT_CHECKS]
+        if len(open_keys) < MAX_OPEN_SUBJECTS:
+            return True
+        self.dropped.labels(model).inc()
+        if not f.degraded:
+            return False  # a healthy newcomer never pushes out a tracked subject
+        healthy = [k for k in open_keys if not checks[k].degraded]
+        victim = min(healthy or open_keys, key=lambda k: checks[k].window_end)  # oldest first; ties: first tracked
+        self._remove(model, checks, victim)
+        return True
+
+    def _remove(self, model: str, checks: dict[CheckKey, _Tracked], key: CheckKey) -> None:
+        labels = (model, *key)
+        for gauge in (self.statistic, self.threshold, self.degraded, self.evaluated_at):
+            gauge.remove(*labels)
+        if checks.pop(key).p_value:
+            self.p_value.remove(*labels)
+        for alert_key in [a for a in self._alerts if a[:4] == labels]:
+            self.alert_firing.remove(*alert_key)
+            del self._alerts[alert_key]
+
+    def _set_alerts(self, alerts: Iterable[Alert], replace_all: bool) -> None:
+        now: dict[AlertKey, float] = {}
+        for a in alerts:
+            key = _alert_key(a.labels, a.severity)
+            check = key[1:4]
+            if check[:2] in OPEN_SUBJECT_CHECKS and check not in self._checks.get(key[0], {}):
+                continue  # its check is past the cap: not exported
+            now[key] = max(now.get(key, 0.0), 1.0 if a.state == "firing" else 0.0)
+        if replace_all:
+            now = {**dict.fromkeys(self._alerts, 0.0), **now}
+        for key, value in now.items():
+            self.alert_firing.labels(*key).set(value)
+            self._alerts[key] = value
+        self._forget_stale_alerts()
+
+    def _forget_stale_alerts(self) -> None:
+        """Series of stopped alerts stay at 0 while their check is exported; those of untracked checks go."""
+        for key in [k for k, v in self._alerts.items() if v == 0.0 and k[1:4] not in self._checks.get(k[0], {})]:
+            self.alert_firing.remove(*key)
+            del self._alerts[key]
+
+
+def _alert_key(labels: Mapping[str, str], severity: str) -> AlertKey:
+    return (labels.get("model", ""), labels.get("kind", ""), labels.get("detector", ""), labels.get("subject", ""),
+            severity)
