@@ -18,6 +18,7 @@ MAX_FIRED = 6
 PAGE_CSS = CSS + """
 .sev-critical{color:#b00020;font-weight:600}.sev-warning{color:#a15c00;font-weight:600}
 ul.fired{margin:0;padding-left:1.1em}nav{margin-bottom:1em}nav a{margin-right:1em}
+th,td a,.sev-critical,.sev-warning{white-space:nowrap;overflow-wrap:normal}
 """
 
 
