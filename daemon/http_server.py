@@ -2,6 +2,9 @@
 
 * ``GET /healthz``: 200 while the consume loop has made progress recently, else 503;
 * ``GET /metrics``: Prometheus text format;
+* ``GET /reports/``: an index of the models (with reports, or configured: ``models``) and
+  their latest report; ``GET /reports/<model folder>/``: the model's reports, newest first,
+  archived ones included (``alerts/reports/pages.py``); ``GET /reports`` redirects to ``reports/``;
 * ``GET /reports/<path>``: files under the reports directory (HTML, JSON, bundles).
 
 Limits, so that a scanner or a stuck client cannot exhaust the daemon:
@@ -26,7 +29,7 @@ import mimetypes
 import socket
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -34,6 +37,9 @@ from urllib.parse import unquote
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from alerts.reports import catalog
+from alerts.reports.layout import slug
+from alerts.reports.pages import render_history, render_index
 from daemon.metrics import Metrics
 
 log = logging.getLogger("driftwarden.http")
@@ -132,8 +138,11 @@ class HttpServer:
         *,
         timeout: float = 10.0,
         max_connections: int = 64,
+        models: Iterable[str] = (),
     ) -> None:
+        """``models``: ids of the configured models, listed on ``/reports/`` before they have a report."""
         reports_root = reports_dir.resolve()
+        configured = tuple(models)
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
@@ -155,6 +164,10 @@ class HttpServer:
                     self._send(200 if status.get("ok") else 503, "application/json", json.dumps(status).encode())
                 elif path == "/metrics":
                     self._send(200, CONTENT_TYPE_LATEST, generate_latest(metrics.registry))
+                elif path == "/reports":
+                    self._send(301, "text/plain", b"moved to reports/\n", location="reports/")
+                elif path == "/reports/" or (path.startswith("/reports/") and self._history_folder(path)):
+                    self._send(200, "text/html; charset=utf-8", self._page(path[len("/reports/"):-1]).encode())
                 elif path.startswith("/reports/"):
                     body = self._report_file(path[len("/reports/"):])
                     if body is None:
@@ -163,6 +176,24 @@ class HttpServer:
                         self._send(200, body[0], body[1])
                 else:
                     self._send(404, "text/plain", b"not found\n")
+
+            @staticmethod
+            def _history_folder(path: str) -> bool:
+                """``/reports/<folder>/`` where the folder is a model's (``catalog.is_model``)."""
+                folder = path[len("/reports/"):]
+                if not folder.endswith("/") or folder.count("/") != 1 or folder in ("./", "../"):
+                    return False
+                return catalog.is_model(reports_root, folder[:-1], configured)
+
+            @staticmethod
+            def _page(folder: str) -> str:
+                """The index (``folder`` empty) or the history page of a model's folder."""
+                if not folder:
+                    return render_index(catalog.models(reports_root, configured))
+                entries = catalog.history(reports_root, folder)
+                by_config = {slug(m): m for m in configured}
+                named = [e.summary.model_id for e in entries if e.summary.model_id]
+                return render_history(by_config.get(folder) or (named[0] if named else folder), entries)
 
             def _report_file(self, relative: str) -> tuple[str, bytes] | None:
                 """(content type, bytes) of a file under the reports directory, or None."""
@@ -175,9 +206,11 @@ class HttpServer:
                     log.debug("http: 404 for %.80r: %s", relative, exc)
                     return None
 
-            def _send(self, status: int, content_type: str, body: bytes) -> None:
+            def _send(self, status: int, content_type: str, body: bytes, location: str | None = None) -> None:
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
+                if location is not None:
+                    self.send_header("Location", location)
                 self.send_header("Content-Length", str(len(body)))
                 self.send_header("X-Content-Type-Options", "nosniff")
                 self.end_headers()

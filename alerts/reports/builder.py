@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
 import uuid
 from collections.abc import Mapping, Sequence
@@ -33,6 +32,7 @@ from alerts.reports import plots as P
 from alerts.reports.bundle import SUFFIX, versions, write_bundle
 from alerts.reports.history import Point, build_series, key_of, onset, performance_key
 from alerts.reports.html import render
+from alerts.reports.layout import slug
 from alerts.reports.report import Change, Report, ReportInputs, to_json_dict
 from alerts.reports.segments import worst_segments
 from alerts.reports.summary import render_markdown
@@ -59,14 +59,6 @@ class ReportFiles:
     json: Path
     markdown: Path
     bundle: Path
-
-
-def slug(text: str, limit: int = 48) -> str:
-    """A file-name-safe, collision-resistant form of a user id (model ids may be anything)."""
-    safe = re.sub(r"[^A-Za-z0-9_-]+", "_", text)[:limit].strip("_") or "model"
-    if safe != text:
-        safe += "-" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:8]
-    return safe
 
 
 def _stamp(t: float) -> str:

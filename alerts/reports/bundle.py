@@ -54,13 +54,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from alerts.reports.layout import SUFFIX as SUFFIX  # the bundle's file name ends so (re-exported)
 from detectors.batch import OutcomeBatch, PredictionBatch
 from detectors.findings import Finding
 from detectors.spec import ModelSpec
 
 FORMAT = "driftwarden-replay"
 FORMAT_VERSION = 1
-SUFFIX = ".replay.tar.gz"
 RESERVED = {"timestamp", "prediction_timestamp", "prediction", "outcome", "score", "model_version"}
 PACKAGES = ("driftwarden", "numpy", "scipy", "pyarrow", "msgspec", "matplotlib", "river")
 MEMBERS = ("manifest.json", "spec.json", "reference.parquet", "current.parquet", "outcomes.parquet",

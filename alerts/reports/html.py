@@ -5,6 +5,9 @@ category values, summaries) is escaped with :func:`esc` (``html.escape`` with
 quotes) and shortened; the page carries a Content-Security-Policy that forbids
 scripts, external resources and forms, so it stays inert even if opened from a
 hostile reports directory. Plots are ``data:`` URIs produced by ``plots.py``.
+Each section's heading has an id (``what-fired``, ``suspects``, ``changes``, ``quality``,
+``segments``, ``timelines``, ``other-degraded``, ``reproduce``), the headline ``headline``:
+anchors for links, and what the browser test looks for.
 """
 
 from __future__ import annotations
@@ -115,7 +118,7 @@ def render(report: Report, bundle_name: str | None = None) -> str:
         f'<meta http-equiv="Content-Security-Policy" content="{esc(CSP, 1000)}">',
         '<meta name="referrer" content="no-referrer">',
         f"<title>driftwarden report: {esc(r.model_id, 80)}</title><style>{CSS}</style></head><body>",
-        f"<h1>Model <code>{esc(r.model_id)}</code>: {esc(r.headline, 300)}</h1>",
+        f'<h1 id="headline">Model <code>{esc(r.model_id)}</code>: {esc(r.headline, 300)}</h1>',
         f'<p class="lead">Model version <code>{esc(r.model_version or "unknown")}</code> &middot; '
         f"onset {when(r.onset)} (last healthy window {when(r.last_healthy)}) &middot; report {when(r.created_at)}"
         f" &middot; id <code>{esc(r.report_id)}</code></p>",
@@ -129,9 +132,9 @@ def render(report: Report, bundle_name: str | None = None) -> str:
     )
     if r.notes:
         parts.append("<ul>" + "".join(f"<li>{esc(n, 400)}</li>" for n in r.notes) + "</ul>")
-    parts += ["<h2>What fired</h2>", table(FINDING_HEADERS, _finding_rows(r.triggering), "on-demand report")]
+    parts += ['<h2 id="what-fired">What fired</h2>', table(FINDING_HEADERS, _finding_rows(r.triggering), "on-demand report")]
     parts += [
-        "<h2>Suspects</h2>",
+        '<h2 id="suspects">Suspects</h2>',
         '<p class="muted">Features ranked by drift score (statistic / threshold) '
         "x importance; r: correlation of the feature's drift with the performance degradation over "
         "recent windows.</p>",
@@ -174,7 +177,7 @@ def render(report: Report, bundle_name: str | None = None) -> str:
         )
     )
     parts.append(_plots(r, [k for k in r.plots if k.startswith("distribution:")]))
-    parts.append("<h2>Changes near the onset</h2>")
+    parts.append('<h2 id="changes">Changes near the onset</h2>')
     crows = [
         [
             ('<span class="bad">yes</span>' if c.lined_up else "no"),
@@ -187,8 +190,8 @@ def render(report: Report, bundle_name: str | None = None) -> str:
         for c in r.changes
     ]
     parts.append(table(["lined up", "kind", "subject", "time", "seconds from onset", "what"], crows))
-    parts += ["<h2>Data-quality events</h2>", table(FINDING_HEADERS, _finding_rows(r.quality_events))]
-    parts.append(f"<h2>Worst segments ({esc(r.segment_metric or 'no joined outcomes')})</h2>")
+    parts += ['<h2 id="quality">Data-quality events</h2>', table(FINDING_HEADERS, _finding_rows(r.quality_events))]
+    parts.append(f'<h2 id="segments">Worst segments ({esc(r.segment_metric or "no joined outcomes")})</h2>')
     grows = [
         [
             f"<code>{esc(s.label, 300)}</code>",
@@ -210,9 +213,10 @@ def render(report: Report, bundle_name: str | None = None) -> str:
         )
     )
     parts.append(_plots(r, ["segments"]))
-    parts += ["<h2>Timelines</h2>", _plots(r, [k for k in r.plots if k.startswith("timeline:")])]
-    parts += ["<h2>Other degraded findings (recent)</h2>", table(FINDING_HEADERS, _finding_rows(r.recent_degraded))]
-    parts.append("<h2>Reproduce</h2>")
+    parts += ['<h2 id="timelines">Timelines</h2>', _plots(r, [k for k in r.plots if k.startswith("timeline:")])]
+    parts += ['<h2 id="other-degraded">Other degraded findings (recent)</h2>',
+              table(FINDING_HEADERS, _finding_rows(r.recent_degraded))]
+    parts.append('<h2 id="reproduce">Reproduce</h2>')
     if bundle_name:
         parts.append(
             f'<p>Replay bundle: <a href="{esc(bundle_name)}">{esc(bundle_name)}</a> &mdash; '
