@@ -34,7 +34,7 @@ def _when(ts: float | None) -> str:
 
 
 def collect(config_path: str) -> dict[str, Any]:
-    config = load_config(config_path)
+    config = load_config(config_path, check_files=False)  # status never reads the references
     state_path = config.resolve(config.state.path)
     if not state_path.exists():
         return {"state": str(state_path), "checkpointed": False}
