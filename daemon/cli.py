@@ -24,7 +24,7 @@ from typing import Any
 from threadpoolctl import threadpool_limits
 
 from daemon.command_errors import EXIT_BUG, EXIT_INPUT, EXIT_INTERRUPTED, CommandError, describe_failure
-from daemon.config import ConfigError, load_config
+from daemon.config import Config, ConfigError, load_config
 from daemon.logs import configure_logging
 
 
@@ -35,7 +35,7 @@ def _run(args: argparse.Namespace) -> int:
     from daemon.preflight import preflight
 
     config = load_config(args.config)
-    configure_logging(args.log_format or config.logging.format, config.logging.level, verbose=args.verbose)
+    apply_logging(args, config)
     if args.bootstrap_servers:
         import msgspec
 
@@ -70,6 +70,11 @@ def _run(args: argparse.Namespace) -> int:
             server.stop()
         dead_letters.close()
     return 0
+
+
+def apply_logging(args: argparse.Namespace, config: Config) -> None:
+    """The config's ``logging`` section, under ``--log-format`` and ``-v`` when given."""
+    configure_logging(args.log_format or config.logging.format, config.logging.level, verbose=args.verbose)
 
 
 def _check_config(args: argparse.Namespace) -> int:

@@ -100,8 +100,9 @@ def _table(spec: ModelSpec, findings: list[Finding], ref_rows: int, cur_rows: in
 
 
 def run_compare(reference: str, current: str, config_path: str | None, model_id: str | None,
-                output_format: str = "table", out: TextIO = sys.stdout, *, fail_on_drift: bool = True) -> int:
-    """Compare, print, and return the exit code (see the module doc)."""
+                output_format: str = "table", out: TextIO | None = None, *, fail_on_drift: bool = True) -> int:
+    """Compare, print (to ``out``, default: the current ``sys.stdout``) and return the exit code (see the module doc)."""
+    out = out or sys.stdout
     ref_table = _read(reference, "reference")
     if config_path:
         config = load_config(config_path, check_files=False)  # its reference is --reference here

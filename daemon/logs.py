@@ -27,7 +27,8 @@ LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNI
 #: attributes every LogRecord has: anything else on a record came from ``extra=``
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
 #: libraries whose INFO lines are noise next to ours
-_QUIET = {"kafka": logging.WARNING, "kafka.net.selector": logging.ERROR, "apscheduler": logging.WARNING}
+_QUIET = {"kafka": logging.WARNING, "kafka.net.selector": logging.ERROR, "apscheduler": logging.WARNING,
+          "numba": logging.WARNING, "matplotlib": logging.WARNING, "PIL": logging.WARNING}
 
 
 def rfc3339(ts: float) -> str:
