@@ -182,7 +182,8 @@ def config_option(p: argparse.ArgumentParser, required: bool = True, help: str =
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="driftwarden", description=__doc__, parents=[common_options(False, None)],
+    parser = argparse.ArgumentParser(prog="driftwarden", description=(__doc__ or "").replace("``", ""),
+                                     parents=[common_options(False, None)],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"driftwarden {package_version()}",
                         help="print the version and exit")
