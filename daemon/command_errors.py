@@ -44,15 +44,16 @@ def one_line(text: str) -> str:
 def _known(exc: BaseException) -> tuple[str, str] | None:
     """(what, what to do) for the errors a verb is expected to meet; None for anything else.
 
-    Only modules already imported are consulted: an error of a module never loaded cannot occur.
+    Imported here, on the error path only: a verb that fails need not be fast, ``--help`` should.
     """
-    reference = sys.modules.get("daemon.reference")
-    if reference is not None and isinstance(exc, reference.ReferenceError):
+    from alerts.reports.bundle import BundleError
+    from daemon.reference import ReferenceError
+
+    if isinstance(exc, ReferenceError):
         return one_line(str(exc)), "check the file's path, format (.csv, .parquet, .jsonl) and columns"
-    bundle = sys.modules.get("alerts.reports.bundle")
-    if bundle is not None and isinstance(exc, bundle.BundleError):
+    if isinstance(exc, BundleError):
         return one_line(str(exc)), "give the .replay.tar.gz a report wrote, unchanged"
-    kafka_errors = sys.modules.get("kafka.errors")
+    kafka_errors = sys.modules.get("kafka.errors")  # loaded only by the verbs that talk to Kafka
     if kafka_errors is not None and isinstance(exc, kafka_errors.KafkaError):
         return (f"Kafka: {one_line(str(exc)) or type(exc).__name__}",
                 "check kafka.bootstrap_servers (or --bootstrap-servers) and that the broker is up")
