@@ -1,4 +1,16 @@
-"""``driftwarden`` command line: a thin layer over the daemon's modules."""
+"""``driftwarden`` command line: a thin layer over the daemon's modules.
+
+Every verb takes ``-c CONFIG`` (``replay`` reads only its bundle), ``-v`` and ``--log-format``
+before or after the verb. Exit codes, the same for every verb:
+
+  0  done; nothing to report
+  1  a finding the command reports: drift (``compare``), a replay mismatch, an invalid
+     config (``check-config``), an unhealthy daemon (``health``)
+  2  a usage, config or input problem: one line ``driftwarden VERB: what (what to do)``
+     (a config lists one problem per line), no traceback
+  3  an unexpected error, a bug: one line; ``-v`` prints the traceback
+  130 interrupted (Ctrl-C)
+"""
 
 from __future__ import annotations
 
@@ -12,7 +24,9 @@ from typing import Any
 
 from threadpoolctl import threadpool_limits
 
-from daemon.config import ConfigError, load_config
+from daemon.command_errors import EXIT_BUG, EXIT_INPUT, EXIT_INTERRUPTED, CommandError, describe_failure
+from daemon.config import Config, ConfigError, load_config
+from daemon.logs import configure_logging
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -23,6 +37,7 @@ def _run(args: argparse.Namespace) -> int:
     from daemon.preflight import preflight
 
     config = load_config(args.config)
+    apply_logging(args, config)
     if args.bootstrap_servers:
         import msgspec
 
@@ -73,17 +88,30 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def apply_logging(args: argparse.Namespace, config: Config) -> None:
+    """The config's ``logging`` section, under ``--log-format`` and ``-v`` when given."""
+    configure_logging(args.log_format or config.logging.format, config.logging.level, verbose=args.verbose)
+
+
 def _check_config(args: argparse.Namespace) -> int:
-    """Every check `run` makes before Kafka (no broker needed; the HTTP port may be in use by a daemon)."""
+    """Every check `run` makes before Kafka (no broker needed; the HTTP port may be in use by a daemon).
+
+    The verdict is what this verb reports: exit 0 valid, 1 invalid (one line per problem).
+    """
     from daemon.preflight import preflight
 
+    if args.file and args.config and args.file != args.config:
+        raise CommandError(f"two configs given: {args.file} and -c {args.config}", "give one")
+    path = args.config or args.file
+    if not path:
+        raise CommandError("no config given", "driftwarden check-config -c CONFIG")
     try:
-        config = load_config(args.file)
-        preflight(config, args.file)
+        config = load_config(path)
+        preflight(config, path)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 1
-    print(f"{args.file}: ok ({len(config.models)} model(s): {', '.join(m.id for m in config.models)})")
+    print(f"{path}: ok ({len(config.models)} model(s): {', '.join(m.id for m in config.models)})")
     return 0
 
 
@@ -93,7 +121,7 @@ def _health(args: argparse.Namespace) -> int:
     import urllib.error
     import urllib.request
 
-    url = load_config(args.config).http.local_url("/healthz")
+    url = load_config(args.config, check_files=False).http.local_url("/healthz")
     try:
         with urllib.request.urlopen(url, timeout=args.timeout) as resp:
             body = json.loads(resp.read())
@@ -110,6 +138,15 @@ def _health(args: argparse.Namespace) -> int:
 def _simulate(args: argparse.Namespace) -> int:
     from daemon.simulate_kafka import produce
 
+    if args.config:  # the broker and topics the daemon with this config reads
+        kafka = load_config(args.config, check_files=False).kafka
+        args.bootstrap_servers = args.bootstrap_servers or kafka.bootstrap_servers
+        args.predictions_topic = args.predictions_topic or kafka.predictions_topic
+        args.outcomes_topic = args.outcomes_topic or kafka.outcomes_topic
+    if not args.bootstrap_servers:
+        raise CommandError("no Kafka broker given", "give -c CONFIG or --bootstrap-servers HOST:PORT")
+    args.predictions_topic = args.predictions_topic or "predictions"
+    args.outcomes_topic = args.outcomes_topic or "outcomes"
     return produce(args)
 
 
@@ -126,73 +163,124 @@ def _lazy(module: str, name: str) -> Any:
     return getattr(importlib.import_module(module), name)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="driftwarden", description=__doc__)
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", required=True)
+def package_version() -> str:
+    """The installed distribution's version; the source tree's when it is not installed."""
+    from importlib.metadata import PackageNotFoundError, version
 
-    p = sub.add_parser("run", help="run the daemon against Kafka")
-    p.add_argument("-c", "--config", required=True, help="YAML configuration")
-    p.add_argument("--bootstrap-servers", help="override kafka.bootstrap_servers")
+    try:
+        return version("driftwarden")
+    except PackageNotFoundError:
+        return "0+unknown (not installed)"
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows ``(default: X)`` for options that have a default; not for required ones or ``None``."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.required or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
+def common_options(verbose_default: Any, log_format_default: Any) -> argparse.ArgumentParser:
+    """-v and --log-format: accepted before the verb (the defaults) and after it (SUPPRESS: no override)."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("-v", "--verbose", action="store_true", default=verbose_default,
+                   help="debug logging, and a traceback for an unexpected error")
+    p.add_argument("--log-format", choices=["text", "json"], default=log_format_default,
+                   help="log lines as text or one JSON object per line "
+                        "(default: the config's logging.format, else text)")
+    return p
+
+
+def config_option(p: argparse.ArgumentParser, required: bool = True, help: str = "YAML configuration") -> None:
+    p.add_argument("-c", "--config", required=required, metavar="CONFIG", help=help)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="driftwarden", description=(__doc__ or "").replace("``", ""),
+                                     parents=[common_options(False, None)],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"driftwarden {package_version()}",
+                        help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="VERB")
+    common = common_options(argparse.SUPPRESS, argparse.SUPPRESS)
+
+    def verb(name: str, help: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, description=help, parents=[common], formatter_class=HelpFormatter)
+
+    p = verb("run", "run the daemon against Kafka")
+    config_option(p)
+    p.add_argument("--bootstrap-servers", metavar="HOST:PORT[,...]", help="override kafka.bootstrap_servers")
     p.set_defaults(func=_run)
 
-    p = sub.add_parser("health", help="probe a running daemon's /healthz (exit 0 healthy, 1 not)")
-    p.add_argument("-c", "--config", required=True)
-    p.add_argument("--timeout", type=float, default=5.0)
+    p = verb("health", "probe a running daemon's /healthz (exit 0 healthy, 1 not)")
+    config_option(p, help="the daemon's YAML configuration (its http section)")
+    p.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS", help="give up after this long")
     p.set_defaults(func=_health)
 
-    p = sub.add_parser("check-config", help="validate a configuration file (exit 0 ok, 1 invalid)")
-    p.add_argument("file")
+    p = verb("check-config", "validate a configuration and its environment (exit 0 ok, 1 invalid)")
+    config_option(p, required=False, help="YAML configuration to check")
+    p.add_argument("file", nargs="?", metavar="FILE", help="the same as -c FILE")
     p.set_defaults(func=_check_config)
 
-    p = sub.add_parser("simulate", help="produce synthetic prediction and outcome traffic to Kafka")
-    p.add_argument("--bootstrap-servers", required=True)
-    p.add_argument("--model-id", default="churn")
-    p.add_argument("--events", type=int, default=50_000)
-    p.add_argument("--covariate-shift-at", type=int, help="shift age and monthly_spend from this event on")
-    p.add_argument("--concept-drift-at", type=int, help="reverse the true concept from this event on")
-    p.add_argument("--malformed-every", type=int, help="emit a malformed message every N events")
-    p.add_argument("--label-delay", type=int, default=500, help="outcome follows its prediction N events later")
-    p.add_argument("--model-version", default="1.0.0")
-    p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--predictions-topic", default="predictions")
-    p.add_argument("--outcomes-topic", default="outcomes")
+    p = verb("simulate", "produce synthetic prediction and outcome traffic to Kafka")
+    config_option(p, required=False, help="take the broker and topics from this config's kafka section")
+    p.add_argument("--bootstrap-servers", metavar="HOST:PORT[,...]",
+                   help="Kafka broker(s) (default: kafka.bootstrap_servers of -c CONFIG)")
+    p.add_argument("--model-id", default="churn", help="model_id of the events")
+    p.add_argument("--events", type=int, default=50_000, help="prediction events to produce")
+    p.add_argument("--covariate-shift-at", type=int, metavar="N", help="shift age and monthly_spend from this event on")
+    p.add_argument("--concept-drift-at", type=int, metavar="N", help="reverse the true concept from this event on")
+    p.add_argument("--malformed-every", type=int, metavar="N", help="emit a malformed message every N events")
+    p.add_argument("--label-delay", type=int, default=500, metavar="N", help="outcome follows its prediction N events later")
+    p.add_argument("--model-version", default="1.0.0", help="model_version of the events")
+    p.add_argument("--seed", type=int, default=7, help="random seed (same seed, same events)")
+    p.add_argument("--predictions-topic",
+                   help="topic for prediction events (default: kafka.predictions_topic of -c CONFIG, else predictions)")
+    p.add_argument("--outcomes-topic",
+                   help="topic for outcome events (default: kafka.outcomes_topic of -c CONFIG, else outcomes)")
     p.add_argument("--write-reference", metavar="PATH", help="also write a clean reference data set")
     p.set_defaults(func=_simulate)
 
-    p = sub.add_parser("demo", help="the daemon's pipeline on an embedded default: no Kafka, no Slack")
-    p.add_argument("-c", "--config", default=None, help="demo config (default: the packaged config/demo.yaml)")
+    p = verb("demo", "the daemon's pipeline on an embedded default: no Kafka, no Slack")
+    config_option(p, required=False, help="demo config (default: the packaged config/demo.yaml)")
     p.add_argument("--workdir", default="var/demo", help="where state, alerts and reports go")
-    p.add_argument("--events", type=int, default=60_000)
+    p.add_argument("--events", type=int, default=60_000, help="prediction events to replay")
     p.set_defaults(func=_demo)
 
-    p = sub.add_parser("compare", help="run the daemon's detectors on a reference and a current data file")
-    p.add_argument("--reference", required=True, help="CSV, Parquet or JSONL")
-    p.add_argument("--current", required=True, help="CSV, Parquet or JSONL with the same columns")
-    p.add_argument("-c", "--config", help="use this config's model declaration and monitoring settings")
-    p.add_argument("--model", help="model id in the config")
-    p.add_argument("--format", choices=["table", "json"], default="table")
+    p = verb("compare", "run the daemon's detectors on a reference and a current data file "
+                        "(exit 1 when the model-level verdict is drifted)")
+    p.add_argument("--reference", required=True, metavar="FILE", help="CSV, Parquet or JSONL with a prediction column")
+    p.add_argument("--current", required=True, metavar="FILE", help="CSV, Parquet or JSONL with the same columns")
+    config_option(p, required=False, help="use this config's model declaration and monitoring settings "
+                                          "(default: infer features and task from the reference's columns)")
+    p.add_argument("--model", help="model id in the config (default: its only model)")
+    p.add_argument("--format", choices=["table", "json"], default="table", help="output format")
+    p.add_argument("--fail-on-drift", action=argparse.BooleanOptionalAction, default=True,
+                   help="exit 1 when the model-level verdict is drifted (for CI); --no-fail-on-drift: exit 0")
     p.set_defaults(func=lambda a: _lazy("daemon.compare_cmd", "run_compare")(
-        a.reference, a.current, a.config, a.model, a.format))
+        a.reference, a.current, a.config, a.model, a.format, fail_on_drift=a.fail_on_drift))
 
-    p = sub.add_parser("report", help="write a root-cause report for a model from its checkpointed windows")
-    p.add_argument("-c", "--config", required=True)
-    p.add_argument("--model", required=True)
+    p = verb("report", "write a root-cause report for a model from its checkpointed windows")
+    config_option(p)
+    p.add_argument("--model", required=True, help="model id in the config")
     p.set_defaults(func=lambda a: _lazy("daemon.report_cmd", "report_command")(a.config, a.model))
 
-    p = sub.add_parser("replay", help="recompute a replay bundle's findings and check they match")
-    p.add_argument("bundle")
-    p.add_argument("--format", choices=["table", "json"], default="table")
+    p = verb("replay", "recompute a replay bundle's findings and check they match (exit 1 on a mismatch)")
+    p.add_argument("bundle", metavar="BUNDLE", help="a report's .replay.tar.gz (self-contained: no config needed)")
+    p.add_argument("--format", choices=["table", "json"], default="table",
+                   help="output format (json keeps every number at full precision)")
     p.set_defaults(func=lambda a: _lazy("daemon.replay", "run_replay")(a.bundle, a.format))
 
-    p = sub.add_parser("status", help="models, offsets, firing alerts and undelivered notifications from the state")
-    p.add_argument("-c", "--config", required=True)
-    p.add_argument("--format", choices=["table", "json"], default="table")
+    p = verb("status", "models, offsets, firing alerts and undelivered notifications from the state")
+    config_option(p)
+    p.add_argument("--format", choices=["table", "json"], default="table", help="output format")
     p.set_defaults(func=lambda a: _lazy("daemon.status_cmd", "run_status")(a.config, a.format))
 
     from daemon import silence_cmd
 
-    silence_cmd.register(sub)
+    silence_cmd.register(sub, common, HelpFormatter)
     return parser
 
 
@@ -206,22 +294,32 @@ def single_threaded_numerics() -> None:
     threadpool_limits(limits=1, user_api="blas")
 
 
+def verb_name(args: argparse.Namespace) -> str:
+    sub = getattr(args, "silence_command", None)
+    return f"{args.command} {sub}" if sub else str(args.command)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    single_threaded_numerics()
+    """Parse, run the verb, turn its failure into one line and an exit code (see the module doc)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("kafka").setLevel(logging.WARNING)
-    logging.getLogger("kafka.net.selector").setLevel(logging.ERROR)  # kafka-python's own slow-task notes
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version (0) or a usage error argparse printed (2)
+        return exc.code if isinstance(exc.code, int) else EXIT_INPUT
+    configure_logging(args.log_format or "text", verbose=args.verbose)
+    single_threaded_numerics()
+    verb = verb_name(args)
     try:
         return int(args.func(args))
-    except ConfigError as exc:  # also PreflightError: one line per problem, no traceback
-        print(exc, file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        print(f"driftwarden {verb}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        code, message = describe_failure(verb, exc)
+        if code == EXIT_BUG and args.verbose:
+            logging.getLogger("driftwarden").error("%s failed", verb, exc_info=exc)
+        print(message, file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":

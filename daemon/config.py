@@ -103,6 +103,16 @@ class ReportSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     base_url: str | None = None  # public link prefix used in Slack messages
 
 
+class LoggingSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """The daemon's own log lines: ``text`` for people, ``json`` (one object per line) for log shippers.
+
+    ``driftwarden --log-format`` and ``-v`` (debug) override these.
+    """
+
+    format: Literal["text", "json"] = "text"
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
 class ModelConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """One monitored model (an entry of ``models:``)."""
 
@@ -133,6 +143,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     http: HttpSettings = msgspec.field(default_factory=HttpSettings)
     reports: ReportSettings = msgspec.field(default_factory=ReportSettings)
     alerting: AlertingSettings = msgspec.field(default_factory=AlertingSettings)
+    logging: LoggingSettings = msgspec.field(default_factory=LoggingSettings)
     base_dir: str = "."  # set by the loader: the config file's directory
 
     def model(self, model_id: str) -> ModelConfig:
@@ -164,8 +175,12 @@ _DURATION_FIELDS = {
 }
 
 
-def load_config(path: str | os.PathLike[str]) -> Config:
-    """Read and validate a YAML file; raise :class:`ConfigError` listing every problem."""
+def load_config(path: str | os.PathLike[str], *, check_files: bool = True) -> Config:
+    """Read and validate a YAML file; raise :class:`ConfigError` listing every problem.
+
+    ``check_files=False`` skips the checks that files the config names exist (the reference
+    data sets): for commands that never read them (``status``, ``silence``, ``simulate``).
+    """
     source = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -175,10 +190,10 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(source, [f"not valid YAML: {exc}"]) from exc
-    return parse_config(data, source=source, base_dir=str(Path(path).resolve().parent))
+    return parse_config(data, source=source, base_dir=str(Path(path).resolve().parent), check_files=check_files)
 
 
-def parse_config(data: Any, source: str = "<config>", base_dir: str = ".") -> Config:
+def parse_config(data: Any, source: str = "<config>", base_dir: str = ".", *, check_files: bool = True) -> Config:
     if data is None:
         data = {}
     errors: list[str] = []
@@ -186,14 +201,14 @@ def parse_config(data: Any, source: str = "<config>", base_dir: str = ".") -> Co
         data = {**data, "base_dir": base_dir}
     config = convert(data, Config, "", errors)
     if config is not None:
-        errors.extend(_cross_checks(config))
+        errors.extend(_cross_checks(config, check_files=check_files))
     if errors:
         raise ConfigError(source, errors)
     assert isinstance(config, Config)
     return config
 
 
-def _cross_checks(config: Config) -> list[str]:
+def _cross_checks(config: Config, *, check_files: bool = True) -> list[str]:
     problems: list[str] = []
     for dotted in sorted(_DURATION_FIELDS):
         section, name = dotted.split(".")
@@ -214,7 +229,7 @@ def _cross_checks(config: Config) -> list[str]:
         for name, feature in model.features.items():
             if feature.min is not None and feature.max is not None and feature.min > feature.max:
                 problems.append(f"{where}.features.{name}: min {feature.min} is greater than max {feature.max}")
-        if not config.resolve(model.reference).exists():
+        if check_files and not config.resolve(model.reference).exists():
             problems.append(f"{where}.reference: file not found: {config.resolve(model.reference)}")
         if model.rebuild_reference.rows < 100:
             problems.append(f"{where}.rebuild_reference.rows: must be >= 100, got {model.rebuild_reference.rows}")

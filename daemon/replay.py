@@ -8,6 +8,9 @@ threshold and p-value are compared for exact equality. Checks that depend on
 stream history (event rate buckets, staleness, the concept-drift detector's
 change points) cannot be recomputed from one window and are listed as such.
 
+The table shows numbers to 6 significant digits (a differing check is listed again below it
+at full precision); ``--format json`` keeps every number at full precision.
+
 Exit codes: 0 every recorded statistic reproduced, 1 at least one differs,
 2 the bundle cannot be read.
 """
@@ -22,6 +25,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from alerts.reports.bundle import Bundle, BundleError, read_bundle
+from daemon.command_errors import describe_failure
 from detectors.findings import Finding
 from detectors.monitor import compare
 
@@ -79,8 +83,25 @@ def replay(path: str | Path) -> tuple[Bundle, list[ReplayRow], list[Finding]]:
     return bundle, rows, [f for k, f in recorded.items() if k not in seen] + realized
 
 
-def _num(x: float | None) -> str:
-    return "-" if x is None else repr(x)
+def _num(x: float | None, digits: int = 6) -> str:
+    """A number for the table: ``digits`` significant digits (``0.123457``, ``1.5e-64``), ``-`` for none.
+
+    >>> _num(0.12345678901234567), _num(2.481480186404813e-64), _num(2000.0), _num(None), _num(0.1, 17)
+    ('0.123457', '2.48148e-64', '2000', '-', '0.10000000000000001')
+    """
+    return "-" if x is None else f"{x:.{digits}g}"
+
+
+def _differences(r: ReplayRow) -> str:
+    """What differs between the recomputed and the recorded finding, at full precision."""
+    assert r.recorded is not None
+    a, b = r.finding, r.recorded
+    parts = [f"{name} {_num(x, 17)} (recorded {_num(y, 17)})"
+             for name, x, y in (("statistic", a.statistic, b.statistic), ("threshold", a.threshold, b.threshold),
+                                ("p_value", a.p_value, b.p_value)) if not _same(x, y)]
+    if a.degraded != b.degraded:
+        parts.append(f"degraded {a.degraded} (recorded {b.degraded})")
+    return f"  {a.kind}/{a.detector}/{a.subject}: " + ", ".join(parts) + "\n"
 
 
 def _table(bundle: Bundle, rows: list[ReplayRow], missing: list[Finding], out: TextIO) -> None:
@@ -104,6 +125,10 @@ def _table(bundle: Bundle, rows: list[ReplayRow], missing: list[Finding], out: T
         out.write(f"not recomputable from one window: {f.kind}/{f.detector}/{f.subject} "
                   f"(recorded statistic {_num(f.statistic)})\n")
     differing = [r for r in rows if r.match is False]
+    if differing:
+        out.write("\ndiffering, at full precision:\n")
+        for r in differing:
+            out.write(_differences(r))
     out.write(f"\n{sum(r.match is True for r in rows)} recorded finding(s) reproduced exactly, "
               f"{len(differing)} differ.\n")
 
@@ -132,7 +157,8 @@ def run_replay(bundle_path: str, output_format: str = "table", stream: TextIO | 
     try:
         bundle, rows, missing = replay(bundle_path)
     except BundleError as exc:
-        print(f"driftwarden replay: {exc}", file=sys.stderr)
-        return 2
+        code, message = describe_failure("replay", exc)
+        print(message, file=sys.stderr)
+        return code
     (_json if output_format == "json" else _table)(bundle, rows, missing, out)
     return 1 if any(r.match is False for r in rows) else 0

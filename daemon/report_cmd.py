@@ -16,7 +16,6 @@ a group already notified then gets the report as a thread reply.
 from __future__ import annotations
 
 import logging
-import sys
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -31,6 +30,7 @@ from alerts.model import fingerprint
 from alerts.pipeline import AlertPipeline
 from alerts.reports.builder import ReportFiles, build_report, write_report
 from daemon.checkpoint import Checkpoint
+from daemon.command_errors import CommandError
 from daemon.config import Config, load_config, parse_duration
 from daemon.pipeline import ModelRuntime
 from daemon.reference import load_reference
@@ -211,20 +211,29 @@ class ReportHook:
         return f"{self.config.reports_url()}/{rel}"
 
 
+def terminal_text(markdown: str) -> str:
+    """The Markdown summary for a terminal: without the ``&amp; &lt; &gt;`` escapes written for Slack."""
+    return markdown.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
 def report_command(config_path: str, model_id: str, now: float | None = None) -> int:
     """``driftwarden report --model ID -c CONFIG``: a report on the model's checkpointed windows now.
 
-    Prints the HTML path and the Markdown summary; exit 0, or 1 when the model is unknown
-    or no window rows are checkpointed yet.
+    Prints the HTML path and the Markdown summary; exit 0, or 2 (a :class:`CommandError`) when
+    the model is unknown, the daemon has not checkpointed yet or no window rows are checkpointed.
     """
     config = load_config(config_path)
     try:
         mc = config.model(model_id)
     except KeyError:
-        print(f"unknown model {model_id!r}; configured: {', '.join(m.id for m in config.models)}", file=sys.stderr)
-        return 1
+        raise CommandError(f"unknown model {model_id!r}",
+                           f"configured in {config_path}: {', '.join(m.id for m in config.models)}") from None
     spec = mc.spec()
-    checkpoint = Checkpoint(config.resolve(config.state.path))
+    state_path = config.resolve(config.state.path)
+    if not state_path.is_file():
+        raise CommandError(f"no checkpoint at {state_path}",
+                           "run the daemon with this config first, or check state.path")
+    checkpoint = Checkpoint(state_path)
     try:
         state: Any = checkpoint.monitor_states().get(mc.id)
         meta = (checkpoint.meta("models") or {}).get(mc.id, {})
@@ -241,10 +250,10 @@ def report_command(config_path: str, model_id: str, now: float | None = None) ->
                             now=time.time() if now is None else now, triggering=[f for f in found if f.degraded],
                             recent=found, model_version=meta.get("model_version"), base_url=config.reports_url())
     if files is None:
-        print(f"model {mc.id!r}: no checkpointed window rows yet; nothing to report", file=sys.stderr)
-        return 1
+        raise CommandError(f"model {mc.id!r}: no checkpointed window rows yet, nothing to report",
+                           "try again once the daemon has consumed events for it")
     print(files.html)
-    print(files.markdown.read_text(encoding="utf-8"))
+    print(terminal_text(files.markdown.read_text(encoding="utf-8")))
     return 0
 
 

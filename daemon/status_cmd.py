@@ -34,7 +34,7 @@ def _when(ts: float | None) -> str:
 
 
 def collect(config_path: str) -> dict[str, Any]:
-    config = load_config(config_path)
+    config = load_config(config_path, check_files=False)  # status never reads the references
     state_path = config.resolve(config.state.path)
     if not state_path.exists():
         return {"state": str(state_path), "checkpointed": False}
@@ -91,7 +91,8 @@ def collect(config_path: str) -> dict[str, Any]:
     }
 
 
-def run_status(config_path: str, output_format: str = "table", out: TextIO = sys.stdout) -> int:
+def run_status(config_path: str, output_format: str = "table", out: TextIO | None = None) -> int:
+    out = out or sys.stdout  # the current one, not the one at import time
     status = collect(config_path)
     if output_format == "json":
         json.dump(status, out, indent=2, default=str)
