@@ -109,7 +109,7 @@ class App:
         self.outbox = Outbox(str(outbox_path(config)))
         self.silences = SilenceStore(str(outbox_path(config)))
         if notifiers is None:
-            notifiers = build_notifiers(config.alerting, producer=producer)
+            notifiers = build_notifiers(config.alerting, producer=producer, reports_url=config.reports_url())
         self.alerts = AlertPipeline(config.alerting, self.outbox, notifiers, silences=self.silences)
         alert_state = self.checkpoint.meta("alerts")
         if alert_state:

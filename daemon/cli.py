@@ -71,7 +71,8 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     server = None
     if config.http.enabled:
-        server = HttpServer(config.http.host, config.http.port, app.metrics, app.reports_dir, app.health)
+        server = HttpServer(config.http.host, config.http.port, app.metrics, app.reports_dir, app.health,
+                            models=[m.id for m in config.models])
         server.start()
         logging.getLogger("driftwarden").info("http on %s:%d", *server.address)
     from daemon.scheduler import Maintenance
