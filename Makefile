@@ -21,9 +21,13 @@ kafka-jars: $(STAMP)
 test: $(STAMP) kafka-jars
 	$(BIN)/python -m pytest -q
 
+TYPECHECK := .cache/typecheck
 lint: $(STAMP)
 	$(BIN)/ruff check daemon detectors alerts tests bench
-	$(BIN)/mypy
+	@# mypy sees the sources under their installed names: driftwarden/<package> links to <package>/
+	mkdir -p $(TYPECHECK)/driftwarden
+	for p in daemon detectors alerts; do ln -sfn $(CURDIR)/$$p $(TYPECHECK)/driftwarden/$$p; done
+	cd $(TYPECHECK) && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml
 
 bench: $(STAMP)
 	$(BIN)/python bench/detectors.py

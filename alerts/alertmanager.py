@@ -22,7 +22,7 @@ resolution time (event time, clamped to [startsAt, now]).
 Label and annotation names are made Prometheus-safe (``[a-zA-Z_][a-zA-Z0-9_]*``: other
 characters become ``_``); empty label values are dropped, as Alertmanager drops them.
 
->>> from alerts.model import Alert
+>>> from driftwarden.alerts.model import Alert
 >>> a = Alert(fingerprint="00cc4e21a01b3de5", severity="warning", state="firing", starts_at=1764478800.0,
 ...           labels={"model": "churn", "kind": "data_drift", "detector": "psi", "subject": "age",
 ...                   "severity": "warning", "model_version": "", "team.name": "growth"},
@@ -45,8 +45,8 @@ import urllib.request
 from datetime import UTC, datetime
 from typing import Any
 
-from alerts.model import Alert
-from alerts.notify import DeliveryResult, Notification, error_result, http_result, parse_retry_after
+from driftwarden.alerts.model import Alert
+from driftwarden.alerts.notify import DeliveryResult, Notification, error_result, http_result, parse_retry_after
 
 _INVALID_NAME_CHAR = re.compile(r"[^a-zA-Z0-9_]")
 TIME_BASIS = "startsAt is event time (end of the first degraded window); endsAt of a firing alert is a lease renewed on re-send"

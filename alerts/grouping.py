@@ -4,8 +4,8 @@ A new group waits ``group_wait`` before its first flush (so a burst of alerts la
 message), then flushes every ``group_interval``. Resolved alerts leave the group after the
 flush that carried them; an empty group is dropped.
 
->>> from alerts.routing import RouteNode
->>> from alerts.model import Alert
+>>> from driftwarden.alerts.routing import RouteNode
+>>> from driftwarden.alerts.model import Alert
 >>> route = RouteNode("root", "log", (), ("model",), 30.0, 300.0, 14400.0)
 >>> groups = Groups()
 >>> a = Alert(fingerprint="f", severity="warning", labels={"model": "churn"}, state="firing", starts_at=0)
@@ -20,8 +20,8 @@ from collections.abc import Iterable, Mapping
 
 import msgspec
 
-from alerts.model import Alert
-from alerts.routing import RouteNode
+from driftwarden.alerts.model import Alert
+from driftwarden.alerts.routing import RouteNode
 
 
 class Group(msgspec.Struct, kw_only=True):

@@ -2,8 +2,8 @@
 
 An alert never inhibits itself. Resolved targets pass (their resolution is news).
 
->>> from alerts.settings import InhibitRule
->>> from alerts.model import Alert
+>>> from driftwarden.alerts.settings import InhibitRule
+>>> from driftwarden.alerts.model import Alert
 >>> rule = InhibitRule(source_matchers=['kind="quality"'], target_matchers=['kind="data_drift"'])
 >>> quality = Alert(fingerprint="q", severity="warning", state="firing", starts_at=0,
 ...                 labels={"model": "churn", "kind": "quality"})
@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from alerts.matchers import Matcher, matches, parse_matchers
-from alerts.model import Alert
-from alerts.settings import InhibitRule
+from driftwarden.alerts.matchers import Matcher, matches, parse_matchers
+from driftwarden.alerts.model import Alert
+from driftwarden.alerts.settings import InhibitRule
 
 
 class Inhibitor:

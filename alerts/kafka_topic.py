@@ -7,7 +7,7 @@ The record key is the idempotency key, so consumers can drop at-least-once dupli
 >>> class Recorder:
 ...     def __init__(self): self.sent = []
 ...     def send(self, topic, key=None, value=None): self.sent.append((topic, key))
->>> from alerts.notify import Notification
+>>> from driftwarden.alerts.notify import Notification
 >>> n = Notification(type="alerts", receiver="audit", group_key="g", idempotency_key="k1",
 ...                  reason="first_notification", status="firing", created_at=0.0)
 >>> producer = Recorder()
@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from typing import Any, Protocol
 
-from alerts.notify import DeliveryResult, Notification, error_result
+from driftwarden.alerts.notify import DeliveryResult, Notification, error_result
 
 
 class Producer(Protocol):

@@ -14,7 +14,7 @@ from a checkpoint reproduces the same alerts with the same ``starts_at``:
   time (its windows stopped closing: no traffic, no labels) resolves with a note saying so
   (:meth:`AlertLifecycle.expire`; Alertmanager's ``resolve_timeout``).
 
->>> from detectors.findings import Finding
+>>> from driftwarden.detectors.findings import Finding
 >>> lc = AlertLifecycle(for_windows=2)
 >>> def f(t, bad): return Finding("data_drift", "psi", "age", 0.3 if bad else 0.01, 0.2, bad, t, 500)
 >>> [a.state for a in lc.update("churn", {}, [f(60, True)], now=61)]
@@ -29,8 +29,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from alerts.model import SEVERITY_RANK, Alert, alert_from_dict, fingerprint
-from detectors.findings import Finding
+from driftwarden.alerts.model import SEVERITY_RANK, Alert, alert_from_dict, fingerprint
+from driftwarden.detectors.findings import Finding
 
 
 class AlertLifecycle:

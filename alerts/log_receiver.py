@@ -6,8 +6,8 @@ values ride along as log fields (``model``, ``kind``, ``detector``, ``subject``,
 payload is logged at DEBUG only.
 
 >>> import logging
->>> from alerts.model import Alert
->>> from alerts.notify import Notification
+>>> from driftwarden.alerts.model import Alert
+>>> from driftwarden.alerts.notify import Notification
 >>> alert = Alert(fingerprint="00cc4e21a01b3de5", severity="warning", state="firing", starts_at=1796000000.0,
 ...               labels={"model": "churn", "kind": "data_drift", "detector": "psi", "subject": "age"},
 ...               values={"statistic": 1.5860786237530387, "threshold": 0.2},
@@ -29,8 +29,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from alerts.model import Alert
-from alerts.notify import DeliveryResult, Notification
+from driftwarden.alerts.model import Alert
+from driftwarden.alerts.notify import DeliveryResult, Notification
 
 LOG = logging.getLogger("driftwarden.alerts")
 _LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}

@@ -1,6 +1,6 @@
 """Recurring mute windows (maintenance), evaluated in UTC.
 
->>> from alerts.settings import MuteWindow
+>>> from driftwarden.alerts.settings import MuteWindow
 >>> w = MuteSchedule(MuteWindow(name="nightly", weekdays=["mon-fri"], start="22:00", end="02:00"))
 >>> w.active(parse_time("2026-11-30T23:00:00Z"))   # Monday 23:00
 True
@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from alerts.matchers import matches, parse_matchers
-from alerts.settings import MuteWindow
+from driftwarden.alerts.matchers import matches, parse_matchers
+from driftwarden.alerts.settings import MuteWindow
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 

@@ -26,8 +26,8 @@ from typing import Any, Literal, Protocol
 
 import msgspec
 
-from alerts.model import Alert
-from alerts.redact import redact
+from driftwarden.alerts.model import Alert
+from driftwarden.alerts.redact import redact
 
 
 class RetrainRequest(msgspec.Struct, kw_only=True):

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from alerts.redact import redact
+from driftwarden.alerts.redact import redact
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (

@@ -31,20 +31,20 @@ from typing import Any
 
 import msgspec
 
-from alerts.dedup import LastNotification, Reason, decide
-from alerts.grouping import Group, Groups, NotificationLog, NotificationLogEntry
-from alerts.inhibit import Inhibitor
-from alerts.lifecycle import AlertLifecycle
-from alerts.log_receiver import LogNotifier
-from alerts.model import Alert
-from alerts.notify import DeliveryResult, Notification, Notifier, error_result, retry_delay
-from alerts.outbox import Outbox, OutboxEntry
-from alerts.retrain import RetrainPlanner
-from alerts.routing import RouteNode, build_route_tree
-from alerts.settings import AlertingSettings, seconds
-from alerts.silences import Silencer, SilenceStore
-from alerts.stage import Stage
-from detectors.findings import Finding
+from driftwarden.alerts.dedup import LastNotification, Reason, decide
+from driftwarden.alerts.grouping import Group, Groups, NotificationLog, NotificationLogEntry
+from driftwarden.alerts.inhibit import Inhibitor
+from driftwarden.alerts.lifecycle import AlertLifecycle
+from driftwarden.alerts.log_receiver import LogNotifier
+from driftwarden.alerts.model import Alert
+from driftwarden.alerts.notify import DeliveryResult, Notification, Notifier, error_result, retry_delay
+from driftwarden.alerts.outbox import Outbox, OutboxEntry
+from driftwarden.alerts.retrain import RetrainPlanner
+from driftwarden.alerts.routing import RouteNode, build_route_tree
+from driftwarden.alerts.settings import AlertingSettings, seconds
+from driftwarden.alerts.silences import Silencer, SilenceStore
+from driftwarden.alerts.stage import Stage
+from driftwarden.detectors.findings import Finding
 
 LOG = logging.getLogger("driftwarden.alerts")
 STATE_VERSION = 1

@@ -3,7 +3,7 @@
 Every secret read is registered with :mod:`alerts.redact` (and the log filter installed), so
 it never appears in a delivery error, a log line or ``driftwarden status``.
 
->>> from alerts.settings import AlertingSettings
+>>> from driftwarden.alerts.settings import AlertingSettings
 >>> import msgspec
 >>> s = msgspec.convert({"receivers": {"ops": {"type": "slack", "channel": "C0123ABCD"}}}, AlertingSettings)
 >>> sorted(build_notifiers(s, environ={"SLACK_BOT_TOKEN": "xoxb-test"}))
@@ -20,12 +20,12 @@ import os
 import re
 from collections.abc import Mapping
 
-from alerts.alertmanager import AlertmanagerNotifier
-from alerts.kafka_topic import KafkaTopicNotifier, Producer
-from alerts.log_receiver import LogNotifier
-from alerts.notify import Notifier
-from alerts.redact import install_log_filter, register_secret
-from alerts.settings import (
+from driftwarden.alerts.alertmanager import AlertmanagerNotifier
+from driftwarden.alerts.kafka_topic import KafkaTopicNotifier, Producer
+from driftwarden.alerts.log_receiver import LogNotifier
+from driftwarden.alerts.notify import Notifier
+from driftwarden.alerts.redact import install_log_filter, register_secret
+from driftwarden.alerts.settings import (
     AlertingSettings,
     AlertmanagerReceiver,
     KafkaTopicReceiver,
@@ -35,8 +35,8 @@ from alerts.settings import (
     WebhookReceiver,
     seconds,
 )
-from alerts.slack import SlackNotifier, SlackWebhookNotifier
-from alerts.webhook import WebhookNotifier
+from driftwarden.alerts.slack import SlackNotifier, SlackWebhookNotifier
+from driftwarden.alerts.webhook import WebhookNotifier
 
 
 def build_notifiers(

@@ -7,8 +7,8 @@ model version appeared), ``cooldown`` since the last request, fewer than ``max_p
 requests in the last 24 h. A blocked degradation is re-checked at every flush while it
 fires, so it is requested once the labels arrive or the cooldown ends.
 
->>> from alerts.settings import RetrainPolicy
->>> from alerts.model import Alert
+>>> from driftwarden.alerts.settings import RetrainPolicy
+>>> from driftwarden.alerts.model import Alert
 >>> planner = RetrainPlanner({"churn": RetrainPolicy(receiver="ci", min_new_labels=100)})
 >>> a = Alert(fingerprint="f", severity="warning", state="firing", starts_at=0,
 ...           labels={"model": "churn", "kind": "data_drift", "model_version": "3"})
@@ -26,10 +26,10 @@ from collections.abc import Mapping, Sequence
 
 import msgspec
 
-from alerts.matchers import matches, parse_matchers
-from alerts.model import Alert
-from alerts.notify import Notification, RetrainRequest
-from alerts.settings import RetrainPolicy, seconds
+from driftwarden.alerts.matchers import matches, parse_matchers
+from driftwarden.alerts.model import Alert
+from driftwarden.alerts.notify import Notification, RetrainRequest
+from driftwarden.alerts.settings import RetrainPolicy, seconds
 
 DAY = 86400.0
 

@@ -4,7 +4,7 @@ An alert descends into the first child whose matchers match and stops there unle
 has ``continue: true``; if no child matches, the node itself takes it. Children inherit
 receiver, group_by and timing from their parent.
 
->>> from alerts.settings import Route
+>>> from driftwarden.alerts.settings import Route
 >>> tree = Route(receiver="slack-ml", routes=[
 ...     Route(matchers=['team="risk"'], receiver="slack-risk", continue_=True),
 ...     Route(matchers=['severity="critical"'], receiver="pager"),
@@ -21,8 +21,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from alerts.matchers import Matcher, matches, parse_matchers
-from alerts.settings import Route, seconds
+from driftwarden.alerts.matchers import Matcher, matches, parse_matchers
+from driftwarden.alerts.settings import Route, seconds
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from typing import Literal
 
 import msgspec
 
-from alerts.matchers import parse_matchers
+from driftwarden.alerts.matchers import parse_matchers
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
@@ -212,7 +212,7 @@ class StaticSilence(_Strict, frozen=True):
     created_by: str = "config"
 
     def __post_init__(self) -> None:
-        from alerts.mute import parse_time
+        from driftwarden.alerts.mute import parse_time
 
         parse_matchers(self.matchers)
         if parse_time(self.ends_at) <= parse_time(self.starts_at):
@@ -230,7 +230,7 @@ class MuteWindow(_Strict, frozen=True):
     end: str = "24:00"
 
     def __post_init__(self) -> None:
-        from alerts.mute import parse_clock, parse_weekdays
+        from driftwarden.alerts.mute import parse_clock, parse_weekdays
 
         parse_matchers(self.matchers)
         parse_weekdays(self.weekdays)

@@ -20,10 +20,10 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from alerts.matchers import matches, parse_matchers
-from alerts.model import Alert
-from alerts.mute import MuteSchedule, parse_clock, parse_time, parse_weekdays
-from alerts.settings import MuteWindow, StaticSilence
+from driftwarden.alerts.matchers import matches, parse_matchers
+from driftwarden.alerts.model import Alert
+from driftwarden.alerts.mute import MuteSchedule, parse_clock, parse_time, parse_weekdays
+from driftwarden.alerts.settings import MuteWindow, StaticSilence
 
 __all__ = ["Silence", "SilenceStore", "Silencer", "parse_clock", "parse_time", "parse_weekdays"]
 

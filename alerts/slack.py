@@ -36,8 +36,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
-from alerts.notify import DeliveryResult, Notification, error_result, http_result, parse_retry_after
-from alerts.slack_blocks import render, root_resolved
+from driftwarden.alerts.notify import DeliveryResult, Notification, error_result, http_result, parse_retry_after
+from driftwarden.alerts.slack_blocks import render, root_resolved
 
 EVENT_TYPE = "driftwarden_notification"
 _CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{6,}")

@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from alerts.model import Alert
-from alerts.notify import Notification
+from driftwarden.alerts.model import Alert
+from driftwarden.alerts.notify import Notification
 
 MAX_ALERTS = 10
 _ICON = {"critical": ":red_circle:", "warning": ":large_orange_circle:", "resolved": ":white_check_mark:"}

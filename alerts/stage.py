@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from alerts.model import Alert
+from driftwarden.alerts.model import Alert
 
 
 class Stage(Protocol):

@@ -35,7 +35,7 @@ import urllib.request
 from collections.abc import Mapping
 from typing import Any
 
-from alerts.notify import DeliveryResult, Notification, error_result, http_result, parse_retry_after
+from driftwarden.alerts.notify import DeliveryResult, Notification, error_result, http_result, parse_retry_after
 
 GITHUB_EVENT = "driftwarden-retrain"
 

@@ -30,12 +30,12 @@ from river import drift
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from daemon.app import prepare_loop
-from daemon.cli import single_threaded_numerics
-from detectors.batch import OutcomeBatch, PredictionBatch
-from detectors.monitor import ModelMonitor
-from detectors.settings import MonitorSettings
-from detectors.spec import FeatureSpec, ModelSpec
+from driftwarden.daemon.app import prepare_loop
+from driftwarden.daemon.cli import single_threaded_numerics
+from driftwarden.detectors.batch import OutcomeBatch, PredictionBatch
+from driftwarden.detectors.monitor import ModelMonitor
+from driftwarden.detectors.settings import MonitorSettings
+from driftwarden.detectors.spec import FeatureSpec, ModelSpec
 
 single_threaded_numerics()  # as `driftwarden run` does
 
@@ -110,11 +110,11 @@ def run_daemon_path(msgs: list[bytes], outcome_msgs: list[bytes], ref: OutcomeBa
 
     Returns the seconds of the prediction side and of the outcome side.
     """
-    from daemon.columns import prediction_columns
-    from daemon.events import decode_outcomes
-    from daemon.join import OutcomeJoin
-    from daemon.pipeline import outcome_batch
-    from daemon.typed_events import TypedDecoders
+    from driftwarden.daemon.columns import prediction_columns
+    from driftwarden.daemon.events import decode_outcomes
+    from driftwarden.daemon.join import OutcomeJoin
+    from driftwarden.daemon.pipeline import outcome_batch
+    from driftwarden.daemon.typed_events import TypedDecoders
 
     model = spec()
     mon = ModelMonitor("bench", model, ref)  # built before the clock starts
@@ -146,9 +146,9 @@ def encode_outcomes(y: np.ndarray) -> list[bytes]:
 def run_decode(msgs: list[bytes], typed_path: bool) -> tuple[float, float]:
     """Seconds in decoding and in building columns (and what the join holds): the typed path by key,
     or the contract decoder (dict features)."""
-    from daemon.columns import prediction_columns
-    from daemon.events import decode_predictions
-    from daemon.typed_events import TypedDecoders
+    from driftwarden.daemon.columns import prediction_columns
+    from driftwarden.daemon.events import decode_predictions
+    from driftwarden.daemon.typed_events import TypedDecoders
 
     model = spec()
     typed = TypedDecoders({"bench": model}) if typed_path else None
@@ -172,9 +172,9 @@ def run_app(events: int) -> float:
     """
     import tempfile
 
-    from daemon.demo import demo_app
-    from daemon.pipeline import Message
-    from daemon.simulate import Scenario, messages
+    from driftwarden.daemon.demo import demo_app
+    from driftwarden.daemon.pipeline import Message
+    from driftwarden.daemon.simulate import Scenario, messages
 
     with tempfile.TemporaryDirectory() as tmp:
         app = demo_app(Path(tmp))
@@ -191,7 +191,7 @@ def run_app(events: int) -> float:
 def run_ks(repeats: int) -> tuple[float, float]:
     """Seconds of one subject's exact KS statistic on a 5000-event window against a 50k reference:
     the compiled branch and bound the daemon uses vs numpy's search of every window value (both exact)."""
-    from detectors.numeric import NumericReference, ks_bounded, ks_statistic
+    from driftwarden.detectors.numeric import NumericReference, ks_bounded, ks_statistic
 
     rng = np.random.default_rng(3)
     ref = NumericReference(rng.normal(size=50_000))
@@ -212,9 +212,9 @@ def held_bytes(msgs: list[bytes]) -> tuple[float, float, float]:
     keeps), the typed event itself, and an event of the contract decoder (dict features)."""
     import tracemalloc
 
-    from daemon.columns import prediction_columns
-    from daemon.events import decode_predictions
-    from daemon.typed_events import TypedDecoders
+    from driftwarden.daemon.columns import prediction_columns
+    from driftwarden.daemon.events import decode_predictions
+    from driftwarden.daemon.typed_events import TypedDecoders
 
     model = spec()
     typed = TypedDecoders({"bench": model})
@@ -243,7 +243,7 @@ before = rss()
 import numba
 imported = rss()
 sys.path.insert(0, sys.argv[1])
-from detectors.ks_exact import warm_up
+from driftwarden.detectors.ks_exact import warm_up
 t0 = time.perf_counter()
 warm_up()
 print(imported - before, rss() - imported, time.perf_counter() - t0)
@@ -266,7 +266,7 @@ def run_pvalues(repeats: int) -> tuple[float, float]:
     detectors.numeric.ks_pvalue vs scipy.stats.kstwo.sf (what ks_2samp's asymptotic method calls)."""
     from scipy.stats import kstwo
 
-    from detectors.numeric import ks_pvalue
+    from driftwarden.detectors.numeric import ks_pvalue
 
     d = np.linspace(0.03, 0.2, 22)
     ours, theirs = [], []

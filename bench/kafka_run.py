@@ -25,12 +25,12 @@ sys.path.insert(0, str(ROOT))
 
 from kafka.admin import KafkaAdminClient, NewTopic  # noqa: E402
 
-from daemon.app import App, prepare_loop  # noqa: E402
-from daemon.cli import single_threaded_numerics  # noqa: E402
-from daemon.config import parse_config  # noqa: E402
-from daemon.kafka_io import KafkaDeadLetters, KafkaSource  # noqa: E402
-from daemon.simulate import FEATURES, Scenario, write_reference  # noqa: E402
-from daemon.simulate_kafka import produce_scenario  # noqa: E402
+from driftwarden.daemon.app import App, prepare_loop  # noqa: E402
+from driftwarden.daemon.cli import single_threaded_numerics  # noqa: E402
+from driftwarden.daemon.config import parse_config  # noqa: E402
+from driftwarden.daemon.kafka_io import KafkaDeadLetters, KafkaSource  # noqa: E402
+from driftwarden.daemon.simulate import FEATURES, Scenario, write_reference  # noqa: E402
+from driftwarden.daemon.simulate_kafka import produce_scenario  # noqa: E402
 from tests.broker.kafka import KafkaBroker  # noqa: E402
 
 

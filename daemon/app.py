@@ -10,22 +10,22 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-from alerts.notify import Notifier
-from alerts.outbox import Outbox
-from alerts.pipeline import AlertPipeline
-from alerts.receivers import build_notifiers
-from alerts.silences import SilenceStore
-from daemon.checkpoint import Checkpoint
-from daemon.clock import ModelClock
-from daemon.config import Config, parse_duration
-from daemon.join import OutcomeJoin
-from daemon.kafka_outage import DeadLettersPending
-from daemon.metrics import Metrics
-from daemon.pipeline import BatchResult, DeadLetters, Message, ModelRuntime, Pipeline
-from daemon.reference import load_reference
-from daemon.report_cmd import ReportHook
-from detectors.ks_exact import warm_up as ks_warm_up
-from detectors.monitor import ModelMonitor
+from driftwarden.alerts.notify import Notifier
+from driftwarden.alerts.outbox import Outbox
+from driftwarden.alerts.pipeline import AlertPipeline
+from driftwarden.alerts.receivers import build_notifiers
+from driftwarden.alerts.silences import SilenceStore
+from driftwarden.daemon.checkpoint import Checkpoint
+from driftwarden.daemon.clock import ModelClock
+from driftwarden.daemon.config import Config, parse_duration
+from driftwarden.daemon.join import OutcomeJoin
+from driftwarden.daemon.kafka_outage import DeadLettersPending
+from driftwarden.daemon.metrics import Metrics
+from driftwarden.daemon.pipeline import BatchResult, DeadLetters, Message, ModelRuntime, Pipeline
+from driftwarden.daemon.reference import load_reference
+from driftwarden.daemon.report_cmd import ReportHook
+from driftwarden.detectors.ks_exact import warm_up as ks_warm_up
+from driftwarden.detectors.monitor import ModelMonitor
 
 log = logging.getLogger("driftwarden")
 Offsets = dict[tuple[str, int], int]

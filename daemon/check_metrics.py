@@ -14,7 +14,7 @@ one replaces the least recently evaluated healthy one, a healthy one is not expo
 both count in ``driftwarden_check_subjects_dropped_total``.
 
 >>> from prometheus_client import CollectorRegistry
->>> from detectors.findings import Finding
+>>> from driftwarden.detectors.findings import Finding
 >>> r = CollectorRegistry()
 >>> checks = CheckGauges(r)
 >>> checks.observe("churn", [Finding("data_drift", "psi", "age", 0.31, 0.2, True, 1_700_000_000.0, 500, p_value=0.001)])
@@ -30,8 +30,8 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from alerts.model import Alert
-from detectors.findings import Finding
+from driftwarden.alerts.model import Alert
+from driftwarden.detectors.findings import Finding
 
 CheckKey = tuple[str, str, str]  # (kind, detector, subject)
 AlertKey = tuple[str, str, str, str, str]  # (model, kind, detector, subject, severity)

@@ -21,8 +21,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from daemon.events import OutcomeEvent, PredictionEvent
-from daemon.join import JoinChanges, decode_outcome, decode_prediction, encode_event
+from driftwarden.daemon.events import OutcomeEvent, PredictionEvent
+from driftwarden.daemon.join import JoinChanges, decode_outcome, decode_prediction, encode_event
 
 TopicPartition = tuple[str, int]
 

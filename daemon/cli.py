@@ -24,17 +24,17 @@ from typing import Any
 
 from threadpoolctl import threadpool_limits
 
-from daemon.command_errors import EXIT_BUG, EXIT_INPUT, EXIT_INTERRUPTED, CommandError, describe_failure
-from daemon.config import Config, ConfigError, load_config
-from daemon.logs import configure_logging
+from driftwarden.daemon.command_errors import EXIT_BUG, EXIT_INPUT, EXIT_INTERRUPTED, CommandError, describe_failure
+from driftwarden.daemon.config import Config, ConfigError, load_config
+from driftwarden.daemon.logs import configure_logging
 
 
 def _run(args: argparse.Namespace) -> int:
-    from daemon.app import App
-    from daemon.http_server import HttpServer
-    from daemon.kafka_io import KafkaDeadLetters, KafkaSource
-    from daemon.kafka_outage import StoppedWaiting
-    from daemon.preflight import preflight
+    from driftwarden.daemon.app import App
+    from driftwarden.daemon.http_server import HttpServer
+    from driftwarden.daemon.kafka_io import KafkaDeadLetters, KafkaSource
+    from driftwarden.daemon.kafka_outage import StoppedWaiting
+    from driftwarden.daemon.preflight import preflight
 
     config = load_config(args.config)
     apply_logging(args, config)
@@ -75,7 +75,7 @@ def _run(args: argparse.Namespace) -> int:
                             models=[m.id for m in config.models])
         server.start()
         logging.getLogger("driftwarden").info("http on %s:%d", *server.address)
-    from daemon.scheduler import Maintenance
+    from driftwarden.daemon.scheduler import Maintenance
 
     maintenance = Maintenance(config, app.outbox)
     maintenance.start()
@@ -99,7 +99,7 @@ def _check_config(args: argparse.Namespace) -> int:
 
     The verdict is what this verb reports: exit 0 valid, 1 invalid (one line per problem).
     """
-    from daemon.preflight import preflight
+    from driftwarden.daemon.preflight import preflight
 
     if args.file and args.config and args.file != args.config:
         raise CommandError(f"two configs given: {args.file} and -c {args.config}", "give one")
@@ -137,7 +137,7 @@ def _health(args: argparse.Namespace) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from daemon.simulate_kafka import produce
+    from driftwarden.daemon.simulate_kafka import produce
 
     if args.config:  # the broker and topics the daemon with this config reads
         kafka = load_config(args.config, check_files=False).kafka
@@ -152,7 +152,7 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from daemon.demo import run_demo
+    from driftwarden.daemon.demo import run_demo
 
     return run_demo(args.config, args.workdir, events=args.events)
 
@@ -260,26 +260,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["table", "json"], default="table", help="output format")
     p.add_argument("--fail-on-drift", action=argparse.BooleanOptionalAction, default=True,
                    help="exit 1 when the model-level verdict is drifted (for CI); --no-fail-on-drift: exit 0")
-    p.set_defaults(func=lambda a: _lazy("daemon.compare_cmd", "run_compare")(
+    p.set_defaults(func=lambda a: _lazy("driftwarden.daemon.compare_cmd", "run_compare")(
         a.reference, a.current, a.config, a.model, a.format, fail_on_drift=a.fail_on_drift))
 
     p = verb("report", "write a root-cause report for a model from its checkpointed windows")
     config_option(p)
     p.add_argument("--model", required=True, help="model id in the config")
-    p.set_defaults(func=lambda a: _lazy("daemon.report_cmd", "report_command")(a.config, a.model))
+    p.set_defaults(func=lambda a: _lazy("driftwarden.daemon.report_cmd", "report_command")(a.config, a.model))
 
     p = verb("replay", "recompute a replay bundle's findings and check they match (exit 1 on a mismatch)")
     p.add_argument("bundle", metavar="BUNDLE", help="a report's .replay.tar.gz (self-contained: no config needed)")
     p.add_argument("--format", choices=["table", "json"], default="table",
                    help="output format (json keeps every number at full precision)")
-    p.set_defaults(func=lambda a: _lazy("daemon.replay", "run_replay")(a.bundle, a.format))
+    p.set_defaults(func=lambda a: _lazy("driftwarden.daemon.replay", "run_replay")(a.bundle, a.format))
 
     p = verb("status", "models, offsets, firing alerts and undelivered notifications from the state")
     config_option(p)
     p.add_argument("--format", choices=["table", "json"], default="table", help="output format")
-    p.set_defaults(func=lambda a: _lazy("daemon.status_cmd", "run_status")(a.config, a.format))
+    p.set_defaults(func=lambda a: _lazy("driftwarden.daemon.status_cmd", "run_status")(a.config, a.format))
 
-    from daemon import silence_cmd
+    from driftwarden.daemon import silence_cmd
 
     silence_cmd.register(sub, common, HelpFormatter)
     return parser

@@ -47,7 +47,7 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from alerts.settings import Duration
+from driftwarden.alerts.settings import Duration
 
 SOURCES = ("predictions", "outcomes")
 

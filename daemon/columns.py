@@ -20,11 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from daemon.events import EARLIEST, LATEST, PredictionEvent, event_time
-from daemon.held import Held, HeldPrediction
-from daemon.typed_events import ModelEvents, TypedDecoders
-from detectors.batch import PredictionBatch
-from detectors.spec import ModelSpec
+from driftwarden.daemon.events import EARLIEST, LATEST, PredictionEvent, event_time
+from driftwarden.daemon.held import Held, HeldPrediction
+from driftwarden.daemon.typed_events import ModelEvents, TypedDecoders
+from driftwarden.detectors.batch import PredictionBatch
+from driftwarden.detectors.spec import ModelSpec
 
 _NUMERIC = (int, float)
 _MISSING = object()
@@ -125,7 +125,7 @@ def score_column(scores: Sequence[Any], spec: ModelSpec) -> np.ndarray | None:
 def class_score_columns(scores: Sequence[Any], spec: ModelSpec) -> dict[str, np.ndarray] | None:
     """Multiclass ``{"class": probability}`` scores as one float64 column per class seen.
 
-    >>> from detectors.spec import ModelSpec
+    >>> from driftwarden.detectors.spec import ModelSpec
     >>> cols = class_score_columns([{"a": 0.7, "b": 0.3}, None, {"b": 1.0}], ModelSpec("multiclass", {}))
     >>> {k: v.tolist() for k, v in cols.items()}
     {'a': [0.7, nan, nan], 'b': [0.3, nan, 1.0]}
@@ -223,7 +223,7 @@ def _columns(events: Sequence[PredictionEvent], spec: ModelSpec, typed: TypedDec
 def held_batch(held: Sequence[HeldPrediction], spec: ModelSpec) -> PredictionBatch:
     """Columns of held predictions of one model layout (the outcome side of a join).
 
-    >>> from detectors.spec import FeatureSpec
+    >>> from driftwarden.detectors.spec import FeatureSpec
     >>> spec = ModelSpec("binary", {"plan": FeatureSpec("categorical"), "age": FeatureSpec("numeric")})
     >>> Held = ModelEvents("m", spec).held_type
     >>> rows = [Held("m", "a", 1.0, 1, 0.9, None, struct.pack("=d", 41.0), ("pro",)),

@@ -46,8 +46,8 @@ def _known(exc: BaseException) -> tuple[str, str] | None:
 
     Imported here, on the error path only: a verb that fails need not be fast, ``--help`` should.
     """
-    from alerts.reports.bundle import BundleError
-    from daemon.reference import ReferenceError
+    from driftwarden.alerts.reports.bundle import BundleError
+    from driftwarden.daemon.reference import ReferenceError
 
     if isinstance(exc, ReferenceError):
         return one_line(str(exc)), "check the file's path, format (.csv, .parquet, .jsonl) and columns"
@@ -64,7 +64,7 @@ def _known(exc: BaseException) -> tuple[str, str] | None:
 
 def describe_failure(verb: str, exc: BaseException) -> tuple[int, str]:
     """(exit code, the message for stderr) for an exception that ended ``verb``."""
-    from daemon.config import ConfigError
+    from driftwarden.daemon.config import ConfigError
 
     if isinstance(exc, CommandError):
         return exc.exit_code, f"driftwarden {verb}: {one_line(exc.line())}"

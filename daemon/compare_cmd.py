@@ -23,12 +23,12 @@ from typing import TextIO
 import numpy as np
 import pyarrow as pa
 
-from daemon.command_errors import CommandError
-from daemon.config import load_config
-from daemon.reference import read_table, table_to_batch
-from detectors.findings import Finding
-from detectors.monitor import compare
-from detectors.spec import FeatureSpec, ModelSpec
+from driftwarden.daemon.command_errors import CommandError
+from driftwarden.daemon.config import load_config
+from driftwarden.daemon.reference import read_table, table_to_batch
+from driftwarden.detectors.findings import Finding
+from driftwarden.detectors.monitor import compare
+from driftwarden.detectors.spec import FeatureSpec, ModelSpec
 
 RESERVED = {"prediction", "score", "outcome", "timestamp", "model_version", "prediction_id", "model_id"}
 

@@ -16,12 +16,12 @@ from typing import Any, Literal
 import msgspec
 import yaml
 
-from alerts.settings import AlertingSettings, Duration, seconds
-from daemon.clock import EventTimeSettings
-from daemon.rebuild import RebuildSettings
-from daemon.strict import convert
-from detectors.settings import MonitorSettings
-from detectors.spec import FeatureSpec, ModelSpec, Task
+from driftwarden.alerts.settings import AlertingSettings, Duration, seconds
+from driftwarden.daemon.clock import EventTimeSettings
+from driftwarden.daemon.rebuild import RebuildSettings
+from driftwarden.daemon.strict import convert
+from driftwarden.detectors.settings import MonitorSettings
+from driftwarden.detectors.spec import FeatureSpec, ModelSpec, Task
 
 
 class ConfigError(Exception):

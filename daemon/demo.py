@@ -22,11 +22,11 @@ from typing import Any, TextIO
 
 import yaml
 
-from alerts.notify import DeliveryResult, Notification
-from daemon.app import App
-from daemon.config import parse_config
-from daemon.pipeline import Message
-from daemon.simulate import START, Scenario, messages, write_reference
+from driftwarden.alerts.notify import DeliveryResult, Notification
+from driftwarden.daemon.app import App
+from driftwarden.daemon.config import parse_config
+from driftwarden.daemon.pipeline import Message
+from driftwarden.daemon.simulate import START, Scenario, messages, write_reference
 
 DEMO_CONFIG = Path(__file__).resolve().parents[1] / "config" / "demo.yaml"
 

@@ -22,7 +22,7 @@ from typing import Any, ClassVar, cast
 
 import msgspec
 
-from daemon.events import PredictionEvent
+from driftwarden.daemon.events import PredictionEvent
 
 
 class HeldPrediction(msgspec.Struct, frozen=True, gc=False):
@@ -48,8 +48,8 @@ class HeldPrediction(msgspec.Struct, frozen=True, gc=False):
         fastest, and as contract JSON (NaN is written as null).
 
         >>> import struct
-        >>> from daemon.typed_events import ModelEvents
-        >>> from detectors.spec import FeatureSpec, ModelSpec
+        >>> from driftwarden.daemon.typed_events import ModelEvents
+        >>> from driftwarden.detectors.spec import FeatureSpec, ModelSpec
         >>> spec = ModelSpec("binary", {"age": FeatureSpec("numeric"), "plan": FeatureSpec("categorical"),
         ...                             "spend": FeatureSpec("numeric")})
         >>> model = ModelEvents("m", spec)

@@ -37,10 +37,10 @@ from urllib.parse import unquote
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from alerts.reports import catalog
-from alerts.reports.layout import slug
-from alerts.reports.pages import render_history, render_index
-from daemon.metrics import Metrics
+from driftwarden.alerts.reports import catalog
+from driftwarden.alerts.reports.layout import slug
+from driftwarden.alerts.reports.pages import render_history, render_index
+from driftwarden.daemon.metrics import Metrics
 
 log = logging.getLogger("driftwarden.http")
 

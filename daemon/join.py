@@ -5,7 +5,7 @@ most ``max_pending`` per daemon (oldest evicted first). Outcomes that arrive
 before their prediction (the outcomes partition read ahead) wait the same way.
 Every change is recorded so that a checkpoint can persist exactly the delta.
 
->>> from daemon.events import PredictionEvent, OutcomeEvent
+>>> from driftwarden.daemon.events import PredictionEvent, OutcomeEvent
 >>> join = OutcomeJoin(ttl=3600, max_pending=10)
 >>> p = PredictionEvent("churn", "a1", 100.0, {"age": 41}, 1)
 >>> join.add_predictions("churn", [p])
@@ -25,8 +25,8 @@ from typing import Any
 
 import msgspec
 
-from daemon.events import OutcomeEvent, PredictionEvent, event_time
-from daemon.held import Held, HeldPrediction
+from driftwarden.daemon.events import OutcomeEvent, PredictionEvent, event_time
+from driftwarden.daemon.held import Held, HeldPrediction
 
 Key = tuple[str, str]  # (model_id, prediction_id)
 Pair = tuple[Held, OutcomeEvent]

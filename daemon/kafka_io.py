@@ -24,10 +24,10 @@ from kafka.net.compat import KafkaNetClient
 from kafka.producer.future import FutureRecordMetadata
 from kafka.structs import OffsetAndMetadata
 
-from alerts.redact import register_secret
-from daemon.config import KafkaSettings, parse_duration
-from daemon.kafka_outage import DeadLettersPending, Outage, connect_with_backoff, is_transient
-from daemon.pipeline import Message
+from driftwarden.alerts.redact import register_secret
+from driftwarden.daemon.config import KafkaSettings, parse_duration
+from driftwarden.daemon.kafka_outage import DeadLettersPending, Outage, connect_with_backoff, is_transient
+from driftwarden.daemon.pipeline import Message
 
 log = logging.getLogger(__name__)
 Offsets = dict[tuple[str, int], int]

@@ -11,9 +11,9 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 
-from alerts.model import Alert
-from daemon.check_metrics import CheckGauges
-from detectors.findings import Finding
+from driftwarden.alerts.model import Alert
+from driftwarden.daemon.check_metrics import CheckGauges
+from driftwarden.detectors.findings import Finding
 
 disable_created_metrics()  # process-wide in prometheus-client: the daemon's registries are the only ones
 

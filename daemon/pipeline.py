@@ -16,25 +16,25 @@ from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
-from alerts.pipeline import AlertPipeline
-from daemon.clock import ModelClock
-from daemon.columns import held_batch, label_column, prediction_batch, prediction_columns, timestamps
-from daemon.config import Config, ModelConfig
-from daemon.events import (
+from driftwarden.alerts.pipeline import AlertPipeline
+from driftwarden.daemon.clock import ModelClock
+from driftwarden.daemon.columns import held_batch, label_column, prediction_batch, prediction_columns, timestamps
+from driftwarden.daemon.config import Config, ModelConfig
+from driftwarden.daemon.events import (
     OutcomeEvent,
     PredictionEvent,
     Rejected,
     decode_outcomes,
 )
-from daemon.held import HeldPrediction
-from daemon.join import OutcomeJoin, Pair
-from daemon.metrics import Metrics
-from daemon.rebuild import ReferenceRebuilder, write_reference
-from daemon.typed_events import TypedDecoders
-from detectors.batch import OutcomeBatch
-from detectors.findings import Finding
-from detectors.monitor import ModelMonitor
-from detectors.spec import ModelSpec
+from driftwarden.daemon.held import HeldPrediction
+from driftwarden.daemon.join import OutcomeJoin, Pair
+from driftwarden.daemon.metrics import Metrics
+from driftwarden.daemon.rebuild import ReferenceRebuilder, write_reference
+from driftwarden.daemon.typed_events import TypedDecoders
+from driftwarden.detectors.batch import OutcomeBatch
+from driftwarden.detectors.findings import Finding
+from driftwarden.detectors.monitor import ModelMonitor
+from driftwarden.detectors.spec import ModelSpec
 
 log = logging.getLogger(__name__)
 MAX_WAITING_FINDINGS = 20_000  # per model; past it the oldest reach the alerts without waiting for the clock

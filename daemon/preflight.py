@@ -32,10 +32,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from daemon.columns import numeric_column
-from daemon.config import Config, ConfigError, ModelConfig, parse_duration
-from daemon.reference import ReferenceError, read_table, table_to_batch
-from detectors.monitor import ModelMonitor
+from driftwarden.daemon.columns import numeric_column
+from driftwarden.daemon.config import Config, ConfigError, ModelConfig, parse_duration
+from driftwarden.daemon.reference import ReferenceError, read_table, table_to_batch
+from driftwarden.detectors.monitor import ModelMonitor
 
 WILDCARD_HOSTS = ("", "0.0.0.0", "::")
 

@@ -25,8 +25,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from detectors.batch import OutcomeBatch
-from detectors.findings import Finding
+from driftwarden.detectors.batch import OutcomeBatch
+from driftwarden.detectors.findings import Finding
 
 log = logging.getLogger(__name__)
 HELD_KINDS = {"data_drift", "prediction_drift", "multivariate_drift", "estimated_performance"}

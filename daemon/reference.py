@@ -11,9 +11,9 @@ import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
-from daemon.columns import categorical_column, label_column, numeric_column, score_column
-from detectors.batch import OutcomeBatch
-from detectors.spec import ModelSpec
+from driftwarden.daemon.columns import categorical_column, label_column, numeric_column, score_column
+from driftwarden.detectors.batch import OutcomeBatch
+from driftwarden.detectors.spec import ModelSpec
 
 
 class ReferenceError(Exception):

@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from alerts.reports.bundle import Bundle, BundleError, read_bundle
-from daemon.command_errors import describe_failure
-from detectors.findings import Finding
-from detectors.monitor import compare
+from driftwarden.alerts.reports.bundle import Bundle, BundleError, read_bundle
+from driftwarden.daemon.command_errors import describe_failure
+from driftwarden.detectors.findings import Finding
+from driftwarden.detectors.monitor import compare
 
 #: kinds that an outcome window produces (the prediction window gives the rest)
 OUTCOME_KINDS = {"performance", "kpi", "concept_drift", "traffic"}

@@ -26,18 +26,18 @@ from typing import Any
 
 import numpy as np
 
-from alerts.model import fingerprint
-from alerts.pipeline import AlertPipeline
-from alerts.reports.builder import ReportFiles, build_report, write_report
-from daemon.checkpoint import Checkpoint
-from daemon.command_errors import CommandError
-from daemon.config import Config, load_config, parse_duration
-from daemon.pipeline import ModelRuntime
-from daemon.reference import load_reference
-from detectors.batch import OutcomeBatch, PredictionBatch
-from detectors.findings import Finding
-from detectors.monitor import ModelMonitor, compare
-from detectors.spec import ModelSpec
+from driftwarden.alerts.model import fingerprint
+from driftwarden.alerts.pipeline import AlertPipeline
+from driftwarden.alerts.reports.builder import ReportFiles, build_report, write_report
+from driftwarden.daemon.checkpoint import Checkpoint
+from driftwarden.daemon.command_errors import CommandError
+from driftwarden.daemon.config import Config, load_config, parse_duration
+from driftwarden.daemon.pipeline import ModelRuntime
+from driftwarden.daemon.reference import load_reference
+from driftwarden.detectors.batch import OutcomeBatch, PredictionBatch
+from driftwarden.detectors.findings import Finding
+from driftwarden.detectors.monitor import ModelMonitor, compare
+from driftwarden.detectors.spec import ModelSpec
 
 log = logging.getLogger(__name__)
 
@@ -259,6 +259,6 @@ def report_command(config_path: str, model_id: str, now: float | None = None) ->
 
 def purge_command(config: Config, now: float) -> None:
     """Scheduler job: archive/purge reports per ``reports.retention``."""
-    from alerts.reports.retention import purge_reports
+    from driftwarden.alerts.reports.retention import purge_reports
 
     purge_reports(config.resolve(config.reports.directory), parse_duration(config.reports.retention), now)

@@ -16,9 +16,9 @@ from collections.abc import Callable
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from alerts.outbox import Outbox
-from alerts.reports.retention import purge_reports
-from daemon.config import Config, parse_duration
+from driftwarden.alerts.outbox import Outbox
+from driftwarden.alerts.reports.retention import purge_reports
+from driftwarden.daemon.config import Config, parse_duration
 
 log = logging.getLogger(__name__)
 OUTBOX_KEEP = 7 * 86400.0  # longer than repeat_interval: threads of open alerts stay resolvable

@@ -12,10 +12,10 @@ import getpass
 import time
 from datetime import UTC, datetime
 
-from alerts.silences import SilenceStore
-from daemon.app import outbox_path
-from daemon.command_errors import CommandError
-from daemon.config import load_config, parse_duration
+from driftwarden.alerts.silences import SilenceStore
+from driftwarden.daemon.app import outbox_path
+from driftwarden.daemon.command_errors import CommandError
+from driftwarden.daemon.config import load_config, parse_duration
 
 
 def _store(args: argparse.Namespace) -> SilenceStore:

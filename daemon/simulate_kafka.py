@@ -7,7 +7,7 @@ import time
 
 from kafka import KafkaProducer
 
-from daemon.simulate import Scenario, messages, write_reference
+from driftwarden.daemon.simulate import Scenario, messages, write_reference
 
 
 def scenario_from_args(args: argparse.Namespace) -> Scenario:

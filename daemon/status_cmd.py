@@ -16,12 +16,12 @@ import time
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from alerts.outbox import Outbox
-from alerts.receivers import secret_values
-from alerts.redact import redact
-from daemon.app import outbox_path
-from daemon.checkpoint import Checkpoint
-from daemon.config import load_config
+from driftwarden.alerts.outbox import Outbox
+from driftwarden.alerts.receivers import secret_values
+from driftwarden.alerts.redact import redact
+from driftwarden.daemon.app import outbox_path
+from driftwarden.daemon.checkpoint import Checkpoint
+from driftwarden.daemon.config import load_config
 
 
 def _when(ts: float | None) -> str:

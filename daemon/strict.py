@@ -5,7 +5,7 @@ model owner needs ``models[0].features.age.type``. This walks Struct fields,
 dicts and lists itself, hands leaves to :func:`msgspec.convert`, and collects
 every problem instead of stopping at the first.
 
->>> from detectors.spec import FeatureSpec
+>>> from driftwarden.detectors.spec import FeatureSpec
 >>> errors: list[str] = []
 >>> _ = convert({"age": {"type": 3, "colour": 1}}, dict[str, FeatureSpec], "models[0].features", errors)
 >>> errors  # doctest: +NORMALIZE_WHITESPACE

@@ -15,7 +15,7 @@ contract decoder as before, which accepts it or dead-letters it with a reason,
 and data quality counts what it found. The fast path changes speed, never
 results; ``tests/daemon/test_typed_events.py`` checks that property.
 
->>> from detectors.spec import FeatureSpec, ModelSpec
+>>> from driftwarden.detectors.spec import FeatureSpec, ModelSpec
 >>> spec = ModelSpec("binary", {"age": FeatureSpec("numeric"), "plan": FeatureSpec("categorical")})
 >>> typed = TypedDecoders({"churn": spec})
 >>> good = b'{"model_id": "churn", "prediction_id": "a", "timestamp": 1, "features": {"age": 41, "plan": "pro"}, "prediction": 1}'
@@ -40,9 +40,9 @@ from typing import Any, Literal, cast
 
 import msgspec
 
-from daemon.events import ContractPrediction, Int64, PredictionEvent, Rejected, decode_predictions
-from daemon.held import HeldPrediction, held_type
-from detectors.spec import ModelSpec
+from driftwarden.daemon.events import ContractPrediction, Int64, PredictionEvent, Rejected, decode_predictions
+from driftwarden.daemon.held import HeldPrediction, held_type
+from driftwarden.detectors.spec import ModelSpec
 
 CategoricalValue = str | Int64 | float | bool | None  # a larger integer: the contract decoder's
 MAX_SHARED_VERSIONS = 1000

@@ -17,8 +17,8 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy.special import chdtrc
 
-from detectors.base import check_params, register
-from detectors.binning import CategoricalBinning, jensen_shannon, missing_mask, psi, total_variation
+from driftwarden.detectors.base import check_params, register
+from driftwarden.detectors.binning import CategoricalBinning, jensen_shannon, missing_mask, psi, total_variation
 
 MAX_UNSEEN_NAMES = 20
 

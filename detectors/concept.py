@@ -34,7 +34,7 @@ import numpy as np
 from river import drift
 from river.drift import binary
 
-from detectors.base import check_params, decode_array, encode_array, register
+from driftwarden.detectors.base import check_params, decode_array, encode_array, register
 
 INF = float("inf")
 RIVER_DETECTORS: dict[str, tuple[Any, dict[str, tuple[float, float]]]] = {

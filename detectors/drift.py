@@ -16,14 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from detectors.base import fmt, severity
-from detectors.batch import OutcomeBatch
-from detectors.binning import binned_distances
-from detectors.categorical import CategoricalDriftTest, CategoricalReference
-from detectors.findings import Finding, Kind
-from detectors.numeric import NumericDriftTest, NumericReference, ks_bounded, ks_pvalue
-from detectors.settings import MonitorSettings
-from detectors.spec import ModelSpec
+from driftwarden.detectors.base import fmt, severity
+from driftwarden.detectors.batch import OutcomeBatch
+from driftwarden.detectors.binning import binned_distances
+from driftwarden.detectors.categorical import CategoricalDriftTest, CategoricalReference
+from driftwarden.detectors.findings import Finding, Kind
+from driftwarden.detectors.numeric import NumericDriftTest, NumericReference, ks_bounded, ks_pvalue
+from driftwarden.detectors.settings import MonitorSettings
+from driftwarden.detectors.spec import ModelSpec
 
 METRIC_LABELS = {"psi": "PSI", "jensen_shannon": "JS distance", "hellinger": "Hellinger distance",
                  "wasserstein": "Wasserstein/std", "tvd": "TVD"}

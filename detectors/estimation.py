@@ -28,11 +28,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from detectors.base import check_params, register, run_bounds
-from detectors.findings import Finding
-from detectors.metrics import METRICS
-from detectors.performance import Baseline, evaluate_against
-from detectors.thresholds import StdThreshold, Threshold
+from driftwarden.detectors.base import check_params, register, run_bounds
+from driftwarden.detectors.findings import Finding
+from driftwarden.detectors.metrics import METRICS
+from driftwarden.detectors.performance import Baseline, evaluate_against
+from driftwarden.detectors.thresholds import StdThreshold, Threshold
 
 ESTIMABLE = ("accuracy", "f1", "roc_auc")
 

@@ -6,7 +6,7 @@ has, so it is judged per outcome: its statistic is sum / n (the window's sum
 is ``details["sum"]``, its n the finding's); thresholds apply to that per-event value.
 
 >>> import numpy as np
->>> from detectors.settings import KpiSettings
+>>> from driftwarden.detectors.settings import KpiSettings
 >>> rng = np.random.default_rng(0)
 >>> k = KpiMonitor([KpiSettings("revenue")], {"revenue": rng.normal(10, 2, 5000)}, window=500)
 >>> [(f.subject, round(f.statistic, 2), f.degraded) for f in k.evaluate({"revenue": rng.normal(8, 2, 500)}, 0.0)]
@@ -21,11 +21,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from detectors.base import check_params, register
-from detectors.findings import Finding
-from detectors.performance import Baseline, evaluate_against
-from detectors.settings import KpiSettings
-from detectors.thresholds import threshold_from_settings
+from driftwarden.detectors.base import check_params, register
+from driftwarden.detectors.findings import Finding
+from driftwarden.detectors.performance import Baseline, evaluate_against
+from driftwarden.detectors.settings import KpiSettings
+from driftwarden.detectors.thresholds import threshold_from_settings
 
 NAN = float("nan")
 

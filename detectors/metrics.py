@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from detectors.base import run_bounds
+from driftwarden.detectors.base import run_bounds
 
 Fn = Callable[[np.ndarray, np.ndarray, Any, str], float]  # (y_true, y_pred, score or ClassScores, positive)
 NAN = float("nan")

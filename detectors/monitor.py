@@ -31,21 +31,21 @@ from typing import Any
 
 import numpy as np
 
-from detectors.batch import OutcomeBatch, PredictionBatch
-from detectors.concept import BINARY_ONLY, ConceptDriftDetector, error_stream
-from detectors.drift import DriftSuite
-from detectors.estimation import CbpeEstimator
-from detectors.findings import Finding
-from detectors.kpi import KpiMonitor
-from detectors.multivariate import PcaDrift
-from detectors.performance import PerformanceMonitor
-from detectors.quality import QualityMonitor
-from detectors.realized import RealizedTracker
-from detectors.settings import MonitorSettings
-from detectors.spec import FeatureSpec, ModelSpec
-from detectors.thresholds import threshold_from_settings
-from detectors.traffic import TrafficMonitor
-from detectors.window import ColumnWindow
+from driftwarden.detectors.batch import OutcomeBatch, PredictionBatch
+from driftwarden.detectors.concept import BINARY_ONLY, ConceptDriftDetector, error_stream
+from driftwarden.detectors.drift import DriftSuite
+from driftwarden.detectors.estimation import CbpeEstimator
+from driftwarden.detectors.findings import Finding
+from driftwarden.detectors.kpi import KpiMonitor
+from driftwarden.detectors.multivariate import PcaDrift
+from driftwarden.detectors.performance import PerformanceMonitor
+from driftwarden.detectors.quality import QualityMonitor
+from driftwarden.detectors.realized import RealizedTracker
+from driftwarden.detectors.settings import MonitorSettings
+from driftwarden.detectors.spec import FeatureSpec, ModelSpec
+from driftwarden.detectors.thresholds import threshold_from_settings
+from driftwarden.detectors.traffic import TrafficMonitor
+from driftwarden.detectors.window import ColumnWindow
 
 HISTORY = 50
 STATE_VERSION = 1

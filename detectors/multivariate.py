@@ -29,10 +29,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from detectors.base import check_params, register
-from detectors.findings import Finding
-from detectors.performance import Baseline, evaluate_against
-from detectors.thresholds import StdThreshold
+from driftwarden.detectors.base import check_params, register
+from driftwarden.detectors.findings import Finding
+from driftwarden.detectors.performance import Baseline, evaluate_against
+from driftwarden.detectors.thresholds import StdThreshold
 
 MAX_FIT_ROWS = 50_000
 

@@ -27,10 +27,10 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy.stats import kstwobign
 
-from detectors.base import check_params, decode_array, encode_array, register, run_bounds
-from detectors.binning import NumericBinning, hellinger, jensen_shannon, psi
-from detectors.ks_exact import ks_sorted
-from detectors.kstwo import kstwo_sf
+from driftwarden.detectors.base import check_params, decode_array, encode_array, register, run_bounds
+from driftwarden.detectors.binning import NumericBinning, hellinger, jensen_shannon, psi
+from driftwarden.detectors.ks_exact import ks_sorted
+from driftwarden.detectors.kstwo import kstwo_sf
 
 
 def _ecdf_positions(ref: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -18,11 +18,11 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy.special import ndtri
 
-from detectors.base import check_params, fmt, register, severity
-from detectors.findings import Finding, Kind
-from detectors.metrics import DEFAULT_METRICS, METRICS, ClassScores, Metric
-from detectors.settings import ThresholdSettings
-from detectors.thresholds import RelativeThreshold, StdThreshold, Threshold, breach, threshold_from_settings
+from driftwarden.detectors.base import check_params, fmt, register, severity
+from driftwarden.detectors.findings import Finding, Kind
+from driftwarden.detectors.metrics import DEFAULT_METRICS, METRICS, ClassScores, Metric
+from driftwarden.detectors.settings import ThresholdSettings
+from driftwarden.detectors.thresholds import RelativeThreshold, StdThreshold, Threshold, breach, threshold_from_settings
 
 Columns = dict[str, np.ndarray]
 MIN_REFERENCE_ROWS = 20

@@ -6,7 +6,7 @@ the window that is open when the batch arrives. Range: declared ``min``/``max``
 of the feature if any, else the reference's observed range.
 
 >>> import numpy as np
->>> from detectors.spec import FeatureSpec
+>>> from driftwarden.detectors.spec import FeatureSpec
 >>> q = QualityMonitor({"x": FeatureSpec("numeric", min=0.0)}, {"x": np.arange(100.0)})
 >>> q.add_counters({"x": 3}, {}, {"extra": 10})
 >>> fs = q.evaluate({"x": np.array([1.0, np.nan, -5.0, 2.0] * 25)}, 100, 0.0)
@@ -23,11 +23,11 @@ from typing import Any, ClassVar
 import msgspec
 import numpy as np
 
-from detectors.base import check_params, fmt, register, severity
-from detectors.binning import CategoricalBinning, missing_mask
-from detectors.findings import Finding
-from detectors.settings import QUALITY_RANGES, QualitySettings
-from detectors.spec import FeatureSpec
+from driftwarden.detectors.base import check_params, fmt, register, severity
+from driftwarden.detectors.binning import CategoricalBinning, missing_mask
+from driftwarden.detectors.findings import Finding
+from driftwarden.detectors.settings import QUALITY_RANGES, QualitySettings
+from driftwarden.detectors.spec import FeatureSpec
 
 MAX_TRACKED_KEYS = 100
 

@@ -36,11 +36,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from detectors.base import check_params, register
-from detectors.estimation import CbpeEstimator
-from detectors.findings import Finding
-from detectors.metrics import METRICS
-from detectors.performance import Baseline, evaluate_against
+from driftwarden.detectors.base import check_params, register
+from driftwarden.detectors.estimation import CbpeEstimator
+from driftwarden.detectors.findings import Finding
+from driftwarden.detectors.metrics import METRICS
+from driftwarden.detectors.performance import Baseline, evaluate_against
 
 
 class _Window:

@@ -10,7 +10,7 @@ from typing import Literal
 
 import msgspec
 
-from detectors.settings import MonitorSettings
+from driftwarden.detectors.settings import MonitorSettings
 
 Task = Literal["binary", "multiclass", "regression"]
 FeatureType = Literal["numeric", "categorical"]

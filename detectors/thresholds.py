@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from detectors.settings import ThresholdSettings
+from driftwarden.detectors.settings import ThresholdSettings
 
 Bounds = tuple[float | None, float | None]
 

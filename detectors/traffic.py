@@ -22,9 +22,9 @@ from typing import Any, ClassVar
 import msgspec
 import numpy as np
 
-from detectors.base import check_params, fmt, register
-from detectors.findings import Finding
-from detectors.settings import TRAFFIC_RANGES, TrafficSettings
+from driftwarden.detectors.base import check_params, fmt, register
+from driftwarden.detectors.findings import Finding
+from driftwarden.detectors.settings import TRAFFIC_RANGES, TrafficSettings
 
 
 @register("traffic")

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from detectors.base import decode_array, encode_array
+from driftwarden.detectors.base import decode_array, encode_array
 
 
 class ColumnWindow:

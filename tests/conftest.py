@@ -5,7 +5,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from daemon.cli import single_threaded_numerics
+from driftwarden.daemon.cli import single_threaded_numerics
 from tests.broker.kafka import KafkaBroker
 
 single_threaded_numerics()  # as the daemon runs (and OpenBLAS threads only slow small products on CI)

@@ -21,9 +21,9 @@ import yaml
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from daemon.demo import DEMO_CONFIG, demo_app
-from daemon.pipeline import Message
-from daemon.simulate import START, Scenario, messages
+from driftwarden.daemon.demo import DEMO_CONFIG, demo_app
+from driftwarden.daemon.pipeline import Message
+from driftwarden.daemon.simulate import START, Scenario, messages
 
 ROOT = Path(__file__).resolve().parents[1]
 DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "driftwarden.json"

@@ -10,9 +10,9 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 
-from daemon.config import KafkaSettings
-from daemon.kafka_io import Compression, KafkaDeadLetters, KafkaSource
-from daemon.pipeline import Message
+from driftwarden.daemon.config import KafkaSettings
+from driftwarden.daemon.kafka_io import Compression, KafkaDeadLetters, KafkaSource
+from driftwarden.daemon.pipeline import Message
 
 CODECS: list[Compression] = ["gzip", "snappy", "lz4", "zstd"]
 

@@ -20,12 +20,12 @@ import yaml
 from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 
-from alerts.webhook import verify_signature
-from daemon.app import App
-from daemon.config import load_config
-from daemon.kafka_io import KafkaDeadLetters, KafkaSource
-from daemon.simulate import Scenario, write_reference
-from daemon.simulate_kafka import produce_scenario
+from driftwarden.alerts.webhook import verify_signature
+from driftwarden.daemon.app import App
+from driftwarden.daemon.config import load_config
+from driftwarden.daemon.kafka_io import KafkaDeadLetters, KafkaSource
+from driftwarden.daemon.simulate import Scenario, write_reference
+from driftwarden.daemon.simulate_kafka import produce_scenario
 from tests.servers import RecordingServer, slack_api, webhook_receiver
 
 pytestmark = pytest.mark.kafka
@@ -293,7 +293,7 @@ def test_sigterm_commits_and_a_restarted_daemon_resumes_from_committed_offsets(
         port = free_port()
         config["http"] = {"enabled": True, "host": "127.0.0.1", "port": port}
         config_path.write_text(yaml.safe_dump(config))
-        proc = subprocess.Popen([sys.executable, "-m", "daemon.cli", "run", "-c", str(config_path)], env=env)
+        proc = subprocess.Popen([sys.executable, "-m", "driftwarden.daemon.cli", "run", "-c", str(config_path)], env=env)
         try:
             import urllib.request
 

@@ -24,12 +24,12 @@ import yaml
 from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 
-from daemon.app import App
-from daemon.config import parse_config
-from daemon.demo import DEMO_CONFIG
-from daemon.kafka_io import KafkaDeadLetters, KafkaSource
-from daemon.pipeline import Message
-from daemon.simulate import Scenario, messages, write_reference
+from driftwarden.daemon.app import App
+from driftwarden.daemon.config import parse_config
+from driftwarden.daemon.demo import DEMO_CONFIG
+from driftwarden.daemon.kafka_io import KafkaDeadLetters, KafkaSource
+from driftwarden.daemon.pipeline import Message
+from driftwarden.daemon.simulate import Scenario, messages, write_reference
 from tests.servers import RecordingServer, webhook_receiver
 
 pytestmark = pytest.mark.kafka

@@ -16,10 +16,10 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 
-from daemon.config import KafkaSettings
-from daemon.kafka_io import KafkaDeadLetters, KafkaSource
-from daemon.kafka_outage import DeadLettersPending, StoppedWaiting
-from daemon.pipeline import Message
+from driftwarden.daemon.config import KafkaSettings
+from driftwarden.daemon.kafka_io import KafkaDeadLetters, KafkaSource
+from driftwarden.daemon.kafka_outage import DeadLettersPending, StoppedWaiting
+from driftwarden.daemon.pipeline import Message
 from tests.broker.kafka import KafkaBroker, free_port
 
 pytestmark = pytest.mark.kafka

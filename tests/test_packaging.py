@@ -34,11 +34,11 @@ def test_compose_file_parses_and_references_existing_files() -> None:
 
 @pytest.mark.parametrize("name", ["driftwarden.yaml", "compose.yaml"])
 def test_example_configs_are_valid_apart_from_the_container_paths(tmp_path: Path, name: str) -> None:
-    from daemon.config import ConfigError, load_config
+    from driftwarden.daemon.config import ConfigError, load_config
 
     text = (ROOT / "config" / name).read_text()
     (tmp_path / "driftwarden.yaml").write_text(text.replace("/data/", ""))
-    from daemon.simulate import Scenario, write_reference
+    from driftwarden.daemon.simulate import Scenario, write_reference
 
     write_reference(tmp_path / "churn_reference.parquet", Scenario())
     try:

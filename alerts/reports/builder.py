@@ -28,15 +28,15 @@ from typing import Any
 
 import numpy as np
 
-from alerts.reports import plots as P
-from alerts.reports.bundle import SUFFIX, versions, write_bundle
-from alerts.reports.history import Point, build_series, key_of, onset, performance_key
-from alerts.reports.html import render
-from alerts.reports.layout import slug
-from alerts.reports.report import Change, Report, ReportInputs, to_json_dict
-from alerts.reports.segments import worst_segments
-from alerts.reports.summary import render_markdown
-from alerts.reports.suspects import (
+from driftwarden.alerts.reports import plots as P
+from driftwarden.alerts.reports.bundle import SUFFIX, versions, write_bundle
+from driftwarden.alerts.reports.history import Point, build_series, key_of, onset, performance_key
+from driftwarden.alerts.reports.html import render
+from driftwarden.alerts.reports.layout import slug
+from driftwarden.alerts.reports.report import Change, Report, ReportInputs, to_json_dict
+from driftwarden.alerts.reports.segments import worst_segments
+from driftwarden.alerts.reports.summary import render_markdown
+from driftwarden.alerts.reports.suspects import (
     data_changes,
     estimate_importance,
     finding_changes,
@@ -44,9 +44,9 @@ from alerts.reports.suspects import (
     place_changes,
     rank_suspects,
 )
-from detectors.batch import OutcomeBatch, PredictionBatch
-from detectors.findings import Finding
-from detectors.spec import ModelSpec
+from driftwarden.detectors.batch import OutcomeBatch, PredictionBatch
+from driftwarden.detectors.findings import Finding
+from driftwarden.detectors.spec import ModelSpec
 
 PLOTTED_SUSPECTS = 3
 STAMP = "%Y%m%dT%H%M%SZ"

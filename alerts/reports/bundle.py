@@ -54,10 +54,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from alerts.reports.layout import SUFFIX as SUFFIX  # the bundle's file name ends so (re-exported)
-from detectors.batch import OutcomeBatch, PredictionBatch
-from detectors.findings import Finding
-from detectors.spec import ModelSpec
+from driftwarden.alerts.reports.layout import SUFFIX as SUFFIX  # the bundle's file name ends so (re-exported)
+from driftwarden.detectors.batch import OutcomeBatch, PredictionBatch
+from driftwarden.detectors.findings import Finding
+from driftwarden.detectors.spec import ModelSpec
 
 FORMAT = "driftwarden-replay"
 FORMAT_VERSION = 1

@@ -23,8 +23,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from alerts.reports.layout import SUFFIX, slug
-from alerts.reports.retention import ARCHIVE, report_time
+from driftwarden.alerts.reports.layout import SUFFIX, slug
+from driftwarden.alerts.reports.retention import ARCHIVE, report_time
 
 FILES = ("report.html", "report.json", "summary.md")
 MAX_JSON = 32 * 1024 * 1024  # a report.json larger than this is not parsed (a corrupt or hostile file)

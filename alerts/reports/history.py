@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from detectors.findings import Finding
-from detectors.metrics import METRICS
+from driftwarden.detectors.findings import Finding
+from driftwarden.detectors.metrics import METRICS
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,8 +16,8 @@ import html
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
-from alerts.reports.report import Report
-from detectors.findings import Finding
+from driftwarden.alerts.reports.report import Report
+from driftwarden.detectors.findings import Finding
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; form-action 'none'; base-uri 'none'"
 MAX_TEXT = 200

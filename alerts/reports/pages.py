@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from urllib.parse import quote
 
-from alerts.reports.catalog import Entry, Fired, Model, Summary
-from alerts.reports.html import CSP, CSS, esc, table, when
+from driftwarden.alerts.reports.catalog import Entry, Fired, Model, Summary
+from driftwarden.alerts.reports.html import CSP, CSS, esc, table, when
 
 MAX_FIRED = 6
 PAGE_CSS = CSS + """

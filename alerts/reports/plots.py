@@ -20,9 +20,9 @@ from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
 from matplotlib.ft2font import FT2Font
 
-from alerts.reports.history import Point
-from alerts.reports.report import Segment
-from detectors.binning import CategoricalBinning, missing_mask
+from driftwarden.alerts.reports.history import Point
+from driftwarden.alerts.reports.report import Segment
+from driftwarden.detectors.binning import CategoricalBinning, missing_mask
 
 DPI = 80
 REF_COLOR, CUR_COLOR, BAD_COLOR = "#4c72b0", "#dd8452", "#c44e52"

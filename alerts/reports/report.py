@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from detectors.batch import OutcomeBatch, PredictionBatch
-from detectors.findings import Finding
-from detectors.spec import ModelSpec
+from driftwarden.detectors.batch import OutcomeBatch, PredictionBatch
+from driftwarden.detectors.findings import Finding
+from driftwarden.detectors.spec import ModelSpec
 
 REPORT_FORMAT = 1
 

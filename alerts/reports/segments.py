@@ -25,10 +25,10 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.stats import norm
 
-from alerts.reports.report import Segment
-from detectors.batch import OutcomeBatch
-from detectors.binning import CategoricalBinning, NumericBinning, missing_mask
-from detectors.spec import ModelSpec
+from driftwarden.alerts.reports.report import Segment
+from driftwarden.detectors.batch import OutcomeBatch
+from driftwarden.detectors.binning import CategoricalBinning, NumericBinning, missing_mask
+from driftwarden.detectors.spec import ModelSpec
 
 MISSING = "(missing)"
 OTHER = "(other)"

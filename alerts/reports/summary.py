@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from alerts.reports.report import Report
+from driftwarden.alerts.reports.report import Report
 
 MAX_VALUE = 60
 

@@ -21,11 +21,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from alerts.reports.history import Series, aligned_correlation
-from alerts.reports.report import Change, Suspect
-from detectors.binning import CategoricalBinning, NumericBinning, missing_mask, psi
-from detectors.findings import Finding
-from detectors.spec import ModelSpec
+from driftwarden.alerts.reports.history import Series, aligned_correlation
+from driftwarden.alerts.reports.report import Change, Suspect
+from driftwarden.detectors.binning import CategoricalBinning, NumericBinning, missing_mask, psi
+from driftwarden.detectors.findings import Finding
+from driftwarden.detectors.spec import ModelSpec
 
 PSI_SCALE = 0.2
 MAX_GROUPS = 50

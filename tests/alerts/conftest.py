@@ -6,9 +6,9 @@ from typing import Any
 import msgspec
 import pytest
 
-from alerts.notify import DeliveryResult, Notification
-from alerts.settings import AlertingSettings
-from detectors.findings import Finding
+from driftwarden.alerts.notify import DeliveryResult, Notification
+from driftwarden.alerts.settings import AlertingSettings
+from driftwarden.detectors.findings import Finding
 from tests.alerts.servers import CiHandler, CiState, SlackHandler, SlackState, serve
 
 T0 = 1_764_478_800.0  # 2025-11-30T05:00:00Z, a Sunday

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from alerts.webhook import verify_signature
+from driftwarden.alerts.webhook import verify_signature
 
 TOKEN = "xoxb-test-token"
 

@@ -20,12 +20,12 @@ from typing import Any
 import msgspec
 import pytest
 
-from alerts.alertmanager import TIME_BASIS, AlertmanagerNotifier, rfc3339
-from alerts.notify import Notification
-from alerts.outbox import Outbox
-from alerts.pipeline import AlertPipeline
-from alerts.receivers import build_notifiers
-from alerts.redact import redact
+from driftwarden.alerts.alertmanager import TIME_BASIS, AlertmanagerNotifier, rfc3339
+from driftwarden.alerts.notify import Notification
+from driftwarden.alerts.outbox import Outbox
+from driftwarden.alerts.pipeline import AlertPipeline
+from driftwarden.alerts.receivers import build_notifiers
+from driftwarden.alerts.redact import redact
 from tests.alerts.conftest import T0, Recorder, finding, settings
 from tests.alerts.servers import serve
 from tests.broker.alertmanager import Alertmanager

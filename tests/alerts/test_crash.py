@@ -12,10 +12,10 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from alerts.outbox import Outbox
-from alerts.pipeline import AlertPipeline
-from alerts.receivers import build_notifiers
-from alerts.settings import AlertingSettings
+from driftwarden.alerts.outbox import Outbox
+from driftwarden.alerts.pipeline import AlertPipeline
+from driftwarden.alerts.receivers import build_notifiers
+from driftwarden.alerts.settings import AlertingSettings
 from tests.alerts.conftest import SECRET, T0, finding
 from tests.alerts.servers import TOKEN, CiState, SlackState
 
@@ -32,10 +32,10 @@ CONFIG = """{
 SCRIPT = textwrap.dedent("""
     import json, os, signal, sys
     import msgspec
-    from alerts.outbox import Outbox
-    from alerts.pipeline import AlertPipeline
-    from alerts.receivers import build_notifiers
-    from alerts.settings import AlertingSettings
+    from driftwarden.alerts.outbox import Outbox
+    from driftwarden.alerts.pipeline import AlertPipeline
+    from driftwarden.alerts.receivers import build_notifiers
+    from driftwarden.alerts.settings import AlertingSettings
     from tests.alerts.conftest import T0, finding
 
     config, db, state_path, victim = sys.argv[1:5]

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from alerts.dedup import LastNotification, Reason, decide
+from driftwarden.alerts.dedup import LastNotification, Reason, decide
 
 R = 14400.0  # repeat_interval
 

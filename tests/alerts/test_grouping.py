@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from alerts.outbox import Outbox
-from alerts.pipeline import AlertPipeline
+from driftwarden.alerts.outbox import Outbox
+from driftwarden.alerts.pipeline import AlertPipeline
 from tests.alerts.conftest import Recorder, finding, settings
 
 Step = tuple[float, str, str, bool]  # (t, model, subject, degraded); subject "perf" is a performance check

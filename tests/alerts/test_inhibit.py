@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from alerts.inhibit import Inhibitor
-from alerts.model import Alert
-from alerts.settings import AlertingSettings
+from driftwarden.alerts.inhibit import Inhibitor
+from driftwarden.alerts.model import Alert
+from driftwarden.alerts.settings import AlertingSettings
 
 
 def alert(

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from alerts.lifecycle import AlertLifecycle
-from alerts.outbox import Outbox
-from alerts.pipeline import AlertPipeline
+from driftwarden.alerts.lifecycle import AlertLifecycle
+from driftwarden.alerts.outbox import Outbox
+from driftwarden.alerts.pipeline import AlertPipeline
 from tests.alerts.conftest import T0, Recorder, finding, settings
 
 
@@ -118,8 +118,8 @@ def test_silence_lifted_while_firing_notifies() -> None:
 
 
 def test_a_firing_alert_whose_check_stops_being_evaluated_resolves_after_resolve_timeout() -> None:
-    from alerts.lifecycle import AlertLifecycle
-    from detectors.findings import Finding
+    from driftwarden.alerts.lifecycle import AlertLifecycle
+    from driftwarden.detectors.findings import Finding
 
     lc = AlertLifecycle(for_windows=1, resolve_timeout=3600)
     bad = Finding("performance", "accuracy", "accuracy", 0.5, 0.7, True, 1000.0, 500)

@@ -7,10 +7,10 @@ import logging
 
 import pytest
 
-from alerts.log_receiver import LogNotifier
-from alerts.model import Alert
-from alerts.notify import Notification, RetrainRequest
-from daemon.logs import JsonFormatter
+from driftwarden.alerts.log_receiver import LogNotifier
+from driftwarden.alerts.model import Alert
+from driftwarden.alerts.notify import Notification, RetrainRequest
+from driftwarden.daemon.logs import JsonFormatter
 
 T0 = 1_764_478_800.0  # 2025-11-30T05:00:00Z
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from alerts.outbox import Outbox
-from alerts.pipeline import AlertPipeline
-from alerts.receivers import build_notifiers
-from alerts.redact import MASK, RedactingFilter, redact, register_secret
+from driftwarden.alerts.outbox import Outbox
+from driftwarden.alerts.pipeline import AlertPipeline
+from driftwarden.alerts.receivers import build_notifiers
+from driftwarden.alerts.redact import MASK, RedactingFilter, redact, register_secret
 from tests.alerts.conftest import T0
 from tests.alerts.test_slack import fire
 from tests.broker.kafka import free_port
@@ -27,7 +27,7 @@ SECRETS = ["WebhookSecretXYZ123", "T0SECRET1/B0SECRET2", "BotTokenSecret", SIGNI
 
 
 def write_config(tmp_path: Path) -> Path:
-    from daemon.simulate import Scenario, write_reference
+    from driftwarden.daemon.simulate import Scenario, write_reference
 
     write_reference(tmp_path / "ref.parquet", Scenario(), rows=300)
     config = tmp_path / "c.yaml"
@@ -50,9 +50,9 @@ def write_config(tmp_path: Path) -> Path:
 
 
 def status_text(config: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    from daemon.checkpoint import Checkpoint
-    from daemon.config import load_config
-    from daemon.status_cmd import run_status
+    from driftwarden.daemon.checkpoint import Checkpoint
+    from driftwarden.daemon.config import load_config
+    from driftwarden.daemon.status_cmd import run_status
 
     for k, v in ENV.items():
         monkeypatch.setenv(k, v)
@@ -65,8 +65,8 @@ def status_text(config: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 
 def test_failing_deliveries_leak_no_secret(tmp_path: Path, caplog: pytest.LogCaptureFixture,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    from daemon.app import outbox_path
-    from daemon.config import load_config
+    from driftwarden.daemon.app import outbox_path
+    from driftwarden.daemon.config import load_config
 
     caplog.set_level(logging.DEBUG)  # slack-sdk logs the webhook URL at debug level
     config = write_config(tmp_path)
@@ -103,8 +103,8 @@ def test_failing_deliveries_leak_no_secret(tmp_path: Path, caplog: pytest.LogCap
 
 
 def test_status_redacts_errors_stored_before_redaction_existed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from daemon.app import outbox_path
-    from daemon.config import load_config
+    from driftwarden.daemon.app import outbox_path
+    from driftwarden.daemon.config import load_config
 
     config = write_config(tmp_path)
     db = outbox_path(load_config(str(config)))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from alerts.notify import RETRY_AFTER_MAX, parse_retry_after, retry_delay
-from alerts.outbox import Outbox
+from driftwarden.alerts.notify import RETRY_AFTER_MAX, parse_retry_after, retry_delay
+from driftwarden.alerts.outbox import Outbox
 from tests.alerts.conftest import T0
 from tests.alerts.servers import SlackState
 from tests.alerts.test_slack import fire, slack_pipeline

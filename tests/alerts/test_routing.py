@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from alerts.routing import build_route_tree
+from driftwarden.alerts.routing import build_route_tree
 from tests.alerts.conftest import settings
 
 CONFIG = settings(

@@ -4,7 +4,7 @@ import msgspec
 import pytest
 import yaml
 
-from alerts.settings import AlertingSettings, SlackReceiver, WebhookReceiver, seconds
+from driftwarden.alerts.settings import AlertingSettings, SlackReceiver, WebhookReceiver, seconds
 
 EXAMPLE = """
 alerting:

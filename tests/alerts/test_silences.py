@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from alerts.mute import parse_time
-from alerts.settings import MuteWindow, StaticSilence
-from alerts.silences import Silencer, SilenceStore
+from driftwarden.alerts.mute import parse_time
+from driftwarden.alerts.settings import MuteWindow, StaticSilence
+from driftwarden.alerts.silences import Silencer, SilenceStore
 
 MON_2300 = parse_time("2026-11-30T23:00:00Z")  # a Monday
 store = SilenceStore(":memory:")

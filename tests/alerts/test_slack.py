@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from alerts.outbox import Outbox
-from alerts.pipeline import AlertPipeline
-from alerts.receivers import build_notifiers
-from alerts.settings import AlertingSettings
+from driftwarden.alerts.outbox import Outbox
+from driftwarden.alerts.pipeline import AlertPipeline
+from driftwarden.alerts.receivers import build_notifiers
+from driftwarden.alerts.settings import AlertingSettings
 from tests.alerts.conftest import T0, finding, settings
 from tests.alerts.servers import TOKEN, SlackState
 

@@ -7,11 +7,11 @@ import urllib.parse
 
 import pytest
 
-from alerts.outbox import Outbox
-from alerts.pipeline import AlertPipeline
-from alerts.receivers import build_notifiers
-from alerts.settings import AlertingSettings
-from alerts.webhook import sign, verify_signature
+from driftwarden.alerts.outbox import Outbox
+from driftwarden.alerts.pipeline import AlertPipeline
+from driftwarden.alerts.receivers import build_notifiers
+from driftwarden.alerts.settings import AlertingSettings
+from driftwarden.alerts.webhook import sign, verify_signature
 from tests.alerts.conftest import SECRET, T0, Recorder, finding, settings
 from tests.alerts.servers import CiState
 

@@ -17,8 +17,8 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from daemon.cli import build_parser, main, package_version
-from daemon.simulate import FEATURES, Scenario, generate, write_reference
+from driftwarden.daemon.cli import build_parser, main, package_version
+from driftwarden.daemon.simulate import FEATURES, Scenario, generate, write_reference
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -149,12 +149,11 @@ def test_verbs(case: Case, files: dict[str, Path], capsys: pytest.CaptureFixture
 def test_an_unexpected_error_is_one_line_and_a_traceback_only_with_verbose(
     files: dict[str, Path], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import daemon.status_cmd
-
+    import driftwarden.daemon.status_cmd as status_cmd
     def broken(*_args: object) -> int:
         return 1 // 0
 
-    monkeypatch.setattr(daemon.status_cmd, "run_status", broken)
+    monkeypatch.setattr(status_cmd, "run_status", broken)
     assert main(["status", "-c", str(files["config"])]) == 3
     err = capsys.readouterr().err
     assert err == ("driftwarden status: unexpected ZeroDivisionError: integer division or modulo by zero "
@@ -223,10 +222,9 @@ def test_help_shows_defaults(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_simulate_takes_broker_and_topics_from_the_config(files: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
-    import daemon.simulate_kafka
-
+    import driftwarden.daemon.simulate_kafka as simulate_kafka
     seen: list[argparse.Namespace] = []
-    monkeypatch.setattr(daemon.simulate_kafka, "produce", lambda args: seen.append(args) or 0)
+    monkeypatch.setattr(simulate_kafka, "produce", lambda args: seen.append(args) or 0)
     config = files["dir"] / "kafka.yaml"
     data = yaml.safe_load(files["no_reference"].read_text())
     data["kafka"] = {"bootstrap_servers": "127.0.0.1:1", "predictions_topic": "p1"}
@@ -236,7 +234,7 @@ def test_simulate_takes_broker_and_topics_from_the_config(files: dict[str, Path]
 
 
 def test_report_prints_the_summary_unescaped(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from daemon.report_cmd import terminal_text
+    from driftwarden.daemon.report_cmd import terminal_text
 
     assert terminal_text("`a &lt;b&gt; &amp;lt; c`") == "`a <b> &lt; c`"
 
@@ -244,7 +242,7 @@ def test_report_prints_the_summary_unescaped(tmp_path: Path, capsys: pytest.Capt
 # ------------------------------------------------------------------ end to end, as processes
 def _process(*argv: str, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "daemon.cli", *argv], cwd=ROOT, env=env, text=True,
+    proc = subprocess.Popen([sys.executable, "-m", "driftwarden.daemon.cli", *argv], cwd=ROOT, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         out, err = proc.communicate(timeout=timeout)
@@ -272,4 +270,4 @@ def test_demo_logs_json_lines(tmp_path: Path) -> None:
     for r in records:
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", r["ts"]), r
         assert {"level", "logger", "message"} <= set(r)
-    assert any(r["logger"] == "daemon.report_cmd" and "root-cause report" in r["message"] for r in records)
+    assert any(r["logger"] == "driftwarden.daemon.report_cmd" and "root-cause report" in r["message"] for r in records)

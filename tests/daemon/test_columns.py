@@ -4,9 +4,9 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from daemon.columns import label_text, prediction_batch
-from daemon.events import PredictionEvent
-from detectors.spec import FeatureSpec, ModelSpec
+from driftwarden.daemon.columns import label_text, prediction_batch
+from driftwarden.daemon.events import PredictionEvent
+from driftwarden.detectors.spec import FeatureSpec, ModelSpec
 
 SPEC = ModelSpec(task="binary", features={"age": FeatureSpec("numeric"), "plan": FeatureSpec("categorical")})
 

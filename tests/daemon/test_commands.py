@@ -11,11 +11,11 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from daemon.cli import main
-from daemon.compare_cmd import run_compare
-from daemon.demo import run_demo
-from daemon.replay import run_replay
-from daemon.simulate import FEATURES, Scenario, generate, write_reference
+from driftwarden.daemon.cli import main
+from driftwarden.daemon.compare_cmd import run_compare
+from driftwarden.daemon.demo import run_demo
+from driftwarden.daemon.replay import run_replay
+from driftwarden.daemon.simulate import FEATURES, Scenario, generate, write_reference
 
 
 def test_demo_fires_on_the_injected_faults_and_writes_a_reproducible_report(tmp_path: Path) -> None:
@@ -78,7 +78,7 @@ def test_silence_commands_round_trip(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 
 def test_status_reads_the_state_of_a_demo_run(tmp_path: Path) -> None:
-    from daemon.status_cmd import run_status
+    from driftwarden.daemon.status_cmd import run_status
 
     assert run_demo(None, str(tmp_path / "demo"), events=30_000, out=io.StringIO()) == 0
     data = yaml.safe_load((Path(__file__).resolve().parents[2] / "config" / "demo.yaml").read_text())
@@ -101,9 +101,9 @@ def test_status_reads_the_state_of_a_demo_run(tmp_path: Path) -> None:
 
 
 def test_a_failing_model_is_isolated_and_counted(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    from daemon.demo import demo_app
-    from daemon.pipeline import Message
-    from daemon.simulate import messages
+    from driftwarden.daemon.demo import demo_app
+    from driftwarden.daemon.pipeline import Message
+    from driftwarden.daemon.simulate import messages
 
     app = demo_app(tmp_path)
 
@@ -124,10 +124,10 @@ def test_a_failing_model_is_isolated_and_counted(tmp_path: Path, caplog: pytest.
 def test_a_config_change_that_does_not_fit_the_checkpoint_starts_windows_afresh(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from daemon.app import App
-    from daemon.demo import DEMO_CONFIG, demo_app
-    from daemon.pipeline import Message
-    from daemon.simulate import messages
+    from driftwarden.daemon.app import App
+    from driftwarden.daemon.demo import DEMO_CONFIG, demo_app
+    from driftwarden.daemon.pipeline import Message
+    from driftwarden.daemon.simulate import messages
 
     data = yaml.safe_load(DEMO_CONFIG.read_text())
 
@@ -147,12 +147,12 @@ def test_a_config_change_that_does_not_fit_the_checkpoint_starts_windows_afresh(
 
 def test_report_on_demand_explains_the_checkpointed_open_window(tmp_path: Path) -> None:
     """No window has closed yet (or none since a restart): the report covers the open window's rows."""
-    from daemon.app import App
-    from daemon.config import load_config
-    from daemon.demo import DEMO_CONFIG, ConsoleNotifier
-    from daemon.pipeline import Message
-    from daemon.report_cmd import report_command
-    from daemon.simulate import messages
+    from driftwarden.daemon.app import App
+    from driftwarden.daemon.config import load_config
+    from driftwarden.daemon.demo import DEMO_CONFIG, ConsoleNotifier
+    from driftwarden.daemon.pipeline import Message
+    from driftwarden.daemon.report_cmd import report_command
+    from driftwarden.daemon.simulate import messages
 
     write_reference(tmp_path / "churn_reference.parquet", Scenario())
     config_path = tmp_path / "demo.yaml"
@@ -170,9 +170,9 @@ def test_report_on_demand_explains_the_checkpointed_open_window(tmp_path: Path) 
 
 
 def test_events_of_models_not_in_the_config_are_counted_and_skipped(tmp_path: Path) -> None:
-    from daemon.demo import demo_app
-    from daemon.pipeline import Message
-    from daemon.simulate import messages
+    from driftwarden.daemon.demo import demo_app
+    from driftwarden.daemon.pipeline import Message
+    from driftwarden.daemon.simulate import messages
 
     app = demo_app(tmp_path)
     stream = list(messages(Scenario(model_id="unmonitored", events=300, label_delay=50)))
@@ -187,10 +187,10 @@ def test_reports_render_off_the_consume_thread_and_join_their_alerts(tmp_path: P
     """As App.run does: the hook copies what a report reads, a worker renders, drain attaches."""
     import threading
 
-    import daemon.report_cmd as report_cmd
-    from daemon.demo import demo_app
-    from daemon.pipeline import Message
-    from daemon.simulate import messages
+    import driftwarden.daemon.report_cmd as report_cmd
+    from driftwarden.daemon.demo import demo_app
+    from driftwarden.daemon.pipeline import Message
+    from driftwarden.daemon.simulate import messages
 
     threads: list[str] = []
     render = report_cmd.render_report

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from daemon.cli import main
-from daemon.config import ConfigError, load_config
+from driftwarden.daemon.cli import main
+from driftwarden.daemon.config import ConfigError, load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -6,7 +6,7 @@ import io
 import json
 from pathlib import Path
 
-from daemon.demo import MARKER, prepare_workdir, run_demo
+from driftwarden.daemon.demo import MARKER, prepare_workdir, run_demo
 
 
 def test_a_directory_the_demo_did_not_make_is_refused_and_left_alone(tmp_path: Path) -> None:

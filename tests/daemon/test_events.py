@@ -5,7 +5,7 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from daemon.events import decode_outcomes, decode_predictions, event_time
+from driftwarden.daemon.events import decode_outcomes, decode_predictions, event_time
 
 GOOD = {
     "model_id": "churn",

@@ -21,13 +21,13 @@ import numpy as np
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from daemon.columns import label_column, prediction_columns
-from daemon.demo import demo_app
-from daemon.events import PredictionEvent, Rejected, decode_outcomes, decode_predictions, event_time
-from daemon.pipeline import Message, outcome_batch
-from daemon.typed_events import TypedDecoders
-from detectors.batch import OutcomeBatch, PredictionBatch
-from detectors.spec import FeatureSpec, ModelSpec
+from driftwarden.daemon.columns import label_column, prediction_columns
+from driftwarden.daemon.demo import demo_app
+from driftwarden.daemon.events import PredictionEvent, Rejected, decode_outcomes, decode_predictions, event_time
+from driftwarden.daemon.pipeline import Message, outcome_batch
+from driftwarden.daemon.typed_events import TypedDecoders
+from driftwarden.detectors.batch import OutcomeBatch, PredictionBatch
+from driftwarden.detectors.spec import FeatureSpec, ModelSpec
 
 NUMERIC = ("age", "tenure_days", "monthly_spend", "support_tickets")
 CATEGORICAL = ("plan", "country")

@@ -9,11 +9,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from daemon.columns import prediction_columns, timestamps
-from daemon.events import EARLIEST, END, LATEST, decode_outcomes, decode_predictions, event_time
-from daemon.join import decode_prediction
-from daemon.typed_events import TypedDecoders
-from detectors.spec import FeatureSpec, ModelSpec
+from driftwarden.daemon.columns import prediction_columns, timestamps
+from driftwarden.daemon.events import EARLIEST, END, LATEST, decode_outcomes, decode_predictions, event_time
+from driftwarden.daemon.join import decode_prediction
+from driftwarden.daemon.typed_events import TypedDecoders
+from driftwarden.detectors.spec import FeatureSpec, ModelSpec
 
 SPEC = ModelSpec("binary", {"age": FeatureSpec("numeric"), "plan": FeatureSpec("categorical")})
 REGRESSION = ModelSpec("regression", {"age": FeatureSpec("numeric"), "plan": FeatureSpec("categorical")})

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from daemon.http_server import HttpServer
-from daemon.metrics import Metrics
+from driftwarden.daemon.http_server import HttpServer
+from driftwarden.daemon.metrics import Metrics
 
 
 def get(url: str) -> tuple[int, str, bytes]:
@@ -60,8 +60,8 @@ def test_nothing_outside_the_reports_directory_is_served(server, path: str) -> N
 def test_health_command_exits_0_when_healthy_and_1_otherwise(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     import yaml
 
-    from daemon.cli import main
-    from daemon.simulate import Scenario, write_reference
+    from driftwarden.daemon.cli import main
+    from driftwarden.daemon.simulate import Scenario, write_reference
 
     base, healthy = server
     write_reference(tmp_path / "ref.parquet", Scenario(), rows=300)

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from daemon.http_server import HttpServer
-from daemon.metrics import Metrics
+from driftwarden.daemon.http_server import HttpServer
+from driftwarden.daemon.metrics import Metrics
 
 TIMEOUT = 0.5
 SLOTS = 8

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from daemon.events import OutcomeEvent, PredictionEvent
-from daemon.join import OutcomeJoin
+from driftwarden.daemon.events import OutcomeEvent, PredictionEvent
+from driftwarden.daemon.join import OutcomeJoin
 
 
 def p(pid: str, ts: float) -> PredictionEvent:

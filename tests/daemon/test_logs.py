@@ -9,9 +9,9 @@ import re
 
 import pytest
 
-from daemon.cli import apply_logging
-from daemon.config import ConfigError, LoggingSettings, parse_config
-from daemon.logs import StderrHandler, configure_logging, rfc3339
+from driftwarden.daemon.cli import apply_logging
+from driftwarden.daemon.config import ConfigError, LoggingSettings, parse_config
+from driftwarden.daemon.logs import StderrHandler, configure_logging, rfc3339
 
 MODEL = {"id": "churn", "task": "binary", "reference": "ref.csv", "features": {"age": {"type": "numeric"}}}
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from prometheus_client import generate_latest
 
-from alerts.lifecycle import AlertLifecycle
-from daemon.check_metrics import MAX_OPEN_SUBJECTS
-from daemon.metrics import Metrics
-from detectors.findings import Finding
+from driftwarden.alerts.lifecycle import AlertLifecycle
+from driftwarden.daemon.check_metrics import MAX_OPEN_SUBJECTS
+from driftwarden.daemon.metrics import Metrics
+from driftwarden.detectors.findings import Finding
 
 AGE = {"model": "churn", "kind": "data_drift", "detector": "psi", "subject": "age"}
 

@@ -18,14 +18,14 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from daemon.app import App
-from daemon.clock import ModelClock
-from daemon.config import parse_config
-from daemon.demo import DEMO_CONFIG, ConsoleNotifier
-from daemon.events import OutcomeEvent, PredictionEvent
-from daemon.join import OutcomeJoin
-from daemon.pipeline import Message
-from daemon.simulate import Scenario, messages, write_reference
+from driftwarden.daemon.app import App
+from driftwarden.daemon.clock import ModelClock
+from driftwarden.daemon.config import parse_config
+from driftwarden.daemon.demo import DEMO_CONFIG, ConsoleNotifier
+from driftwarden.daemon.events import OutcomeEvent, PredictionEvent
+from driftwarden.daemon.join import OutcomeJoin
+from driftwarden.daemon.pipeline import Message
+from driftwarden.daemon.simulate import Scenario, messages, write_reference
 
 # ------------------------------------------------------------------ the clock
 

@@ -8,14 +8,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from daemon.columns import prediction_batch
-from daemon.events import OutcomeEvent, PredictionEvent
-from daemon.join import OutcomeJoin
-from daemon.pipeline import outcome_batch
-from daemon.reference import load_reference
-from detectors.monitor import ModelMonitor
-from detectors.settings import MonitorSettings
-from detectors.spec import FeatureSpec, ModelSpec
+from driftwarden.daemon.columns import prediction_batch
+from driftwarden.daemon.events import OutcomeEvent, PredictionEvent
+from driftwarden.daemon.join import OutcomeJoin
+from driftwarden.daemon.pipeline import outcome_batch
+from driftwarden.daemon.reference import load_reference
+from driftwarden.detectors.monitor import ModelMonitor
+from driftwarden.detectors.settings import MonitorSettings
+from driftwarden.detectors.spec import FeatureSpec, ModelSpec
 
 CLASSES = ["cat", "dog", "fox"]
 SPEC = ModelSpec(task="multiclass", features={"x": FeatureSpec("numeric")},

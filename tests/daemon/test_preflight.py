@@ -21,13 +21,13 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from daemon.checkpoint import Checkpoint
-from daemon.cli import main
-from daemon.config import load_config
-from daemon.demo import DEMO_CONFIG
-from daemon.join import JoinChanges
-from daemon.preflight import PreflightError, preflight, probe_directory
-from daemon.simulate import Scenario, write_reference
+from driftwarden.daemon.checkpoint import Checkpoint
+from driftwarden.daemon.cli import main
+from driftwarden.daemon.config import load_config
+from driftwarden.daemon.demo import DEMO_CONFIG
+from driftwarden.daemon.join import JoinChanges
+from driftwarden.daemon.preflight import PreflightError, preflight, probe_directory
+from driftwarden.daemon.simulate import Scenario, write_reference
 
 ROOT = Path(__file__).resolve().parents[2]
 UNSET = "DRIFTWARDEN_TEST_UNSET_SECRET"  # never set: the secret checks must name it
@@ -293,7 +293,7 @@ def test_shipped_demo_config_passes(tmp_path: Path, capsys: pytest.CaptureFixtur
 # ------------------------------------------------------------------ `driftwarden run`, as a process
 def run_daemon(config: Path, timeout: float = 90.0) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != UNSET}
-    proc = subprocess.Popen([sys.executable, "-m", "daemon.cli", "run", "-c", str(config)], cwd=ROOT, env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "driftwarden.daemon.cli", "run", "-c", str(config)], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         out, err = proc.communicate(timeout=timeout)

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import yaml
 
-from daemon.app import App
-from daemon.demo import DEMO_CONFIG, demo_app
-from daemon.pipeline import Message
-from daemon.reference import load_reference
-from daemon.simulate import START, Scenario, messages
+from driftwarden.daemon.app import App
+from driftwarden.daemon.demo import DEMO_CONFIG, demo_app
+from driftwarden.daemon.pipeline import Message
+from driftwarden.daemon.reference import load_reference
+from driftwarden.daemon.simulate import START, Scenario, messages
 
 
 def feed(app: App, scenario: Scenario, offsets: dict[str, int]) -> list[str]:

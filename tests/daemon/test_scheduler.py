@@ -3,10 +3,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from alerts.outbox import Outbox
-from daemon.config import parse_config
-from daemon.scheduler import OUTBOX_KEEP, Maintenance
-from daemon.simulate import Scenario, write_reference
+from driftwarden.alerts.outbox import Outbox
+from driftwarden.daemon.config import parse_config
+from driftwarden.daemon.scheduler import OUTBOX_KEEP, Maintenance
+from driftwarden.daemon.simulate import Scenario, write_reference
 
 
 def test_maintenance_purges_old_outbox_entries_and_archives_old_reports(tmp_path: Path) -> None:

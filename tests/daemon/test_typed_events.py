@@ -10,14 +10,14 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from daemon.columns import prediction_batch, prediction_columns
-from daemon.events import OutcomeEvent, decode_predictions, event_time
-from daemon.held import HeldPrediction
-from daemon.join import decode_prediction, encode_event
-from daemon.pipeline import outcome_batch
-from daemon.typed_events import TypedDecoders
-from detectors.batch import PredictionBatch
-from detectors.spec import FeatureSpec, ModelSpec
+from driftwarden.daemon.columns import prediction_batch, prediction_columns
+from driftwarden.daemon.events import OutcomeEvent, decode_predictions, event_time
+from driftwarden.daemon.held import HeldPrediction
+from driftwarden.daemon.join import decode_prediction, encode_event
+from driftwarden.daemon.pipeline import outcome_batch
+from driftwarden.daemon.typed_events import TypedDecoders
+from driftwarden.detectors.batch import PredictionBatch
+from driftwarden.detectors.spec import FeatureSpec, ModelSpec
 
 SPEC = ModelSpec(task="binary", features={
     "age": FeatureSpec("numeric"), "plan": FeatureSpec("categorical"), "class": FeatureSpec("numeric"),
@@ -156,9 +156,9 @@ def test_joined_batches_mixing_typed_and_restored_predictions() -> None:
 
 def test_the_daemon_counts_which_decoder_read_each_prediction(tmp_path: Path) -> None:
     """Keyed demo traffic takes the typed path; the same events without a key take the contract decoder."""
-    from daemon.demo import demo_app
-    from daemon.pipeline import Message
-    from daemon.simulate import Scenario, messages
+    from driftwarden.daemon.demo import demo_app
+    from driftwarden.daemon.pipeline import Message
+    from driftwarden.daemon.simulate import Scenario, messages
 
     app = demo_app(tmp_path)
     stream = list(messages(Scenario(events=300, label_delay=50)))

@@ -5,9 +5,9 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from detectors.batch import OutcomeBatch, PredictionBatch
-from detectors.settings import MonitorSettings
-from detectors.spec import FeatureSpec, ModelSpec
+from driftwarden.detectors.batch import OutcomeBatch, PredictionBatch
+from driftwarden.detectors.settings import MonitorSettings
+from driftwarden.detectors.spec import FeatureSpec, ModelSpec
 
 
 def make_spec(window: int = 1000, **settings: object) -> ModelSpec:
@@ -46,7 +46,7 @@ def rng() -> np.random.Generator:
 @pytest.fixture(scope="module", params=["numba", "numpy"])
 def ks_backend(request: pytest.FixtureRequest) -> Iterator[str]:
     """Run a test with the compiled KS kernel and with its numpy fallback (the dev extra installs numba)."""
-    from detectors import ks_exact
+    from driftwarden.detectors import ks_exact
 
     previous = ks_exact.use_backend(request.param)
     try:

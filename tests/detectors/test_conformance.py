@@ -12,23 +12,23 @@ import msgspec
 import numpy as np
 import pytest
 
-import detectors
-from detectors.base import REGISTRY
-from detectors.categorical import CategoricalDriftTest, CategoricalReference
-from detectors.concept import ConceptDriftDetector
-from detectors.estimation import CbpeEstimator
-from detectors.kpi import KpiMonitor
-from detectors.multivariate import PcaDrift
-from detectors.numeric import NumericDriftTest, NumericReference
-from detectors.performance import PerformanceMonitor
-from detectors.quality import QualityMonitor
-from detectors.realized import RealizedTracker
-from detectors.settings import KpiSettings, QualitySettings, TrafficSettings
-from detectors.spec import FeatureSpec
-from detectors.traffic import TrafficMonitor
+import driftwarden.detectors as detectors
+from driftwarden.detectors.base import REGISTRY
+from driftwarden.detectors.categorical import CategoricalDriftTest, CategoricalReference
+from driftwarden.detectors.concept import ConceptDriftDetector
+from driftwarden.detectors.estimation import CbpeEstimator
+from driftwarden.detectors.kpi import KpiMonitor
+from driftwarden.detectors.multivariate import PcaDrift
+from driftwarden.detectors.numeric import NumericDriftTest, NumericReference
+from driftwarden.detectors.performance import PerformanceMonitor
+from driftwarden.detectors.quality import QualityMonitor
+from driftwarden.detectors.realized import RealizedTracker
+from driftwarden.detectors.settings import KpiSettings, QualitySettings, TrafficSettings
+from driftwarden.detectors.spec import FeatureSpec
+from driftwarden.detectors.traffic import TrafficMonitor
 
 for _module in pkgutil.iter_modules(detectors.__path__):  # every registration, so that none escapes the test
-    importlib.import_module(f"detectors.{_module.name}")
+    importlib.import_module(f"driftwarden.detectors.{_module.name}")
 
 RNG = np.random.default_rng(0)
 NUM_REF = NumericReference(RNG.normal(size=2000))

@@ -11,10 +11,10 @@ from river.drift import binary
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
-from detectors.binning import jensen_shannon
-from detectors.categorical import chi_square
-from detectors.concept import ConceptDriftDetector
-from detectors.numeric import NumericReference, ks_bounded, ks_pvalue, ks_statistic, reference_prefix, wasserstein
+from driftwarden.detectors.binning import jensen_shannon
+from driftwarden.detectors.categorical import chi_square
+from driftwarden.detectors.concept import ConceptDriftDetector
+from driftwarden.detectors.numeric import NumericReference, ks_bounded, ks_pvalue, ks_statistic, reference_prefix, wasserstein
 
 samples = st.lists(st.one_of(st.integers(-5, 5).map(float), st.floats(-1e3, 1e3)), min_size=2, max_size=80)
 
@@ -115,7 +115,7 @@ def test_replay_limit_bounds_state_and_stays_restorable() -> None:
 @given(samples, samples)
 def test_the_windowed_test_matches_scipy_on_tie_heavy_data(ref: list[float], win: list[float]) -> None:
     """The detector's own path (precomputed reference tie runs, run-length window ties) == scipy."""
-    from detectors.numeric import NumericDriftTest, NumericReference
+    from driftwarden.detectors.numeric import NumericDriftTest, NumericReference
 
     r, w = np.array(ref), np.array(win)
     test = NumericDriftTest(NumericReference(r), window_size=len(w))
@@ -134,7 +134,7 @@ def test_the_windowed_test_matches_scipy_on_tie_heavy_data(ref: list[float], win
        st.sampled_from(["normal", "shifted", "discrete", "mixed", "constant-window"]))
 def test_branch_and_bound_ks_equals_scipy_on_large_references(seed: int, m: int, n: int, kind: str) -> None:
     """References larger than KS_CUTS: the cells are searched point by point only near the supremum."""
-    from detectors.numeric import NumericDriftTest, NumericReference
+    from driftwarden.detectors.numeric import NumericDriftTest, NumericReference
 
     rng = np.random.default_rng(seed)
     r = rng.normal(size=m)
@@ -154,11 +154,11 @@ def test_branch_and_bound_ks_equals_scipy_on_large_references(seed: int, m: int,
 @pytest.mark.usefixtures("ks_backend")
 def test_the_suite_vectorized_across_subjects_equals_each_subjects_own_result() -> None:
     """DriftSuite evaluates numeric subjects together; each must equal NumericDriftTest.result alone."""
-    from detectors.batch import OutcomeBatch
-    from detectors.drift import DriftSuite
-    from detectors.numeric import NumericDriftTest
-    from detectors.settings import DriftSettings, MonitorSettings
-    from detectors.spec import FeatureSpec, ModelSpec
+    from driftwarden.detectors.batch import OutcomeBatch
+    from driftwarden.detectors.drift import DriftSuite
+    from driftwarden.detectors.numeric import NumericDriftTest
+    from driftwarden.detectors.settings import DriftSettings, MonitorSettings
+    from driftwarden.detectors.spec import FeatureSpec, ModelSpec
 
     rng = np.random.default_rng(3)
     n = 4000
@@ -215,7 +215,7 @@ def test_buffer_trims_and_batch_splits_match_river_one_value_at_a_time(name: str
 @given(data=st.data())
 def test_roc_auc_equals_mann_whitney_u(data: st.DataObject) -> None:
     """AUC = U / (n_pos n_neg), with scipy's mid-ranks for tied scores (drawn from few values to force ties)."""
-    from detectors.metrics import auc_from_scores
+    from driftwarden.detectors.metrics import auc_from_scores
 
     n = data.draw(st.integers(2, 300))
     levels = data.draw(st.integers(1, 12))

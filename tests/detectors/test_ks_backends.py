@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from detectors import ks_exact
-from detectors.numeric import NumericReference
+from driftwarden.detectors import ks_exact
+from driftwarden.detectors.numeric import NumericReference
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,4 +1,4 @@
-"""detectors.kstwo.kstwo_sf against scipy.stats.kstwo.sf: random inputs, every branch of scipy's _kolmogn, shapes."""
+"""driftwarden.detectors.kstwo.kstwo_sf against scipy.stats.kstwo.sf: random inputs, every branch of scipy's _kolmogn, shapes."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import _ksstats, kstwo
 
-from detectors.kstwo import kstwo_sf
+from driftwarden.detectors.kstwo import kstwo_sf
 
 RTOL, ATOL = 1e-12, 1e-300
 N_MAX = 200_000
@@ -282,7 +282,7 @@ def test_smirnov_sf_equals_scipy_where_it_replaces_it(n: int) -> None:
     """smirnov_sf (n > 1000) against scipy.special.smirnov over the whole branch, edges included."""
     from scipy.special import smirnov
 
-    from detectors.kstwo import smirnov_sf
+    from driftwarden.detectors.kstwo import smirnov_sf
 
     rng = np.random.default_rng(n)
     low, high = math.sqrt(2.2 / n), math.sqrt(370.0 / n)

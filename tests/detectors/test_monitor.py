@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detectors.batch import OutcomeBatch, PredictionBatch
-from detectors.findings import Finding
-from detectors.monitor import ModelMonitor, compare
-from detectors.settings import ConceptSettings, KpiSettings, MonitorSettings
+from driftwarden.detectors.batch import OutcomeBatch, PredictionBatch
+from driftwarden.detectors.findings import Finding
+from driftwarden.detectors.monitor import ModelMonitor, compare
+from driftwarden.detectors.settings import ConceptSettings, KpiSettings, MonitorSettings
 from tests.detectors.conftest import as_predictions, make_outcomes, make_spec
 
 REF = make_outcomes(np.random.default_rng(7), 20_000)
@@ -190,7 +190,7 @@ def test_no_drift_stream_raises_no_feature_drift() -> None:
 
 def test_a_correlation_change_no_single_feature_shows_is_caught_by_pca_alone() -> None:
     """Same marginals, flipped correlation: no feature drifts, the multivariate check does."""
-    from detectors.spec import FeatureSpec, ModelSpec
+    from driftwarden.detectors.spec import FeatureSpec, ModelSpec
 
     rng = np.random.default_rng(11)
 

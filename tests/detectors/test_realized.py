@@ -4,8 +4,8 @@ import json
 
 import numpy as np
 
-from detectors.estimation import CbpeEstimator
-from detectors.realized import RealizedTracker
+from driftwarden.detectors.estimation import CbpeEstimator
+from driftwarden.detectors.realized import RealizedTracker
 
 
 def _labels(rng: np.random.Generator, p: np.ndarray) -> np.ndarray:

@@ -16,12 +16,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detectors.kpi import KpiMonitor
-from detectors.quality import MAX_TRACKED_KEYS, QualityMonitor
-from detectors.settings import KpiSettings, TrafficSettings
-from detectors.spec import FeatureSpec
-from detectors.traffic import TrafficMonitor
-from detectors.window import ColumnWindow
+from driftwarden.detectors.kpi import KpiMonitor
+from driftwarden.detectors.quality import MAX_TRACKED_KEYS, QualityMonitor
+from driftwarden.detectors.settings import KpiSettings, TrafficSettings
+from driftwarden.detectors.spec import FeatureSpec
+from driftwarden.detectors.traffic import TrafficMonitor
+from driftwarden.detectors.window import ColumnWindow
 
 sizes = st.lists(st.integers(1, 40), min_size=1, max_size=10)
 

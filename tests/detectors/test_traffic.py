@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from detectors.settings import TrafficSettings
-from detectors.traffic import TrafficMonitor
+from driftwarden.detectors.settings import TrafficSettings
+from driftwarden.detectors.traffic import TrafficMonitor
 
 
 def test_a_catch_up_judges_every_bucket_it_closes_at_once() -> None:

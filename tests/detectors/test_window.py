@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from detectors.window import ColumnWindow
+from driftwarden.detectors.window import ColumnWindow
 
 
 def test_a_column_missing_from_some_batches_is_filled_not_a_crash() -> None:

@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from daemon.reference import load_reference
-from daemon.simulate import FEATURES, Scenario, generate, write_reference
-from detectors.batch import OutcomeBatch, PredictionBatch
-from detectors.findings import Finding
-from detectors.monitor import ModelMonitor
-from detectors.settings import MonitorSettings
-from detectors.spec import FeatureSpec, ModelSpec
+from driftwarden.daemon.reference import load_reference
+from driftwarden.daemon.simulate import FEATURES, Scenario, generate, write_reference
+from driftwarden.detectors.batch import OutcomeBatch, PredictionBatch
+from driftwarden.detectors.findings import Finding
+from driftwarden.detectors.monitor import ModelMonitor
+from driftwarden.detectors.settings import MonitorSettings
+from driftwarden.detectors.spec import FeatureSpec, ModelSpec
 
 WINDOW = 2000
 LAG = 25.0

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from alerts.reports.html import CSP
-from daemon.demo import run_demo
-from daemon.http_server import HttpServer
-from daemon.metrics import Metrics
+from driftwarden.alerts.reports.html import CSP
+from driftwarden.daemon.demo import run_demo
+from driftwarden.daemon.http_server import HttpServer
+from driftwarden.daemon.metrics import Metrics
 from tests.browser import CHROMIUM, Chromium
 
 SECTIONS = ["headline", "what-fired", "suspects", "changes", "quality", "segments", "timelines", "other-degraded",

@@ -8,11 +8,11 @@ import tarfile
 from collections.abc import Callable
 from pathlib import Path
 
-from alerts.reports.builder import build_report, write_report
-from alerts.reports.bundle import read_bundle
-from daemon.replay import replay, run_replay
-from detectors.batch import OutcomeBatch
-from detectors.findings import Finding
+from driftwarden.alerts.reports.builder import build_report, write_report
+from driftwarden.alerts.reports.bundle import read_bundle
+from driftwarden.daemon.replay import replay, run_replay
+from driftwarden.detectors.batch import OutcomeBatch
+from driftwarden.detectors.findings import Finding
 from tests.reports.conftest import WINDOW, churn_spec, stream
 
 NOW = 1_800_000_000.0

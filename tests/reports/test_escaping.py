@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from alerts.reports.builder import build_report, write_report
-from detectors.batch import OutcomeBatch, PredictionBatch
-from detectors.spec import FeatureSpec, ModelSpec
+from driftwarden.alerts.reports.builder import build_report, write_report
+from driftwarden.detectors.batch import OutcomeBatch, PredictionBatch
+from driftwarden.detectors.spec import FeatureSpec, ModelSpec
 
 HOSTILE = [
     "<script>alert(1)</script>",
@@ -59,7 +59,7 @@ def test_hostile_values_stay_inert(tmp_path: Path) -> None:
     reference, current = rows(0.0, False), rows(2.0, True)
     window = PredictionBatch(current.prediction_timestamps, current.features, current.y_pred, current.score,
                              current.model_version)
-    from detectors.monitor import compare
+    from driftwarden.detectors.monitor import compare
 
     found = compare(spec, reference, current)
     report = build_report(model_id=HOSTILE[0] + HOSTILE[4], spec=spec, reference=reference, current=window,

@@ -13,12 +13,12 @@ from urllib.parse import urljoin
 
 import pytest
 
-from alerts.reports import catalog
-from alerts.reports.layout import slug
-from alerts.reports.pages import render_history, render_index
-from alerts.reports.retention import purge_reports
-from daemon.http_server import HttpServer
-from daemon.metrics import Metrics
+from driftwarden.alerts.reports import catalog
+from driftwarden.alerts.reports.layout import slug
+from driftwarden.alerts.reports.pages import render_history, render_index
+from driftwarden.alerts.reports.retention import purge_reports
+from driftwarden.daemon.http_server import HttpServer
+from driftwarden.daemon.metrics import Metrics
 
 HOSTILE = '<script>alert(1)</script>"><img src=x onerror=alert(1)>'
 DAY = 86400.0

@@ -7,11 +7,11 @@ from typing import Any
 
 import numpy as np
 
-from alerts.reports.builder import build_report, write_report
-from alerts.reports.report import Report
-from alerts.reports.segments import wilson_interval
-from daemon.simulate import START
-from detectors.batch import OutcomeBatch
+from driftwarden.alerts.reports.builder import build_report, write_report
+from driftwarden.alerts.reports.report import Report
+from driftwarden.alerts.reports.segments import wilson_interval
+from driftwarden.daemon.simulate import START
+from driftwarden.detectors.batch import OutcomeBatch
 from tests.reports.conftest import WINDOW, Run, churn_spec, stream, take
 
 NOW = 1_800_000_000.0
@@ -106,7 +106,7 @@ def test_wilson_interval_matches_the_textbook_value() -> None:
 
 def test_generate_report_from_a_live_monitor(reference: OutcomeBatch, traffic: Callable[..., OutcomeBatch],
                                               tmp_path: Path) -> None:
-    from daemon.report_cmd import generate_report
+    from driftwarden.daemon.report_cmd import generate_report
     from tests.reports.conftest import prediction_rows
 
     run = stream(churn_spec(), reference, traffic(windows=1, covariate_shift_at=0))

@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from alerts.reports import plots
-from alerts.reports.builder import build_report, write_report
-from alerts.reports.report import Report, Segment
-from alerts.reports.retention import purge_reports
-from alerts.reports.segments import wilson_interval
-from detectors.batch import OutcomeBatch
+from driftwarden.alerts.reports import plots
+from driftwarden.alerts.reports.builder import build_report, write_report
+from driftwarden.alerts.reports.report import Report, Segment
+from driftwarden.alerts.reports.retention import purge_reports
+from driftwarden.alerts.reports.segments import wilson_interval
+from driftwarden.detectors.batch import OutcomeBatch
 from tests.reports.conftest import churn_spec, stream
 
 NOW = 1_800_000_000.0

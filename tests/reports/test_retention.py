@@ -3,9 +3,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from alerts.reports.builder import build_report, write_report
-from alerts.reports.retention import purge_reports
-from detectors.batch import OutcomeBatch
+from driftwarden.alerts.reports.builder import build_report, write_report
+from driftwarden.alerts.reports.retention import purge_reports
+from driftwarden.detectors.batch import OutcomeBatch
 from tests.reports.conftest import churn_spec, stream
 
 DAY = 86_400.0
