@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench kafka-jars broker clean
+.PHONY: demo test lint bench kafka-jars alertmanager broker clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,10 @@ demo: $(STAMP)
 kafka-jars: $(STAMP)
 	$(BIN)/python -m tests.broker.kafka fetch
 
-test: $(STAMP) kafka-jars
+alertmanager: $(STAMP)
+	$(BIN)/python -m tests.broker.alertmanager fetch
+
+test: $(STAMP) kafka-jars alertmanager
 	$(BIN)/python -m pytest -q
 
 TYPECHECK := .cache/typecheck
