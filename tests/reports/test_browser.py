@@ -35,7 +35,7 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> Path:
     work = tmp_path_factory.mktemp("browser") / "demo"
     assert run_demo(None, str(work), events=30000, out=io.StringIO()) == 0
     root = work / "reports"
-    assert len(list((root / "churn").iterdir())) == 2  # the covariate shift's report and the concept drift's
+    assert len(list((root / "churn").iterdir())) >= 2  # at least the covariate shift's report and the concept drift's
     # a page that breaks the rules, to show that the test sees a CSP violation and a console error
     (root / "bad.html").write_text(f'<html><head><meta http-equiv="Content-Security-Policy" content="{CSP}">'
                                    "</head><body><script>console.error('x')</script></body></html>")
