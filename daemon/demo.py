@@ -177,9 +177,11 @@ def run_demo(config_path: str | None, workdir: str, events: int = 60_000, out: T
             batch = []
     if batch:
         app.handle(batch)
-    end = clock() + 900  # let group_wait and group_interval run out (not staleness: 1h)
+    end = clock() + 900  # let group_wait and group_interval run out
     app.clock = lambda: end
-    app.housekeeping()
+    app.reports.drain()
+    app.pipeline.finish(end)  # the replay is over: its last findings need not wait for more events
+    app.alerts.deliver(end)
     app.save()
     app.close()
     _record_outputs(work, {p.name for p in work.iterdir()} - before)

@@ -19,6 +19,7 @@ Every change is recorded so that a checkpoint can persist exactly the delta.
 from __future__ import annotations
 
 import itertools
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,7 +68,9 @@ class OutcomeJoin:
         self.max_pending = max_pending
         self._predictions: dict[str, dict[str, Held]] = {}  # model -> prediction id -> held, ~event-time order
         self._outcomes: dict[str, dict[str, OutcomeEvent]] = {}
-        self._queue: dict[str, dict[str, None]] = {}  # model -> outcome ids waiting in arrival order
+        # model -> outcome ids waiting in arrival order; an OrderedDict, whose first key is found in
+        # O(1) however many were deleted before it (a dict's is not: quadratic over a backlog)
+        self._queue: dict[str, OrderedDict[str, None]] = {}
         self._n_predictions = 0
         self._n_outcomes = 0
         self.counters = JoinCounters()
@@ -92,7 +95,7 @@ class OutcomeJoin:
         pairs: list[Pair] = []
         waiting = self._predictions.setdefault(model_id, {})
         early_store = self._outcomes.get(model_id, {})
-        queue = self._queue.get(model_id, {})
+        queue = self._queue.get(model_id) or OrderedDict()
         before = len(waiting)
         matched_early = 0
         for event in events:
@@ -126,7 +129,7 @@ class OutcomeJoin:
         pairs: list[Pair] = []
         waiting = self._predictions.get(model_id, {})
         early_store = self._outcomes.setdefault(model_id, {})
-        queue = self._queue.setdefault(model_id, {})
+        queue = self._queue.setdefault(model_id, OrderedDict())
         before = len(early_store)
         for event in events:
             pid = event.prediction_id

@@ -285,6 +285,22 @@ class Pipeline:
         if ready:
             self._apply(model_id, ready, now)
 
+    def finish(self, now: float) -> None:
+        """The input ended (a replay, the demo): what waits for the clock goes on now, then alert timers.
+
+        Outcomes waiting in order for their predictions are paired or let go, and every
+        waiting finding reaches the alerts in its order; no detector is ticked (the time
+        after the end of a replay is not a silence of its traffic).
+        """
+        for model_id, runtime in self.models.items():
+            found = self._labelled(runtime, self.join.release(model_id, force=True), now)
+            heap = self._waiting.setdefault(model_id, [])
+            for f in found:
+                heapq.heappush(heap, (f.decided_at, next(self._seq), f))
+            if heap:
+                self._apply(model_id, [heapq.heappop(heap)[2] for _ in range(len(heap))], now)
+        self.alerts.flush(now)
+
     def waiting_state(self) -> dict[str, list[list[Any]]]:
         """Findings not yet released to the alerts (checkpointed with the detectors' state)."""
         return {m: [[t, seq, f.to_dict()] for t, seq, f in sorted(heap)] for m, heap in self._waiting.items() if heap}
