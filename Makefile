@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench kafka-jars broker clean
+.PHONY: demo test chaos lint bench kafka-jars broker clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ kafka-jars: $(STAMP)
 
 test: $(STAMP) kafka-jars
 	$(BIN)/python -m pytest -q
+
+# the chaos run (minutes): hostile messages, broker outage, kill -9s, Slack/CI outage; prints its counts
+chaos: $(STAMP) kafka-jars
+	$(BIN)/python -m pytest -m chaos tests/chaos -q -s
 
 lint: $(STAMP)
 	$(BIN)/ruff check daemon detectors alerts tests bench
