@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench kafka-jars alertmanager broker clean
+.PHONY: demo test chaos lint bench kafka-jars alertmanager broker clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ alertmanager: $(STAMP)
 
 test: $(STAMP) kafka-jars alertmanager
 	$(BIN)/python -m pytest -q
+
+# the chaos run (minutes): hostile messages, broker outage, kill -9s, Slack/CI outage; prints its counts
+chaos: $(STAMP) kafka-jars
+	$(BIN)/python -m pytest -m chaos tests/chaos -q -s
 
 TYPECHECK := .cache/typecheck
 lint: $(STAMP)
