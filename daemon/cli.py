@@ -18,7 +18,7 @@ from daemon.config import ConfigError, load_config
 def _run(args: argparse.Namespace) -> int:
     from daemon.app import App
     from daemon.http_server import HttpServer
-    from daemon.kafka_io import KafkaDeadLetters, KafkaSource
+    from daemon.kafka_io import open_dead_letters, open_source
     from daemon.kafka_outage import StoppedWaiting
     from daemon.preflight import preflight
 
@@ -40,14 +40,14 @@ def _run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     try:
-        dead_letters = KafkaDeadLetters(config.kafka, stop_event=stopping, compression_type=config.kafka.compression_type)
+        dead_letters = open_dead_letters(config.kafka, stop_event=stopping, compression_type=config.kafka.compression_type)
     except StoppedWaiting:
         log.info("stopped before Kafka was reachable")
         return 0
     app = App(config, dead_letters, producer=dead_letters.producer)
     app.stop_event = stopping
     try:
-        source = KafkaSource(config.kafka, stored_offsets=lambda: app.checkpoint.offsets(), on_revoke=app.save,
+        source = open_source(config.kafka, stored_offsets=lambda: app.checkpoint.offsets(), on_revoke=app.save,
                              stop_event=stopping)
     except StoppedWaiting:
         log.info("stopped before Kafka was reachable")
