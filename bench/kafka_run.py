@@ -1,24 +1,39 @@
-"""End-to-end throughput of `driftwarden run`'s loop through a real Kafka broker.
+"""Throughput through a real Kafka broker, per client: the client alone vs. `driftwarden run`'s loop.
 
-    python bench/kafka_run.py [--events 100000] [--repeats 3]
+    python bench/kafka_run.py [--events 100000] [--repeats 3] [--clients kafka-python,confluent-kafka]
+                              [--profile confluent-kafka]
 
 Starts the test broker (or uses DRIFTWARDEN_TEST_BOOTSTRAP), produces the synthetic churn
-traffic (predictions + outcomes) once, then consumes it from the beginning ``--repeats``
-times with a fresh consumer group and state each time, through the real App and KafkaSource.
-Prints messages/s per run, the median, and peak RSS.
+traffic (predictions + outcomes) once, then, ``--repeats`` times and for each client in turn,
+consumes all of it from the beginning with a fresh consumer group:
+
+* raw: the client library alone with the daemon's consumer settings, counting records;
+* in-process (once per run): the same messages handed to App.handle without a broker, the
+  ceiling any client can reach;
+* end-to-end: the real App (decode, join, detectors, alerts, checkpoints) fed by the daemon's
+  source for that client (``kafka.client``).
+
+Prints each run, then per client the medians and the ratio end-to-end / raw (both measured in
+the same run, interleaved, so a busy machine slows both alike). ``--profile CLIENT`` runs one
+more end-to-end pass under cProfile and prints where the time went.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import io
 import os
+import pstats
 import resource
 import statistics
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -27,75 +42,136 @@ from kafka.admin import KafkaAdminClient, NewTopic  # noqa: E402
 
 from driftwarden.daemon.app import App, prepare_loop  # noqa: E402
 from driftwarden.daemon.cli import single_threaded_numerics  # noqa: E402
-from driftwarden.daemon.config import parse_config  # noqa: E402
-from driftwarden.daemon.kafka_io import KafkaDeadLetters, KafkaSource  # noqa: E402
-from driftwarden.daemon.simulate import FEATURES, Scenario, write_reference  # noqa: E402
+from driftwarden.daemon.config import Config, parse_config  # noqa: E402
+from driftwarden.daemon.kafka_io import KafkaSource, open_dead_letters, open_source  # noqa: E402
+from driftwarden.daemon.pipeline import Message  # noqa: E402
+from driftwarden.daemon.simulate import FEATURES, Scenario, messages, write_reference  # noqa: E402
 from driftwarden.daemon.simulate_kafka import produce_scenario  # noqa: E402
 from tests.broker.kafka import KafkaBroker  # noqa: E402
 
-
-def consume_only(bootstrap: str, topics: dict[str, str], workdir: Path, total: int) -> float:
-    """The floor: kafka-python alone, with the daemon's consumer settings, no processing."""
-    settings = parse_config({
-        "kafka": {"bootstrap_servers": bootstrap, "group_id": f"bench-raw-{uuid.uuid4().hex[:8]}",
-                  "predictions_topic": topics["predictions"], "outcomes_topic": topics["outcomes"],
-                  "poll_timeout": "200ms"},
-        "models": [{"id": "churn", "task": "binary", "reference": "reference.parquet",
-                    "features": {f: {"type": t} for f, t in FEATURES.items()}}],
-    }, base_dir=str(workdir)).kafka
-    source = KafkaSource(settings, stored_offsets=dict, on_revoke=lambda: None)
-    started, seen = None, 0
-    try:
-        while seen < total:
-            messages = source.poll()
-            if messages and started is None:
-                started = time.perf_counter()
-            seen += len(messages)
-        assert started is not None
-        return seen / (time.perf_counter() - started)
-    finally:
-        source.close()
+CLIENTS = ("kafka-python", "confluent-kafka")
 
 
-def consume_once(bootstrap: str, topics: dict[str, str], workdir: Path, total: int) -> float:
-    config = parse_config({
-        "kafka": {"bootstrap_servers": bootstrap, "group_id": f"bench-{uuid.uuid4().hex[:8]}",
+def _config(bootstrap: str, topics: dict[str, str], workdir: Path, client: str) -> Config:
+    run = uuid.uuid4().hex[:8]
+    return parse_config({
+        "kafka": {"client": client, "bootstrap_servers": bootstrap, "group_id": f"bench-{run}",
                   "predictions_topic": topics["predictions"], "outcomes_topic": topics["outcomes"],
                   "dead_letter_topic": topics["dlq"], "poll_timeout": "200ms"},
-        "state": {"path": str(workdir / f"state-{uuid.uuid4().hex[:8]}" / "dw.db"), "checkpoint_interval": "5s"},
+        "state": {"path": str(workdir / f"state-{run}" / "dw.db"), "checkpoint_interval": "5s"},
         "http": {"enabled": False},
         "models": [{"id": "churn", "task": "binary", "reference": "reference.parquet",
                     "features": {f: {"type": t} for f, t in FEATURES.items()}}],
     }, base_dir=str(workdir))
-    dead = KafkaDeadLetters(config.kafka)
-    app = App(config, dead, producer=dead.producer)
-    source = KafkaSource(config.kafka, stored_offsets=app.checkpoint.offsets, on_revoke=app.save)
-    prepare_loop()  # as App.run does
-    started = None
-    seen = 0
+
+
+def _timed(poll: Callable[[], int], total: int) -> float:
+    """Messages/s from the first non-empty batch until ``total`` were seen."""
+    started, seen = None, 0
+    while seen < total:
+        n = poll()
+        if n and started is None:
+            started = time.perf_counter()
+        seen += n
+    assert started is not None
+    return seen / (time.perf_counter() - started)
+
+
+def raw_rate(config: Config, total: int) -> float:
+    """The floor: the client library alone, with the daemon's consumer settings, no Message objects."""
+    settings = config.kafka
+    topics = [settings.predictions_topic, settings.outcomes_topic]
+    if settings.client == "confluent-kafka":
+        from confluent_kafka import Consumer
+
+        from driftwarden.daemon.kafka_confluent import consumer_config
+
+        consumer = Consumer(consumer_config(settings))
+        consumer.subscribe(topics)
+        timeout, batch = 0.2, settings.max_poll_records
+        try:
+            return _timed(lambda: sum(1 for r in consumer.consume(batch, timeout) if r.error() is None), total)
+        finally:
+            consumer.close()
+    kp = KafkaSource._consumer(settings)
+    kp.subscribe(topics=topics)
     try:
-        while seen < total:
-            messages = source.poll()
-            if messages and started is None:
-                started = time.perf_counter()
-            if messages:
-                app.handle(messages)
-                seen += len(messages)
-            app.housekeeping(source)
+        return _timed(lambda: sum(len(b) for b in kp.poll(timeout_ms=200).values()), total)
+    finally:
+        kp.close(autocommit=False)
+
+
+def end_to_end_rate(config: Config, total: int) -> float:
+    """`driftwarden run`'s loop (App.run without its delivery thread), fed by the configured client."""
+    dead = open_dead_letters(config.kafka)
+    app = App(config, dead, producer=dead.producer)
+    source = open_source(config.kafka, stored_offsets=app.checkpoint.offsets, on_revoke=app.save)
+    prepare_loop()  # as App.run does
+
+    def step() -> int:
+        messages = source.poll()
+        if messages:
+            app.handle(messages)
+        app.housekeeping(source)
+        return len(messages)
+
+    try:
+        rate = _timed(step, total)
         app.save(source)
-        assert started is not None
-        return seen / (time.perf_counter() - started)
+        return rate
     finally:
         source.close()
         app.close()
         dead.close()
 
 
+def in_process_rate(config: Config, scenario: Scenario) -> float:
+    """The ceiling without a broker: the same messages (production order) handed to App.handle in polls' batches."""
+    topics = {"predictions": config.kafka.predictions_topic, "outcomes": config.kafka.outcomes_topic}
+    next_offset = dict.fromkeys(topics.values(), 0)
+    batch: list[Message] = []
+    for name, key, value in messages(scenario):
+        topic = topics[name]
+        batch.append(Message(topic, 0, next_offset[topic], key, value))
+        next_offset[topic] += 1
+    size = config.kafka.max_poll_records
+    batches = [batch[i:i + size] for i in range(0, len(batch), size)]
+    dead = _Discard()
+    app = App(config, dead)
+    prepare_loop()
+    try:
+        started = time.perf_counter()
+        for b in batches:
+            app.handle(b)
+            app.housekeeping(None)
+        return len(batch) / (time.perf_counter() - started)
+    finally:
+        app.close()
+
+
+class _Discard:
+    def send(self, message: Message, reason: str) -> None:
+        pass
+
+
+def profile(config: Config, total: int, top: int = 25) -> str:
+    profiler = cProfile.Profile()
+    profiler.enable()
+    end_to_end_rate(config, total)
+    profiler.disable()
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(top)
+    return out.getvalue()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--events", type=int, default=100_000, help="predictions (outcomes come on top)")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--clients", default=",".join(CLIENTS))
+    parser.add_argument("--profile", choices=CLIENTS, help="one more end-to-end run of this client under cProfile")
     args = parser.parse_args()
+    clients = [c for c in args.clients.split(",") if c]
     broker = None
     bootstrap = os.environ.get("DRIFTWARDEN_TEST_BOOTSTRAP")
     if not bootstrap:
@@ -115,15 +191,38 @@ def main() -> int:
             total = produce_scenario(bootstrap, scenario, topics["predictions"], topics["outcomes"])
             print(f"produced {total:,} messages ({args.events:,} predictions + outcomes) "
                   f"in {time.perf_counter() - t0:.1f}s")
-            raw = [consume_only(bootstrap, topics, work, total) for _ in range(args.repeats)]
-            print(f"consumer alone (kafka-python, the daemon's settings): median {statistics.median(raw):,.0f} messages/s")
-            rates = []
+            inproc: list[float] = []
+            raw: dict[str, list[float]] = {c: [] for c in clients}
+            e2e: dict[str, list[float]] = {c: [] for c in clients}
             for i in range(args.repeats):
-                rate = consume_once(bootstrap, topics, work, total)
-                rates.append(rate)
-                print(f"run {i + 1}: {rate:,.0f} messages/s through decode, join, detectors, alerts, checkpoints")
+                inproc.append(in_process_rate(_config(bootstrap, topics, work, clients[0]), scenario))
+                print(f"run {i + 1} {'no broker':>15}: in-process {inproc[-1]:>10,.0f}/s (App.handle alone)")
+                for client in clients:  # interleaved: a noisy neighbour slows both figures of a run alike
+                    raw[client].append(raw_rate(_config(bootstrap, topics, work, client), total))
+                    e2e[client].append(end_to_end_rate(_config(bootstrap, topics, work, client), total))
+                    print(f"run {i + 1} {client:>15}: raw {raw[client][-1]:>10,.0f}/s  "
+                          f"end-to-end {e2e[client][-1]:>10,.0f}/s  ({e2e[client][-1] / raw[client][-1]:.2f}x)")
+            print(f"\nmedians of {args.repeats} runs, {total:,} messages each (messages/s):")
+            print(f"{'in-process':>15}  {'':>10}  {statistics.median(inproc):>10,.0f}  (App.handle, no broker)")
+            print(f"{'client':>15}  {'raw':>10}  {'end-to-end':>10}  ratio")
+            results: dict[str, Any] = {}
+            for client in clients:
+                r, e = statistics.median(raw[client]), statistics.median(e2e[client])
+                results[client] = (r, e)
+                print(f"{client:>15}  {r:>10,.0f}  {e:>10,.0f}  {e / r:.2f}x")
+            if "confluent-kafka" in results:
+                r, e = results["confluent-kafka"]
+                target = min(0.8 * r, 200_000)
+                print(f"confluent-kafka target: end-to-end >= min(0.8 x raw, 200,000) = {target:,.0f}/s: "
+                      f"{'met' if e >= target else 'NOT met'}")
+            if "kafka-python" in results:
+                r, e = results["kafka-python"]
+                print(f"kafka-python target: end-to-end >= 0.8 x raw = {0.8 * r:,.0f}/s: {'met' if e >= 0.8 * r else 'NOT met'}")
             peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-            print(f"median {statistics.median(rates):,.0f} messages/s; peak RSS {peak:,.0f} MiB")
+            print(f"peak RSS {peak:,.0f} MiB")
+            if args.profile:
+                print(f"\ncProfile of one end-to-end run ({args.profile}), by own time:")
+                print(profile(_config(bootstrap, topics, work, args.profile), total))
     finally:
         if broker is not None:
             broker.stop()

@@ -32,7 +32,7 @@ from driftwarden.daemon.logs import configure_logging
 def _run(args: argparse.Namespace) -> int:
     from driftwarden.daemon.app import App
     from driftwarden.daemon.http_server import HttpServer
-    from driftwarden.daemon.kafka_io import KafkaDeadLetters, KafkaSource
+    from driftwarden.daemon.kafka_io import open_dead_letters, open_source
     from driftwarden.daemon.kafka_outage import StoppedWaiting
     from driftwarden.daemon.preflight import preflight
 
@@ -55,14 +55,14 @@ def _run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     try:
-        dead_letters = KafkaDeadLetters(config.kafka, stop_event=stopping, compression_type=config.kafka.compression_type)
+        dead_letters = open_dead_letters(config.kafka, stop_event=stopping, compression_type=config.kafka.compression_type)
     except StoppedWaiting:
         log.info("stopped before Kafka was reachable")
         return 0
     app = App(config, dead_letters, producer=dead_letters.producer)
     app.stop_event = stopping
     try:
-        source = KafkaSource(config.kafka, stored_offsets=lambda: app.checkpoint.offsets(), on_revoke=app.save,
+        source = open_source(config.kafka, stored_offsets=lambda: app.checkpoint.offsets(), on_revoke=app.save,
                              stop_event=stopping)
     except StoppedWaiting:
         log.info("stopped before Kafka was reachable")

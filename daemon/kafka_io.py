@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
@@ -25,7 +25,7 @@ from kafka.producer.future import FutureRecordMetadata
 from kafka.structs import OffsetAndMetadata
 
 from driftwarden.alerts.redact import register_secret
-from driftwarden.daemon.config import KafkaSettings, parse_duration
+from driftwarden.daemon.config import ConfigError, KafkaSettings, parse_duration
 from driftwarden.daemon.kafka_outage import DeadLettersPending, Outage, connect_with_backoff, is_transient
 from driftwarden.daemon.pipeline import Message
 
@@ -55,15 +55,23 @@ def client_options(settings: KafkaSettings) -> dict[str, Any]:
     if settings.sasl_mechanism:
         options["sasl_mechanism"] = settings.sasl_mechanism
         options["sasl_plain_username"] = settings.sasl_username
-        if settings.sasl_password_env:
-            password = os.environ.get(settings.sasl_password_env)
-            if password is None:
-                raise RuntimeError(f"kafka.sasl_password_env: environment variable {settings.sasl_password_env} is not set")
-            register_secret(password)  # never in a log line, a status or a stored error
+        password = sasl_password(settings)
+        if password is not None:
             options["sasl_plain_password"] = password
     if settings.ssl_cafile:
         options["ssl_cafile"] = settings.ssl_cafile
     return options
+
+
+def sasl_password(settings: KafkaSettings) -> str | None:
+    """The SASL password from ``kafka.sasl_password_env`` (registered as a secret), or None if none is named."""
+    if not settings.sasl_password_env:
+        return None
+    password = os.environ.get(settings.sasl_password_env)
+    if password is None:
+        raise RuntimeError(f"kafka.sasl_password_env: environment variable {settings.sasl_password_env} is not set")
+    register_secret(password)  # never in a log line, a status or a stored error
+    return password
 
 
 def build_client(cls: Callable[..., T], **options: Any) -> T:
@@ -415,3 +423,65 @@ class KafkaDeadLetters:
         What it could not write is not lost: the checkpoint was not committed past it.
         """
         self.producer.close(timeout=timeout)
+
+
+@runtime_checkable
+class Source(Protocol):
+    """What the daemon's loop needs of a consumer (KafkaSource, ConfluentSource)."""
+
+    @property
+    def problem(self) -> str | None: ...
+    @property
+    def uncommitted(self) -> Offsets: ...
+    def poll(self) -> list[Message]: ...
+    def commit(self, offsets: Mapping[tuple[str, int], int]) -> None: ...
+    def lag(self) -> dict[tuple[str, int], int]: ...
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class DeadLetterSink(Protocol):
+    """What the daemon needs of a dead-letter producer (KafkaDeadLetters, ConfluentDeadLetters)."""
+
+    producer: Any  # for the alerts topic receiver: send(topic, key=, value=) -> future with get(timeout)
+
+    @property
+    def problem(self) -> str | None: ...
+    @property
+    def pending(self) -> int: ...
+    def send(self, message: Message, reason: str) -> None: ...
+    def flush(self) -> None: ...
+    def close(self, timeout: float = ...) -> None: ...
+
+
+def _confluent() -> Any:
+    try:
+        from driftwarden.daemon import kafka_confluent
+    except ImportError as exc:
+        raise ConfigError("kafka.client", [
+            f"kafka.client: confluent-kafka is not installed ({exc}): pip install 'driftwarden[confluent]'"
+        ]) from exc
+    return kafka_confluent
+
+
+def open_dead_letters(
+    settings: KafkaSettings,
+    stop_event: threading.Event | None = None,
+    compression_type: Compression | None = None,
+    flush_timeout: float = CALL_TIMEOUT_MS / 1000,
+) -> DeadLetterSink:
+    """The dead-letter producer of the configured ``kafka.client``; waits for a broker until ``stop_event``."""
+    cls = _confluent().ConfluentDeadLetters if settings.client == "confluent-kafka" else KafkaDeadLetters
+    return cls(settings, stop_event=stop_event, compression_type=compression_type, flush_timeout=flush_timeout)
+
+
+def open_source(
+    settings: KafkaSettings,
+    stored_offsets: Callable[[], Offsets],
+    on_revoke: Callable[[], None],
+    stop_event: threading.Event | None = None,
+) -> Source:
+    """The consumer of the configured ``kafka.client``; waits for a broker until ``stop_event``."""
+    if settings.client == "confluent-kafka":
+        return _confluent().ConfluentSource(settings, stored_offsets, on_revoke, stop_event=stop_event)
+    return KafkaSource(settings, stored_offsets, on_revoke, stop_event=stop_event)

@@ -55,10 +55,16 @@ class StoppedWaiting(KafkaUnavailable):
 
 
 def is_transient(exc: BaseException) -> bool:
-    """An error that a broker coming back cures (timeouts, connection loss, leader moves)."""
+    """An error that a broker coming back cures (timeouts, connection loss, leader moves).
+
+    Either client's: kafka-python's retriable errors, or librdkafka's (confluent-kafka raises
+    ``KafkaException(KafkaError)``; see daemon/kafka_confluent.py).
+    """
     if isinstance(exc, _NO_BROKERS):
         return True
-    return isinstance(exc, KafkaError) and bool(exc.retriable)
+    if isinstance(exc, KafkaError):
+        return bool(exc.retriable)
+    return bool(getattr(exc, "retriable", False))  # LibrdkafkaError carries librdkafka's verdict
 
 
 def _utc(seconds: float) -> str:

@@ -24,3 +24,11 @@ def kafka_bootstrap() -> Iterator[str]:
         yield broker.bootstrap
     finally:
         broker.stop()
+
+
+@pytest.fixture(params=["kafka-python", "confluent-kafka"])
+def kafka_client(request: pytest.FixtureRequest) -> str:
+    """``kafka.client``: the Kafka tests run against both clients (the same semantics, proven)."""
+    if request.param == "confluent-kafka":
+        pytest.importorskip("confluent_kafka", reason="the confluent extra: pip install 'driftwarden[confluent]'")
+    return str(request.param)

@@ -11,7 +11,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 
 from driftwarden.daemon.config import KafkaSettings
-from driftwarden.daemon.kafka_io import Compression, KafkaDeadLetters, KafkaSource
+from driftwarden.daemon.kafka_io import Compression, open_dead_letters, open_source
 from driftwarden.daemon.pipeline import Message
 
 CODECS: list[Compression] = ["gzip", "snappy", "lz4", "zstd"]
@@ -30,7 +30,7 @@ def _payload(codec: str, i: int) -> bytes:
 
 
 @pytest.mark.kafka
-def test_compressed_topics_are_consumed_and_dead_letters_compressed(kafka_bootstrap: str) -> None:
+def test_compressed_topics_are_consumed_and_dead_letters_compressed(kafka_bootstrap: str, kafka_client: str) -> None:
     suffix = uuid.uuid4().hex[:8]
     predictions, outcomes, dlq = f"predictions-{suffix}", f"outcomes-{suffix}", f"dlq-{suffix}"
     admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
@@ -51,10 +51,10 @@ def test_compressed_topics_are_consumed_and_dead_letters_compressed(kafka_bootst
             producer.close()
 
     settings = KafkaSettings(
-        bootstrap_servers=kafka_bootstrap, group_id=f"codecs-{suffix}", predictions_topic=predictions,
+        client=kafka_client, bootstrap_servers=kafka_bootstrap, group_id=f"codecs-{suffix}", predictions_topic=predictions,
         outcomes_topic=outcomes, dead_letter_topic=dlq, poll_timeout="200ms", session_timeout="6s",
     )
-    source = KafkaSource(settings, stored_offsets=dict, on_revoke=lambda: None)
+    source = open_source(settings, stored_offsets=dict, on_revoke=lambda: None)
     got: list[Message] = []
     try:
         deadline = time.monotonic() + 60
@@ -66,8 +66,9 @@ def test_compressed_topics_are_consumed_and_dead_letters_compressed(kafka_bootst
     assert [m.offset for m in got] == list(range(len(expected)))
 
     for codec in CODECS:  # each codec's producer writes the dead letters (one topic per codec)
-        letters = KafkaDeadLetters(
-            KafkaSettings(bootstrap_servers=kafka_bootstrap, dead_letter_topic=f"{dlq}-{codec}"), compression_type=codec
+        letters = open_dead_letters(
+            KafkaSettings(client=kafka_client, bootstrap_servers=kafka_bootstrap, dead_letter_topic=f"{dlq}-{codec}"),
+            compression_type=codec,
         )
         try:
             sent = [m for m in got if m.key == codec.encode()]
@@ -101,9 +102,9 @@ def _read_all(bootstrap: str, topic: str, count: int) -> list[tuple[bytes | None
 
 
 @pytest.mark.kafka
-def test_a_tombstone_is_dead_lettered_with_a_null_value(kafka_bootstrap: str) -> None:
+def test_a_tombstone_is_dead_lettered_with_a_null_value(kafka_bootstrap: str, kafka_client: str) -> None:
     topic = f"dlq-tombstone-{uuid.uuid4().hex[:8]}"
-    letters = KafkaDeadLetters(KafkaSettings(bootstrap_servers=kafka_bootstrap, dead_letter_topic=topic))
+    letters = open_dead_letters(KafkaSettings(client=kafka_client, bootstrap_servers=kafka_bootstrap, dead_letter_topic=topic))
     try:
         letters.send(Message("predictions", 0, 7, b"churn", None), "null value")
         letters.send(Message("predictions", 0, 8, b"churn", b""), "empty value")

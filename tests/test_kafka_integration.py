@@ -23,7 +23,7 @@ from kafka.admin import KafkaAdminClient, NewTopic
 from driftwarden.alerts.webhook import verify_signature
 from driftwarden.daemon.app import App
 from driftwarden.daemon.config import load_config
-from driftwarden.daemon.kafka_io import KafkaDeadLetters, KafkaSource
+from driftwarden.daemon.kafka_io import open_dead_letters, open_source
 from driftwarden.daemon.simulate import Scenario, write_reference
 from driftwarden.daemon.simulate_kafka import produce_scenario
 from tests.servers import RecordingServer, slack_api, webhook_receiver
@@ -64,11 +64,13 @@ def topics(kafka_bootstrap: str) -> dict[str, str]:
 
 
 def write_config(
-    tmp_path: Path, bootstrap: str, topics: dict[str, str], slack: RecordingServer, ci: RecordingServer
+    tmp_path: Path, bootstrap: str, topics: dict[str, str], slack: RecordingServer, ci: RecordingServer,
+    client: str = "kafka-python",
 ) -> Path:
     write_reference(tmp_path / "reference.parquet", Scenario())
     config = {
         "kafka": {
+            "client": client,
             "bootstrap_servers": bootstrap,
             "group_id": f"driftwarden-{topics['predictions']}",
             "predictions_topic": topics["predictions"],
@@ -125,9 +127,9 @@ class DaemonThread:
 
     def __init__(self, config_path: Path) -> None:
         config = load_config(config_path)
-        self.dead_letters = KafkaDeadLetters(config.kafka)
+        self.dead_letters = open_dead_letters(config.kafka)
         self.app = App(config, self.dead_letters, producer=self.dead_letters.producer)
-        self.source = KafkaSource(
+        self.source = open_source(
             config.kafka, stored_offsets=self.app.checkpoint.offsets, on_revoke=self.app.save
         )
         self.error: BaseException | None = None
@@ -171,9 +173,9 @@ def daemons() -> Iterator[list[DaemonThread]]:
 
 def test_drifted_model_alerts_slack_and_requests_retraining(
     tmp_path: Path, kafka_bootstrap: str, topics: dict[str, str], slack: RecordingServer, ci: RecordingServer,
-    daemons: list[DaemonThread],
+    daemons: list[DaemonThread], kafka_client: str,
 ) -> None:
-    config = write_config(tmp_path, kafka_bootstrap, topics, slack, ci)
+    config = write_config(tmp_path, kafka_bootstrap, topics, slack, ci, kafka_client)
     scenario = Scenario(events=8000, covariate_shift_at=3000, label_delay=200)
     produce_scenario(kafka_bootstrap, scenario, topics["predictions"], topics["outcomes"])
     daemon = DaemonThread(config)
@@ -217,9 +219,9 @@ def test_drifted_model_alerts_slack_and_requests_retraining(
 
 def test_model_without_drift_stays_quiet(
     tmp_path: Path, kafka_bootstrap: str, topics: dict[str, str], slack: RecordingServer, ci: RecordingServer,
-    daemons: list[DaemonThread],
+    daemons: list[DaemonThread], kafka_client: str,
 ) -> None:
-    config = write_config(tmp_path, kafka_bootstrap, topics, slack, ci)
+    config = write_config(tmp_path, kafka_bootstrap, topics, slack, ci, kafka_client)
     produce_scenario(kafka_bootstrap, Scenario(events=6000, label_delay=200), topics["predictions"], topics["outcomes"])
     daemon = DaemonThread(config)
     daemons.append(daemon)
@@ -236,9 +238,9 @@ def test_model_without_drift_stays_quiet(
 
 def test_malformed_events_go_to_dead_letter_topic_and_good_ones_flow(
     tmp_path: Path, kafka_bootstrap: str, topics: dict[str, str], slack: RecordingServer, ci: RecordingServer,
-    daemons: list[DaemonThread],
+    daemons: list[DaemonThread], kafka_client: str,
 ) -> None:
-    config = write_config(tmp_path, kafka_bootstrap, topics, slack, ci)
+    config = write_config(tmp_path, kafka_bootstrap, topics, slack, ci, kafka_client)
     scenario = Scenario(events=3000, malformed_every=100, label_delay=100)
     produce_scenario(kafka_bootstrap, scenario, topics["predictions"], topics["outcomes"])
     daemon = DaemonThread(config)
@@ -280,9 +282,9 @@ def _metric(text: str, name: str, **labels: str) -> float:
 
 
 def test_sigterm_commits_and_a_restarted_daemon_resumes_from_committed_offsets(
-    tmp_path: Path, kafka_bootstrap: str, topics: dict[str, str], slack: RecordingServer, ci: RecordingServer,
+    tmp_path: Path, kafka_bootstrap: str, topics: dict[str, str], slack: RecordingServer, ci: RecordingServer, kafka_client: str,
 ) -> None:
-    config_path = write_config(tmp_path, kafka_bootstrap, topics, slack, ci)
+    config_path = write_config(tmp_path, kafka_bootstrap, topics, slack, ci, kafka_client)
     config = yaml.safe_load(config_path.read_text())
     group = config["kafka"]["group_id"]
     env = {**os.environ, "SLACK_BOT_TOKEN": "xoxb-test-token", "DRIFTWARDEN_CI_SECRET": CI_SECRET}
@@ -335,9 +337,9 @@ def test_sigterm_commits_and_a_restarted_daemon_resumes_from_committed_offsets(
 
 def test_alerts_topic_receiver_publishes_alert_events(
     tmp_path: Path, kafka_bootstrap: str, topics: dict[str, str], slack: RecordingServer, ci: RecordingServer,
-    daemons: list[DaemonThread],
+    daemons: list[DaemonThread], kafka_client: str,
 ) -> None:
-    config_path = write_config(tmp_path, kafka_bootstrap, topics, slack, ci)
+    config_path = write_config(tmp_path, kafka_bootstrap, topics, slack, ci, kafka_client)
     config = yaml.safe_load(config_path.read_text())
     alerts_topic = topics["dlq"].replace("dlq", "alerts")
     config["alerting"]["receivers"]["audit"] = {"type": "kafka", "topic": alerts_topic}
@@ -369,6 +371,7 @@ def test_alerts_topic_receiver_publishes_alert_events(
 
 def test_two_instances_in_one_group_share_the_models_by_partition(
     tmp_path: Path, kafka_bootstrap: str, slack: RecordingServer, ci: RecordingServer, daemons: list[DaemonThread],
+    kafka_client: str,
 ) -> None:
     """Partitions are keyed by model: each instance owns the models of its partitions."""
     suffix = uuid.uuid4().hex[:8]
@@ -383,7 +386,7 @@ def test_two_instances_in_one_group_share_the_models_by_partition(
     instances = []
     for name in ("a", "b"):
         (tmp_path / name).mkdir()
-        path = write_config(tmp_path / name, kafka_bootstrap, topics, slack, ci)
+        path = write_config(tmp_path / name, kafka_bootstrap, topics, slack, ci, kafka_client)
         config = yaml.safe_load(path.read_text())
         second = dict(config["models"][0], id=models[1])
         config["models"] = [config["models"][0], second]

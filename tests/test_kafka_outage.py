@@ -17,7 +17,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 
 from driftwarden.daemon.config import KafkaSettings
-from driftwarden.daemon.kafka_io import KafkaDeadLetters, KafkaSource
+from driftwarden.daemon.kafka_io import DeadLetterSink, Source, open_dead_letters, open_source
 from driftwarden.daemon.kafka_outage import DeadLettersPending, StoppedWaiting
 from driftwarden.daemon.pipeline import Message
 from tests.broker.kafka import KafkaBroker, free_port
@@ -36,9 +36,9 @@ def broker(tmp_path: Path) -> Iterator[KafkaBroker]:
         own.stop()
 
 
-def _settings(bootstrap: str, suffix: str) -> KafkaSettings:
+def _settings(bootstrap: str, suffix: str, client: str) -> KafkaSettings:
     return KafkaSettings(
-        bootstrap_servers=bootstrap, group_id=f"outage-{suffix}", predictions_topic=f"predictions-{suffix}",
+        client=client, bootstrap_servers=bootstrap, group_id=f"outage-{suffix}", predictions_topic=f"predictions-{suffix}",
         outcomes_topic=f"outcomes-{suffix}", dead_letter_topic=f"dlq-{suffix}",
         poll_timeout="200ms", session_timeout="6s",
     )
@@ -71,7 +71,7 @@ class Consumed:
         self.stored: dict[tuple[str, int], int] = {}  # the "SQLite checkpoint": next offsets
         self.letters_sent: list[bytes] = []
 
-    def take(self, batch: list[Message], letters: KafkaDeadLetters) -> None:
+    def take(self, batch: list[Message], letters: DeadLetterSink) -> None:
         for m in batch:
             assert m.value is not None
             self.values.append(m.value)
@@ -80,6 +80,14 @@ class Consumed:
             if int(m.value[6:-1]) % 10 == 0:
                 letters.send(m, "every tenth")
                 self.letters_sent.append(m.value)
+
+
+def _committed(bootstrap: str, group: str, keys: list[tuple[str, int]]) -> dict[tuple[str, int], int | None]:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    try:
+        return {(t, p): consumer.committed(TopicPartition(t, p)) for t, p in keys}
+    finally:
+        consumer.close()
 
 
 def _read_values(bootstrap: str, topic: str) -> list[bytes]:
@@ -97,15 +105,15 @@ def _read_values(bootstrap: str, topic: str) -> list[bytes]:
     return out
 
 
-def test_an_outage_of_40_seconds_loses_and_doubles_nothing(broker: KafkaBroker) -> None:
+def test_an_outage_of_40_seconds_loses_and_doubles_nothing(broker: KafkaBroker, kafka_client: str) -> None:
     broker.start()
     suffix = uuid.uuid4().hex[:8]
-    settings = _settings(broker.bootstrap, suffix)
+    settings = _settings(broker.bootstrap, suffix, kafka_client)
     _create_topics(broker.bootstrap, settings)
     _produce(broker.bootstrap, settings.predictions_topic, 0, 500)
     seen = Consumed()
-    source = KafkaSource(settings, stored_offsets=lambda: dict(seen.stored), on_revoke=lambda: None)
-    letters = KafkaDeadLetters(settings, flush_timeout=1.0)
+    source = open_source(settings, stored_offsets=lambda: dict(seen.stored), on_revoke=lambda: None)
+    letters = open_dead_letters(settings, flush_timeout=1.0)
     try:
         deadline = time.monotonic() + 60
         while len(seen.values) < 500 and time.monotonic() < deadline:
@@ -151,7 +159,7 @@ def test_an_outage_of_40_seconds_loses_and_doubles_nothing(broker: KafkaBroker) 
             committed = source.problem is None and source.uncommitted == {}
         assert flushed and committed, (source.problem, letters.problem, source.uncommitted)
         assert letters.problem is None
-        group_offsets = {(t, p): source.consumer.committed(TopicPartition(t, p)) for t, p in seen.stored}
+        group_offsets = _committed(broker.bootstrap, settings.group_id, list(seen.stored))
     finally:
         source.close()
         letters.close()
@@ -165,15 +173,15 @@ def test_an_outage_of_40_seconds_loses_and_doubles_nothing(broker: KafkaBroker) 
     assert len(seen.letters_sent) == 100 + 5
 
 
-def test_started_before_the_broker_it_waits_and_connects(broker: KafkaBroker) -> None:
+def test_started_before_the_broker_it_waits_and_connects(broker: KafkaBroker, kafka_client: str) -> None:
     suffix = uuid.uuid4().hex[:8]
-    settings = _settings(broker.bootstrap, suffix)
+    settings = _settings(broker.bootstrap, suffix, kafka_client)
     built: dict[str, object] = {}
 
     def build() -> None:
         try:
-            built["letters"] = KafkaDeadLetters(settings)
-            built["source"] = KafkaSource(settings, stored_offsets=dict, on_revoke=lambda: None)
+            built["letters"] = open_dead_letters(settings)
+            built["source"] = open_source(settings, stored_offsets=dict, on_revoke=lambda: None)
         except BaseException as exc:
             built["error"] = exc
 
@@ -185,7 +193,7 @@ def test_started_before_the_broker_it_waits_and_connects(broker: KafkaBroker) ->
     builder.join(timeout=90)
     assert not builder.is_alive() and "error" not in built, built
     source, letters = built["source"], built["letters"]
-    assert isinstance(source, KafkaSource) and isinstance(letters, KafkaDeadLetters)
+    assert isinstance(source, Source) and isinstance(letters, DeadLetterSink)
     try:
         _create_topics(broker.bootstrap, settings)
         _produce(broker.bootstrap, settings.predictions_topic, 0, 50)
@@ -202,15 +210,15 @@ def test_started_before_the_broker_it_waits_and_connects(broker: KafkaBroker) ->
     assert _read_values(broker.bootstrap, settings.dead_letter_topic) == [got[0].value]
 
 
-def test_a_stop_request_ends_the_wait_for_an_absent_broker() -> None:
-    settings = _settings(f"127.0.0.1:{free_port()}", "absent")  # nothing listens there
+def test_a_stop_request_ends_the_wait_for_an_absent_broker(kafka_client: str) -> None:
+    settings = _settings(f"127.0.0.1:{free_port()}", "absent", kafka_client)  # nothing listens there
     stop = threading.Event()
     timer = threading.Timer(1.0, stop.set)
     timer.start()
     started = time.monotonic()
     try:
         with pytest.raises(StoppedWaiting):
-            KafkaSource(settings, stored_offsets=dict, on_revoke=lambda: None, stop_event=stop)
+            open_source(settings, stored_offsets=dict, on_revoke=lambda: None, stop_event=stop)
     finally:
         timer.cancel()
     assert time.monotonic() - started < 15  # within one bootstrap attempt (10 s) of the stop
