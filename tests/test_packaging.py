@@ -46,3 +46,13 @@ def test_example_configs_are_valid_apart_from_the_container_paths(tmp_path: Path
     except ConfigError as exc:  # pragma: no cover - shows every problem
         raise AssertionError(str(exc)) from exc
     assert config.models[0].id == "churn"
+
+
+def test_the_documented_example_config_passes_check_config_as_shipped(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fresh checkout: `driftwarden check-config config/driftwarden.yaml` passes once its secrets are set."""
+    from driftwarden.daemon.cli import main
+
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-example")
+    monkeypatch.setenv("DRIFTWARDEN_CI_SECRET", "example")
+    assert main(["check-config", str(ROOT / "config" / "driftwarden.yaml")]) == 0
+    assert not (ROOT / "var" / "state").exists() or any((ROOT / "var" / "state").iterdir())  # the probe leaves nothing
