@@ -27,7 +27,7 @@ import pytest
 import yaml
 from kafka.admin import KafkaAdminClient, NewTopic
 
-from daemon.simulate import Scenario, write_reference
+from driftwarden.daemon.simulate import Scenario, write_reference
 from tests.broker.kafka import free_port
 
 pytestmark = pytest.mark.kafka
@@ -186,7 +186,7 @@ def test_service_and_servicemonitor_match_the_pod_and_the_daemon() -> None:
 def driftwarden_command() -> list[str]:
     """The installed console script next to this Python (as in the image), else the module."""
     script = Path(sys.executable).with_name("driftwarden")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "daemon.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "driftwarden.daemon.cli"]
 
 
 def local_config(tmp_path: Path, data: dict[str, Any]) -> dict[str, Any]:
