@@ -161,6 +161,8 @@ class App:
             now = self.clock()
             self.reports.drain()  # finished reports join their alerts before the timers flush them
             self.pipeline.tick(now)
+            if self.pipeline.released_by_tick:  # outcomes that waited in order were labelled: checkpoint
+                self._dirty, self.pipeline.released_by_tick = True, False
             if self._delivery is None:
                 self.alerts.deliver(now)
             if self._dirty and now - self._last_checkpoint >= self._checkpoint_every:

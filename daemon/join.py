@@ -118,13 +118,15 @@ class OutcomeJoin:
         return pairs
 
     def add_outcomes(self, model_id: str, events: Iterable[OutcomeEvent],
-                     release_before: float | None = None) -> list[Pair]:
+                     release_before: float | None = None, future_after: float | None = None) -> list[Pair]:
         """Match outcomes to their waiting predictions; the pairs, in the outcomes' order.
 
         An outcome whose prediction was not read yet (the outcomes partition ran ahead)
         waits, and so do the outcomes behind it, until its prediction comes or cannot
         come in order any more (:meth:`release`): the detectors see pairs in the order
-        of the outcome stream however the consumer interleaves the two topics.
+        of the outcome stream however the consumer interleaves the two topics. An outcome
+        dated after ``future_after`` (its clock refuses the time) never holds the others:
+        no predictions watermark would ever pass it.
         """
         pairs: list[Pair] = []
         waiting = self._predictions.get(model_id, {})
@@ -143,6 +145,8 @@ class OutcomeJoin:
             early_store[pid] = event
             self._changes.outcomes[(model_id, pid)] = event
             queue.pop(pid, None)
+            if future_after is not None and event_time(event.timestamp) > future_after and pid not in waiting:
+                continue  # waits as a plain early outcome
             queue[pid] = None
         self._n_predictions -= len(pairs)
         self._n_outcomes += len(early_store) - before

@@ -115,6 +115,7 @@ class Pipeline:
         self._waiting: dict[str, list[tuple[float, int, Finding]]] = {}  # per model, a heap by decision time
         self._seq = itertools.count()  # arrival order among findings decided at the same time
         self._touched: set[str] = set(self.models)  # models whose state changed since take_touched()
+        self.released_by_tick = False  # a tick let outcomes waiting in order go (the caller resets it)
 
     def process(self, messages: Sequence[Message], now: float) -> BatchResult:
         """Run one polled batch through the whole path; ``now`` drives the alert lifecycle."""
@@ -149,7 +150,8 @@ class Pipeline:
         for model_id, model_outcomes in outcomes_by_model.items():
             clock = self.models[model_id].clock
             self._observe_time(self.models[model_id], "outcomes", timestamps([o.timestamp for o in model_outcomes]), now)
-            pairs[model_id].extend(self.join.add_outcomes(model_id, model_outcomes, clock.watermark("predictions")))
+            pairs[model_id].extend(self.join.add_outcomes(model_id, model_outcomes, clock.watermark("predictions"),
+                                                          future_after=now + clock.future_tolerance))
             self.metrics.events.labels(topic="outcomes", model=model_id).inc(len(model_outcomes))
             result.outcomes += len(model_outcomes)
 
@@ -239,7 +241,11 @@ class Pipeline:
             found = []
             if self.join.waiting_in_order(model_id) and runtime.clock.silent("predictions", now):
                 # the predictions went silent: outcomes waiting in order for theirs wait no more
-                found += self._labelled(runtime, self.join.release(model_id, force=True), now)
+                released = self.join.release(model_id, force=True)
+                if released:
+                    self._touched.add(model_id)
+                    self.released_by_tick = True  # labelled events and the join changed: worth a checkpoint
+                    found += self._labelled(runtime, released, now)
             found += self._guard(model_id, "tick", runtime.monitor.tick, event_now, runtime.clock.settled(now))
             if found:
                 self._touched.add(model_id)

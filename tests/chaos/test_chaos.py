@@ -293,6 +293,12 @@ def test_chaos(tmp_path: Path) -> None:
                 status = collect(str(config))
                 if {tp: n for tp, n in status.get("offsets", {}).items() if n} != ends or status["undelivered"]:
                     return False
+                # outcomes behind one whose prediction never came wait (in the outcome stream's order)
+                # until the predictions watermark passes it or the predictions have been silent for
+                # event_time.idle_after: everything read is not yet everything labelled
+                expected = Counter(x.model for x in where.values() if x.kind == "valid" and x.topic == "outcomes")
+                if any(status["models"][m].get("labelled_samples", 0) < expected[m] for m in MODELS):
+                    return False
                 attempts = len(slack.state.calls) + len(ci.requests)
                 if attempts != quiet_since[1]:
                     quiet_since[:] = [time.monotonic(), attempts]

@@ -65,3 +65,15 @@ def test_the_bound_evicts_from_the_model_holding_the_most() -> None:
     assert join.pending_count == 4 and join.pending_of("n") == 1
     changes = join.take_changes().predictions
     assert changes[("m", "a")] is None and changes[("n", "z")] is not None
+
+
+def test_a_future_dated_outcome_without_its_prediction_holds_no_one() -> None:
+    """An outcome dated in year 9999 whose prediction never comes: no predictions watermark would
+    pass it, so it must not hold the outcomes behind it (found by the chaos suite)."""
+    join = OutcomeJoin(ttl=1000, max_pending=100)
+    join.add_predictions("m", [p("b", 1)], release_before=1.0)
+    far = OutcomeEvent("m", "lost", 253402300799.0, 0)
+    assert join.add_outcomes("m", [far], release_before=1.0, future_after=10_000.0) == []
+    pairs = join.add_outcomes("m", [o("b", 5)], release_before=1.0, future_after=10_000.0)
+    assert [x.prediction_id for x, _ in pairs] == ["b"] and join.waiting_in_order("m") == 0
+    assert join.early_outcome_count == 1  # it still waits for its prediction, as an early outcome
