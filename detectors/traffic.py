@@ -118,7 +118,9 @@ class TrafficMonitor:
         base = float(np.median(history)) / s.bucket_seconds
         rate = count / s.bucket_seconds
         low, high = base * s.drop_ratio, base * s.spike_ratio
-        degraded = rate < low or rate > high
+        # against a baseline of no traffic every event is a "spike": it is the stream starting (after a
+        # stray event dated long ago, say), not a fault; a drop to nothing is one
+        degraded = rate < low or (base > 0 and rate > high)
         bound = low if rate < (low + high) / 2 else high
         word = "drop" if rate < low else "spike" if rate > high else "normal"
         return [Finding(kind="traffic", detector="event_rate", subject="predictions", statistic=rate,

@@ -27,3 +27,13 @@ def test_a_long_silence_is_judged_by_its_last_buckets() -> None:
     rates = [f for f in t.tick(501 * 60.0) if f.detector == "event_rate"]
     assert [f.window_end / 60 for f in rates] == [*range(489, 501), 501]
     assert rates[0].degraded and rates[0].statistic == 0 and rates[0].severity == "critical"  # the silence is a drop
+
+
+def test_traffic_after_a_stray_ancient_event_is_no_spike() -> None:
+    """One accepted event dated 1938 makes the buckets before the stream a silence: the stream's
+    first buckets against that empty baseline are its start, not a spike (found by the chaos suite)."""
+    t = TrafficMonitor(TrafficSettings(bucket_seconds=60))
+    t.observe_predictions(np.array([-1e9]))
+    t.observe_predictions(np.concatenate([np.full(30, 1e9 + b * 60.0 + 1) for b in range(5)]))
+    rates = [f for f in t.tick(1e9 + 5 * 60.0) if f.detector == "event_rate"]
+    assert rates and not any(f.degraded for f in rates if f.statistic > 0)
