@@ -121,15 +121,24 @@ class ModelClock:
         stopped, does not hold the clock back); the clock is the minimum of their
         watermarks, plus the wall time since that latest arrival. It never runs backwards.
         """
-        heard = [s for s in self.sources.values() if s.watermark is not None and s.arrived is not None]
+        counted = self._counted(wall)
+        if counted is None:
+            return None
+        sources, latest = counted
+        self._now = max(self._now, min(mark for mark, _ in sources) + max(0.0, wall - latest))
+        return self._now
+
+    def _counted(self, wall: float) -> tuple[list[tuple[float, float]], float] | None:
+        """(watermark, arrival) of the sources that count at ``wall``, and the latest arrival;
+        None while a source not heard from yet holds the clock (see :meth:`now`)."""
+        heard = [(s.watermark, s.arrived) for s in self.sources.values()
+                 if s.watermark is not None and s.arrived is not None]
         if not heard or self._first is None:
             return None
         if len(heard) < len(self.sources) and wall - self._first <= self.idle_after:
             return None
-        latest = max(s.arrived for s in heard)  # type: ignore[type-var]
-        base = min(s.watermark for s in heard if latest - s.arrived <= self.idle_after)  # type: ignore[operator,type-var]
-        self._now = max(self._now, base + max(0.0, wall - latest))  # type: ignore[operator]
-        return self._now
+        latest = max(arrived for _, arrived in heard)
+        return [(mark, arrived) for mark, arrived in heard if latest - arrived <= self.idle_after], latest
 
     def settled(self, wall: float) -> float | None:
         """Event time up to which every counted source has been read; None while a source is awaited.
@@ -139,15 +148,12 @@ class ModelClock:
         however the topics interleave; a source silent for ``idle_after`` is taken as
         caught up, and from then on its time runs with the wall clock.
         """
-        heard = [s for s in self.sources.values() if s.watermark is not None and s.arrived is not None]
-        if not heard or self._first is None:
+        counted = self._counted(wall)
+        if counted is None:
             return None
-        if len(heard) < len(self.sources) and wall - self._first <= self.idle_after:
-            return None
-        latest = max(s.arrived for s in heard)  # type: ignore[type-var]
-        marks = [s.watermark + max(0.0, wall - s.arrived - self.idle_after)  # type: ignore[operator]
-                 for s in heard if latest - s.arrived <= self.idle_after]  # type: ignore[operator]
-        self._settled = max(self._settled, min(marks))
+        sources, _ = counted
+        self._settled = max(self._settled, min(mark + max(0.0, wall - arrived - self.idle_after)
+                                               for mark, arrived in sources))
         return self._settled
 
     def silent(self, source: str, wall: float) -> bool:
