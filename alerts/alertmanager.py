@@ -39,14 +39,12 @@ from __future__ import annotations
 import base64
 import json
 import re
-import urllib.error
 import urllib.parse
-import urllib.request
 from datetime import UTC, datetime
 from typing import Any
 
 from driftwarden.alerts.model import Alert
-from driftwarden.alerts.notify import DeliveryResult, Notification, error_result, http_result, parse_retry_after
+from driftwarden.alerts.notify import DeliveryResult, Notification, http_post
 
 _INVALID_NAME_CHAR = re.compile(r"[^a-zA-Z0-9_]")
 TIME_BASIS = "startsAt is event time (end of the first degraded window); endsAt of a firing alert is a lease renewed on re-send"
@@ -152,14 +150,5 @@ class AlertmanagerNotifier:
         headers = {"Content-Type": "application/json", "User-Agent": "driftwarden"}
         if self._auth:
             headers["Authorization"] = self._auth
-        req = urllib.request.Request(self.endpoint, data=json.dumps(alerts).encode(), headers=headers, method="POST")
-        try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                status, text = resp.status, resp.read(2000).decode("utf-8", "replace")
-        except urllib.error.HTTPError as exc:
-            text = exc.read(500).decode("utf-8", "replace")
-            exc.close()
-            return http_result(exc.code, text, retry_after=parse_retry_after(exc.headers.get("Retry-After"), n.sent_at))
-        except Exception as exc:
-            return error_result(exc)
-        return http_result(status, text[:200] or f"{len(alerts)} alert(s) posted")
+        return http_post(self.endpoint, json.dumps(alerts).encode(), headers, self.timeout, n.sent_at,
+                         detail=f"{len(alerts)} alert(s) posted")

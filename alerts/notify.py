@@ -21,6 +21,7 @@ import math
 import re
 import socket
 import urllib.error
+import urllib.request
 from datetime import UTC
 from typing import Any, Literal, Protocol
 
@@ -144,3 +145,22 @@ def retry_delay(attempts: int, retry_after: float | None) -> float:
     """
     asked = min(RETRY_AFTER_MAX, retry_after) if retry_after is not None and retry_after > 0 else 0.0
     return max(asked, backoff(attempts))
+
+
+def http_post(url: str, body: bytes, headers: dict[str, str], timeout: float, now: float,
+              detail: str = "") -> DeliveryResult:
+    """POST ``body`` and judge the answer (2xx ok, 408/429/5xx and timeouts retried, the rest permanent).
+
+    ``now`` dates a ``Retry-After`` given as an HTTP date; ``detail`` stands in for an empty answer.
+    """
+    req = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            status, text = resp.status, resp.read(2000).decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        text = exc.read(500).decode("utf-8", "replace")
+        exc.close()
+        return http_result(exc.code, text, retry_after=parse_retry_after(exc.headers.get("Retry-After"), now))
+    except Exception as exc:
+        return error_result(exc)
+    return http_result(status, text[:200] or detail)

@@ -29,13 +29,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Mapping
 from typing import Any
 
-from driftwarden.alerts.notify import DeliveryResult, Notification, error_result, http_result, parse_retry_after
+from driftwarden.alerts.notify import DeliveryResult, Notification, http_post
 
 GITHUB_EVENT = "driftwarden-retrain"
 
@@ -147,14 +145,4 @@ class WebhookNotifier:
         if n.type == "alerts" and not n.firing_alerts() and not self.send_resolved:
             return DeliveryResult(ok=True, detail="resolved notifications disabled")
         body, headers = self.build(n)
-        req = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
-        try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                status, text = resp.status, resp.read(2000).decode("utf-8", "replace")
-        except urllib.error.HTTPError as exc:
-            text = exc.read(500).decode("utf-8", "replace")
-            exc.close()
-            return http_result(exc.code, text, retry_after=parse_retry_after(exc.headers.get("Retry-After"), n.sent_at))
-        except Exception as exc:
-            return error_result(exc)
-        return http_result(status, text[:200], remote_id=None)
+        return http_post(self.url, body, headers, self.timeout, n.sent_at)
