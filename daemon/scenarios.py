@@ -138,11 +138,12 @@ class Stream:
 def catalogue(quick: bool = False) -> dict[str, Stream]:
     """The suite: one stream per fault and two no-drift streams of >= 1M predictions.
 
-    A fault starts after 50,000 predictions and runs for 100,000 (the gradual shift reaches its
-    end 50,000 after the onset). ``quick`` shortens every stream (onset after 20,000, 40,000 after
-    it: the gradual shift stops at 0.4 sd; no-drift streams of 200,000) for a run of a minute or two.
+    A fault starts after 52,345 predictions and runs for 97,655 (the gradual shift reaches its end
+    50,000 after the onset). ``quick`` shortens every stream (onset after 22,345, 37,655 after it:
+    the gradual shift stops at 0.38 sd; no-drift streams of 200,000) for a run of a minute or two.
     """
-    events, onset, clean = (60_000, 20_000, 200_000) if quick else (150_000, 50_000, 1_000_000)
+    # the onset falls inside a window of any round size: the fault's first window is partly clean
+    events, onset, clean = (60_000, 22_345, 200_000) if quick else (150_000, 52_345, 1_000_000)
     suite: dict[str, Stream] = {f: Stream(f, events, fault=f, onset=onset, seed=100 + i) for i, f in enumerate(FAULTS)}
     suite["stationary"] = Stream("stationary", clean, seed=201)
     # whole days at a mean 6/s: 2 days = 1,036,800 predictions (quick: 200,000 in 0.39 days)
@@ -311,8 +312,11 @@ def write_reference(path: str | Path, stream: Stream, rows: int = 50_000) -> Pat
 _encode = msgspec.json.Encoder().encode
 
 
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def _iso(ts: np.ndarray) -> list[str]:
+    """RFC 3339 UTC with milliseconds, e.g. ``2026-11-02T00:00:00.100Z`` (vectorized: 2x ``isoformat``)."""
+    ms = np.round(ts * 1e6).astype(np.int64) // 1000
+    out: list[str] = np.char.add(np.datetime_as_string(ms.astype("datetime64[ms]"), unit="ms"), "Z").tolist()
+    return out
 
 
 def messages(stream: Stream, chunk: int = 10_000) -> Iterator[tuple[str, bytes, int]]:
@@ -323,22 +327,24 @@ def messages(stream: Stream, chunk: int = 10_000) -> Iterator[tuple[str, bytes, 
     for start in range(0, stream.events, chunk):
         cols = generate(stream, start, min(chunk, stream.events - start))
         rows = zip(*(_json_column(cols[f]) for f in names), strict=True)
+        times, dues = cols["timestamp"].tolist(), (cols["timestamp"] + stream.label_delay).tolist()
+        stamps, due_stamps = _iso(cols["timestamp"]), _iso(cols["timestamp"] + stream.label_delay)
+        versions, predictions = cols["model_version"].tolist(), cols["prediction"].tolist()
+        scores, outcomes = cols["score"].tolist(), cols["outcome"].tolist()
         for i, values in enumerate(rows):
-            idx = int(cols["index"][i])
-            ts = float(cols["timestamp"][i])
+            idx, ts = start + i, times[i]
             while waiting and waiting[0][0] <= ts:
                 _, j, value = waiting.popleft()
                 yield "outcomes", value, j
             pid = f"{stream.model_id}-{stream.seed}-{idx}"
             yield "predictions", _encode({
-                "model_id": stream.model_id, "prediction_id": pid, "timestamp": _iso(ts),
-                "model_version": cols["model_version"][i], "features": dict(zip(names, values, strict=True)),
-                "prediction": int(cols["prediction"][i]), "score": float(cols["score"][i]),
+                "model_id": stream.model_id, "prediction_id": pid, "timestamp": stamps[i],
+                "model_version": versions[i], "features": dict(zip(names, values, strict=True)),
+                "prediction": predictions[i], "score": scores[i],
             }), idx
-            due = ts + stream.label_delay
-            waiting.append((due, idx, _encode({
-                "model_id": stream.model_id, "prediction_id": pid, "timestamp": _iso(due),
-                "outcome": int(cols["outcome"][i]),
+            waiting.append((dues[i], idx, _encode({
+                "model_id": stream.model_id, "prediction_id": pid, "timestamp": due_stamps[i],
+                "outcome": outcomes[i],
             })))
     for _, j, value in waiting:
         yield "outcomes", value, j
