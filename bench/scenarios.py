@@ -1,6 +1,6 @@
 """Detection scenarios through the daemon's real path: how soon, what named, how noisy.
 
-    python bench/scenarios.py [--quick] [--only NAME[,NAME]] [--jobs 2] [--json out.json] [--batch 500]
+    python bench/scenarios.py [--quick] [--only NAME[,NAME]] [--jobs 2] [--json out.json] [--batch 500] [--verbose]
 
 Each scenario of :func:`driftwarden.daemon.scenarios.catalogue` (one fault each, plus two
 no-drift streams of >= 1M predictions) runs in-process like ``driftwarden demo``: the config a
@@ -143,6 +143,7 @@ class Row:
     messages_per_cpu_s: float
     peak_rss_mb: float
     false_alarm_names: list[str] = field(default_factory=list)
+    fired_names: list[str] = field(default_factory=list)  # every alert that fired after the onset
 
     @property
     def fa_per_million(self) -> float:
@@ -232,6 +233,8 @@ def run_stream(stream: Stream, directory: Path, batch_size: int = 500, reports: 
         peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         false_alarm_names=[f"{f.named(stream.model_version)} @{f.predictions}" for f in
                            (before if stream.fault else fired)],
+        fired_names=[f"{f.named(stream.model_version)} ({f.severity}) @+{f.predictions - onset}" for f in after]
+        if stream.fault else [],
     )
 
 
@@ -250,7 +253,7 @@ def run_suite(streams: list[Stream], jobs: int = 1, batch_size: int = 500) -> li
     return [rows[i] for i in range(len(streams))]
 
 
-def table(rows: list[Row]) -> str:
+def table(rows: list[Row], verbose: bool = False) -> str:
     out = io.StringIO()
     head = (f"{'scenario':<16}{'detected':>9}{'delay':>9}{'labels':>8}  {'first alert':<44}{'fired':>6}"
             f"{'notif':>6}{'groups':>7}{'FA':>4}{'FA/1M':>8}{'wall s':>8}{'cpu s':>7}{'msg/s':>9}{'RSS MB':>8}")
@@ -270,6 +273,9 @@ def table(rows: list[Row]) -> str:
     for r in rows:
         for name in r.false_alarm_names:
             print(f"  false alarm in {r.name}: {name}", file=out)
+    for r in rows if verbose else []:
+        for name in r.fired_names:
+            print(f"  fired in {r.name}: {name}", file=out)
     return out.getvalue()
 
 
@@ -284,6 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--batch", type=int, default=500, help="messages per App.handle call (a poll)")
     parser.add_argument("--json", help="also write the rows to this file")
+    parser.add_argument("--verbose", action="store_true", help="also list every alert that fired after an onset")
     args = parser.parse_args(argv)
     suite = catalogue(quick=args.quick)
     names = args.only.split(",") if args.only else list(suite)
@@ -292,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown scenario(s) {', '.join(unknown)} (known: {', '.join(suite)})")
     started = time.perf_counter()
     rows = run_suite([suite[n] for n in names], args.jobs, args.batch)
-    print(table(rows), end="")
+    print(table(rows, args.verbose), end="")
     print(f"total wall time {time.perf_counter() - started:.0f}s with --jobs {args.jobs} --batch {args.batch}"
           f"{' --quick' if args.quick else ''}")
     if args.json:

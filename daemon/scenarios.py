@@ -3,7 +3,7 @@
 The churn generator of :mod:`driftwarden.daemon.simulate` drives the demo and the tests;
 this one measures detection (``bench/scenarios.py``): how soon each fault is caught, what
 the first alert names, and how often a no-drift stream raises an alert. Seeded: the same
-:class:`Stream` gives the same bytes, chunk by chunk.
+:class:`Stream` gives the same bytes, however it is cut into chunks.
 
 The model has 11 features a user would have:
 
@@ -177,10 +177,24 @@ def _hour_wave(t: np.ndarray) -> np.ndarray:
 
 
 # -- columns -------------------------------------------------------------------------------------
+BLOCK = 10_000  # predictions drawn from one seed
 def generate(stream: Stream, start: int = 0, n: int | None = None) -> dict[str, np.ndarray]:
     """Columns of predictions ``start .. start+n``: the features (NaN for null), ``score``,
-    ``prediction``, ``outcome``, ``model_version``, ``timestamp`` and ``index``."""
+    ``prediction``, ``outcome``, ``model_version``, ``timestamp`` and ``index``.
+
+    Drawn in blocks of :data:`BLOCK` predictions, each from its own seed: a prediction's
+    values do not depend on how the stream is cut into chunks.
+    """
     n = stream.events - start if n is None else n
+    if n <= 0:
+        return _block(stream, 0, 0)
+    first, last = start // BLOCK, (start + n - 1) // BLOCK
+    blocks = [_block(stream, b * BLOCK, BLOCK) for b in range(first, last + 1)]
+    lo = start - first * BLOCK
+    return {k: np.concatenate([b[k] for b in blocks])[lo:lo + n] for k in blocks[0]}
+
+
+def _block(stream: Stream, start: int, n: int) -> dict[str, np.ndarray]:
     rng = np.random.default_rng([stream.seed, start])
     index = np.arange(start, start + n)
     t = event_times(stream, index)
@@ -319,7 +333,7 @@ def _iso(ts: np.ndarray) -> list[str]:
     return out
 
 
-def messages(stream: Stream, chunk: int = 10_000) -> Iterator[tuple[str, bytes, int]]:
+def messages(stream: Stream, chunk: int = BLOCK) -> Iterator[tuple[str, bytes, int]]:
     """``(topic, value, prediction index)`` in production order: every prediction, and its
     outcome once the predictions have reached the outcome's event time."""
     waiting: deque[tuple[float, int, bytes]] = deque()  # constant delay: already in time order

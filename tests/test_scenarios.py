@@ -8,6 +8,7 @@ raises nothing): assertions that hold for the detectors as they are.
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -15,6 +16,8 @@ from types import ModuleType
 import msgspec
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 
 from driftwarden.daemon.scenarios import (
@@ -64,11 +67,21 @@ def test_the_suite_has_every_fault_and_two_no_drift_streams_of_a_million() -> No
     assert (event_times(cycle, np.array([cycle.events]))[0] - START) / DAY == pytest.approx(2.0)  # whole days
 
 
-def test_same_stream_same_bytes_chunk_by_chunk() -> None:
-    stream = Stream("shift", 3_000, fault="shift", onset=1_000)
-    assert list(messages(stream, chunk=1_000)) == list(messages(stream, chunk=1_000))
-    whole, parts = generate(stream), [generate(stream, s, 1_000) for s in (0, 1_000, 2_000)]
-    assert np.array_equal(whole["timestamp"][1_000:2_000], parts[1]["timestamp"])
+@settings(max_examples=10, deadline=None)
+@given(cuts=st.lists(st.integers(1, 20_999), max_size=5), fault=st.sampled_from(FAULTS), cycle=st.booleans())
+def test_chunked_generation_equals_the_whole_stream(cuts: list[int], fault: str, cycle: bool) -> None:
+    stream = Stream(fault, 21_000, fault=fault, onset=7_000, daily_cycle=cycle, rate=3.0)  # type: ignore[arg-type]
+    whole = generate(stream)
+    edges = [0, *sorted(set(cuts)), stream.events]
+    parts = [generate(stream, a, b - a) for a, b in itertools.pairwise(edges)]
+    for name, column in whole.items():
+        joined = np.concatenate([p[name] for p in parts])
+        assert np.array_equal(joined, column, equal_nan=column.dtype.kind == "f"), name
+
+
+def test_same_stream_same_bytes() -> None:
+    stream = Stream("nulls", 12_000, fault="nulls", onset=1_000)
+    assert list(messages(stream)) == list(messages(stream, chunk=3_000))
 
 
 def test_shift_is_half_a_standard_deviation_of_age() -> None:
