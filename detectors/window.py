@@ -16,11 +16,17 @@ from driftwarden.detectors.base import decode_array, encode_array
 
 
 class ColumnWindow:
-    """Chunks of equal-length columns, at most ``capacity`` rows; ``take()`` empties it."""
+    """Equal-length columns, at most ``capacity`` rows; ``take()`` empties it.
+
+    Rows are copied into one buffer per column, grown by doubling up to ``capacity``: with
+    many models in one process a model gets a few events per poll, and keeping each batch's
+    slices as its own arrays (about 100 bytes of array header per column and batch, for a
+    few rows of data) cost several times the data itself.
+    """
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self._chunks: list[dict[str, np.ndarray]] = []
+        self._cols: dict[str, np.ndarray] = {}
         self._n = 0
 
     def __len__(self) -> int:
@@ -34,45 +40,71 @@ class ColumnWindow:
         n = len(next(iter(columns.values()))) if columns else 0
         if n > self.room:
             raise ValueError(f"window overflow: {n} rows for {self.room} free slots")
-        if n:
-            self._chunks.append(columns)
-            self._n += n
+        if not n:
+            return
+        end = self._n + n
+        for k, v in columns.items():
+            buf = self._cols.get(k)
+            if buf is None:  # new, or a column the earlier rows lack: missing there (NaN or None)
+                buf = self._cols[k] = _missing(v.dtype, self._size(end)) if self._n else np.empty(
+                    self._size(end), v.dtype)
+            else:
+                dtype = np.result_type(buf.dtype, v.dtype)
+                if end > buf.size or dtype != buf.dtype:
+                    grown = _missing(dtype, self._size(end)) if dtype != buf.dtype else np.empty(
+                        self._size(end), dtype)
+                    grown[: self._n] = buf[: self._n]
+                    buf = self._cols[k] = grown
+            buf[self._n : end] = v
+        for k, buf in self._cols.items():
+            if k not in columns:  # this batch lacks a column the earlier rows have
+                if buf.dtype.kind != "O" and buf.dtype != np.result_type(buf.dtype, np.float64):
+                    buf = self._cols[k] = buf.astype(np.result_type(buf.dtype, np.float64))
+                if end > buf.size:
+                    grown = _missing(buf.dtype, self._size(end))
+                    grown[: self._n] = buf[: self._n]
+                    buf = self._cols[k] = grown
+                buf[self._n : end] = None if buf.dtype.kind == "O" else np.nan
+        self._n = end
+
+    def _size(self, rows: int) -> int:
+        """The buffer length for ``rows`` rows: doubled, at most the capacity."""
+        size = 16
+        while size < rows:
+            size *= 2
+        return min(size, self.capacity) if rows <= self.capacity else rows
 
     def columns(self) -> dict[str, np.ndarray]:
-        """The rows as columns. A column some chunks lack (a batch without scores, say) is
-        filled there with NaN (numeric) or None (object), so rows stay aligned."""
-        if not self._chunks:
-            return {}
-        kinds: dict[str, np.dtype[Any]] = {}
-        for chunk in self._chunks:
-            for k, v in chunk.items():
-                kinds.setdefault(k, v.dtype)
-        out = {}
-        for k, dtype in kinds.items():
-            parts = []
-            for c in self._chunks:
-                if k in c:
-                    parts.append(c[k])
-                else:
-                    n = len(next(iter(c.values())))
-                    parts.append(np.full(n, None, dtype=object) if dtype.kind == "O" else np.full(n, np.nan))
-            out[k] = np.concatenate(parts)
-        return out
+        """The rows as columns (copies). A column some batches lacked (a batch without scores,
+        say) holds NaN (numeric) or None (object) in their rows, so rows stay aligned."""
+        return {k: v[: self._n].copy() for k, v in self._cols.items()} if self._n else {}
 
     def take(self) -> dict[str, np.ndarray]:
-        out = self.columns()
-        self._chunks, self._n = [], 0
+        """The rows as columns, and the window empty again (the buffers are handed over)."""
+        out = {k: v if v.size == self._n else v[: self._n].copy() for k, v in self._cols.items()} if self._n else {}
+        self._cols, self._n = {}, 0
         return out
+
+    def nbytes(self) -> int:
+        """Bytes of the buffers (object columns: their pointers only)."""
+        return sum(v.nbytes for v in self._cols.values())
 
     def state(self) -> dict[str, Any]:
         cols = self.columns()
         return {"capacity": self.capacity, "columns": {k: encode_column(v) for k, v in cols.items()}}
 
     def load_state(self, state: dict[str, Any]) -> None:
-        self._chunks, self._n = [], 0
+        self._cols, self._n = {}, 0
         cols = {k: decode_column(v) for k, v in state["columns"].items()}
         if cols:
             self.add(cols)
+
+
+def _missing(dtype: np.dtype[Any], size: int) -> np.ndarray:
+    """A buffer of ``size`` missing values: None (object), else NaN (promoted as a float64 NaN would)."""
+    if dtype.kind == "O":
+        return np.full(size, None, dtype=object)
+    return np.full(size, np.nan, dtype=np.result_type(dtype, np.float64))
 
 
 def encode_column(values: np.ndarray) -> dict[str, Any]:

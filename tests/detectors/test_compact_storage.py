@@ -1,0 +1,139 @@
+"""What the memory work changed in storage must not change a result.
+
+ColumnWindow keeps growing buffers instead of each batch's slices; NumericReference keeps its
+sorted sample as float32 where that is exact and derives Wasserstein's arrays on demand;
+NumericDriftTest allocates its buffer only while a window is evaluated.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats
+
+from driftwarden.detectors.base import run_bounds
+from driftwarden.detectors.numeric import NumericDriftTest, NumericReference, ks_bounded, reference_prefix
+from driftwarden.detectors.window import ColumnWindow
+
+
+def chunked_columns(chunks: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """The window as it was kept before: each batch's arrays, concatenated when read (first-seen
+    dtype decides the fill of a missing column: None for objects, a float64 NaN otherwise)."""
+    kinds: dict[str, np.dtype[Any]] = {}
+    for chunk in chunks:
+        for k, v in chunk.items():
+            kinds.setdefault(k, v.dtype)
+    out = {}
+    for k, dtype in kinds.items():
+        parts = []
+        for c in chunks:
+            n = len(next(iter(c.values())))
+            parts.append(c[k] if k in c else np.full(n, None, dtype=object) if dtype.kind == "O" else np.full(n, np.nan))
+        out[k] = np.concatenate(parts)
+    return out
+
+
+def _column(kind: str, n: int, data: st.DataObject) -> np.ndarray:
+    if kind == "f":
+        return np.array(data.draw(st.lists(st.floats(allow_nan=True, width=64), min_size=n, max_size=n)), np.float64)
+    if kind == "i":
+        return np.array(data.draw(st.lists(st.integers(-5, 5), min_size=n, max_size=n)), np.int64)
+    out = np.empty(n, dtype=object)
+    out[:] = data.draw(st.lists(st.sampled_from(["a", "b", None]), min_size=n, max_size=n))
+    return out
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_the_buffered_window_equals_the_chunked_one(data: st.DataObject) -> None:
+    """Any sequence of batches (columns appearing late, missing from some batches, ints
+    promoted by floats): the same columns, values, dtypes and order as concatenating batches."""
+    kinds = {"t": "f", "x": "f", "n": "i", "label": "O"}
+    capacity = data.draw(st.integers(1, 80))
+    window, chunks = ColumnWindow(capacity), []
+    while window.room:
+        n = data.draw(st.integers(1, window.room))
+        names = ["t", *data.draw(st.lists(st.sampled_from(["x", "n", "label"]), unique=True))]
+        chunk = {k: _column(kinds[k], n, data) for k in names}
+        window.add(chunk)
+        chunks.append(chunk)
+        if data.draw(st.booleans()):
+            break
+    expected, got = chunked_columns(chunks), window.columns()
+    assert list(got) == list(expected)
+    for k in expected:
+        assert got[k].dtype == expected[k].dtype, k
+        if expected[k].dtype.kind == "O":
+            assert got[k].tolist() == expected[k].tolist()
+        else:
+            np.testing.assert_array_equal(got[k], expected[k])
+    taken = window.take()
+    assert len(window) == 0 and window.nbytes() == 0 and window.columns() == {}
+    for k in expected:
+        assert taken[k].tolist() == got[k].tolist() or np.array_equal(taken[k], got[k], equal_nan=True)
+
+
+def test_the_window_reads_are_copies_and_take_hands_over_a_full_buffer() -> None:
+    w = ColumnWindow(4)
+    w.add({"x": np.array([1.0, 2.0])})
+    w.columns()["x"][0] = 99.0  # a reader cannot change the window
+    assert w.columns()["x"].tolist() == [1.0, 2.0]
+    w.add({"x": np.array([3.0, 4.0])})
+    assert w.nbytes() == 4 * 8  # grown to the capacity, no further
+    assert w.take()["x"].tolist() == [1.0, 2.0, 3.0, 4.0]
+
+
+def test_many_small_batches_cost_their_data_not_an_array_each() -> None:
+    w = ColumnWindow(5000)
+    cols = {f"f{i}": np.arange(3.0) for i in range(20)}
+    for _ in range(1000):
+        w.add(cols)
+    assert len(w) == 3000 and w.nbytes() == 20 * 4096 * 8  # one buffer per column, doubled to 4,096 rows
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(-50, 50), min_size=2, max_size=300),
+       st.lists(st.floats(-60, 60, allow_nan=False), min_size=2, max_size=200))
+@pytest.mark.usefixtures("ks_backend")
+def test_a_float32_sample_gives_scipys_results_on_the_values_kept(ref: list[int], win: list[float]) -> None:
+    """Integer-valued references are kept as float32 (exact): KS bit-identical to scipy, Wasserstein
+    equal to scipy's, and the arrays Wasserstein derives equal to the ones that used to be kept."""
+    r = np.array(ref, dtype=np.float64) / 4  # quarters: exact in float32
+    reference = NumericReference(r)
+    assert reference._sorted.dtype == np.float32
+    assert reference.sorted.dtype == np.float64 and np.array_equal(reference.sorted, np.sort(r))
+    np.testing.assert_array_equal(reference.prefix, reference_prefix(np.sort(r)))
+    np.testing.assert_array_equal(reference.right, run_bounds(np.sort(r))[0])
+    w = np.array(win)
+    assert ks_bounded(reference, np.sort(w)) == stats.ks_2samp(r, w, method="asymp").statistic
+    test = NumericDriftTest(reference, window_size=len(w))
+    test.update(w)
+    scale = reference.std or 1.0
+    assert test.result()["wasserstein"] * scale == pytest.approx(stats.wasserstein_distance(r, w), rel=1e-9, abs=1e-9)
+
+
+def test_values_float32_cannot_hold_keep_the_sample_float64() -> None:
+    r = np.array([0.1, 0.2, 1.0, 2.0])  # 0.1 is not a float32
+    reference = NumericReference(r)
+    assert reference._sorted.dtype == np.float64 and reference.sorted.tolist() == [0.1, 0.2, 1.0, 2.0]
+
+
+def test_a_drift_test_holds_a_buffer_only_while_its_window_fills() -> None:
+    rng = np.random.default_rng(3)
+    reference = NumericReference(rng.normal(size=2000))
+    whole, parts = NumericDriftTest(reference, 1000), NumericDriftTest(reference, 1000)
+    assert whole._values.nbytes == 0
+    values = rng.normal(0.2, 1, 1000)
+    whole.update(values)
+    for chunk in np.array_split(values, 37):  # grown by doubling, never past the window size
+        parts.update(chunk)
+        assert parts._values.size <= 1000
+    assert parts.result() == whole.result()
+    parts.reset()
+    assert parts._values.nbytes == 0 and parts.window.size == 0
+    with pytest.raises(ValueError, match="window overflow"):
+        parts.update(np.zeros(1001))
