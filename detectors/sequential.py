@@ -15,9 +15,11 @@ blatant change needs two blocks above a typical ``h`` of 9-13 (one odd block is
 not an alarm); the cap 2 h lets an alarm clear within about ``h / k`` blocks
 once the data look like the reference again.
 
-The *change window* is the data since the CUSUM last left 0: the blocks
-that built the evidence. Its pooled counts give the effect size (PSI by
-default). A subject alarms when ``S >= h`` AND the effect over the change
+The *change window* is the data since the CUSUM was last at or below h / 2:
+the blocks of its latest climb (since it left 0, the classic change-point
+estimate, would take in the blocks where noise held S a little above 0
+before the change, and dilute the effect). Its pooled counts give the effect
+size (PSI by default). A subject alarms when ``S >= h`` AND the effect over the change
 window is at least the floor (default PSI 0.1, "moderate shift"): a tiny but
 persistent difference, like a daily cycle seen by a window of a few hours
 against a reference of whole days, piles up evidence without ever being
@@ -76,18 +78,18 @@ class CusumAlarm:
             raise ValueError(f"CUSUM needs h >= 0 and k >= 0, got h={h}, k={k}")
         self.h, self.k = h, k
         self.s = 0.0
-        self.run = 0  # blocks in the change window (since S last was 0)
+        self.run = 0  # blocks in the change window (since S last was at or below h / 2)
         self.alarmed = False
 
     @property
     def starts_run(self) -> bool:
-        """True when the next block opens a new change window (S is at 0)."""
-        return self.s <= 0.0
+        """True when the next block opens a new change window (S is at or below h / 2)."""
+        return self.s <= self.h / 2
 
     def step(self, z: float) -> float:
         """Advance S by one block's score (no alarm decision); returns S."""
+        self.run = 1 if self.starts_run else self.run + 1
         self.s = min(max(0.0, self.s + z - self.k), 2 * self.h)
-        self.run = self.run + 1 if self.s > 0 else 0
         return self.s
 
     def decide(self, effect: float, floor: float) -> bool:
