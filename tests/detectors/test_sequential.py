@@ -13,13 +13,12 @@ from scipy.stats import chi2_contingency, norm
 
 from driftwarden.alerts.lifecycle import AlertLifecycle
 from driftwarden.detectors.batch import OutcomeBatch, PredictionBatch
-from driftwarden.detectors.calibration import (MIN_PREDICTIONS_PER_FALSE_ALARM, calibrate, siegmund_arl,
-                                               threshold_for_arl)
+from driftwarden.detectors.calibration import MIN_PREDICTIONS_PER_FALSE_ALARM, calibrate, siegmund_arl, threshold_for_arl
 from driftwarden.detectors.drift import sparse_chi_square_p
 from driftwarden.detectors.findings import Finding
 from driftwarden.detectors.monitor import ModelMonitor
 from driftwarden.detectors.sequential import Z_MAX, CusumAlarm, z_score
-from tests.detectors.conftest import as_predictions, make_outcomes, make_spec
+from tests.detectors.conftest import make_outcomes, make_spec
 
 REF = make_outcomes(np.random.default_rng(7), 20_000)
 SEQUENTIAL_KINDS = ("data_drift", "prediction_drift", "multivariate_drift")
