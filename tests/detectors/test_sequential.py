@@ -262,3 +262,19 @@ def test_a_sequential_finding_fires_at_once_and_resolves_only_under_its_threshol
     plain = AlertLifecycle(for_windows=2)
     window = Finding("data_drift", "psi", "age", 0.3, 0.2, True, 1.0, 5000)
     assert [a.state for a in plain.update("m", {}, [window], now=1.0)] == ["pending"]
+
+
+def test_block_ks_pvalues_follow_scipy() -> None:
+    from scipy.stats import ks_2samp
+
+    from driftwarden.detectors.drift import ks_block_pvalue
+    from driftwarden.detectors.numeric import ks_statistic
+
+    rng = np.random.default_rng(8)
+    ref = np.sort(rng.normal(size=20_000))
+    for shift in (0.0, 0.05, 0.1, 0.2, 0.3):
+        block = rng.normal(shift, 1.0, 500)
+        d = ks_statistic(ref, block)
+        ours = float(ks_block_pvalue(np.array([d]), np.array([ref.size]), np.array([block.size]))[0])
+        exact = ks_2samp(ref, block).pvalue
+        assert z_score(np.array([ours]))[0] == pytest.approx(z_score(np.array([exact]))[0], abs=0.05), (shift, ours, exact)
