@@ -6,6 +6,8 @@ from a checkpoint reproduces the same alerts with the same ``starts_at``:
 - a degraded evaluation opens a *pending* alert (``starts_at`` = its window end);
 - it *fires* after ``for_windows`` consecutive degraded evaluations, or, when ``for_seconds``
   is set, once it has been degraded that long (``for_seconds`` replaces ``for_windows``);
+  a sequential finding (``details["sequential"]``: a CUSUM, which already required the
+  evidence of several blocks) fires at its first degraded evaluation;
 - a healthy evaluation drops a pending alert; a firing one *resolves* once it has been
   healthy for ``resolve_after`` seconds (0: at the first healthy evaluation);
 - a degraded ``critical`` finding also holds the ``warning`` level of the same check (the
@@ -120,7 +122,7 @@ class AlertLifecycle:
         alert.annotations["summary"] = finding.summary or _summary(finding)
         for name, value in finding.details.items():
             alert.annotations[f"detail.{name}"] = str(value)
-        if alert.state == "pending" and self._holds(alert):
+        if alert.state == "pending" and (finding.details.get("sequential") is True or self._holds(alert)):
             alert.state, alert.fired_at = "firing", now
         return alert if alert.state != before else None
 

@@ -1,8 +1,11 @@
 """The facade the daemon calls: one :class:`ModelMonitor` per model, and :func:`compare`.
 
 Prediction windows are count-based (``monitoring.window_size`` predictions);
-when one closes, data/prediction drift, multivariate drift, estimated
-performance and data quality are evaluated on it. Outcome windows
+when one closes, estimated performance and data quality are evaluated on it.
+Data/prediction drift, multivariate drift and the missing rate are evaluated
+every ``monitoring.block`` predictions, sequentially (CUSUMs whose threshold
+meets ``monitoring.false_alarm_budget``: :mod:`detectors.sequential`); with
+``drift.method: window`` they are evaluated per window instead. Outcome windows
 (``performance.window_size`` joined outcomes) give realized performance, KPIs
 and label lag; the concept-drift detector runs on every outcome as it comes.
 ``tick(now)`` runs the time-based traffic checks. Every evaluation returns its
@@ -21,7 +24,7 @@ findings, healthy ones included. Windows (or subjects) with fewer than
 >>> cur = outcomes(1000, 1.0)
 >>> batch = PredictionBatch(np.arange(1000.0), cur.features, cur.y_pred)
 >>> [(f.detector, f.subject, f.degraded) for f in mon.observe_predictions(batch) if f.kind == "data_drift"]
-[('psi', 'x', True)]
+[('cusum', 'x', False), ('cusum', 'x', True)]
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from driftwarden.detectors.batch import OutcomeBatch, PredictionBatch
+from driftwarden.detectors.calibration import calibrate, reference_rate
 from driftwarden.detectors.concept import BINARY_ONLY, ConceptDriftDetector, error_stream
 from driftwarden.detectors.drift import DriftSuite
 from driftwarden.detectors.estimation import CbpeEstimator
@@ -63,12 +67,24 @@ class ModelMonitor:
         s.validate()
         self.model_id, self.spec, self.settings = model_id, spec, s
         self.numeric = [n for n, f in spec.features.items() if f.type == "numeric" and n in reference.features]
-        self.drift = DriftSuite(spec, reference) if s.drift.enabled else None
+        self.sequential = s.drift.method == "sequential"
+        self.drift = DriftSuite(spec, reference, s.block if self.sequential else None) if s.drift.enabled else None
         self.pca = None
         if s.multivariate.enabled and len(self.numeric) >= 2:
             matrix = np.column_stack([np.asarray(reference.features[n], dtype=np.float64) for n in self.numeric])
             self.pca = PcaDrift(matrix, s.window_size, s.multivariate.variance_explained, s.multivariate.k,
                                 s.critical_factor)
+        # sequential: drift CUSUMs, the PCA CUSUM and the missing rate every ``block`` predictions
+        self.block_window = ColumnWindow(s.block) if self.sequential else None
+        self.calibration = None
+        if self.sequential:
+            subjects = (len(self.drift.tests) if self.drift is not None else 0) + (self.pca is not None)
+            self.calibration = calibrate(s.false_alarm_budget, s.block, subjects, s.expected_rate,
+                                         reference_rate(reference.prediction_timestamps))
+            if self.drift is not None:
+                self.drift.arm(self.calibration)
+            if self.pca is not None:
+                self.pca.arm(self.calibration)
         self.quality = (QualityMonitor(spec.features, reference.features, s.quality, s.critical_factor)
                         if s.quality.enabled else None)
         self.cbpe = None
@@ -123,7 +139,10 @@ class ModelMonitor:
         for name in self.spec.features:
             if name in batch.features:
                 cols["f:" + name] = batch.features[name]
-        return self._fill(self.pred_window, cols, len(batch), self._evaluate_predictions)
+        out = self._fill(self.pred_window, cols, len(batch), self._evaluate_predictions)
+        if self.block_window is not None:
+            out.extend(self._fill(self.block_window, cols, len(batch), self._evaluate_block))
+        return out
 
     def _fill(self, window: ColumnWindow, cols: dict[str, np.ndarray], n: int, close: Any) -> list[Finding]:
         out: list[Finding] = []
@@ -144,11 +163,11 @@ class ModelMonitor:
         self._last_pred = cols
         features = {k[2:]: v for k, v in cols.items() if k.startswith("f:")}
         out: list[Finding] = []
-        if self.drift is not None:
+        if self.drift is not None and not self.sequential:
             self.drift.update(features, cols["prediction"], cols.get("score"))
             out.extend(self.drift.evaluate(end, n))
             self.drift.reset()
-        if self.pca is not None and all(name in features for name in self.numeric):
+        if self.pca is not None and not self.sequential and all(name in features for name in self.numeric):
             matrix = np.column_stack([np.asarray(features[name], dtype=np.float64) for name in self.numeric])
             out.append(self.pca.evaluate(matrix, end))
         if self.cbpe is not None and "score" in cols:
@@ -157,7 +176,27 @@ class ModelMonitor:
             if estimates and self.realized is not None:
                 out.extend(self.realized.add_window(float(cols["t"][0]), end, int(np.sum(~np.isnan(cols["score"])))))
         if self.quality is not None:
-            out.extend(self.quality.evaluate(features, n, end))
+            out.extend(self.quality.evaluate(features, n, end, missing=not self.sequential))
+        self._record(out)
+        return out
+
+    def _evaluate_block(self, cols: dict[str, np.ndarray]) -> list[Finding]:
+        """The sequential checks of one block: drift and PCA CUSUMs, missing rate."""
+        n = len(cols["t"])
+        if n < self.settings.min_events:
+            return []
+        end = float(cols["t"][-1])
+        features = {k[2:]: v for k, v in cols.items() if k.startswith("f:")}
+        out: list[Finding] = []
+        if self.drift is not None:
+            self.drift.update(features, cols["prediction"], cols.get("score"))
+            out.extend(self.drift.evaluate_block(end, n))
+            self.drift.reset()
+        if self.pca is not None and all(name in features for name in self.numeric):
+            matrix = np.column_stack([np.asarray(features[name], dtype=np.float64) for name in self.numeric])
+            out.append(self.pca.evaluate_block(matrix, end))
+        if self.quality is not None:
+            out.extend(self.quality.evaluate_missing(features, n, end))
         self._record(out)
         return out
 
@@ -284,6 +323,9 @@ class ModelMonitor:
             "version": STATE_VERSION,
             "model_id": self.model_id,
             "pred_window": self.pred_window.state(),
+            "block_window": self.block_window.state() if self.block_window is not None else None,
+            "sequential": {"drift": self.drift.sequential_state() if self.drift is not None else {},
+                           "pca": self.pca.sequential_state() if self.pca is not None else {}},
             "outcome_window": self.outcome_window.state(),
             "concept": self.concept.state() if self.concept is not None else None,
             "recent_errors": self._recent_errors.tolist(),
@@ -299,6 +341,13 @@ class ModelMonitor:
         if state.get("version") != STATE_VERSION:
             raise ValueError(f"monitor state version {state.get('version')!r} is not {STATE_VERSION}")
         self.pred_window.load_state(state["pred_window"])
+        if self.block_window is not None and state.get("block_window") is not None:
+            self.block_window.load_state(state["block_window"])
+        sequential = state.get("sequential") or {}
+        if self.drift is not None and self.sequential:
+            self.drift.load_sequential_state(sequential.get("drift", {}))
+        if self.pca is not None and self.sequential:
+            self.pca.load_sequential_state(sequential.get("pca", {}))
         self.outcome_window.load_state(state["outcome_window"])
         if self.concept is not None and state["concept"] is not None:
             self.concept = ConceptDriftDetector.from_state(state["concept"])
@@ -318,6 +367,8 @@ class ModelMonitor:
         histograms: dict[str, Any] = {}
         if self.drift is not None:
             cols = self.pred_window.columns()
+            if cols and self.sequential:  # the drift tests hold one block: its latest rows
+                cols = {k: v[-self.settings.block:] for k, v in cols.items()}
             if cols:
                 feats = {k[2:]: v for k, v in cols.items() if k.startswith("f:")}
                 self.drift.update(feats, cols["prediction"], cols.get("score"))
@@ -359,8 +410,10 @@ def compare(spec: ModelSpec, reference: OutcomeBatch, current: OutcomeBatch | Pr
     if n == 0:
         return []
     size = max(n, 1)
+    # one window, tested alone: the sequential tests need a stream
     settings = msgspec.structs.replace(spec.monitoring, window_size=size, performance=msgspec.structs.replace(
-        spec.monitoring.performance, window_size=size))
+        spec.monitoring.performance, window_size=size), drift=msgspec.structs.replace(
+        spec.monitoring.drift, method="window"))
     mon = ModelMonitor("compare", msgspec.structs.replace(spec, monitoring=settings), reference)
     if mon.drift is not None:
         mon.drift.all_statistics = True  # every statistic of every subject: compare is how people check them

@@ -12,6 +12,13 @@ deviations of that mean, i.e. ``k`` x the held-out rows' standard deviation /
 sqrt(window size). A change of correlation moves rows off the
 reference's principal subspace even when every marginal is unchanged.
 
+Sequentially (``drift.method: sequential``), :meth:`PcaDrift.block_test` gives
+each block's two-sided p-value of that same z (block mean against the
+baseline, its standard error for the block's size) for a CUSUM, and
+:meth:`PcaDrift.change_effect` the effect size over the change window: the
+relative change of the mean reconstruction error, |mean / baseline - 1|, with
+the floor :data:`CHANGE_FLOOR` (see :mod:`detectors.sequential`).
+
 >>> rng = np.random.default_rng(0)
 >>> z = rng.normal(size=(20_000, 1))
 >>> ref = np.hstack([z, z + 0.3 * rng.normal(size=(20_000, 1))])
@@ -28,13 +35,17 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import numpy as np
+from scipy.special import ndtr
 
 from driftwarden.detectors.base import check_params, register
+from driftwarden.detectors.calibration import Calibration
 from driftwarden.detectors.findings import Finding
 from driftwarden.detectors.performance import Baseline, evaluate_against
+from driftwarden.detectors.sequential import CusumAlarm, sequential_finding, z_score
 from driftwarden.detectors.thresholds import StdThreshold
 
 MAX_FIT_ROWS = 50_000
+CHANGE_FLOOR = 0.1  # relative change of the mean reconstruction error over a sequential change window
 
 
 @register("multivariate_pca")
@@ -72,6 +83,12 @@ class PcaDrift:
         errors = self.row_errors(held_out)
         spread = float(errors.std(ddof=1)) if errors.size >= 2 else None
         self.baseline = Baseline.of(float(errors.mean()), spread, chunk=1, rows=int(errors.size))
+        whole = errors[~np.isnan(held_out).any(axis=1)]  # the sequential test's rows: complete ones
+        self.complete_baseline = (Baseline.of(float(whole.mean()), float(whole.std(ddof=1)), chunk=1, rows=int(whole.size))
+                                  if whole.size >= 2 else self.baseline)
+        self.calibration: Calibration | None = None
+        self.alarm: CusumAlarm | None = None
+        self._pool: list[float] = [0.0, 0]
 
     def _standardize(self, x: np.ndarray) -> np.ndarray:
         z = (x - self.mean) / self.std
@@ -98,6 +115,63 @@ class PcaDrift:
             return float("nan")
         projected = z @ self.components.T
         return float((np.einsum("ij,ij->", z, z) - np.einsum("ij,ij->", projected, projected)) / z.size)
+
+    def block_test(self, x: np.ndarray) -> tuple[float, float]:
+        """(two-sided p-value, mean reconstruction error) of one block's complete rows.
+
+        >>> rng = np.random.default_rng(1); pca = PcaDrift(rng.normal(size=(4000, 3)))
+        >>> p, err = pca.block_test(rng.normal(size=(500, 3)))
+        >>> bool(p > 0.01), bool(pca.block_test(rng.normal(size=(500, 3)) * 2)[0] < 1e-9)
+        (True, True)
+        """
+        x = np.asarray(x, dtype=np.float64)
+        x = x[~np.isnan(x).any(axis=1)]  # complete rows: a burst of nulls is data quality's finding
+        value = self.window_error(x)
+        std = self.complete_baseline.std_for(int(x.shape[0]))
+        if x.shape[0] < 2 or not np.isfinite(value) or not std:
+            return 1.0, value
+        z = abs(value - self.complete_baseline.value) / std
+        return float(2 * ndtr(-z)), value
+
+    def arm(self, calibration: Calibration) -> None:
+        """Start the sequential test (a CUSUM on :meth:`block_test`'s p-values) with ``calibration``'s threshold."""
+        self.calibration = calibration
+        self.alarm = CusumAlarm(calibration.h, calibration.k)
+        self._pool = [0.0, 0]  # the change window's sum of row errors and rows
+
+    def evaluate_block(self, x: np.ndarray, window_end: float) -> Finding:
+        """The sequential finding after one block of rows (needs :meth:`arm`)."""
+        if self.alarm is None or self.calibration is None:
+            raise RuntimeError("PcaDrift.evaluate_block needs arm(calibration) first")
+        p, err = self.block_test(x)
+        n = int(np.sum(~np.isnan(np.asarray(x, dtype=np.float64)).any(axis=1)))
+        if self.alarm.starts_run:
+            self._pool = [0.0, 0]
+        if np.isfinite(err):
+            self._pool = [self._pool[0] + err * n, int(self._pool[1]) + n]
+        z = float(z_score(np.array(p)))
+        self.alarm.step(z)
+        rows = int(self._pool[1])
+        effect = self.change_effect(self._pool[0] / rows) if rows else 0.0
+        self.alarm.decide(effect, CHANGE_FLOOR)
+        return sequential_finding(
+            kind="multivariate_drift", subject="features", alarm=self.alarm, calibration=self.calibration, z=z,
+            p=p, test="PCA error z", effect=effect, floor=CHANGE_FLOOR, effect_label="relative PCA error change",
+            window_end=window_end, block_events=n, change_events=rows, critical_factor=self.critical_factor,
+            extra={"block_error": err, "baseline_error": self.complete_baseline.value})
+
+    def sequential_state(self) -> dict[str, Any]:
+        return {} if self.alarm is None else {**self.alarm.state(), "pool": list(self._pool)}
+
+    def load_sequential_state(self, state: dict[str, Any]) -> None:
+        if self.alarm is not None and state:
+            self.alarm.load_state(state)
+            self._pool = [float(state["pool"][0]), int(state["pool"][1])]
+
+    def change_effect(self, mean_error: float) -> float:
+        """|mean / baseline - 1| of a change window's mean reconstruction error (complete rows)."""
+        base = self.complete_baseline.value
+        return abs(mean_error / base - 1.0) if base > 0 else float("inf") if mean_error > 0 else 0.0
 
     def evaluate(self, x: np.ndarray, window_end: float) -> Finding:
         value = self.window_error(x)

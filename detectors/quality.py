@@ -1,6 +1,11 @@
 """Data quality per prediction window: missing values, types, ranges, unseen and undeclared keys.
 
-Rates are fractions of the window's events. Batch-level counters from the
+Rates are fractions of the window's events. With ``drift.method: sequential`` the
+monitor checks the missing rate every ``monitoring.block`` predictions
+(:meth:`QualityMonitor.evaluate_missing`) instead of per window, so that a burst of
+nulls is named within two blocks: with the default margin of 0.1 over the
+reference rate a block of 500 is at least 4.5 binomial standard deviations from
+a false breach. Batch-level counters from the
 decoder (``type_errors``, ``missing_keys``, ``undeclared_keys``) are charged to
 the window that is open when the batch arrives. Range: declared ``min``/``max``
 of the feature if any, else the reference's observed range.
@@ -94,19 +99,31 @@ class QualityMonitor:
                        summary=f"{what} of {subject} {fmt(rate)} {op} {fmt(limit)}",
                        details={"n": n, **(extra or {})})
 
-    def evaluate(self, columns: dict[str, np.ndarray], n: int, window_end: float) -> list[Finding]:
-        """Findings of one window of ``n`` events; resets the batch counters."""
-        s = self.settings
+    def evaluate_missing(self, columns: dict[str, np.ndarray], n: int, window_end: float) -> list[Finding]:
+        """The missing-rate findings of ``n`` events (a window, or a block when called per block)."""
         out: list[Finding] = []
         for name in self.features:
             values = columns.get(name)
             if values is None or n == 0:
                 continue
-            miss = missing_mask(values)
             ref_rate = self.ref_missing.get(name, 0.0)
-            out.append(self._finding("missing_rate", name, float(miss.mean()),
-                                     min(ref_rate + s.max_missing_increase, 1.0), n, window_end,
+            out.append(self._finding("missing_rate", name, float(missing_mask(values).mean()),
+                                     min(ref_rate + self.settings.max_missing_increase, 1.0), n, window_end,
                                      "missing rate", {"reference_rate": ref_rate}))
+        return out
+
+    def evaluate(self, columns: dict[str, np.ndarray], n: int, window_end: float,
+                 missing: bool = True) -> list[Finding]:
+        """Findings of one window of ``n`` events; resets the batch counters.
+
+        ``missing=False`` leaves the missing rate out (checked per block by :meth:`evaluate_missing`).
+        """
+        s = self.settings
+        out: list[Finding] = self.evaluate_missing(columns, n, window_end) if missing else []
+        for name in self.features:
+            values = columns.get(name)
+            if values is None or n == 0:
+                continue
             out.append(self._finding("type_mismatch_rate", name, self._type_errors.get(name, 0) / n,
                                      s.max_type_error_rate, n, window_end, "type mismatch rate"))
             out.append(self._finding("missing_key_rate", name, self._missing_keys.get(name, 0) / n,

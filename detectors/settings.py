@@ -25,6 +25,7 @@ import msgspec
 NumericMetric = Literal["psi", "jensen_shannon", "hellinger", "wasserstein"]
 CategoricalMetric = Literal["psi", "jensen_shannon", "tvd"]
 Correction = Literal["benjamini_hochberg", "bonferroni", "none"]
+DriftMethod = Literal["sequential", "window"]
 ConceptDetectorName = Literal["adwin", "ddm", "eddm", "hddm_a", "hddm_w", "page_hinkley", "kswin", "none"]
 
 #: Effect-size floor used when ``numeric_threshold``/``categorical_threshold`` is left unset.
@@ -35,6 +36,11 @@ DEFAULT_EFFECT_THRESHOLDS: dict[str, float] = {
     "wasserstein": 0.1,  # in reference standard deviations
     "tvd": 0.1,
 }
+
+#: The floor on the change window of a sequential alarm (``drift.method: sequential``): the same
+#: metrics, PSI at 0.1 ("moderate shift"; a window of 5000 needs 0.2 to stay clear of noise, a
+#: change window of sequential evidence does not).
+SEQUENTIAL_EFFECT_THRESHOLDS: dict[str, float] = {**DEFAULT_EFFECT_THRESHOLDS, "psi": 0.1}
 
 
 #: Allowed (lowest, highest) values of the quality and traffic settings: checked by
@@ -56,6 +62,14 @@ class _Settings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 class DriftSettings(_Settings, frozen=True):
     """Feature, prediction and score drift against the reference.
 
+    ``method: sequential`` (default): every ``monitoring.block`` predictions each
+    subject's block p-value feeds a CUSUM whose threshold meets the model's
+    ``monitoring.false_alarm_budget``; it alarms when the CUSUM crosses it AND the
+    effect size over the data since the CUSUM left 0 is at least the floor (PSI 0.1
+    by default). See :mod:`detectors.sequential`. ``alpha`` and ``correction`` are
+    not used there. ``method: window``: each window of ``window_size`` tested alone,
+    as follows.
+
     A subject drifts only when BOTH hold: its test's p-value (KS for numeric,
     chi-square for categorical), corrected across all of the model's drift
     subjects with ``correction``, is below ``alpha``; AND its effect size
@@ -75,6 +89,7 @@ class DriftSettings(_Settings, frozen=True):
     """
 
     enabled: bool = True
+    method: DriftMethod = "sequential"
     alpha: float = 0.05
     correction: Correction = "benjamini_hochberg"
     numeric_bins: int = 10
@@ -86,10 +101,11 @@ class DriftSettings(_Settings, frozen=True):
     reference_sample_size: int = 50_000
     include_predictions: bool = True
 
-    def effect_threshold(self, kind: Literal["numeric", "categorical"]) -> float:
+    def effect_threshold(self, kind: Literal["numeric", "categorical"], sequential: bool = False) -> float:
+        defaults = SEQUENTIAL_EFFECT_THRESHOLDS if sequential else DEFAULT_EFFECT_THRESHOLDS
         if kind == "numeric":
-            return self.numeric_threshold or DEFAULT_EFFECT_THRESHOLDS[self.numeric_metric]
-        return self.categorical_threshold or DEFAULT_EFFECT_THRESHOLDS[self.categorical_metric]
+            return self.numeric_threshold or defaults[self.numeric_metric]
+        return self.categorical_threshold or defaults[self.categorical_metric]
 
 
 class ThresholdSettings(_Settings, frozen=True):
@@ -235,6 +251,13 @@ class MonitorSettings(_Settings, frozen=True):
     """Window size and thresholds for one model's detectors.
 
     * ``window_size``: predictions per drift/quality window (count-based).
+    * ``block``: predictions per sequential step (``drift.method: sequential``): the
+      drift and PCA CUSUMs and the missing rate are evaluated every ``block``.
+    * ``false_alarm_budget``: false drift alarms per 30 days the model may raise (all
+      its subjects together); sets the CUSUM threshold with ``expected_rate``.
+    * ``expected_rate``: predictions per second; ``None`` takes the reference's rows
+      over its timestamp span, or, without timestamps, 5M predictions per false alarm
+      (never fewer than that in any case; see :mod:`detectors.calibration`).
     * ``min_events``: a window (or a feature's non-missing values in it) with fewer
       events is not tested; matters for ``compare`` and sparse features.
     * ``critical_factor``: a degraded finding is ``critical`` when its statistic is
@@ -244,6 +267,9 @@ class MonitorSettings(_Settings, frozen=True):
     """
 
     window_size: int = 5000
+    block: int = 500
+    false_alarm_budget: float = 1.0
+    expected_rate: float | None = None
     min_events: int = 100
     critical_factor: float = 2.0
     drift: DriftSettings = msgspec.field(default_factory=DriftSettings)
@@ -259,6 +285,9 @@ class MonitorSettings(_Settings, frozen=True):
         """Raise ``ValueError`` naming the first field outside its allowed range."""
         checks: list[tuple[str, float | None, float, float]] = [
             ("window_size", self.window_size, 1, math.inf),
+            ("block", self.block, 1, math.inf),
+            ("false_alarm_budget", self.false_alarm_budget, 1e-6, 1e6),
+            ("expected_rate", self.expected_rate, 1e-9, math.inf),
             ("min_events", self.min_events, 1, math.inf),
             ("critical_factor", self.critical_factor, 1, math.inf),
             ("drift.alpha", self.drift.alpha, 0, 1),

@@ -14,10 +14,13 @@ from hypothesis import strategies as st
 from driftwarden.detectors.batch import OutcomeBatch, PredictionBatch
 from driftwarden.detectors.findings import Finding
 from driftwarden.detectors.monitor import ModelMonitor, compare
-from driftwarden.detectors.settings import ConceptSettings, KpiSettings, MonitorSettings
+from driftwarden.detectors.settings import ConceptSettings, DriftSettings, KpiSettings, MonitorSettings
 from tests.detectors.conftest import as_predictions, make_outcomes, make_spec
 
 REF = make_outcomes(np.random.default_rng(7), 20_000)
+# Tests of one window's verdict pin the per-window drift tests (the default is sequential, over
+# blocks: tests/detectors/test_sequential*.py).
+WINDOW = DriftSettings(method="window")
 
 
 def _keyed(findings: list[Finding]) -> list[tuple]:
@@ -25,7 +28,7 @@ def _keyed(findings: list[Finding]) -> list[tuple]:
 
 
 def test_no_drift_is_healthy_and_windows_close_on_count(rng: np.random.Generator) -> None:
-    mon = ModelMonitor("m", make_spec(1000), REF)
+    mon = ModelMonitor("m", make_spec(1000, drift=WINDOW), REF)
     assert mon.observe_predictions(as_predictions(make_outcomes(rng, 999))) == []
     out = mon.observe_predictions(as_predictions(make_outcomes(rng, 1001, t0=999)))
     drift = [f for f in out if f.kind in ("data_drift", "prediction_drift")]
@@ -35,7 +38,7 @@ def test_no_drift_is_healthy_and_windows_close_on_count(rng: np.random.Generator
 
 
 def test_shift_is_found_with_summary_and_severity(rng: np.random.Generator) -> None:
-    mon = ModelMonitor("m", make_spec(2000), REF)
+    mon = ModelMonitor("m", make_spec(2000, drift=WINDOW), REF)
     out = mon.observe_predictions(as_predictions(make_outcomes(rng, 2000, shift=1.5)))
     age = next(f for f in out if f.subject == "age" and f.kind == "data_drift")
     assert age.degraded and age.severity == "critical" and age.summary.startswith("PSI of age ")
@@ -44,7 +47,7 @@ def test_shift_is_found_with_summary_and_severity(rng: np.random.Generator) -> N
 
 
 def test_unseen_category_and_constant_column() -> None:
-    spec = make_spec(500)
+    spec = make_spec(500, drift=WINDOW)
     ref = make_outcomes(np.random.default_rng(1), 5000)
     ref.features["plan"] = np.full(5000, "pro", dtype=object)  # constant reference column
     mon = ModelMonitor("m", spec, ref)
@@ -134,7 +137,7 @@ def test_state_round_trip_gives_identical_next_findings(rng: np.random.Generator
 
 
 def test_snapshot_is_json_safe(rng: np.random.Generator) -> None:
-    mon = ModelMonitor("m", make_spec(500), REF)
+    mon = ModelMonitor("m", make_spec(500, drift=WINDOW), REF)
     data = make_outcomes(rng, 1200)
     mon.observe_predictions(as_predictions(data))
     mon.observe_outcomes(data)
@@ -146,7 +149,7 @@ def test_snapshot_is_json_safe(rng: np.random.Generator) -> None:
 
 
 def test_compare_is_one_window_of_the_monitor(rng: np.random.Generator) -> None:
-    spec = make_spec(1000)
+    spec = make_spec(1000, drift=WINDOW)
     cur = make_outcomes(rng, 1000, shift=1.0)
     batch = compare(spec, REF, cur)
     mon = ModelMonitor("m", spec, REF)
@@ -198,7 +201,8 @@ def test_a_correlation_change_no_single_feature_shows_is_caught_by_pca_alone() -
         a, b = rng.normal(size=n), rng.normal(size=n)
         return {"x": a, "y": sign * 0.9 * a + np.sqrt(1 - 0.81) * b, "z": rng.normal(size=n)}
 
-    spec = ModelSpec("binary", {k: FeatureSpec("numeric") for k in "xyz"}, monitoring=MonitorSettings(window_size=2000))
+    spec = ModelSpec("binary", {k: FeatureSpec("numeric") for k in "xyz"}, monitoring=MonitorSettings(window_size=2000,
+                                                                                               drift=WINDOW))
     labels = np.full(20_000, "0", dtype=object)
     mon = ModelMonitor("m", spec, OutcomeBatch(np.zeros(20_000), np.zeros(20_000), labels, labels,
                                                 features=window(20_000, 1.0)))
