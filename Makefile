@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test chaos lint bench kafka-jars alertmanager broker clean
+.PHONY: demo test chaos lint bench bench-scenarios kafka-jars alertmanager broker clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/detectors.py
 	$(BIN)/python bench/kafka_run.py
+
+# detection per fault scenario and false alarms on 2 no-drift streams of 1M (minutes; --quick: ~2 min)
+bench-scenarios: $(STAMP)
+	$(BIN)/python bench/scenarios.py --jobs 2
 
 broker: kafka-jars
 	$(BIN)/python -m tests.broker.kafka start
