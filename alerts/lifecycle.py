@@ -78,6 +78,8 @@ class AlertLifecycle:
             evidence = _evidence(group, rank)
             base = {**labels, "model": model, "severity": severity, "kind": kind, "detector": detector, "subject": subject}
             base.setdefault("model_version", self.versions.get(model, ""))
+            if evidence.details.get("segment"):  # the segment a performance finding blames (plan=pro)
+                base["segment"] = str(evidence.details["segment"])
             alert = self._step(key, fp, severity, base, evidence, rank <= worst, now)
             if alert is not None:
                 changed.append(alert.copy())

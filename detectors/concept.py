@@ -169,6 +169,27 @@ def _feed(det: Any, xs: list[float]) -> int:
     return -1
 
 
+def change_split(values: np.ndarray, min_segment: int = 20) -> int:
+    """Where the mean of ``values`` most likely changed: the split maximizing the standardized
+    difference of the means before and after it (the CUSUM change-point estimate). Returns the
+    first index after the change; 0 when there are fewer than ``2 * min_segment`` values.
+
+    A detector fires some values after a change: the errors since the split give the new level.
+
+    >>> rng = np.random.default_rng(0)
+    >>> change_split(np.concatenate([rng.random(900) < 0.2, rng.random(100) < 0.6]).astype(float))
+    901
+    """
+    x = np.asarray(values, dtype=np.float64)
+    n = x.size
+    if n < 2 * min_segment:
+        return 0
+    k = np.arange(min_segment, n - min_segment + 1)
+    csum = np.concatenate(([0.0], np.cumsum(x)))
+    gap = np.abs(csum[k] - k * csum[-1] / n) / np.sqrt(k * (n - k) / n)
+    return int(k[int(np.argmax(gap))])
+
+
 def error_stream(task: str, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
     """0/1 misclassification for classifiers, absolute error for regression (NaN rows dropped)."""
     if task == "regression":

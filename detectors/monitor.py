@@ -36,13 +36,15 @@ import numpy as np
 
 from driftwarden.detectors.batch import OutcomeBatch, PredictionBatch
 from driftwarden.detectors.calibration import calibrate, reference_rate
-from driftwarden.detectors.concept import BINARY_ONLY, ConceptDriftDetector, error_stream
+from driftwarden.detectors.concept import BINARY_ONLY, ConceptDriftDetector, change_split, error_stream
 from driftwarden.detectors.drift import DriftSuite
 from driftwarden.detectors.estimation import CbpeEstimator
 from driftwarden.detectors.findings import Finding
 from driftwarden.detectors.kpi import KpiMonitor
+from driftwarden.detectors.metrics import DEFAULT_METRICS
 from driftwarden.detectors.multivariate import PcaDrift
 from driftwarden.detectors.performance import PerformanceMonitor
+from driftwarden.detectors.performance_cusum import SequentialAccuracy
 from driftwarden.detectors.quality import QualityMonitor
 from driftwarden.detectors.realized import RealizedTracker
 from driftwarden.detectors.settings import MonitorSettings
@@ -104,9 +106,16 @@ class ModelMonitor:
             ref_cols["score"] = reference.score
         ref_cols.update({"p:" + c: v for c, v in (reference.class_scores or {}).items()})
         p = s.performance
-        self.performance = (PerformanceMonitor(spec.task, ref_cols, perf_window, p.metrics, spec.positive_label,
+        metrics = p.metrics if p.metrics is not None else DEFAULT_METRICS[spec.task]
+        self.sequential = None
+        if p.enabled and p.sequential and spec.is_classification and "accuracy" in metrics and len(reference):
+            # accuracy is judged per outcome (CUSUMs, overall and per segment), not per window
+            self.sequential = SequentialAccuracy(spec, reference.y_true, reference.y_pred, reference.features, p,
+                                                 s.critical_factor)
+            metrics = [m for m in metrics if m != "accuracy"]
+        self.performance = (PerformanceMonitor(spec.task, ref_cols, perf_window, metrics, spec.positive_label,
                                                p.threshold, p.thresholds, p.confidence, s.critical_factor)
-                            if p.enabled else None)
+                            if p.enabled and metrics else None)
         self.kpis = KpiMonitor(s.kpis, reference.kpis, perf_window, s.critical_factor) if s.kpis else None
         c = s.concept
         if c.detector in BINARY_ONLY and spec.task == "regression":
@@ -116,8 +125,10 @@ class ModelMonitor:
         self.concept = ConceptDriftDetector(*self._concept_args) if c.detector != "none" else None
         self._recent_errors = np.empty(0)  # the last ``refractory`` errors fed to the concept detector
         self._change_times: deque[float] = deque(maxlen=64)  # event times of its recent detections
-        self.ref_error = float(error_stream(spec.task, reference.y_true, reference.y_pred).mean()) \
-            if len(reference) else float("nan")
+        ref_errors = error_stream(spec.task, reference.y_true, reference.y_pred) if len(reference) else np.empty(0)
+        self.ref_error = float(ref_errors.mean()) if ref_errors.size else float("nan")
+        self.ref_error_sd = float(ref_errors.std()) if ref_errors.size else float("nan")
+        self._elevated_since: float | None = None  # time of the last change towards more errors, while it holds
         self.traffic = TrafficMonitor(s.traffic) if s.traffic.enabled else None
         self.pred_window = ColumnWindow(s.window_size)
         self.outcome_window = ColumnWindow(perf_window)
@@ -219,6 +230,10 @@ class ModelMonitor:
             self.traffic.observe_outcomes(batch.prediction_timestamps)
         if self.concept is not None:
             out.extend(self._concept(batch.y_true, batch.y_pred, batch.timestamps))
+        if self.sequential is not None:
+            verdicts = self.sequential.observe(batch.y_true, batch.y_pred, batch.features, batch.timestamps)
+            self._record(verdicts)
+            out.extend(verdicts)
         if self.realized is not None:
             realized = self.realized.observe(batch.prediction_timestamps, batch.y_true, batch.y_pred, batch.score,
                                              batch.timestamps)
@@ -252,18 +267,25 @@ class ModelMonitor:
         for idx in self.concept.update(errors):
             local = idx - start
             recent = history[max(0, offset + local - keep + 1) : offset + local + 1]
-            level = float(recent.mean())
+            # the detector fires some errors after the change: the level is that of the errors since
+            # the estimated change point (the mean of the last ``refractory`` errors was mostly the
+            # old level: the demo's jump from 0.22 to 0.5 read as 0.24, under the reference, no alert)
+            split = change_split(recent)
+            level, before = float(recent[split:].mean()), float(recent[:split].mean()) if split else self.ref_error
+            up = level > before
+            degraded = up and level > self.ref_error  # a change point towards fewer errors is news, not degradation
+            self._elevated_since = float(times[local]) if degraded else None
             self._change_times.append(float(times[local]))
             out.append(Finding(
                 kind="concept_drift", detector=self.concept.name, subject="error", statistic=level,
-                # a change point towards fewer errors is news, not degradation
-                threshold=self.ref_error, degraded=level > self.ref_error, window_end=float(times[local]),
-                window_size=recent.size,
+                threshold=self.ref_error, degraded=degraded, window_end=float(times[local]),
+                window_size=recent.size - split,
                 severity="critical" if level >= 2 * self.ref_error > 0 else "warning",
                 summary=f"{self.concept.name} detected a change in the error stream at outcome {idx} "
-                        f"(recent error {level:.3g}, reference {self.ref_error:.3g})",
-                details={"change_index": idx, "merged_detections": self.concept.merged,
-                         "direction": "up" if level > self.ref_error else "down"}))
+                        f"(error {before:.3g} -> {level:.3g} over the last {recent.size - split} outcomes, "
+                        f"reference {self.ref_error:.3g})",
+                details={"change_index": idx, "merged_detections": self.concept.merged, "level_before": before,
+                         "direction": "up" if up else "down"}))
         self._recent_errors = history[-keep:].astype(np.float64, copy=True)
         self._record(out)
         return out
@@ -290,9 +312,19 @@ class ModelMonitor:
             # by event time, not by the detector's count (which runs to the end of the poll)
             if not any(t0 <= t <= end for t in self._change_times):
                 err = float(error_stream(self.spec.task, cols["y_true"], cols["y_pred"]).mean())
+                # after a change towards more errors the check stays degraded while the window's error
+                # is above the reference's by more than 3 standard errors (a change is one evaluation;
+                # an alert needs ``for_windows`` of them)
+                bound = float(self.ref_error + 3 * self.ref_error_sd / np.sqrt(n))
+                still = bool(self._elevated_since is not None and err > bound)
+                if not still:
+                    self._elevated_since = None
+                summary = (f"error {err:.3g} still above {bound:.3g} since the change in the error stream"
+                           if still else f"no change in the error stream (error {err:.3g})")
                 out.append(Finding(kind="concept_drift", detector=self.concept.name, subject="error",
-                                   statistic=err, threshold=self.ref_error, degraded=False, window_end=end,
-                                   window_size=n, summary=f"no change in the error stream (error {err:.3g})"))
+                                   statistic=err, threshold=bound if still else self.ref_error, degraded=still,
+                                   window_end=end, window_size=n, summary=summary,
+                                   severity="critical" if still and err >= 2 * self.ref_error > 0 else "warning"))
         self._record(out)
         return out
 
@@ -330,9 +362,11 @@ class ModelMonitor:
             "concept": self.concept.state() if self.concept is not None else None,
             "recent_errors": self._recent_errors.tolist(),
             "change_times": list(self._change_times),
+            "elevated_since": self._elevated_since,
             "quality": self.quality.state() if self.quality is not None else None,
             "traffic": self.traffic.state() if self.traffic is not None else None,
             "realized": self.realized.state() if self.realized is not None else None,
+            "sequential": self.sequential.state() if self.sequential is not None else None,
             "history": {k: list(v) for k, v in self.history.items()},
             "timeline": list(self.timeline),
         }
@@ -353,12 +387,15 @@ class ModelMonitor:
             self.concept = ConceptDriftDetector.from_state(state["concept"])
         self._recent_errors = np.asarray(state.get("recent_errors", []), dtype=np.float64)
         self._change_times = deque(state.get("change_times", []), maxlen=64)
+        self._elevated_since = state.get("elevated_since")
         if self.quality is not None and state["quality"] is not None:
             self.quality.load_state(state["quality"])
         if self.traffic is not None and state["traffic"] is not None:
             self.traffic.load_state(state["traffic"])
         if self.realized is not None and state.get("realized") is not None:
             self.realized.load_state(state["realized"])
+        if self.sequential is not None and state.get("sequential") is not None:
+            self.sequential.load_state(state["sequential"])
         self.history = {k: deque(v, maxlen=HISTORY) for k, v in state["history"].items()}
         self.timeline = deque(state["timeline"], maxlen=HISTORY)
 

@@ -133,6 +133,14 @@ class PerformanceSettings(_Settings, frozen=True):
     ``accuracy, f1_macro``; regression ``mae, rmse``. ``window_size`` ``None``
     uses the model's ``window_size``. ``thresholds`` overrides ``threshold`` per metric.
     ``confidence`` is the level of each metric's confidence interval.
+
+    Classifiers' accuracy is judged sequentially when ``sequential`` (the default):
+    a Bernoulli CUSUM on the error stream, overall and per segment (see
+    ``detectors/performance_cusum.py``), tuned to error odds ``odds_ratio`` times the
+    reference's, with thresholds set so that all of a model's CUSUMs together raise at
+    most ``false_alarms_per_million`` false alarms per million labelled outcomes; a
+    verdict every ``block_size`` outcomes. A degraded verdict names the segments whose
+    accuracy fell (one-sided binomial tests, Holm-adjusted, at ``segment_alpha``).
     """
 
     enabled: bool = True
@@ -141,6 +149,11 @@ class PerformanceSettings(_Settings, frozen=True):
     threshold: ThresholdSettings = msgspec.field(default_factory=ThresholdSettings)
     thresholds: dict[str, ThresholdSettings] = msgspec.field(default_factory=dict)
     confidence: float = 0.95
+    sequential: bool = True
+    block_size: int = 100
+    odds_ratio: float = 2.0
+    false_alarms_per_million: float = 0.2
+    segment_alpha: float = 0.05
 
 
 class EstimationSettings(_Settings, frozen=True):
@@ -264,6 +277,9 @@ class MonitorSettings(_Settings, frozen=True):
       beyond the threshold by ``critical_factor`` times the threshold's own distance
       from the healthy value (e.g. PSI >= 2 x 0.2; accuracy bound 0.85 under a 0.90
       baseline -> critical below 0.80).
+    * ``segments``: the columns whose values are segments (``[plan, region]``) for
+      per-segment performance; ``None``: the categorical features with at most 12
+      reference categories.
     """
 
     window_size: int = 5000
@@ -280,6 +296,7 @@ class MonitorSettings(_Settings, frozen=True):
     quality: QualitySettings = msgspec.field(default_factory=QualitySettings)
     traffic: TrafficSettings = msgspec.field(default_factory=TrafficSettings)
     kpis: list[KpiSettings] = msgspec.field(default_factory=list)
+    segments: list[str] | None = None
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first field outside its allowed range."""
@@ -302,6 +319,10 @@ class MonitorSettings(_Settings, frozen=True):
             ("concept.replay_limit", self.concept.replay_limit, 2, math.inf),
             ("performance.window_size", self.performance.window_size, 1, math.inf),
             ("performance.confidence", self.performance.confidence, 0, 1),
+            ("performance.block_size", self.performance.block_size, 1, math.inf),
+            ("performance.odds_ratio", self.performance.odds_ratio, 1.01, 1000),
+            ("performance.false_alarms_per_million", self.performance.false_alarms_per_million, 1e-6, 1e6),
+            ("performance.segment_alpha", self.performance.segment_alpha, 0, 1),
             ("estimation.calibration_bins", self.estimation.calibration_bins, 2, 10_000),
             *((f"traffic.{name}", getattr(self.traffic, name), lo, hi) for name, (lo, hi) in TRAFFIC_RANGES.items()),
             *((f"quality.{name}", getattr(self.quality, name), lo, hi) for name, (lo, hi) in QUALITY_RANGES.items()),

@@ -50,6 +50,7 @@ def onset(series: Series, triggering: Iterable[Finding]) -> tuple[float | None, 
     """(first degraded window end of the current degraded run, last healthy window end before it).
 
     The earliest over the triggering checks; without history, the triggering windows themselves.
+    A check that estimates its change point (``details["change_time"]``, the CUSUM's) starts there.
     """
     first: float | None = None
     healthy: float | None = None
@@ -62,6 +63,10 @@ def onset(series: Series, triggering: Iterable[Finding]) -> tuple[float | None, 
             i -= 1
         start = points[i].window_end
         before = points[i - 1].window_end if i > 0 else None
+        change = f.details.get("change_time")
+        if isinstance(change, float) and change < start:  # a sequential check estimates its change point
+            start = change
+            before = max((p.window_end for p in points if p.window_end < change), default=None)
         if first is None or start < first:
             first, healthy = start, before
     return first, healthy

@@ -7,6 +7,8 @@ quantile bins (quartiles by default). The metric is accuracy for classifiers,
 with a Wilson score interval, and the mean absolute error for regression, with
 a normal interval. Each slice is compared with the same slice of the reference
 (or, when the reference slice has too few labelled rows, the whole reference).
+The slicing and the interval are the detectors' (``detectors/segments.py``), which
+also test segments for the performance alert's ``segment`` label.
 
 Ranking is conservative: by how much worse the slice is *at least* at the
 interval's confidence (the interval bound nearest the reference), so that a
@@ -27,58 +29,11 @@ from scipy.stats import norm
 
 from driftwarden.alerts.reports.report import Segment
 from driftwarden.detectors.batch import OutcomeBatch
-from driftwarden.detectors.binning import CategoricalBinning, NumericBinning, missing_mask
+from driftwarden.detectors.binning import missing_mask
+from driftwarden.detectors.segments import MISSING, OTHER, Slicer, wilson_interval
 from driftwarden.detectors.spec import ModelSpec
 
-MISSING = "(missing)"
-OTHER = "(other)"
-
-
-def wilson_interval(successes: np.ndarray, n: np.ndarray, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
-    """Wilson score interval of a proportion, vectorized (n > 0); always contains ``successes / n``."""
-    z = float(norm.ppf(0.5 + confidence / 2))
-    n = np.asarray(n, dtype=np.float64)
-    p = np.asarray(successes, dtype=np.float64) / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    # the interval contains p; float rounding can put a bound a hair on the wrong side
-    # (10 of 10: the upper bound came out as 1 - 1.1e-16)
-    return np.clip(np.minimum(centre - half, p), 0, 1), np.clip(np.maximum(centre + half, p), 0, 1)
-
-
-class Slicer:
-    """Group codes and labels of one feature, fixed by the reference."""
-
-    def __init__(self, name: str, reference: np.ndarray, numeric: bool, bins: int, max_categories: int) -> None:
-        self.name, self.numeric = name, numeric
-        if numeric:
-            self.binning = NumericBinning.from_reference(np.asarray(reference, dtype=np.float64), bins)
-            e = [f"{x:.4g}" for x in self.binning.edges]
-            if not e:
-                self.labels = ["(all)"]
-            else:
-                self.labels = [f"<= {e[0]}", *[f"({a}, {b}]" for a, b in itertools.pairwise(e)], f"> {e[-1]}"]
-        else:
-            self.cats = CategoricalBinning.from_reference(reference, max_categories)
-            self.index = {c: i for i, c in enumerate(self.cats.categories)}
-            self.labels = [*self.cats.categories, OTHER]
-        self.labels.append(MISSING)
-
-    @property
-    def size(self) -> int:
-        return len(self.labels)
-
-    def codes(self, values: np.ndarray) -> np.ndarray:
-        missing = len(self.labels) - 1
-        if self.numeric:
-            v = np.asarray(values, dtype=np.float64)
-            codes = np.searchsorted(self.binning.edges, np.nan_to_num(v), side="left")
-            return np.where(np.isnan(v), missing, codes)
-        miss = missing_mask(values)
-        uniq, inverse = np.unique(np.where(miss, "", values).astype(str), return_inverse=True)
-        table = np.array([self.index.get(u, missing - 1) for u in uniq], dtype=np.int64)
-        return np.where(miss, missing, table[inverse.ravel()])
+__all__ = ["MISSING", "OTHER", "Slicer", "wilson_interval", "worst_segments"]
 
 
 def _labelled(batch: OutcomeBatch) -> np.ndarray:
