@@ -10,6 +10,11 @@ from a checkpoint reproduces the same alerts with the same ``starts_at``:
   healthy for ``resolve_after`` seconds (0: at the first healthy evaluation);
 - a degraded ``critical`` finding also holds the ``warning`` level of the same check (the
   inhibition stage then hides the warning while the critical fires);
+- an alert quotes the numbers of the window that made it fire (``values``; with
+  ``window_end``), the windows its root-cause report is built from; later windows only move
+  ``latest_statistic``/``latest_window_end``; a resolved alert quotes the window that cleared it;
+- a firing alert never resolves while its statistic is on the bad side of the threshold it
+  fired on, even if a check (with a moved threshold) calls the window healthy;
 - a firing alert whose check has not been evaluated for ``resolve_timeout`` seconds of event
   time (its windows stopped closing: no traffic, no labels) resolves with a note saying so
   (:meth:`AlertLifecycle.expire`; Alertmanager's ``resolve_timeout``).
@@ -27,7 +32,9 @@ from a checkpoint reproduces the same alerts with the same ``starts_at``:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 
 from driftwarden.alerts.model import SEVERITY_RANK, Alert, alert_from_dict, fingerprint
 from driftwarden.detectors.findings import Finding
@@ -94,10 +101,17 @@ class AlertLifecycle:
             if alert.state == "pending":
                 del self.alerts[key]
                 return None
+            _note_latest(alert, finding)
+            if not finding.degraded and past_threshold(alert, finding.statistic):
+                alert.clear_since = None  # "healthy" yet past the threshold it fired on: not clear
+                return None
             if alert.clear_since is None:
                 alert.clear_since = t
             if t - alert.clear_since >= self.resolve_after:
                 alert.state, alert.ends_at = "resolved", alert.clear_since
+                threshold = alert.values.get("threshold")
+                alert.values = {**_values(finding), "threshold": threshold}
+                alert.annotations["resolved_by"] = _cleared(finding, threshold)
                 return alert
             return None
         before = alert.state if alert is not None else None
@@ -111,15 +125,15 @@ class AlertLifecycle:
         alert.degraded_windows += 1
         alert.last_degraded_at = t
         alert.clear_since = None
-        alert.values = {
-            "statistic": finding.statistic,
-            "threshold": finding.threshold,
-            "p_value": finding.p_value,
-            "window_size": float(finding.window_size),
-        }
-        alert.annotations["summary"] = finding.summary or _summary(finding)
-        for name, value in finding.details.items():
-            alert.annotations[f"detail.{name}"] = str(value)
+        # Numbers: those of the window that made the alert fire (the evaluations of the update in
+        # which it fired, the windows its report is built from), so that the alert, its message and
+        # its report quote the same numbers; later windows only move ``latest_*``.
+        if alert.state == "pending" or alert.fired_at == now:
+            alert.values = _values(finding)
+            alert.annotations["summary"] = finding.summary or _summary(finding)
+            for name, value in finding.details.items():
+                alert.annotations[f"detail.{name}"] = str(value)
+        _note_latest(alert, finding)
         if alert.state == "pending" and self._holds(alert):
             alert.state, alert.fired_at = "firing", now
         return alert if alert.state != before else None
@@ -215,6 +229,46 @@ def _evidence(group: Sequence[Finding], rank: int) -> Finding:
     if degraded:
         return max(degraded, key=lambda f: SEVERITY_RANK.get(f.severity, 1))
     return group[0]
+
+
+def _values(f: Finding) -> dict[str, float | None]:
+    return {
+        "statistic": f.statistic,
+        "threshold": f.threshold,
+        "p_value": f.p_value,
+        "window_size": float(f.window_size),
+        "window_end": f.window_end,
+    }
+
+
+def _note_latest(alert: Alert, f: Finding) -> None:
+    alert.values["latest_statistic"] = f.statistic
+    alert.values["latest_window_end"] = f.window_end
+
+
+def past_threshold(alert: Alert, statistic: float) -> bool:
+    """Whether ``statistic`` is on the bad side of the threshold ``alert`` fired on (the side its
+    own statistic was on when it fired).
+
+    >>> a = Alert(fingerprint="f", severity="warning", labels={}, starts_at=0,
+    ...           values={"statistic": 0.31, "threshold": 0.2858})
+    >>> past_threshold(a, 0.3053), past_threshold(a, 0.2803)
+    (True, False)
+    """
+    fired, threshold = alert.values.get("statistic"), alert.values.get("threshold")
+    if fired is None or threshold is None or not math.isfinite(statistic):
+        return False
+    side = 1.0 if fired >= threshold else -1.0
+    return (statistic - threshold) * side >= 0
+
+
+def _cleared(f: Finding, threshold: float | None) -> str:
+    bound = f" vs threshold {threshold:.4g}" if threshold is not None else ""
+    return f"{f.statistic:.4g}{bound} in the window ending {_utc(f.window_end)}"
+
+
+def _utc(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _summary(f: Finding) -> str:

@@ -20,6 +20,10 @@ def when(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def clock(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).strftime("%H:%M UTC")
+
+
 def span(seconds: float) -> str:
     minutes = int(max(0.0, seconds) // 60)
     days, rest = divmod(minutes, 1440)
@@ -44,6 +48,12 @@ def alert_line(a: Alert, now: float) -> str:
         f"`{lab.get('subject', '?')}`: *{_num(v.get('statistic'))}* vs threshold {_num(v.get('threshold'))}"
         f"{p} over {int(v.get('window_size') or 0)} events"
     )
+    end = v.get("window_end")
+    if end is not None:
+        head += f" ending {clock(end)}"
+    latest, latest_end = v.get("latest_statistic"), v.get("latest_window_end")
+    if a.state == "firing" and latest is not None and latest_end is not None and latest_end != v.get("window_end"):
+        head += f"; latest {_num(latest)} ({clock(latest_end)})"
     if a.state == "resolved" and a.ends_at is not None:
         tail = f"resolved {when(a.ends_at)} after {span(a.ends_at - a.starts_at)}"
         if "resolved_by" in a.annotations:
