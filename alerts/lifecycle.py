@@ -13,6 +13,10 @@ from a checkpoint reproduces the same alerts with the same ``starts_at``:
 - an alert quotes the numbers of the window that made it fire (``values``; with
   ``window_end``), the windows its root-cause report is built from; later windows only move
   ``latest_statistic``/``latest_window_end``; a resolved alert quotes the window that cleared it;
+- estimated performance gives way to realized values for the same windows (findings with
+  ``details["source"] == "realized"`` under the estimate's key): the alert then quotes the
+  realized numbers (``annotations["estimate"]`` keeps the estimate), is resolved by a healthy
+  realized value, and estimates of windows whose realized values are in are skipped;
 - a firing alert never resolves while its statistic is on the bad side of the threshold it
   fired on, even if a check (with a moved threshold) calls the window healthy;
 - a firing alert whose check has not been evaluated for ``resolve_timeout`` seconds of event
@@ -52,6 +56,7 @@ class AlertLifecycle:
         self.alerts: dict[str, Alert] = {}
         self.ended: list[Alert] = []  # resolved instances replaced by a new one before a flush saw them
         self.versions: dict[str, str] = {}
+        self.realized_until: dict[str, float] = {}  # fingerprint -> last window with realized values
 
     def update(self, model: str, labels: Mapping[str, str], findings: Sequence[Finding], now: float) -> list[Alert]:
         """Apply one evaluation's findings for ``model``; return copies of alerts that changed state."""
@@ -66,7 +71,14 @@ class AlertLifecycle:
             when = (finding.decided_at, finding.window_end)
             by_key.setdefault(finding.key, {}).setdefault(when, []).append(finding)
         for (kind, detector, subject), evaluations in by_key.items():
+            fp = fingerprint(model, kind, detector, subject)
             for _, group in sorted(evaluations.items()):
+                realized = [f for f in group if _realized(f)]
+                if realized:
+                    self.realized_until[fp] = max(self.realized_until.get(fp, -math.inf),
+                                                  max(f.window_end for f in realized))
+                elif max(f.window_end for f in group) <= self.realized_until.get(fp, -math.inf):
+                    continue  # an estimate of windows whose realized values are in: they decided
                 changed += self._evaluate(model, labels, kind, detector, subject, group, now)
         return changed
 
@@ -111,7 +123,7 @@ class AlertLifecycle:
                 alert.state, alert.ends_at = "resolved", alert.clear_since
                 threshold = alert.values.get("threshold")
                 alert.values = {**_values(finding), "threshold": threshold}
-                alert.annotations["resolved_by"] = _cleared(finding, threshold)
+                alert.annotations["resolved_by"] = ("realized " if _realized(finding) else "") + _cleared(finding, threshold)
                 return alert
             return None
         before = alert.state if alert is not None else None
@@ -128,7 +140,10 @@ class AlertLifecycle:
         # Numbers: those of the window that made the alert fire (the evaluations of the update in
         # which it fired, the windows its report is built from), so that the alert, its message and
         # its report quote the same numbers; later windows only move ``latest_*``.
-        if alert.state == "pending" or alert.fired_at == now:
+        realized_now = _realized(finding) and alert.annotations.get("detail.source") != "realized"
+        if realized_now and alert.state == "firing":  # the estimate gives way to the realized values
+            alert.annotations["estimate"] = f"{alert.values.get('statistic'):.4g} (estimated)"
+        if alert.state == "pending" or alert.fired_at == now or realized_now:
             alert.values = _values(finding)
             alert.annotations["summary"] = finding.summary or _summary(finding)
             for name, value in finding.details.items():
@@ -205,6 +220,7 @@ class AlertLifecycle:
             "alerts": [a.to_dict() for a in self.alerts.values()],
             "versions": dict(self.versions),
             "ended": [a.to_dict() for a in self.ended],
+            "realized_until": dict(self.realized_until),
         }
 
     def load_state(self, state: Mapping[str, object]) -> None:
@@ -217,6 +233,9 @@ class AlertLifecycle:
         versions = state.get("versions", {})
         assert isinstance(versions, dict)
         self.versions = {str(k): str(v) for k, v in versions.items()}
+        realized = state.get("realized_until", {})
+        assert isinstance(realized, dict)
+        self.realized_until = {str(k): float(v) for k, v in realized.items()}
 
 
 def _evidence(group: Sequence[Finding], rank: int) -> Finding:
@@ -229,6 +248,11 @@ def _evidence(group: Sequence[Finding], rank: int) -> Finding:
     if degraded:
         return max(degraded, key=lambda f: SEVERITY_RANK.get(f.severity, 1))
     return group[0]
+
+
+def _realized(f: Finding) -> bool:
+    """A realized value under an estimate's key (``detectors/realized.py``)."""
+    return f.details.get("source") == "realized"
 
 
 def _values(f: Finding) -> dict[str, float | None]:
