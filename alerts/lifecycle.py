@@ -17,6 +17,11 @@ from a checkpoint reproduces the same alerts with the same ``starts_at``:
   ``details["source"] == "realized"`` under the estimate's key): the alert then quotes the
   realized numbers (``annotations["estimate"]`` keeps the estimate), is resolved by a healthy
   realized value, and estimates of windows whose realized values are in are skipped;
+- an alert that opens in one of its check's first ``VERSION_WINDOWS`` evaluations after the
+  model's version changed carries the new version as label ``version`` and
+  ``annotations["version_change"] = "old -> new"``;
+- a finding's ``details["blames"]`` (what the check blames: features, pairs, segments) is the
+  alert's ``blames`` annotation;
 - a firing alert never resolves while its statistic is on the bad side of the threshold it
   fired on, even if a check (with a moved threshold) calls the window healthy;
 - a firing alert whose check has not been evaluated for ``resolve_timeout`` seconds of event
@@ -43,6 +48,8 @@ from datetime import UTC, datetime
 from driftwarden.alerts.model import SEVERITY_RANK, Alert, alert_from_dict, fingerprint
 from driftwarden.detectors.findings import Finding
 
+VERSION_WINDOWS = 2  # an alert opening in its check's first evaluations after a version change names it
+
 
 class AlertLifecycle:
     def __init__(self, for_windows: int = 2, for_seconds: float | None = None, resolve_after: float = 0.0,
@@ -57,6 +64,8 @@ class AlertLifecycle:
         self.ended: list[Alert] = []  # resolved instances replaced by a new one before a flush saw them
         self.versions: dict[str, str] = {}
         self.realized_until: dict[str, float] = {}  # fingerprint -> last window with realized values
+        self.version_change: dict[str, tuple[str, str]] = {}  # model -> (old, new) of its last change
+        self.since_change: dict[str, dict[str, int]] = {}  # model -> fingerprint -> evaluations since
 
     def update(self, model: str, labels: Mapping[str, str], findings: Sequence[Finding], now: float) -> list[Alert]:
         """Apply one evaluation's findings for ``model``; return copies of alerts that changed state."""
@@ -87,6 +96,10 @@ class AlertLifecycle:
         """One evaluation (the findings of one window) of one check."""
         changed: list[Alert] = []
         fp = fingerprint(model, kind, detector, subject)
+        since = self.since_change.get(model)
+        if since is not None:
+            since[fp] = since.get(fp, 0) + 1
+        near_change = since is not None and since[fp] <= VERSION_WINDOWS
         worst = max((SEVERITY_RANK.get(f.severity, 1) for f in group if f.degraded), default=0)
         for severity, rank in SEVERITY_RANK.items():
             key = f"{fp}/{severity}"
@@ -95,6 +108,11 @@ class AlertLifecycle:
             evidence = _evidence(group, rank)
             base = {**labels, "model": model, "severity": severity, "kind": kind, "detector": detector, "subject": subject}
             base.setdefault("model_version", self.versions.get(model, ""))
+            current = self.alerts.get(key)
+            if current is not None and current.state != "resolved" and "version" in current.labels:
+                base["version"] = current.labels["version"]
+            elif near_change and (current is None or current.state == "resolved"):
+                base["version"] = self.versions.get(model, "")  # opens in a window of a version change
             alert = self._step(key, fp, severity, base, evidence, rank <= worst, now)
             if alert is not None:
                 changed.append(alert.copy())
@@ -132,6 +150,9 @@ class AlertLifecycle:
                 self.ended.append(alert)
             alert = Alert(fingerprint=fp, severity=severity, labels=labels, starts_at=t)
             self.alerts[key] = alert
+            change = self.version_change.get(labels.get("model", ""))
+            if "version" in labels and change is not None:
+                alert.annotations["version_change"] = f"{change[0]} -> {change[1]}"
         alert.labels = labels
         alert.last_evaluated_at = t
         alert.degraded_windows += 1
@@ -148,6 +169,8 @@ class AlertLifecycle:
             alert.annotations["summary"] = finding.summary or _summary(finding)
             for name, value in finding.details.items():
                 alert.annotations[f"detail.{name}"] = str(value)
+            if finding.details.get("blames"):
+                alert.annotations["blames"] = str(finding.details["blames"])
         _note_latest(alert, finding)
         if alert.state == "pending" and self._holds(alert):
             alert.state, alert.fired_at = "firing", now
@@ -186,6 +209,8 @@ class AlertLifecycle:
         self.versions[model] = version
         if old is None or old == version:
             return []
+        self.version_change[model] = (old, version)
+        self.since_change[model] = {}
         changed = []
         for key, alert in list(self.alerts.items()):
             if alert.model != model or alert.labels.get("model_version", "") == version:
@@ -221,6 +246,8 @@ class AlertLifecycle:
             "versions": dict(self.versions),
             "ended": [a.to_dict() for a in self.ended],
             "realized_until": dict(self.realized_until),
+            "version_change": {m: list(c) for m, c in self.version_change.items()},
+            "since_change": {m: dict(c) for m, c in self.since_change.items()},
         }
 
     def load_state(self, state: Mapping[str, object]) -> None:
@@ -236,6 +263,11 @@ class AlertLifecycle:
         realized = state.get("realized_until", {})
         assert isinstance(realized, dict)
         self.realized_until = {str(k): float(v) for k, v in realized.items()}
+        changes = state.get("version_change", {})
+        since = state.get("since_change", {})
+        assert isinstance(changes, dict) and isinstance(since, dict)
+        self.version_change = {str(m): (str(c[0]), str(c[1])) for m, c in changes.items()}
+        self.since_change = {str(m): {str(k): int(v) for k, v in c.items()} for m, c in since.items()}
 
 
 def _evidence(group: Sequence[Finding], rank: int) -> Finding:

@@ -68,7 +68,7 @@ class ModelMonitor:
         if s.multivariate.enabled and len(self.numeric) >= 2:
             matrix = np.column_stack([np.asarray(reference.features[n], dtype=np.float64) for n in self.numeric])
             self.pca = PcaDrift(matrix, s.window_size, s.multivariate.variance_explained, s.multivariate.k,
-                                s.critical_factor)
+                                s.critical_factor, names=self.numeric)
         self.quality = (QualityMonitor(spec.features, reference.features, s.quality, s.critical_factor)
                         if s.quality.enabled else None)
         self.cbpe = None

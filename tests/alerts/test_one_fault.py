@@ -154,3 +154,27 @@ def test_slack_names_the_cause_first_and_lists_the_rest_under_it(pipe: tuple[Ale
                                "ending 05:00 UTC")
     assert texts[2] == "Also in this fault (3 alerts):"
     assert [t.split("`")[3] for t in texts[3:6]] == ["monthly_spend", "features", "score"]
+
+
+def test_drift_opening_with_a_new_model_version_names_the_version() -> None:
+    lc = AlertLifecycle(for_windows=2)
+    for i in range(3):
+        lc.update("churn", {"model_version": "1.0"}, [f("prediction_drift", "score", 0.01, T0 + 100 * i, degraded=False)],
+                  now=T0 + 100 * i)
+    t = T0 + 300
+    for i in range(2):  # the new version's scores: the score drifts from its first window on
+        lc.update("churn", {"model_version": "2.0"}, [f("prediction_drift", "score", 0.9, t + 100 * i)], now=t + 100 * i)
+    (alert,) = lc.alerts.values()
+    assert alert.state == "firing"
+    assert (alert.labels["version"], alert.annotations["version_change"]) == ("2.0", "1.0 -> 2.0")
+    # a drift that opens long after the change is not put on the version
+    for i in range(2, 6):
+        lc.update("churn", {"model_version": "2.0"}, [f("data_drift", "age", 0.01 if i < 5 else 0.5, t + 100 * i,
+                                                        degraded=i == 5)], now=t + 100 * i)
+    age = next(a for a in lc.alerts.values() if a.labels["subject"] == "age")
+    assert "version" not in age.labels and "version_change" not in age.annotations
+    # the label stays with the alert across its later windows and the state round trip
+    again = AlertLifecycle(for_windows=2)
+    again.load_state(lc.state())
+    again.update("churn", {"model_version": "2.0"}, [f("prediction_drift", "score", 0.8, t + 700)], now=t + 700)
+    assert next(a for a in again.alerts.values() if a.labels["subject"] == "score").labels["version"] == "2.0"
