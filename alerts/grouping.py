@@ -2,8 +2,8 @@
 fault are notified together.
 
 One fault, one group: within a route's ``group_by`` group, alerts are split into *incidents* by
-event time. An alert joins the open incident that already holds its check (same fingerprint:
-a warning and its critical, a check that fires again), else the latest open incident that
+event time. An alert joins the open incident that held its check (same fingerprint: a warning
+and its critical, a check that resolved and fires again while the incident is open), else the latest open incident that
 started no more than ``span`` seconds before or after it (``starts_at``, event time), else it
 starts a new incident. Each incident is a group of its own (key ``<route group>@<start>``),
 with its own thread, so a fault 17 minutes later is a new message, not a reply to the last.
@@ -48,6 +48,7 @@ class Group(msgspec.Struct, kw_only=True):
     report_pending: bool = False
     base: str = ""  # the route's group key (route, receiver, group_by labels)
     started_at: float = 0.0  # event time the incident started (its first alert's starts_at)
+    fingerprints: list[str] = msgspec.field(default_factory=list)  # every check it held, also resolved ones
 
     def remove_flushed_resolved(self, instances: Iterable[str]) -> None:
         for instance in instances:
@@ -77,6 +78,8 @@ class Groups:
             )
             self.groups[key] = group
         group.alerts[alert.instance] = alert.copy()
+        if alert.fingerprint not in group.fingerprints:
+            group.fingerprints.append(alert.fingerprint)
         return group
 
     def incident(self, base: str, alert: Alert) -> Group | None:
@@ -86,7 +89,7 @@ class Groups:
             if alert.instance in group.alerts:
                 return group
         for group in open_:
-            if any(a.fingerprint == alert.fingerprint for a in group.alerts.values()):
+            if alert.fingerprint in group.fingerprints:
                 return group
         near = [g for g in open_ if abs(alert.starts_at - g.started_at) <= self.span]
         return max(near, key=lambda g: g.started_at, default=None)

@@ -13,8 +13,13 @@ sqrt(window size). A change of correlation moves rows off the
 reference's principal subspace even when every marginal is unchanged.
 
 What a degraded window blames (``details``, summary): each feature's share of the window's
-excess reconstruction error (its mean squared residual in the window minus that of the
-held-out reference rows, over the sum of the positive excesses: ``contribution.<name>``), and
+excess reconstruction-based contribution (``contribution.<name>``; Alcala & Qin 2009: feature
+j's contribution of a row is ``r_j**2 / M_jj`` with ``r = M z`` its residual and ``M = I - P'P``,
+how much the row's error would drop if j were reconstructed from the others; unlike the
+squared residual ``r_j**2`` it does not smear a shift of one feature over the features that
+share its components), window mean minus held-out reference mean, over the sum of the
+positive excesses; a residual space of one dimension cannot tell the features on it apart,
+they share the excess), and
 the pair of features whose correlation changed most from the reference (``pair``,
 ``pair_corr_reference``, ``pair_corr_window``). ``blames`` names the pair when its correlation
 moved by at least ``PAIR_CHANGE`` (``income, debt (corr 0.80 -> 0.02)``), else the features
@@ -49,6 +54,7 @@ from driftwarden.detectors.thresholds import StdThreshold
 MAX_FIT_ROWS = 50_000
 PAIR_CHANGE = 0.2  # a correlation that moved this much is named as the cause
 MAX_BLAMED = 3
+MIN_RESIDUAL_SHARE = 0.01  # diag(I - P'P) below this: the feature's residual is noise
 
 
 @register("multivariate_pca")
@@ -87,7 +93,10 @@ class PcaDrift:
         # spread / sqrt(n), estimated from every held-out row (ten chunk means gave a noisy
         # spread that made ~1.4% of no-drift windows alarm).
         errors = self.row_errors(held_out)
-        self.feature_errors = (self.residuals(held_out) ** 2).mean(axis=0)
+        diagonal = 1.0 - np.sum(self.components**2, axis=0)  # diag(I - P'P)
+        # a feature (almost) inside the kept subspace leaves no residual to judge it by: contributes 0
+        self._diagonal = np.where(diagonal > MIN_RESIDUAL_SHARE, diagonal, np.inf)
+        self.feature_errors = self.feature_contributions(held_out)
         self.correlation = _correlation(self._standardize(held_out))
         spread = float(errors.std(ddof=1)) if errors.size >= 2 else None
         self.baseline = Baseline.of(float(errors.mean()), spread, chunk=1, rows=int(errors.size))
@@ -104,10 +113,14 @@ class PcaDrift:
     def row_errors(self, x: np.ndarray) -> np.ndarray:
         return np.mean(self.residuals(x) ** 2, axis=1)
 
+    def feature_contributions(self, x: np.ndarray) -> np.ndarray:
+        """Mean reconstruction-based contribution of each feature over the rows of ``x``."""
+        return np.asarray(((self.residuals(x) ** 2) / self._diagonal).mean(axis=0))
+
     def contributions(self, x: np.ndarray) -> dict[str, float]:
-        """Each feature's share of the window's excess reconstruction error over the reference's
+        """Each feature's share of the window's excess contribution over the reference's
         (shares of the positive excesses; they sum to 1 unless no feature exceeds: all 0)."""
-        excess = np.maximum((self.residuals(x) ** 2).mean(axis=0) - self.feature_errors, 0.0)
+        excess = np.maximum(self.feature_contributions(x) - self.feature_errors, 0.0)
         total = float(excess.sum())
         return {n: (float(e) / total if total > 0 else 0.0) for n, e in zip(self.names, excess, strict=True)}
 
@@ -127,7 +140,7 @@ class PcaDrift:
         if abs(after - before) >= PAIR_CHANGE:
             blames = f"{a}, {b} (corr {before:.2f} -> {after:.2f})"
         else:
-            blames = ", ".join(f"{n} ({shares[n]:.0%} of the excess error)" for n in top) or "no single feature"
+            blames = ", ".join(f"{n} ({shares[n]:.0%})" for n in top) or "no single feature"
         details: dict[str, Any] = {"blames": blames, "pair": f"{a}~{b}", "pair_corr_reference": round(before, 4),
                                    "pair_corr_window": round(after, 4)}
         details.update({f"contribution.{n}": round(shares[n], 4) for n in top})

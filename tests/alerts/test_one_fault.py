@@ -178,3 +178,26 @@ def test_drift_opening_with_a_new_model_version_names_the_version() -> None:
     again.load_state(lc.state())
     again.update("churn", {"model_version": "2.0"}, [f("prediction_drift", "score", 0.8, t + 700)], now=t + 700)
     assert next(a for a in again.alerts.values() if a.labels["subject"] == "score").labels["version"] == "2.0"
+
+
+def test_a_check_that_fires_again_rejoins_its_fault(pipe: tuple[AlertPipeline, Recorder]) -> None:
+    """The demo's multivariate alert resolved at 00:33 and fired again at 00:36, while the
+    covariate shift's group was still open: it belongs there, not to the 00:35 performance fault."""
+    p, rec = pipe
+    p.ingest("churn", {}, covariate_shift(T0), now=T0)
+    tick(p, T0 + 30)
+    p.ingest("churn", {}, [f("multivariate_drift", "features", 0.28, T0 + 800, threshold=0.2858, degraded=False,
+                             detector="pca_reconstruction")], now=T0 + 800)
+    tick(p, T0 + 830)
+    t = T0 + 1000
+    p.ingest("churn", {}, [f("performance", "accuracy", 0.48, t, threshold=0.70, severity="critical", detector="accuracy"),
+                           f("multivariate_drift", "features", 0.30, t + 60, threshold=0.2858,
+                             detector="pca_reconstruction")], now=t + 60)
+    tick(p, t + 400)
+    by_group: dict[str, list[list[tuple[str, str, str, str]]]] = {}
+    for n in rec.sent:
+        by_group.setdefault(n.group_key, []).append(lines(n))
+    assert by_group['root:log:{model="churn"}@20251130T051640Z'] == [[("performance", "accuracy", "critical", "firing")]]
+    first = by_group['root:log:{model="churn"}@20251130T050000Z']
+    assert ("multivariate_drift", "features", "warning", "resolved") in first[1]
+    assert ("multivariate_drift", "features", "warning", "firing") in first[2]

@@ -66,3 +66,25 @@ def test_the_alert_carries_what_the_finding_blames(pca: PcaDrift) -> None:
 def test_names_must_match_the_columns() -> None:
     with pytest.raises(ValueError, match="2 names for 4 features"):
         PcaDrift(rows(np.random.default_rng(1), 500, 0.8), names=["a", "b"])
+
+
+def test_features_inside_the_kept_subspace_take_no_share(pca: PcaDrift) -> None:
+    """age and tenure are principal components of their own (kept): their residual is sampling
+    noise, and dividing by their tiny diag(I - P'P) must not turn it into blame."""
+    window = rows(np.random.default_rng(5), 1000, 0.8)
+    window[:, 1] += 1.5  # debt moves off the income-debt line; its residual is the pair's
+    assert pca.evaluate(window, 100.0).degraded
+    shares = pca.contributions(window)
+    assert shares["age"] == 0.0 and shares["tenure"] == 0.0
+    assert shares["income"] + shares["debt"] == pytest.approx(1.0)
+
+
+def test_contributions_match_the_textbook_formula_on_a_known_subspace() -> None:
+    """Two perfectly correlated features: P = [1, 1]/sqrt(2), M = I - P'P = [[.5, -.5], [-.5, .5]];
+    a row z has residual r = M z and contribution r_j**2 / M_jj."""
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=4000)
+    pca = PcaDrift(np.column_stack([z, z]), variance_explained=0.5, names=["a", "b"])
+    row = (np.array([[2.0, 0.0]]) * pca.std + pca.mean)
+    r = np.array([1.0, -1.0])  # M @ [2, 0]
+    assert pca.feature_contributions(row) == pytest.approx(r**2 / 0.5, abs=1e-9)
