@@ -141,6 +141,7 @@ class AlertLifecycle:
                 alert.state, alert.ends_at = "resolved", alert.clear_since
                 threshold = alert.values.get("threshold")
                 alert.values = {**_values(finding), "threshold": threshold}
+                alert.annotations["summary"] = finding.summary or _summary(finding)
                 alert.annotations["resolved_by"] = ("realized " if _realized(finding) else "") + _cleared(finding, threshold)
                 return alert
             return None

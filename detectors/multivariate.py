@@ -13,13 +13,12 @@ sqrt(window size). A change of correlation moves rows off the
 reference's principal subspace even when every marginal is unchanged.
 
 What a degraded window blames (``details``, summary): each feature's share of the window's
-excess reconstruction-based contribution (``contribution.<name>``; Alcala & Qin 2009: feature
-j's contribution of a row is ``r_j**2 / M_jj`` with ``r = M z`` its residual and ``M = I - P'P``,
-how much the row's error would drop if j were reconstructed from the others; unlike the
-squared residual ``r_j**2`` it does not smear a shift of one feature over the features that
-share its components), window mean minus held-out reference mean, over the sum of the
-positive excesses; a residual space of one dimension cannot tell the features on it apart,
-they share the excess), and
+excess error (``contribution.<name>``): a row's squared residual splits exactly over the
+features as ``|r|**2 = sum_j z_j * r_j`` (``r = M z``, ``M = I - P'P``; the "partial
+decomposition" contribution of Alcala & Qin 2009), averaged over the window minus the same
+over the held-out reference, over the sum of the positive excesses. A shift of one feature
+lands on that feature, where the squared residual ``r_j**2`` smears it over the features that
+share its components (the demo's age/monthly_spend shift was put on support_tickets). And
 the pair of features whose correlation changed most from the reference (``pair``,
 ``pair_corr_reference``, ``pair_corr_window``). ``blames`` names the pair when its correlation
 moved by at least ``PAIR_CHANGE`` (``income, debt (corr 0.80 -> 0.02)``), else the features
@@ -54,7 +53,6 @@ from driftwarden.detectors.thresholds import StdThreshold
 MAX_FIT_ROWS = 50_000
 PAIR_CHANGE = 0.2  # a correlation that moved this much is named as the cause
 MAX_BLAMED = 3
-MIN_RESIDUAL_SHARE = 0.01  # diag(I - P'P) below this: the feature's residual is noise
 
 
 @register("multivariate_pca")
@@ -93,9 +91,6 @@ class PcaDrift:
         # spread / sqrt(n), estimated from every held-out row (ten chunk means gave a noisy
         # spread that made ~1.4% of no-drift windows alarm).
         errors = self.row_errors(held_out)
-        diagonal = 1.0 - np.sum(self.components**2, axis=0)  # diag(I - P'P)
-        # a feature (almost) inside the kept subspace leaves no residual to judge it by: contributes 0
-        self._diagonal = np.where(diagonal > MIN_RESIDUAL_SHARE, diagonal, np.inf)
         self.feature_errors = self.feature_contributions(held_out)
         self.correlation = _correlation(self._standardize(held_out))
         spread = float(errors.std(ddof=1)) if errors.size >= 2 else None
@@ -114,8 +109,9 @@ class PcaDrift:
         return np.mean(self.residuals(x) ** 2, axis=1)
 
     def feature_contributions(self, x: np.ndarray) -> np.ndarray:
-        """Mean reconstruction-based contribution of each feature over the rows of ``x``."""
-        return np.asarray(((self.residuals(x) ** 2) / self._diagonal).mean(axis=0))
+        """Mean of ``z_j * r_j`` per feature over the rows of ``x`` (they sum to d x the window error)."""
+        z = self._standardize(np.asarray(x, dtype=np.float64))
+        return np.asarray((z * self.residuals(x)).mean(axis=0))
 
     def contributions(self, x: np.ndarray) -> dict[str, float]:
         """Each feature's share of the window's excess contribution over the reference's

@@ -28,6 +28,7 @@ def test_the_demo_sequence_resolves_with_the_statistic_that_cleared_it() -> None
     assert resolved[0].values["threshold"] == BOUND
     assert resolved[0].values["statistic"] < resolved[0].values["threshold"]  # type: ignore[operator]
     assert resolved[0].ends_at == T0 + 400
+    assert resolved[0].annotations["summary"] == "PCA reconstruction error 0.2803"
     assert resolved[0].annotations["resolved_by"] == "0.2803 vs threshold 0.2858 in the window ending 2025-11-30 05:06:40 UTC"
 
 
