@@ -117,6 +117,11 @@ class Groups:
 
     def load_state(self, state: Iterable[Mapping[str, object]]) -> None:
         self.groups = {g.key: g for g in (msgspec.convert(item, Group) for item in state)}
+        for g in self.groups.values():  # saved before incidents: the key was the route group's
+            if not g.base:
+                g.base = g.key
+                g.started_at = min((a.starts_at for a in g.alerts.values()), default=g.next_flush_at)
+                g.fingerprints = sorted({a.fingerprint for a in g.alerts.values()})
 
 
 class NotificationLogEntry(msgspec.Struct, kw_only=True):

@@ -201,3 +201,20 @@ def test_a_check_that_fires_again_rejoins_its_fault(pipe: tuple[AlertPipeline, R
     first = by_group['root:log:{model="churn"}@20251130T050000Z']
     assert ("multivariate_drift", "features", "warning", "resolved") in first[1]
     assert ("multivariate_drift", "features", "warning", "firing") in first[2]
+
+
+def test_a_group_saved_before_incidents_keeps_its_alerts_after_an_upgrade(pipe: tuple[AlertPipeline, Recorder]) -> None:
+    p, rec = pipe
+    p.ingest("churn", {}, [f("data_drift", "age", 0.5, T0)], now=T0)
+    tick(p, T0 + 30)
+    state = p.state()
+    for g in state["groups"]:  # as written by the version before incidents
+        state["nflog"][g["base"]] = state["nflog"].pop(g["key"])
+        g["key"] = g["base"]
+        for name in ("base", "started_at", "fingerprints"):
+            del g[name]
+    p.load_state(state)
+    p.ingest("churn", {}, [f("data_drift", "age", 0.6, T0 + 60), f("data_drift", "plan", 0.5, T0 + 60)], now=T0 + 60)
+    tick(p, T0 + 330)
+    assert [(n.group_key, n.reason, [a.labels["subject"] for a in n.alerts]) for n in rec.sent[1:]] == [
+        ('root:log:{model="churn"}', "new_alerts", ["age", "plan"])]
