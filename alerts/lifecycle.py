@@ -12,6 +12,20 @@ from a checkpoint reproduces the same alerts with the same ``starts_at``:
   healthy for ``resolve_after`` seconds (0: at the first healthy evaluation);
 - a degraded ``critical`` finding also holds the ``warning`` level of the same check (the
   inhibition stage then hides the warning while the critical fires);
+- an alert quotes the numbers of the window that made it fire (``values``; with
+  ``window_end``), the windows its root-cause report is built from; later windows only move
+  ``latest_statistic``/``latest_window_end``; a resolved alert quotes the window that cleared it;
+- estimated performance gives way to realized values for the same windows (findings with
+  ``details["source"] == "realized"`` under the estimate's key): the alert then quotes the
+  realized numbers (``annotations["estimate"]`` keeps the estimate), is resolved by a healthy
+  realized value, and estimates of windows whose realized values are in are skipped;
+- an alert that opens in one of its check's first ``VERSION_WINDOWS`` evaluations after the
+  model's version changed carries the new version as label ``version`` and
+  ``annotations["version_change"] = "old -> new"``;
+- a finding's ``details["blames"]`` (what the check blames: features, pairs, segments) is the
+  alert's ``blames`` annotation;
+- a firing alert never resolves while its statistic is on the bad side of the threshold it
+  fired on, even if a check (with a moved threshold) calls the window healthy;
 - a firing alert whose check has not been evaluated for ``resolve_timeout`` seconds of event
   time (its windows stopped closing: no traffic, no labels) resolves with a note saying so
   (:meth:`AlertLifecycle.expire`; Alertmanager's ``resolve_timeout``).
@@ -29,10 +43,14 @@ from a checkpoint reproduces the same alerts with the same ``starts_at``:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 
 from driftwarden.alerts.model import SEVERITY_RANK, Alert, alert_from_dict, fingerprint
 from driftwarden.detectors.findings import Finding
+
+VERSION_WINDOWS = 2  # an alert opening in its check's first evaluations after a version change names it
 
 
 class AlertLifecycle:
@@ -47,6 +65,9 @@ class AlertLifecycle:
         self.alerts: dict[str, Alert] = {}
         self.ended: list[Alert] = []  # resolved instances replaced by a new one before a flush saw them
         self.versions: dict[str, str] = {}
+        self.realized_until: dict[str, float] = {}  # fingerprint -> last window with realized values
+        self.version_change: dict[str, tuple[str, str]] = {}  # model -> (old, new) of its last change
+        self.since_change: dict[str, dict[str, int]] = {}  # model -> fingerprint -> evaluations since
 
     def update(self, model: str, labels: Mapping[str, str], findings: Sequence[Finding], now: float) -> list[Alert]:
         """Apply one evaluation's findings for ``model``; return copies of alerts that changed state."""
@@ -61,7 +82,14 @@ class AlertLifecycle:
             when = (finding.decided_at, finding.window_end)
             by_key.setdefault(finding.key, {}).setdefault(when, []).append(finding)
         for (kind, detector, subject), evaluations in by_key.items():
+            fp = fingerprint(model, kind, detector, subject)
             for _, group in sorted(evaluations.items()):
+                realized = [f for f in group if _realized(f)]
+                if realized:
+                    self.realized_until[fp] = max(self.realized_until.get(fp, -math.inf),
+                                                  max(f.window_end for f in realized))
+                elif max(f.window_end for f in group) <= self.realized_until.get(fp, -math.inf):
+                    continue  # an estimate of windows whose realized values are in: they decided
                 changed += self._evaluate(model, labels, kind, detector, subject, group, now)
         return changed
 
@@ -70,6 +98,10 @@ class AlertLifecycle:
         """One evaluation (the findings of one window) of one check."""
         changed: list[Alert] = []
         fp = fingerprint(model, kind, detector, subject)
+        since = self.since_change.get(model)
+        if since is not None:
+            since[fp] = since.get(fp, 0) + 1
+        near_change = since is not None and since[fp] <= VERSION_WINDOWS
         worst = max((SEVERITY_RANK.get(f.severity, 1) for f in group if f.degraded), default=0)
         for severity, rank in SEVERITY_RANK.items():
             key = f"{fp}/{severity}"
@@ -80,6 +112,11 @@ class AlertLifecycle:
             base.setdefault("model_version", self.versions.get(model, ""))
             if evidence.details.get("segment"):  # the segment a performance finding blames (plan=pro)
                 base["segment"] = str(evidence.details["segment"])
+            current = self.alerts.get(key)
+            if current is not None and current.state != "resolved" and "version" in current.labels:
+                base["version"] = current.labels["version"]
+            elif near_change and (current is None or current.state == "resolved"):
+                base["version"] = self.versions.get(model, "")  # opens in a window of a version change
             alert = self._step(key, fp, severity, base, evidence, rank <= worst, now)
             if alert is not None:
                 changed.append(alert.copy())
@@ -98,10 +135,18 @@ class AlertLifecycle:
             if alert.state == "pending":
                 del self.alerts[key]
                 return None
+            _note_latest(alert, finding)
+            if not finding.degraded and past_threshold(alert, finding.statistic):
+                alert.clear_since = None  # "healthy" yet past the threshold it fired on: not clear
+                return None
             if alert.clear_since is None:
                 alert.clear_since = t
             if t - alert.clear_since >= self.resolve_after:
                 alert.state, alert.ends_at = "resolved", alert.clear_since
+                threshold = alert.values.get("threshold")
+                alert.values = {**_values(finding), "threshold": threshold}
+                alert.annotations["summary"] = finding.summary or _summary(finding)
+                alert.annotations["resolved_by"] = ("realized " if _realized(finding) else "") + _cleared(finding, threshold)
                 return alert
             return None
         before = alert.state if alert is not None else None
@@ -110,20 +155,28 @@ class AlertLifecycle:
                 self.ended.append(alert)
             alert = Alert(fingerprint=fp, severity=severity, labels=labels, starts_at=t)
             self.alerts[key] = alert
+            change = self.version_change.get(labels.get("model", ""))
+            if "version" in labels and change is not None:
+                alert.annotations["version_change"] = f"{change[0]} -> {change[1]}"
         alert.labels = labels
         alert.last_evaluated_at = t
         alert.degraded_windows += 1
         alert.last_degraded_at = t
         alert.clear_since = None
-        alert.values = {
-            "statistic": finding.statistic,
-            "threshold": finding.threshold,
-            "p_value": finding.p_value,
-            "window_size": float(finding.window_size),
-        }
-        alert.annotations["summary"] = finding.summary or _summary(finding)
-        for name, value in finding.details.items():
-            alert.annotations[f"detail.{name}"] = str(value)
+        # Numbers: those of the window that made the alert fire (the evaluations of the update in
+        # which it fired, the windows its report is built from), so that the alert, its message and
+        # its report quote the same numbers; later windows only move ``latest_*``.
+        realized_now = _realized(finding) and alert.annotations.get("detail.source") != "realized"
+        if realized_now and alert.state == "firing":  # the estimate gives way to the realized values
+            alert.annotations["estimate"] = f"{alert.values.get('statistic'):.4g} (estimated)"
+        if alert.state == "pending" or alert.fired_at == now or realized_now:
+            alert.values = _values(finding)
+            alert.annotations["summary"] = finding.summary or _summary(finding)
+            for name, value in finding.details.items():
+                alert.annotations[f"detail.{name}"] = str(value)
+            if finding.details.get("blames"):
+                alert.annotations["blames"] = str(finding.details["blames"])
+        _note_latest(alert, finding)
         if alert.state == "pending" and (finding.details.get("sequential") is True or self._holds(alert)):
             alert.state, alert.fired_at = "firing", now
         return alert if alert.state != before else None
@@ -161,6 +214,8 @@ class AlertLifecycle:
         self.versions[model] = version
         if old is None or old == version:
             return []
+        self.version_change[model] = (old, version)
+        self.since_change[model] = {}
         changed = []
         for key, alert in list(self.alerts.items()):
             if alert.model != model or alert.labels.get("model_version", "") == version:
@@ -195,6 +250,9 @@ class AlertLifecycle:
             "alerts": [a.to_dict() for a in self.alerts.values()],
             "versions": dict(self.versions),
             "ended": [a.to_dict() for a in self.ended],
+            "realized_until": dict(self.realized_until),
+            "version_change": {m: list(c) for m, c in self.version_change.items()},
+            "since_change": {m: dict(c) for m, c in self.since_change.items()},
         }
 
     def load_state(self, state: Mapping[str, object]) -> None:
@@ -207,6 +265,14 @@ class AlertLifecycle:
         versions = state.get("versions", {})
         assert isinstance(versions, dict)
         self.versions = {str(k): str(v) for k, v in versions.items()}
+        realized = state.get("realized_until", {})
+        assert isinstance(realized, dict)
+        self.realized_until = {str(k): float(v) for k, v in realized.items()}
+        changes = state.get("version_change", {})
+        since = state.get("since_change", {})
+        assert isinstance(changes, dict) and isinstance(since, dict)
+        self.version_change = {str(m): (str(c[0]), str(c[1])) for m, c in changes.items()}
+        self.since_change = {str(m): {str(k): int(v) for k, v in c.items()} for m, c in since.items()}
 
 
 def _evidence(group: Sequence[Finding], rank: int) -> Finding:
@@ -219,6 +285,51 @@ def _evidence(group: Sequence[Finding], rank: int) -> Finding:
     if degraded:
         return max(degraded, key=lambda f: SEVERITY_RANK.get(f.severity, 1))
     return group[0]
+
+
+def _realized(f: Finding) -> bool:
+    """A realized value under an estimate's key (``detectors/realized.py``)."""
+    return f.details.get("source") == "realized"
+
+
+def _values(f: Finding) -> dict[str, float | None]:
+    return {
+        "statistic": f.statistic,
+        "threshold": f.threshold,
+        "p_value": f.p_value,
+        "window_size": float(f.window_size),
+        "window_end": f.window_end,
+    }
+
+
+def _note_latest(alert: Alert, f: Finding) -> None:
+    alert.values["latest_statistic"] = f.statistic
+    alert.values["latest_window_end"] = f.window_end
+
+
+def past_threshold(alert: Alert, statistic: float) -> bool:
+    """Whether ``statistic`` is on the bad side of the threshold ``alert`` fired on (the side its
+    own statistic was on when it fired).
+
+    >>> a = Alert(fingerprint="f", severity="warning", labels={}, starts_at=0,
+    ...           values={"statistic": 0.31, "threshold": 0.2858})
+    >>> past_threshold(a, 0.3053), past_threshold(a, 0.2803)
+    (True, False)
+    """
+    fired, threshold = alert.values.get("statistic"), alert.values.get("threshold")
+    if fired is None or threshold is None or not math.isfinite(statistic):
+        return False
+    side = 1.0 if fired >= threshold else -1.0
+    return (statistic - threshold) * side >= 0
+
+
+def _cleared(f: Finding, threshold: float | None) -> str:
+    bound = f" vs threshold {threshold:.4g}" if threshold is not None else ""
+    return f"{f.statistic:.4g}{bound} in the window ending {_utc(f.window_end)}"
+
+
+def _utc(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _summary(f: Finding) -> str:

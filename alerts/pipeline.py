@@ -1,9 +1,11 @@
 """The alert pipeline, assembled in one place.
 
     ingest(findings)  -> lifecycle (pending -> firing -> resolved)
-    flush(now)        -> route into groups -> [per due group] inhibit -> silence -> dedup
+    flush(now)        -> route into groups (one per route group and fault: ``incident_span``)
+                      -> [per due group] inhibit -> supersede -> silence -> dedup
                          -> outbox.put (durable, before any send) -> notification log
                       -> retraining planner (after inhibit + silence) -> outbox.put
+A notification lists its alerts most likely cause first (``alerts/cause.py``).
     deliver(now)      -> outbox due entries, in order per receiver -> notifier -> record
                          (retryable failures back off from the outbox; permanent ones are recorded)
 
@@ -31,6 +33,7 @@ from typing import Any
 
 import msgspec
 
+from driftwarden.alerts.cause import by_cause
 from driftwarden.alerts.dedup import LastNotification, Reason, decide
 from driftwarden.alerts.grouping import Group, Groups, NotificationLog, NotificationLogEntry
 from driftwarden.alerts.inhibit import Inhibitor
@@ -44,6 +47,7 @@ from driftwarden.alerts.routing import RouteNode, build_route_tree
 from driftwarden.alerts.settings import AlertingSettings, seconds
 from driftwarden.alerts.silences import Silencer, SilenceStore
 from driftwarden.alerts.stage import Stage
+from driftwarden.alerts.supersede import Superseder
 from driftwarden.detectors.findings import Finding
 
 LOG = logging.getLogger("driftwarden.alerts")
@@ -75,11 +79,12 @@ class AlertPipeline:
             seconds(settings.repeat_interval),
         )
         self._route_by_id = {r.id: r for r in _walk(self.routes)}
-        self.groups = Groups()
+        self.groups = Groups(seconds(settings.incident_span))
         self.nflog = NotificationLog()
         self.silences = silences or SilenceStore(":memory:")
         self.stages: list[Stage] = [
             Inhibitor(settings.inhibit_rules, sources=self.lifecycle.active),
+            Superseder(sources=self.lifecycle.active),
             Silencer(self.silences, settings.silences, settings.mute_windows),
         ]
         self.retrain = RetrainPlanner(settings.retraining)
@@ -121,7 +126,7 @@ class AlertPipeline:
         """Route alerts into groups, notify due groups (written to the outbox), plan retraining."""
         touched: set[tuple[str, str]] = set()
         active = self.lifecycle.active()
-        for alert in active:
+        for alert in sorted(active, key=lambda a: (a.starts_at, a.key)):  # a fault's first alert opens its group
             for route in self.routes.match(alert.labels):
                 touched.add((self.groups.insert(route, alert, now).key, alert.instance))
         self.groups.sweep(touched)
@@ -176,7 +181,7 @@ class AlertPipeline:
             thread_key = entry.thread_key
         told = entry.firing if entry is not None and not new_thread else frozenset()
         resolved_news = resolved & told
-        alerts = [a for a in shown if a.state == "firing" or a.instance in resolved_news]
+        alerts = by_cause(a for a in shown if a.state == "firing" or a.instance in resolved_news)
         key = _digest(group.key, reason, thread_key, str(seq), *sorted(firing), "|", *sorted(resolved_news))
         n = Notification(
             type="alerts",

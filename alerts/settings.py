@@ -261,6 +261,7 @@ class AlertingSettings(_Strict, frozen=True):
     group_wait: Duration = "30s"
     group_interval: Duration = "5m"
     repeat_interval: Duration = "4h"
+    incident_span: Duration = "10m"  # alerts of a group starting this close (event time) are one fault
     for_windows: int = 2
     for_seconds: Duration | None = None
     resolve_after: Duration = 0.0
@@ -273,6 +274,7 @@ class AlertingSettings(_Strict, frozen=True):
     retraining: dict[str, RetrainPolicy] = msgspec.field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        _check_durations(self, "incident_span")
         _check_durations(self, "group_wait", "group_interval", "repeat_interval", "for_seconds", "resolve_after",
                          "resolve_timeout")
         if self.for_windows < 1:

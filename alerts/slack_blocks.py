@@ -1,7 +1,9 @@
 """Block Kit rendering of alert notifications for Slack (pure functions, no I/O).
 
 What the on-call reads at 3 a.m., first lines first: severity and state, model and version,
-what fired with its numbers and threshold, since when, top suspects, the report link.
+the most likely cause (the notification's first alert, ``alerts/cause.py``) in the title and
+first section with its numbers and threshold, since when, what it blames, then the other
+alerts of the same fault under it, the report link.
 """
 
 from __future__ import annotations
@@ -18,6 +20,10 @@ _ICON = {"critical": ":red_circle:", "warning": ":large_orange_circle:", "resolv
 
 def when(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def clock(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).strftime("%H:%M UTC")
 
 
 def span(seconds: float) -> str:
@@ -44,13 +50,28 @@ def alert_line(a: Alert, now: float) -> str:
         f"`{lab.get('subject', '?')}`: *{_num(v.get('statistic'))}* vs threshold {_num(v.get('threshold'))}"
         f"{p} over {int(v.get('window_size') or 0)} events"
     )
+    end = v.get("window_end")
+    if end is not None:
+        head += f" ending {clock(end)}"
+    latest, latest_end = v.get("latest_statistic"), v.get("latest_window_end")
+    if a.state == "firing" and latest is not None and latest_end is not None and latest_end != v.get("window_end"):
+        head += f"; latest {_num(latest)} ({clock(latest_end)})"
     if a.state == "resolved" and a.ends_at is not None:
         tail = f"resolved {when(a.ends_at)} after {span(a.ends_at - a.starts_at)}"
         if "resolved_by" in a.annotations:
             tail += f" ({a.annotations['resolved_by']})"
     else:
         tail = f"since {when(a.starts_at)} ({span(now - a.starts_at)})"
+    if a.annotations.get("supersedes"):
+        head = f":arrow_up: escalated from {a.annotations['supersedes']}: " + head
     lines = [head, f"_{tail}_"]
+    blames = a.annotations.get("blames")
+    if blames:
+        lines.append(f"Blames: {blames}")
+    if a.labels.get("version") or a.annotations.get("version_change"):
+        lines.append(f"Model version: {a.annotations.get('version_change') or a.labels['version']}")
+    if a.annotations.get("estimate"):
+        lines.append(f"Estimate before the labels: {a.annotations['estimate']}")
     suspects = a.annotations.get("detail.top_suspects")
     if suspects:
         lines.append(f"Top suspects: {suspects}")
@@ -78,7 +99,13 @@ def title(n: Notification, alerts: list[Alert], resolved: bool) -> str:
     label = "RESOLVED" if resolved else f"FIRING:{len(alerts)}"
     icon = _ICON["resolved"] if resolved else _ICON[_worst(alerts)]
     sev = "" if resolved else f" · {_worst(alerts)}"
-    return f"{icon} [{label}] {model} {version}".rstrip() + sev
+    cause = f" · {cause_text(first)}" if first is not None else ""
+    return f"{icon} [{label}] {model} {version}".rstrip() + sev + cause
+
+
+def cause_text(a: Alert) -> str:
+    """The lead alert in a few words: ``data_drift on age``."""
+    return f"{a.labels.get('kind', '?')} on {a.labels.get('subject', '?')}"
 
 
 def render(n: Notification, now: float) -> tuple[str, list[dict[str, Any]]]:
@@ -110,7 +137,11 @@ def root_resolved(n: Notification, now: float) -> tuple[str, list[dict[str, Any]
 
 def blocks(head: str, alerts: list[Alert], n: Notification, now: float) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": head[:150], "emoji": True}}]
-    for a in alerts[:MAX_ALERTS]:
+    for i, a in enumerate(alerts[:MAX_ALERTS]):
+        if i == 1:
+            more = len(alerts) - 1
+            out.append({"type": "context", "elements": [
+                {"type": "mrkdwn", "text": f"Also in this fault ({more} alert{'s' if more > 1 else ''}):"}]})
         out.append({"type": "section", "text": {"type": "mrkdwn", "text": alert_line(a, now)}})
     if len(alerts) > MAX_ALERTS:
         out.append({"type": "section", "text": {"type": "mrkdwn", "text": f"... and {len(alerts) - MAX_ALERTS} more"}})

@@ -7,6 +7,10 @@ Retraining request body (``"version": 1``; new fields may be added, none removed
                    "statistic": 0.31, "threshold": 0.2, ...}],
      "idempotency_key": "...", "group_key": "retrain:churn", "sent_at": 1764478800.0}
 
+Alert-group body (``"version": 1``): ``type``, ``status``, ``reason``, ``receiver``, ``group_key``
+(one per route group and fault), ``group_labels``, ``alerts`` (most likely cause first),
+``lead`` (the instance of that first alert), ``idempotency_key``, ``sent_at``.
+
 Signing: ``X-Driftwarden-Timestamp: <unix seconds>`` and ``X-Driftwarden-Signature:
 v1=<hex HMAC-SHA256(secret, f"{timestamp}.{body}")>`` over the exact bytes sent; the secret
 comes from the env var named by ``secret_env``. Receivers must verify with
@@ -81,6 +85,7 @@ def request_body(n: Notification) -> dict[str, Any]:
         "group_labels": n.group_labels,
         "idempotency_key": n.idempotency_key,
         "alerts": [a.to_dict() for a in n.alerts],
+        "lead": n.alerts[0].instance if n.alerts else None,  # the most likely cause (alerts/cause.py)
         "sent_at": n.sent_at,
     }
 

@@ -75,7 +75,7 @@ class ModelMonitor:
         if s.multivariate.enabled and len(self.numeric) >= 2:
             matrix = np.column_stack([np.asarray(reference.features[n], dtype=np.float64) for n in self.numeric])
             self.pca = PcaDrift(matrix, s.window_size, s.multivariate.variance_explained, s.multivariate.k,
-                                s.critical_factor)
+                                s.critical_factor, names=self.numeric)
         # sequential: drift CUSUMs, the PCA CUSUM and the missing rate every ``block`` predictions
         self.block_window = ColumnWindow(s.block) if self.sequential else None
         self.calibration = None

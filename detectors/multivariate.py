@@ -19,6 +19,18 @@ baseline, its standard error for the block's size) for a CUSUM, and
 relative change of the mean reconstruction error, |mean / baseline - 1|, with
 the floor :data:`CHANGE_FLOOR` (see :mod:`detectors.sequential`).
 
+What a degraded window blames (``details``, summary): each feature's share of the window's
+excess error (``contribution.<name>``): a row's squared residual splits exactly over the
+features as ``|r|**2 = sum_j z_j * r_j`` (``r = M z``, ``M = I - P'P``; the "partial
+decomposition" contribution of Alcala & Qin 2009), averaged over the window minus the same
+over the held-out reference, over the sum of the positive excesses. A shift of one feature
+lands on that feature, where the squared residual ``r_j**2`` smears it over the features that
+share its components (the demo's age/monthly_spend shift was put on support_tickets). And
+the pair of features whose correlation changed most from the reference (``pair``,
+``pair_corr_reference``, ``pair_corr_window``). ``blames`` names the pair when its correlation
+moved by at least ``PAIR_CHANGE`` (``income, debt (corr 0.80 -> 0.02)``), else the features
+with the largest shares.
+
 >>> rng = np.random.default_rng(0)
 >>> z = rng.normal(size=(20_000, 1))
 >>> ref = np.hstack([z, z + 0.3 * rng.normal(size=(20_000, 1))])
@@ -28,10 +40,14 @@ the floor :data:`CHANGE_FLOOR` (see :mod:`detectors.sequential`).
 False
 >>> pca.evaluate(np.hstack([a, -a]), 0.0).degraded  # same marginals, correlation flipped
 True
+>>> pca = PcaDrift(ref, window=1000, names=["income", "debt"])
+>>> pca.evaluate(np.hstack([a, rng.normal(size=(1000, 1))]), 0.0).details["blames"]
+'income, debt (corr 0.96 -> -0.01)'
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, ClassVar
 
 import numpy as np
@@ -46,6 +62,8 @@ from driftwarden.detectors.thresholds import StdThreshold
 
 MAX_FIT_ROWS = 50_000
 CHANGE_FLOOR = 0.1  # relative change of the mean reconstruction error over a sequential change window
+PAIR_CHANGE = 0.2  # a correlation that moved this much is named as the cause
+MAX_BLAMED = 3
 
 
 @register("multivariate_pca")
@@ -56,12 +74,15 @@ class PcaDrift:
         "window": (1, 1e9), "variance_explained": (1e-9, 1.0), "k": (1e-9, 100.0)}
 
     def __init__(self, reference: np.ndarray, window: int = 5000, variance_explained: float = 0.9,
-                 k: float = 3.0, critical_factor: float = 2.0) -> None:
+                 k: float = 3.0, critical_factor: float = 2.0, names: list[str] | None = None) -> None:
         check_params(type(self).__name__, self.param_ranges,
                      {"window": window, "variance_explained": variance_explained, "k": k})
         x = np.asarray(reference, dtype=np.float64)
         if x.ndim != 2 or x.shape[1] < 2:
             raise ValueError("PcaDrift needs a 2-D reference with at least 2 features")
+        self.names = list(names) if names is not None else [f"x{i}" for i in range(x.shape[1])]
+        if len(self.names) != x.shape[1]:
+            raise ValueError(f"PcaDrift got {len(self.names)} names for {x.shape[1]} features")
         if x.shape[0] > MAX_FIT_ROWS:
             x = x[np.linspace(0, x.shape[0] - 1, MAX_FIT_ROWS).round().astype(np.int64)]
         self.mean = np.nanmean(x, axis=0) if np.isfinite(x).any() else np.zeros(x.shape[1])
@@ -81,6 +102,8 @@ class PcaDrift:
         # spread / sqrt(n), estimated from every held-out row (ten chunk means gave a noisy
         # spread that made ~1.4% of no-drift windows alarm).
         errors = self.row_errors(held_out)
+        self.feature_errors = self.feature_contributions(held_out)
+        self.correlation = _correlation(self._standardize(held_out))
         spread = float(errors.std(ddof=1)) if errors.size >= 2 else None
         self.baseline = Baseline.of(float(errors.mean()), spread, chunk=1, rows=int(errors.size))
         whole = errors[~np.isnan(held_out).any(axis=1)]  # the sequential test's rows: complete ones
@@ -94,10 +117,47 @@ class PcaDrift:
         z = (x - self.mean) / self.std
         return np.where(np.isnan(z), 0.0, z)
 
-    def row_errors(self, x: np.ndarray) -> np.ndarray:
+    def residuals(self, x: np.ndarray) -> np.ndarray:
+        """Per row and feature: the standardized value minus its reconstruction."""
         z = self._standardize(np.asarray(x, dtype=np.float64))
-        residual = z - (z @ self.components.T) @ self.components
-        return np.mean(residual**2, axis=1)
+        return z - (z @ self.components.T) @ self.components
+
+    def row_errors(self, x: np.ndarray) -> np.ndarray:
+        return np.mean(self.residuals(x) ** 2, axis=1)
+
+    def feature_contributions(self, x: np.ndarray) -> np.ndarray:
+        """Mean of ``z_j * r_j`` per feature over the rows of ``x`` (they sum to d x the window error)."""
+        z = self._standardize(np.asarray(x, dtype=np.float64))
+        return np.asarray((z * self.residuals(x)).mean(axis=0))
+
+    def contributions(self, x: np.ndarray) -> dict[str, float]:
+        """Each feature's share of the window's excess contribution over the reference's
+        (shares of the positive excesses; they sum to 1 unless no feature exceeds: all 0)."""
+        excess = np.maximum(self.feature_contributions(x) - self.feature_errors, 0.0)
+        total = float(excess.sum())
+        return {n: (float(e) / total if total > 0 else 0.0) for n, e in zip(self.names, excess, strict=True)}
+
+    def changed_pair(self, x: np.ndarray) -> tuple[str, str, float, float]:
+        """(feature, feature, reference correlation, window correlation) of the pair that moved most."""
+        window = _correlation(self._standardize(np.asarray(x, dtype=np.float64)))
+        diff = np.abs(window - self.correlation)
+        diff[np.tril_indices_from(diff)] = -1.0
+        i, j = np.unravel_index(int(np.argmax(diff)), diff.shape)
+        return self.names[i], self.names[j], float(self.correlation[i, j]), float(window[i, j])
+
+    def blame(self, x: np.ndarray) -> dict[str, Any]:
+        """What a window blames (see the module docstring), as finding details."""
+        shares = self.contributions(x)
+        a, b, before, after = self.changed_pair(x)
+        top = [n for n, v in sorted(shares.items(), key=lambda kv: -kv[1]) if v > 0][:MAX_BLAMED]
+        if abs(after - before) >= PAIR_CHANGE:
+            blames = f"{a}, {b} (corr {before:.2f} -> {after:.2f})"
+        else:
+            blames = ", ".join(f"{n} ({shares[n]:.0%})" for n in top) or "no single feature"
+        details: dict[str, Any] = {"blames": blames, "pair": f"{a}~{b}", "pair_corr_reference": round(before, 4),
+                                   "pair_corr_window": round(after, 4)}
+        details.update({f"contribution.{n}": round(shares[n], 4) for n in top})
+        return details
 
     def window_error(self, x: np.ndarray) -> float:
         """Mean of :meth:`row_errors` without forming the residual.
@@ -181,8 +241,20 @@ class PcaDrift:
                              window_end=window_end, critical_factor=self.critical_factor,
                              label="PCA reconstruction error")
         assert f is not None
+        if f.degraded and x.shape[0] >= 2:
+            blame = self.blame(x)
+            f.details.update(blame)
+            f = dataclasses.replace(f, summary=f"{f.summary}; blames: {blame['blames']}")
         return f
 
     def state(self) -> dict[str, Any]:
         """Stateless between windows: the fit is a pure function of the reference."""
         return {"components": int(self.components.shape[0])}
+
+
+def _correlation(z: np.ndarray) -> np.ndarray:
+    """Pearson correlation of the columns of ``z`` (a constant column correlates 0 with all)."""
+    centred = z - z.mean(axis=0)
+    norm = np.sqrt((centred**2).sum(axis=0))
+    norm = np.where(norm > 0, norm, np.inf)
+    return np.asarray((centred.T @ centred) / np.outer(norm, norm))

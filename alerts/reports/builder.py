@@ -30,7 +30,14 @@ import numpy as np
 
 from driftwarden.alerts.reports import plots as P
 from driftwarden.alerts.reports.bundle import SUFFIX, versions, write_bundle
-from driftwarden.alerts.reports.history import Point, build_series, key_of, onset, performance_key
+from driftwarden.alerts.reports.history import (
+    Point,
+    build_series,
+    estimated_and_realized,
+    key_of,
+    onset,
+    performance_key,
+)
 from driftwarden.alerts.reports.html import render
 from driftwarden.alerts.reports.layout import slug
 from driftwarden.alerts.reports.report import Change, Report, ReportInputs, to_json_dict
@@ -136,7 +143,7 @@ def build_report(
     perf_key = performance_key(series, trig)
     estimated = estimate_importance(spec, reference.features, reference.score, reference.y_pred)
     suspects = rank_suspects(spec, reference.features, current.features, everything, series, perf_key,
-                             importances(spec, estimated))
+                             importances(spec, estimated), onset=first, last_healthy=healthy)
     joined = outcomes if outcomes is not None else current if isinstance(current, OutcomeBatch) else None
     row_times, row_features, row_versions = times, dict(current.features), model_versions
     if outcomes is not None and outcomes is not current:
@@ -166,6 +173,8 @@ def build_report(
         "performance": [_pt(p) for p in series.get(perf_key, [])] if perf_key else [],
         "triggering": {key_of(f): [_pt(p) for p in series.get(key_of(f), [])] for f in trig},
         "performance_windows": list((snapshot or {}).get("performance_timeline") or []),
+        "estimated_and_realized": {k: [_pt(p) for p in v] for k, v in
+                                   estimated_and_realized(snapshot, perf_key.split("/")[1]).items()} if perf_key else {},
     }
     notes = []
     if joined is None:
@@ -209,6 +218,11 @@ def _plots(report: Report, spec: ModelSpec, reference: OutcomeBatch, current: Pr
                 [float(w[name]["ci_high"]) for w in rows])
         out["timeline:performance"] = P.timeline(f"{name} per outcome window (dashed: bound)",
                                                  {name: series[perf_key]}, report.onset, name, band)
+    lines = estimated_and_realized(snapshot, perf_key.split("/")[1]) if perf_key else {}
+    if lines:
+        metric = perf_key.split("/")[1] if perf_key else ""
+        out["timeline:estimated_vs_realized"] = P.timeline(f"{metric}: estimated against realized (dashed: bound)",
+                                                           lines, report.onset, metric)
     other = {key_of(f): series[key_of(f)] for f in trig if key_of(f) != perf_key and key_of(f) in series
              and not key_of(f).startswith("data_drift/")}
     if other:

@@ -72,6 +72,44 @@ def onset(series: Series, triggering: Iterable[Finding]) -> tuple[float | None, 
     return first, healthy
 
 
+def run_start(points: list[Point], until: float) -> float | None:
+    """Window end at which the degraded run holding the last point at or before ``until`` began
+    (None when that point is healthy or there is none).
+
+    >>> pts = [Point(t, 0.0, 0.2, bad) for t, bad in ((1, False), (2, True), (3, True), (4, False))]
+    >>> run_start(pts, 3.5), run_start(pts, 4), run_start(pts, 0)
+    (2, None, None)
+    """
+    upto = [p for p in points if p.window_end <= until]
+    if not upto or not upto[-1].degraded:
+        return None
+    i = len(upto) - 1
+    while i > 0 and upto[i - 1].degraded:
+        i -= 1
+    return upto[i].window_end
+
+
+def estimated_and_realized(snapshot: Mapping[str, Any] | None, metric: str) -> dict[str, list[Point]]:
+    """``metric`` as CBPE estimated it and as realized, per window (for one plot).
+
+    The monitor's evaluations keep, under the estimate's key, the estimate of a window first and
+    its realized value (once labels covered it) second; ``performance/<metric>`` adds the
+    realized metric of the outcome windows.
+    """
+    evaluations = (snapshot or {}).get("evaluations") or {}
+    estimated: dict[float, Point] = {}
+    realized: dict[float, Point] = {}
+    for p in evaluations.get(f"estimated_performance/{metric}/{metric}") or []:
+        pt = Point(float(p["window_end"]), float(p["statistic"]), float(p["threshold"]), bool(p["degraded"]))
+        (realized if pt.window_end in estimated else estimated)[pt.window_end] = pt
+    outcome_windows = [Point(float(p["window_end"]), float(p["statistic"]), float(p["threshold"]), bool(p["degraded"]))
+                       for p in evaluations.get(f"performance/{metric}/{metric}") or []]
+    lines = {"estimated (CBPE)": [estimated[t] for t in sorted(estimated)],
+             "realized, same windows": [realized[t] for t in sorted(realized)],
+             "realized, outcome windows": sorted(outcome_windows, key=lambda p: p.window_end)}
+    return {k: v for k, v in lines.items() if v} if estimated else {}
+
+
 def performance_key(series: Series, triggering: Iterable[Finding]) -> str | None:
     """The performance check to correlate with: the triggering one, else the first realized metric."""
     for f in triggering:

@@ -136,8 +136,9 @@ def render(report: Report, bundle_name: str | None = None) -> str:
     parts += [
         '<h2 id="suspects">Suspects</h2>',
         '<p class="muted">Features ranked by drift score (statistic / threshold) '
-        "x importance; r: correlation of the feature's drift with the performance degradation over "
-        "recent windows.</p>",
+        "x importance, drift that fits the onset first; drift that began while the triggering checks "
+        "were still healthy (onset: before) does not explain it and ranks after; r: correlation of the "
+        "feature's drift with the performance degradation over recent windows.</p>",
     ]
     srows = []
     for i, s in enumerate(r.suspects, 1):
@@ -156,6 +157,7 @@ def render(report: Report, bundle_name: str | None = None) -> str:
                 f"{num(s.drift_performance_correlation, 3)} ({num(s.correlation_windows)} windows)",
                 f"{_pct(s.reference_missing_rate)} &rarr; {_pct(s.current_missing_rate)}",
                 esc(new),
+                esc(s.onset_fit),
             ]
         )
     parts.append(
@@ -172,6 +174,7 @@ def render(report: Report, bundle_name: str | None = None) -> str:
                 "r (drift, perf)",
                 "missing",
                 "new categories",
+                "onset",
             ],
             srows,
         )

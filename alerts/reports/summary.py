@@ -30,6 +30,13 @@ def _when(t: float | None) -> str:
     return "unknown" if t is None else datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _span(onset: float | None, began: float | None) -> str:
+    if onset is None or began is None:
+        return "?"
+    minutes = max(0.0, onset - began) / 60
+    return f"{minutes:.0f} min" if minutes < 120 else f"{minutes / 60:.1f} h"
+
+
 def render_markdown(report: Report, link: str | None = None, suspects: int = 3, segments: int = 2) -> str:
     r = report
     version = f" {code(r.model_version)}" if r.model_version else ""
@@ -41,13 +48,20 @@ def render_markdown(report: Report, link: str | None = None, suspects: int = 3, 
             f"- {f.severity}: {code(f.kind)} {code(f.subject)} {f.detector} = {_n(f.statistic)} "
             f"(threshold {_n(f.threshold)}{ci}, n={f.window_size})"
         )
-    top = [s for s in r.suspects if s.drift_degraded][:suspects]
+    top = [s for s in r.suspects if s.drift_degraded and s.onset_fit != "before"][:suspects]
+    before = [s for s in r.suspects if s.onset_fit == "before"][:suspects]
     if top:
         lines.append("*Top suspects:* " + "; ".join(
             f"{code(s.feature)} ({s.drift_metric} {_n(s.drift_statistic)} vs {_n(s.drift_threshold)}, "
             f"importance {_n(s.importance, 2)})" for s in top))
+    elif before:
+        lines.append("*Suspects:* no feature drift lines up with the onset (the relation between features and "
+                     "outcome may have changed: see segments)")
     elif r.suspects:
         lines.append("*Suspects:* no feature drifted beyond its threshold (see segments and changes)")
+    if before:
+        lines.append("*Drifted before the onset while the triggering checks held:* " + "; ".join(
+            f"{code(s.feature)} (since {_span(r.onset, s.drift_onset)} before)" for s in before))
     for s in r.segments[:segments]:
         word = "fell" if s.change < 0 else "rose"
         unit = f"{abs(s.change) * 100:.0f} points" if s.metric == "accuracy" else _n(abs(s.change))

@@ -11,7 +11,11 @@ estimated importances are each scaled so that their largest is 1.
 Drift score: the monitor's latest drift finding for the feature, as statistic /
 threshold (1.0 = at the alert threshold); features without such a finding get
 PSI on the report's window over reference-quantile bins, divided by 0.2.
-Rank score = drift score x importance.
+
+Evidence that fits the onset: a feature whose drift run began before the last window in which
+the triggering checks were healthy (performance held while it drifted) does not explain the
+onset (``onset_fit = "before"``); its rank score is 0 and it is listed after the features whose
+drift fits. Rank score = drift score x importance (x 0 when before the onset).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from driftwarden.alerts.reports.history import Series, aligned_correlation
+from driftwarden.alerts.reports.history import Series, aligned_correlation, run_start
 from driftwarden.alerts.reports.report import Change, Suspect
 from driftwarden.detectors.binning import CategoricalBinning, NumericBinning, missing_mask, psi
 from driftwarden.detectors.findings import Finding
@@ -115,8 +119,12 @@ def rank_suspects(
     series: Series,
     perf_key: str | None,
     importance: dict[str, tuple[float, str]],
+    onset: float | None = None,
+    last_healthy: float | None = None,
 ) -> list[Suspect]:
-    """Every declared feature, most suspicious first."""
+    """Every declared feature, most suspicious first: drift that fits the onset (``onset``: first
+    degraded window of the triggering checks, ``last_healthy``: their last healthy one before it),
+    then drift that began before it, then features that did not drift."""
     latest: dict[str, Finding] = {}
     for f in findings:
         if f.kind == "data_drift" and (f.subject not in latest or f.window_end >= latest[f.subject].window_end):
@@ -139,6 +147,9 @@ def rank_suspects(
         r, pairs = aligned_correlation(series.get(drift_key, []), perf_key, perf) if drift_key and perf_key else (None, 0)
         weight, source = importance.get(name, (0.0, "estimated"))
         score = stat / thr if thr > 0 and math.isfinite(stat) else 0.0
+        began = run_start(series.get(drift_key, []), onset) if drift_key and onset is not None else None
+        fit = "unknown" if began is None else \
+            "before" if last_healthy is not None and began <= last_healthy else "fits"
         new = []
         if fs.type == "categorical" and len(cur):
             new = CategoricalBinning.from_reference(ref, 10**9).unseen_categories(cur, limit=20)
@@ -146,7 +157,7 @@ def rank_suspects(
             Suspect(
                 feature=name,
                 type=fs.type,
-                rank_score=score * weight,
+                rank_score=0.0 if fit == "before" else score * weight,
                 drift_score=score,
                 drift_metric=metric,
                 drift_statistic=stat,
@@ -161,10 +172,18 @@ def rank_suspects(
                 reference_missing_rate=_missing_rate(ref),
                 current_missing_rate=_missing_rate(cur),
                 new_categories=new,
+                drift_onset=began,
+                onset_fit=fit,
             )
         )
-    out.sort(key=lambda s: (-s.rank_score, -s.drift_score, s.feature))
+    out.sort(key=lambda s: (_group(s), -s.rank_score, -s.drift_score, s.feature))
     return out
+
+
+def _group(s: Suspect) -> int:
+    if s.onset_fit == "before":
+        return 1
+    return 0 if s.drift_degraded else 2
 
 
 def recomputed_psi(reference: np.ndarray, current: np.ndarray, numeric: bool) -> float:
