@@ -6,7 +6,7 @@ import gc
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -22,6 +22,7 @@ from driftwarden.daemon.join import OutcomeJoin
 from driftwarden.daemon.kafka_outage import DeadLettersPending
 from driftwarden.daemon.metrics import Metrics
 from driftwarden.daemon.pipeline import BatchResult, DeadLetters, Message, ModelRuntime, Pipeline
+from driftwarden.daemon.polled import Polled
 from driftwarden.daemon.reference import load_reference
 from driftwarden.daemon.report_cmd import ReportHook
 from driftwarden.detectors.ks_exact import warm_up as ks_warm_up
@@ -39,7 +40,7 @@ def outbox_path(config: Config) -> Path:
 
 
 class Source(Protocol):
-    def poll(self) -> list[Message]: ...
+    def poll(self) -> Sequence[Message]: ...
     def commit(self, offsets: Mapping[tuple[str, int], int]) -> None: ...
     def close(self) -> None: ...
 
@@ -135,19 +136,18 @@ class App:
         return self.pipeline.models
 
     def handle(self, messages: Iterable[Message]) -> BatchResult:
-        """Process one polled batch and remember the offsets it reached."""
-        batch = list(messages)
+        """Process one polled batch (a source's ``Polled``, or messages) and remember the offsets it reached."""
+        batch = Polled.of_messages(messages)
         with self._lock:
             return self._handle(batch)
 
-    def _handle(self, batch: list[Message]) -> BatchResult:
+    def _handle(self, batch: Polled) -> BatchResult:
         now = self.clock()
         with self.metrics.batch_seconds.time():
             result = self.pipeline.process(batch, now)
-        last = {(m.topic, m.partition): m.offset for m in batch}  # a partition's records come in order
-        for tp, offset in last.items():
-            if offset + 1 > self.offsets.get(tp, -1):
-                self.offsets[tp] = offset + 1
+        for tp, offset in batch.next_offsets().items():
+            if offset > self.offsets.get(tp, -1):
+                self.offsets[tp] = offset
         self._dirty = self._dirty or bool(batch)
         self.totals.predictions += result.predictions
         self.totals.outcomes += result.outcomes

@@ -20,19 +20,22 @@ Every codec is built into librdkafka.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from driftwarden.daemon.config import KafkaSettings, parse_duration
 from driftwarden.daemon.kafka_io import CALL_TIMEOUT_MS, PROBE_TIMEOUT_MS, Compression, Offsets, TopicUnavailable, sasl_password
 from driftwarden.daemon.kafka_outage import DeadLettersPending, KafkaUnavailable, Outage, connect_with_backoff
-from driftwarden.daemon.pipeline import Message
+from driftwarden.daemon.pipeline import Message as DaemonMessage
+from driftwarden.daemon.polled import RecordReader
+from driftwarden.daemon.source_base import SourceBase
 
 log = logging.getLogger(__name__)
 CALL_TIMEOUT = CALL_TIMEOUT_MS / 1000
@@ -159,7 +162,15 @@ def consumer_config(settings: KafkaSettings) -> dict[str, Any]:
     }
 
 
-class ConfluentSource:
+def _timestamp(record: Any) -> int:
+    return int(record.timestamp()[1])
+
+
+# librdkafka's Message: offset, key and value are methods (the unbound ones map over a list in C)
+CONFLUENT_RECORD = RecordReader(cast(Callable[[Any], int], Message.offset), Message.key, Message.value, _timestamp)
+
+
+class ConfluentSource(SourceBase):
     """Consumes the prediction and outcome topics as one consumer-group member (librdkafka).
 
     ``stored_offsets`` returns the checkpoint's offsets, sought on every assignment;
@@ -178,15 +189,10 @@ class ConfluentSource:
         on_revoke: Callable[[], None],
         stop_event: threading.Event | None = None,
     ) -> None:
-        self.settings = settings
-        self.stored_offsets = stored_offsets
-        self.on_revoke = on_revoke
-        self.outage = Outage("consumer")
+        super().__init__(settings, stored_offsets, on_revoke, CONFLUENT_RECORD)
         self._consume_problem: str | None = None
         self._logged: set[int] = set()
-        self._unacknowledged: dict[tuple[str, int], int] = {}
         self._lost: set[tuple[str, int]] = set()  # taken away by an expired session, not by a rebalance
-        self._timeout = parse_duration(settings.poll_timeout)
         self._batch = settings.max_poll_records
         self.consumer = Consumer({**consumer_config(settings), "error_cb": _Errors(self.outage)})
         try:  # the constructor does not connect: wait here for a broker, as the kafka-python source does
@@ -214,6 +220,7 @@ class ConfluentSource:
                 tp.offset = offset  # resume from the checkpoint, not the group offset
         self._lost.clear()  # offsets of lost partitions not given back are dropped at the next commit
         consumer.assign(partitions)
+        self._assignment_changed()
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """librdkafka drops the assignment when its session expires (a broker outage longer than
@@ -223,12 +230,14 @@ class ConfluentSource:
         self._lost |= {(tp.topic, tp.partition) for tp in partitions}
         self.on_revoke()
         consumer.unassign()
+        self._assignment_changed()
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         if partitions:
             log.info("partitions revoked: %s", sorted((tp.topic, tp.partition) for tp in partitions))
             self.on_revoke()
         consumer.unassign()
+        self._assignment_changed()
 
     @property
     def problem(self) -> str | None:
@@ -238,14 +247,25 @@ class ConfluentSource:
     def _call_timeout(self) -> float:
         return PROBE_TIMEOUT if self.outage.since is not None else CALL_TIMEOUT
 
-    def poll(self) -> list[Message]:
-        records: list[Any] = self.consumer.consume(num_messages=self._batch, timeout=self._timeout)
-        out = [Message(r.topic(), r.partition(), r.offset(), r.key(), r.value()) for r in records if r.error() is None]
-        if len(out) != len(records):
+    def _fetch(self, timeout: float) -> list[tuple[str, int, list[Any]]]:
+        records: list[Any] = self.consumer.consume(num_messages=self._batch, timeout=timeout)
+        if not records:
+            return []
+        if any(map(Message.error, records)):
             self._record_errors(records)
-        elif out:
+            records = [r for r in records if r.error() is None]
+        else:
             self._consume_problem = None
-        return out
+        # one run per partition (librdkafka gives each partition's records in offset order), found in C:
+        # no Python code per record
+        runs: dict[tuple[str | None, int | None], list[Any]] = {}
+        start = 0
+        for key, group in itertools.groupby(zip(map(Message.topic, records), map(Message.partition, records), strict=True)):
+            end = start + len(list(group))
+            runs.setdefault(key, []).extend(records[start:end])
+            start = end
+        return [(topic, partition, run) for (topic, partition), run in runs.items()
+                if topic is not None and partition is not None]  # a record without either is an error's
 
     def _record_errors(self, records: list[Any]) -> None:
         for r in records:
@@ -261,22 +281,31 @@ class ConfluentSource:
     def _assigned(self) -> set[tuple[str, int]]:
         return {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
 
-    def commit(self, offsets: Mapping[tuple[str, int], int]) -> None:
-        """Commit next-offsets to the group (step 3 of the checkpoint order); never raises.
+    def _high_watermark(self, key: tuple[str, int]) -> int | None:
+        try:
+            _, high = self.consumer.get_watermark_offsets(TopicPartition(*key), cached=True)
+        except KafkaException:
+            return None
+        return int(high) if high >= 0 else None
 
-        Offsets Kafka did not take (outage, or a rebalance under way) stay in the checkpoint
-        and are retried with the next ``commit`` or ``lag`` (``uncommitted`` says which).
-        """
-        assigned = self._assigned() | self._lost
-        for key, offset in offsets.items():
-            if key in assigned:
-                self._unacknowledged[key] = offset
-        self._commit_unacknowledged()
+    def _ask_end(self, key: tuple[str, int]) -> int | None:
+        try:
+            _, high = self.consumer.get_watermark_offsets(TopicPartition(*key), timeout=PROBE_TIMEOUT)
+        except KafkaException:
+            return None
+        return int(high) if high >= 0 else None
 
-    @property
-    def uncommitted(self) -> Offsets:
-        """Offsets handed to ``commit`` that the group has not taken yet."""
-        return dict(self._unacknowledged)
+    def _pause(self, pause: set[tuple[str, int]], resume: set[tuple[str, int]]) -> None:
+        try:
+            if pause:
+                self.consumer.pause([TopicPartition(*key) for key in pause])
+            if resume:
+                self.consumer.resume([TopicPartition(*key) for key in resume])
+        except KafkaException as exc:  # e.g. no longer assigned: the next assignment starts unpaused
+            log.debug("pause/resume not taken: %s", _raised(exc))
+
+    def _committable(self) -> set[tuple[str, int]]:
+        return self._assigned() | self._lost
 
     def _commit_unacknowledged(self) -> bool:
         assigned = self._assigned()
@@ -305,7 +334,8 @@ class ConfluentSource:
         return not any(key in self._unacknowledged for key in to_commit)
 
     def lag(self) -> dict[tuple[str, int], int]:
-        """Messages behind the end of each assigned partition; {} when the brokers cannot say.
+        """Messages behind the end of each assigned partition (fetched but not handed on count); {} when the
+        brokers cannot say.
 
         The ends come from librdkafka's cache (refreshed by every fetch) unless an outage is
         known: then they are asked of the brokers, as the probe of whether they are back.
@@ -316,6 +346,7 @@ class ConfluentSource:
             return {}
         if self._unacknowledged and not self._commit_unacknowledged():
             return {}
+        queued = self.buffered()
         try:
             positions = {(tp.topic, tp.partition): tp.offset for tp in self.consumer.position(assignment)}
             behind = {}
@@ -330,7 +361,7 @@ class ConfluentSource:
                     ends = self.consumer.get_watermark_offsets(tp, timeout=self._call_timeout())
                 if ends is None:
                     raise LibrdkafkaError(KafkaError(KafkaError._TIMED_OUT, "watermark offsets timed out"))
-                behind[(tp.topic, tp.partition)] = max(0, ends[1] - position)
+                behind[(tp.topic, tp.partition)] = max(0, ends[1] - position + queued.get((tp.topic, tp.partition), 0))
         except KafkaException as exc:
             self.outage.failed(_raised(exc))
             return {}
@@ -461,7 +492,7 @@ class ConfluentDeadLetters:
         """Dead letters sent but not yet acknowledged by Kafka."""
         return len(self._backlog) + len(self._sent)
 
-    def send(self, message: Message, reason: str) -> None:
+    def send(self, message: DaemonMessage, reason: str) -> None:
         headers: list[tuple[str, str | bytes | None]] = [
             ("driftwarden.reason", reason.encode()),
             ("driftwarden.topic", message.topic.encode()),

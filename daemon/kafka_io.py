@@ -10,6 +10,7 @@ lz4, zstd) is consumed and can be produced: their libraries are dependencies.
 from __future__ import annotations
 
 import logging
+import operator
 import os
 import threading
 import time
@@ -28,9 +29,10 @@ from driftwarden.alerts.redact import register_secret
 from driftwarden.daemon.config import ConfigError, KafkaSettings, parse_duration
 from driftwarden.daemon.kafka_outage import DeadLettersPending, Outage, connect_with_backoff, is_transient
 from driftwarden.daemon.pipeline import Message
+from driftwarden.daemon.polled import Polled, RecordReader
+from driftwarden.daemon.source_base import Offsets, SourceBase
 
 log = logging.getLogger(__name__)
-Offsets = dict[tuple[str, int], int]
 T = TypeVar("T")
 Compression = Literal["gzip", "snappy", "lz4", "zstd"]
 
@@ -146,10 +148,16 @@ class _Listener(ConsumerRebalanceListener):
             offset = stored.get((tp.topic, tp.partition))
             if offset is not None:
                 self.source.consumer.seek(tp, offset)  # resume from the checkpoint, not the group offset
+        self.source._assignment_changed()
 
 
-class KafkaSource:
-    """Consumes the prediction and outcome topics as one consumer-group member.
+# kafka-python's ConsumerRecord: offset, key, value and timestamp (ms) are attributes
+KAFKA_PYTHON_RECORD = RecordReader(operator.attrgetter("offset"), operator.attrgetter("key"),
+                                   operator.attrgetter("value"), operator.attrgetter("timestamp"))
+
+
+class KafkaSource(SourceBase):
+    """Consumes the prediction and outcome topics as one consumer-group member (kafka-python).
 
     ``stored_offsets`` returns the checkpoint's offsets (seeked to on every
     assignment); ``on_revoke`` must checkpoint before partitions move away.
@@ -174,16 +182,11 @@ class KafkaSource:
         on_revoke: Callable[[], None],
         stop_event: threading.Event | None = None,
     ) -> None:
-        self.settings = settings
-        self.stored_offsets = stored_offsets
-        self.on_revoke = on_revoke
-        self.outage = Outage("consumer")
-        self._unacknowledged: dict[TopicPartition, OffsetAndMetadata] = {}
+        super().__init__(settings, stored_offsets, on_revoke, KAFKA_PYTHON_RECORD)
         self.consumer = connect_with_backoff(lambda: self._consumer(settings), "consumer", stop_event)
         self.consumer.subscribe(
             topics=[settings.predictions_topic, settings.outcomes_topic], listener=_Listener(self)
         )
-        self._timeout_ms = int(parse_duration(settings.poll_timeout) * 1000)
 
     @staticmethod
     def _consumer(settings: KafkaSettings) -> KafkaConsumer:
@@ -204,57 +207,56 @@ class KafkaSource:
             **client_options(settings),
         )
 
-    @property
-    def problem(self) -> str | None:
-        """Why the consumer cannot reach Kafka right now (for readiness), or None."""
-        return self.outage.problem
-
     def _call_timeout_ms(self) -> int:
         return PROBE_TIMEOUT_MS if self.outage.since is not None else CALL_TIMEOUT_MS
 
-    def poll(self) -> list[Message]:
+    def _fetch(self, timeout: float) -> list[tuple[str, int, list[Any]]]:
         started = time.monotonic()
         try:
-            records = self.consumer.poll(timeout_ms=self._timeout_ms)
+            records = self.consumer.poll(timeout_ms=int(timeout * 1000))
         except KafkaError as exc:
             if not is_transient(exc):
                 raise
             self.outage.failed(exc)
             return []
         # records alone do not end an outage (they may have been fetched before it): commit and lag do
-        if not records and not self.consumer.assignment():
+        if not records and timeout and not self.consumer.assignment():
             # without partitions kafka-python returns at once: don't spin a core while waiting
-            time.sleep(max(0.0, min(0.2, self._timeout_ms / 1000 - (time.monotonic() - started))))
-        out: list[Message] = []
-        for tp, batch in records.items():
-            out.extend(Message(tp.topic, tp.partition, r.offset, r.key, r.value) for r in batch)
-        return out
+            time.sleep(max(0.0, min(0.2, timeout - (time.monotonic() - started))))
+        return [(tp.topic, tp.partition, batch) for tp, batch in records.items()]
 
-    def commit(self, offsets: Mapping[tuple[str, int], int]) -> None:
-        """Commit next-offsets to the group (step 3 of the checkpoint order); never raises.
+    def _assigned(self) -> set[tuple[str, int]]:
+        return {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
 
-        Offsets Kafka did not take (outage, or a rebalance under way) stay in the checkpoint
-        and are retried with the next ``commit`` or ``lag`` (``uncommitted`` says which).
-        """
-        assigned = {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
-        for (t, p), o in offsets.items():
-            if (t, p) in assigned:
-                self._unacknowledged[TopicPartition(t, p)] = OffsetAndMetadata(o, "", -1)
-        self._commit_unacknowledged()
+    def _high_watermark(self, key: tuple[str, int]) -> int | None:
+        try:
+            return self.consumer.highwater(TopicPartition(*key))
+        except (KafkaError, AssertionError, KeyError):  # no longer assigned
+            return None
 
-    @property
-    def uncommitted(self) -> Offsets:
-        """Offsets handed to ``commit`` that the group has not taken yet."""
-        return {(tp.topic, tp.partition): om.offset for tp, om in self._unacknowledged.items()}
+    def _ask_end(self, key: tuple[str, int]) -> int | None:
+        tp = TopicPartition(*key)
+        try:
+            return self.consumer.end_offsets([tp], timeout_ms=PROBE_TIMEOUT_MS).get(tp)
+        except KafkaError:
+            return None
+
+    def _pause(self, pause: set[tuple[str, int]], resume: set[tuple[str, int]]) -> None:
+        assigned = self.consumer.assignment()
+        if to_pause := [tp for tp in (TopicPartition(*key) for key in pause) if tp in assigned]:
+            self.consumer.pause(*to_pause)
+        if to_resume := [tp for tp in (TopicPartition(*key) for key in resume) if tp in assigned]:
+            self.consumer.resume(*to_resume)
 
     def _commit_unacknowledged(self) -> bool:
-        assigned = set(self.consumer.assignment())
-        to_commit = {tp: om for tp, om in self._unacknowledged.items() if tp in assigned}
+        assigned = self._assigned()
+        to_commit = {key: o for key, o in self._unacknowledged.items() if key in assigned}
         if not to_commit:
             self._unacknowledged.clear()
             return True
         try:
-            self.consumer.commit(to_commit, timeout_ms=self._call_timeout_ms())
+            self.consumer.commit({TopicPartition(*key): OffsetAndMetadata(o, "", -1) for key, o in to_commit.items()},
+                                 timeout_ms=self._call_timeout_ms())
         except KafkaError as exc:
             if is_transient(exc):
                 self.outage.failed(exc)
@@ -262,13 +264,14 @@ class KafkaSource:
                 log.warning("offset commit not taken (%s); the checkpoint keeps the offsets", exc)
             return False
         self.outage.recovered()
-        for tp, om in to_commit.items():
-            if self._unacknowledged.get(tp) == om:
-                del self._unacknowledged[tp]
+        for key, o in to_commit.items():
+            if self._unacknowledged.get(key) == o:
+                del self._unacknowledged[key]
         return True
 
     def lag(self) -> dict[tuple[str, int], int]:
-        """Messages behind the end of each assigned partition; {} when the brokers cannot say.
+        """Messages behind the end of each assigned partition (fetched but not handed on count); {} when the
+        brokers cannot say.
 
         Also the periodic probe of an outage: retries offsets a failed ``commit`` left behind.
         """
@@ -279,8 +282,10 @@ class KafkaSource:
             if self._unacknowledged and not self._commit_unacknowledged():
                 return {}
             ends = self.consumer.end_offsets(assignment, timeout_ms=self._call_timeout_ms())
+            queued = self.buffered()
             behind = {
-                (tp.topic, tp.partition): max(0, ends[tp] - self.consumer.position(tp, timeout_ms=PROBE_TIMEOUT_MS))
+                (tp.topic, tp.partition): max(0, ends[tp] - self.consumer.position(tp, timeout_ms=PROBE_TIMEOUT_MS)
+                                              + queued.get((tp.topic, tp.partition), 0))
                 for tp in assignment
             }
         except KafkaError as exc:
@@ -433,7 +438,7 @@ class Source(Protocol):
     def problem(self) -> str | None: ...
     @property
     def uncommitted(self) -> Offsets: ...
-    def poll(self) -> list[Message]: ...
+    def poll(self) -> Polled: ...
     def commit(self, offsets: Mapping[tuple[str, int], int]) -> None: ...
     def lag(self) -> dict[tuple[str, int], int]: ...
     def close(self) -> None: ...

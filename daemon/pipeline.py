@@ -12,7 +12,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -35,6 +35,9 @@ from driftwarden.detectors.batch import OutcomeBatch
 from driftwarden.detectors.findings import Finding
 from driftwarden.detectors.monitor import ModelMonitor
 from driftwarden.detectors.spec import ModelSpec
+
+if TYPE_CHECKING:
+    from driftwarden.daemon.polled import Polled
 
 log = logging.getLogger(__name__)
 MAX_WAITING_FINDINGS = 20_000  # per model; past it the oldest reach the alerts without waiting for the clock
@@ -117,15 +120,13 @@ class Pipeline:
         self._touched: set[str] = set(self.models)  # models whose state changed since take_touched()
         self.released_by_tick = False  # a tick let outcomes waiting in order go (the caller resets it)
 
-    def process(self, messages: Sequence[Message], now: float) -> BatchResult:
+    def process(self, messages: Polled, now: float) -> BatchResult:
         """Run one polled batch through the whole path; ``now`` drives the alert lifecycle."""
         result = BatchResult()
-        predictions_topic = self.config.kafka.predictions_topic
-        pred_msgs = [m for m in messages if m.topic == predictions_topic]
-        out_msgs = [m for m in messages if m.topic != predictions_topic]
+        pred_msgs, out_msgs = messages.split(self.config.kafka.predictions_topic)
         findings: dict[str, list[Finding]] = defaultdict(list)
 
-        events, rejected = self.typed.decode_predictions([m.key for m in pred_msgs], [m.value for m in pred_msgs])
+        events, rejected = self.typed.decode_predictions(pred_msgs.key_column(), pred_msgs.value_column())
         typed, contract = self.typed.take_counts()
         self.metrics.decode_path.labels(path="typed").inc(typed)
         self.metrics.decode_path.labels(path="contract").inc(contract)
@@ -144,7 +145,7 @@ class Pipeline:
             self.metrics.events.labels(topic="predictions", model=model_id).inc(len(model_events))
             result.predictions += len(model_events)
 
-        outcome_events, rejected = decode_outcomes([m.value for m in out_msgs])
+        outcome_events, rejected = decode_outcomes(out_msgs.value_column())
         self._dead_letter(out_msgs, rejected, result)
         outcomes_by_model: dict[str, list[OutcomeEvent]] = self._route(outcome_events)
         for model_id, model_outcomes in outcomes_by_model.items():
