@@ -1,14 +1,14 @@
 """Several instances in one consumer group: state follows the partition (issue 11).
 
 Twelve models (two per partition) on predictions/outcomes topics of 6 partitions. Instances are
-``driftwarden run`` processes, each with a state directory of its own (no shared disk), in one
-consumer group (``kafka.session_timeout`` 6 s). During the stream: one instance, then three; one
+``driftwarden run`` processes with ``state.backend: kafka``, each with a state directory of its
+own (no shared disk), in one consumer group (``kafka.session_timeout`` 6 s). During the stream: one instance, then three; one
 of them is kill -9'd while it processes, and the time until the moved models' next batch is
 processed elsewhere (the takeover) is measured on the survivors' ``driftwarden_events_total``;
 the killed one comes back; a rolling restart of all three (SIGTERM, start, rejoin, one at a
 time); back to one instance, which reads the rest of the stream.
 
-Then, against one instance reading the same topics alone (new group, fresh state):
+Then, against one instance reading the same topics alone (new group, fresh SQLite state):
 
 - every model's findings (each window's statistic and verdict, recorded by
   ``tests.chaos.recording_daemon``) equal;
@@ -99,12 +99,12 @@ def _stream() -> list[tuple[str, bytes, bytes]]:
 
 
 def _write_config(path: Path, bootstrap: str, topics: dict[str, str], group: str, port: int, reference: Path,
-                  slack_url: str, ci_url: str) -> None:
+                  slack_url: str, ci_url: str, backend: str) -> None:
     config = {
         "kafka": {"bootstrap_servers": bootstrap, "group_id": group, "predictions_topic": topics["predictions"],
                   "outcomes_topic": topics["outcomes"], "dead_letter_topic": topics["dlq"], "poll_timeout": "200ms",
                   "session_timeout": f"{SESSION_TIMEOUT_S}s", "max_poll_records": 500},
-        "state": {"path": str(path.parent / "state" / "driftwarden.db"), "checkpoint_interval": "1s"},
+        "state": {"path": str(path.parent / "state" / "driftwarden.db"), "checkpoint_interval": "1s", "backend": backend},
         "http": {"enabled": True, "host": "127.0.0.1", "port": port},
         "logging": {"format": "json"},
         "reports": {"directory": str(path.parent / "reports")},
@@ -123,11 +123,12 @@ def _write_config(path: Path, bootstrap: str, topics: dict[str, str], group: str
 
 
 def _daemon(tmp_path: Path, name: str, bootstrap: str, topics: dict[str, str], group: str, reference: Path,
-            slack_url: str, ci_url: str) -> DaemonProcess:
+            slack_url: str, ci_url: str, backend: str = "kafka") -> DaemonProcess:
+    """One instance; ``backend``: ``state.backend`` (kafka: its models' state follows their partitions)."""
     home = tmp_path / name  # its own directory: state, reports, log, findings
     home.mkdir()
     port = free_port()
-    _write_config(home / "driftwarden.yaml", bootstrap, topics, group, port, reference, slack_url, ci_url)
+    _write_config(home / "driftwarden.yaml", bootstrap, topics, group, port, reference, slack_url, ci_url, backend)
     env = {**os.environ, "SLACK_BOT_TOKEN": "xoxb-test-token", "DRIFTWARDEN_CI_SECRET": CI_SECRET,
            FINDINGS_ENV: str(home / "findings.jsonl")}
     return DaemonProcess(home / "driftwarden.yaml", port, home / "daemon.log", env,
@@ -355,7 +356,7 @@ def test_three_instances_scale_kill_and_roll_equal_one_instance(tmp_path: Path, 
     with ExitStack() as stack:
         _, solo_slack, _, solo_slack_url, solo_ci_url = stack.enter_context(flaky_standins(CI_SECRET))
         solo = _daemon(tmp_path, "solo", kafka_bootstrap, {**topics, "dlq": topics["dlq"] + "-solo"}, f"solo-{suffix}",
-                       reference, solo_slack_url, solo_ci_url)
+                       reference, solo_slack_url, solo_ci_url, backend="sqlite")
         stack.callback(solo.stop)
         solo.start()
         solo_lacking = _caught_up(solo, ends, outcomes)

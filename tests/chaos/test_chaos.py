@@ -66,8 +66,9 @@ PARTITIONS = 3
 
 
 def write_config(path: Path, bootstrap: str, topics: dict[str, str], group: str, state: Path, port: int,
-                 slack_url: str, ci_url: str, references: Path | None = None) -> None:
-    """``references``: the directory of ``reference-<model>.parquet`` (default: the config's)."""
+                 slack_url: str, ci_url: str, references: Path | None = None, backend: str = "sqlite") -> None:
+    """``references``: the directory of ``reference-<model>.parquet`` (default: the config's);
+    ``backend``: ``state.backend`` (kafka for several instances: state follows the partition)."""
     models = []
     for m in MODELS:
         models.append({
@@ -82,7 +83,7 @@ def write_config(path: Path, bootstrap: str, topics: dict[str, str], group: str,
             "dead_letter_topic": topics["dlq"], "poll_timeout": "200ms", "session_timeout": "6s",
             "compression_type": "lz4",  # what the daemon produces (dead letters) is compressed too
         },
-        "state": {"path": str(state / "driftwarden.db"), "checkpoint_interval": "1s"},
+        "state": {"path": str(state / "driftwarden.db"), "checkpoint_interval": "1s", "backend": backend},
         "http": {"enabled": True, "host": "127.0.0.1", "port": port},
         "reports": {"directory": str(state / "reports")},
         "models": models,
@@ -242,7 +243,7 @@ def test_chaos(tmp_path: Path, instances: int) -> None:
             config = home / "driftwarden.yaml"
             port = free_port()
             write_config(config, broker.bootstrap, topics, f"chaos-{suffix}", home / "state", port,
-                         slack_url, ci_url, references=tmp_path)
+                         slack_url, ci_url, references=tmp_path, backend="kafka" if instances > 1 else "sqlite")
             daemons.append(DaemonProcess(config, port, home / "daemon.log", env, name=name))
         fleet = Fleet(daemons)
         monkey = Monkey(fleet, rng)
