@@ -14,9 +14,9 @@ Then, against one instance reading the same topics alone (new group, fresh SQLit
   ``tests.chaos.recording_daemon``) equal;
 - labelled events per model = outcomes produced;
 - each notification reached the Slack and CI stand-ins exactly once per idempotency key, and
-  every request came from the instance that owned the model's partition at that moment (none
-  from a fenced owner: ownership is read from the instances' ``partitions assigned/revoked``
-  log lines).
+  every request came from the instance the model's partition was last assigned to at that
+  moment (none from a fenced owner: ownership is read from the instances' ``partitions
+  assigned/revoked`` log lines).
 
 It runs under ``make chaos`` (minutes; it starts five daemons one after another).
 """
@@ -44,7 +44,7 @@ from driftwarden.daemon.simulate import FEATURES, Scenario, messages, write_refe
 from driftwarden.daemon.status_cmd import collect
 from tests.broker.kafka import free_port
 from tests.chaos.daemon_process import DaemonProcess, metric_sum
-from tests.chaos.ownership import Span, owner_at, partition_of, spans
+from tests.chaos.ownership import Span, latest_assignee, owner_at, partition_of, spans
 from tests.chaos.recording_daemon import ENV as FINDINGS_ENV
 from tests.chaos.recording_daemon import Row, read_findings
 from tests.chaos.standins import flaky_standins
@@ -393,13 +393,15 @@ def test_three_instances_scale_kill_and_roll_equal_one_instance(tmp_path: Path, 
         if model is None:
             continue
         tp = (topics["predictions"], partition_of(model.group(1).encode(), PARTITIONS))
-        if t.sender not in owner_at(ownership, tp, t.at):
-            fenced.append(f"slack {t.method} for {model.group(1)} from {t.sender}, owners {owner_at(ownership, tp, t.at)}")
+        if t.sender != latest_assignee(ownership, tp, t.at):
+            fenced.append(f"slack {t.method} for {model.group(1)} from {t.sender} at {t.at:.3f}, "
+                          f"owned by {latest_assignee(ownership, tp, t.at)} (owners {owner_at(ownership, tp, t.at)})")
     for r in group_ci:
         model_id = json.loads(r.body)["model"]
         tp = (topics["predictions"], partition_of(model_id.encode(), PARTITIONS))
-        if r.sender not in owner_at(ownership, tp, r.at):
-            fenced.append(f"CI request for {model_id} from {r.sender}, owners {owner_at(ownership, tp, r.at)}")
+        if r.sender != latest_assignee(ownership, tp, r.at):
+            fenced.append(f"CI request for {model_id} from {r.sender} at {r.at:.3f}, "
+                          f"owned by {latest_assignee(ownership, tp, r.at)}")
 
     summary = [
         f"group run: {len(stream):,} messages of {len(MODELS)} models over {PARTITIONS} partitions, "

@@ -79,3 +79,11 @@ def spans(instance: str, log: Path, deaths: list[float], now: float) -> list[Spa
 
 def owner_at(all_spans: list[Span], tp: TopicPartition, at: float) -> list[str]:
     return sorted({s.instance for s in all_spans if s.owns(tp, at)})
+
+
+def latest_assignee(all_spans: list[Span], tp: TopicPartition, at: float) -> str | None:
+    """The instance ``tp`` was last assigned to at ``at``: its owner, or while the group rebalances
+    its previous owner (still finishing its revocation: checkpoint, hand-over). Anyone else
+    sending for ``tp``'s models then is a fenced owner."""
+    assigned = [s for s in all_spans if tp in s.partitions and s.since <= at]
+    return max(assigned, key=lambda s: s.since).instance if assigned else None
