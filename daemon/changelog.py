@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -185,152 +185,6 @@ def ensure_changelog(settings: KafkaSettings, topic: str, partitions: int) -> No
         admin.close()
 
 
-class ChangelogError(RuntimeError):
-    """The changelog or the source topics are not usable as they are; the message says what to change."""
-
-
-class StateRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """One changelog value. ``offsets``: next offsets of the source partitions it reflects."""
-
-    kind: str  # "model" or "partition"
-    partition: int
-    epoch: int
-    generation: int = -1  # the consumer group's generation when written (-1: the client does not say)
-    member: str = ""
-    written_at: float = 0.0
-    offsets: dict[str, int] = msgspec.field(default_factory=dict)
-    model_id: str | None = None
-    version: int = 0  # how many times this model's state was written (by any owner)
-    state: dict[str, Any] | None = None
-
-    def key(self) -> str:
-        return f"{_MODEL}{self.model_id}@{self.epoch}" if self.kind == "model" else f"{_MARKER}{self.epoch}"
-
-
-def encode(record: StateRecord) -> bytes:
-    # stdlib json: detector states hold NaN/inf, which JSON-with-extensions keeps (msgspec writes null)
-    return json.dumps(msgspec.to_builtins(record), separators=(",", ":"), allow_nan=True).encode()
-
-
-def decode(value: bytes) -> StateRecord:
-    return msgspec.convert(json.loads(value), StateRecord)
-
-
-@dataclass
-class PartitionState:
-    """What a changelog partition says after :func:`resolve`."""
-
-    partition: int
-    models: dict[str, StateRecord] = field(default_factory=dict)
-    marker: StateRecord | None = None
-    epoch: int = 0  # the highest epoch seen (a new owner claims epoch + 1)
-    stale: int = 0  # records ignored: written by an older epoch after a newer owner's claim
-    keys: set[str] = field(default_factory=set)  # live keys (for tombstones after a claim)
-
-
-def resolve(partition: int, records: Iterable[tuple[str, bytes | None]]) -> PartitionState:
-    """The state of a changelog partition from its records, in log order (key, value or None).
-
-    >>> a = StateRecord(kind="model", partition=0, epoch=1, model_id="churn", version=3, state={"n": 1})
-    >>> claim = StateRecord(kind="partition", partition=0, epoch=2)
-    >>> b = StateRecord(kind="model", partition=0, epoch=2, model_id="churn", version=4, state={"n": 1})
-    >>> late = StateRecord(kind="model", partition=0, epoch=1, model_id="churn", version=9, state={"n": 7})
-    >>> got = resolve(0, [(r.key(), encode(r)) for r in (a, claim, b, late)])
-    >>> got.models["churn"].version, got.epoch, got.stale
-    (4, 2, 1)
-    """
-    out = PartitionState(partition)
-    newest_marker = -1
-    for key, value in records:
-        if value is None:
-            out.keys.discard(key)
-            continue
-        out.keys.add(key)
-        record = decode(value)
-        out.epoch = max(out.epoch, record.epoch)
-        if record.epoch < newest_marker:
-            out.stale += 1
-            continue
-        if record.kind == "partition":
-            newest_marker = record.epoch
-            if out.marker is None or record.epoch >= out.marker.epoch:
-                out.marker = record
-            continue
-        assert record.model_id is not None
-        held = out.models.get(record.model_id)
-        if held is None or record.epoch >= held.epoch:
-            out.models[record.model_id] = record
-    # tombstoned keys: a model whose only record was tombstoned keeps nothing
-    out.models = {m: r for m, r in out.models.items() if r.key() in out.keys}
-    if out.marker is not None and out.marker.key() not in out.keys:
-        out.marker = None
-    return out
-
-
-def source_partitions(settings: KafkaSettings) -> int:
-    """The partition count shared by the predictions and outcomes topics (co-partitioned by model).
-
-    Raises ChangelogError when a topic is missing or their counts differ: partition ``p`` of
-    both must hold the same models, or a model's outcomes would be read by another member.
-    """
-    admin = build_client(KafkaAdminClient, **client_options(settings))
-    try:
-        counts = _partition_counts(admin, [settings.predictions_topic, settings.outcomes_topic])
-    finally:
-        admin.close()
-    predictions, outcomes = counts.get(settings.predictions_topic), counts.get(settings.outcomes_topic)
-    if predictions is None or outcomes is None:
-        missing = [t for t, n in ((settings.predictions_topic, predictions), (settings.outcomes_topic, outcomes)) if n is None]
-        raise ChangelogError(f"state.backend kafka: topic(s) {', '.join(missing)} do not exist; create them with the "
-                             "same partition count (events keyed by model id)")
-    if predictions != outcomes:
-        raise ChangelogError(
-            f"state.backend kafka: {settings.predictions_topic} has {predictions} partitions but "
-            f"{settings.outcomes_topic} has {outcomes}; a model's state follows its partition, so both topics must "
-            "have the same partition count (and be keyed by model id)")
-    return predictions
-
-
-def _partition_counts(admin: KafkaAdminClient, topics: list[str]) -> dict[str, int]:
-    described = admin.describe_topics(topics)
-    return {t["name"]: len(t["partitions"]) for t in described if t.get("partitions") and not t.get("error_code")}
-
-
-def ensure_changelog(settings: KafkaSettings, topic: str, partitions: int) -> None:
-    """Create the compacted changelog topic if missing; refuse one that cannot serve (wrong policy or count)."""
-    admin = build_client(KafkaAdminClient, **client_options(settings))
-    try:
-        if topic not in set(admin.list_topics()):
-            try:
-                admin.create_topics([NewTopic(topic, partitions, -1, topic_configs=TOPIC_CONFIG)])
-                log.info("created changelog topic %s (%d partitions, compacted)", topic, partitions)
-            except TopicAlreadyExistsError:
-                pass
-        have = _partition_counts(admin, [topic]).get(topic)
-        if have is not None and have != partitions:
-            raise ChangelogError(f"state.changelog_topic {topic!r} has {have} partitions, the source topics {partitions}: "
-                                 "delete it (or name another) so that it is created with the same count")
-        configs = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic, {"cleanup.policy": None})],
-                                         config_filter="all")
-        policy = (configs.get("topic", {}).get(topic, {}).get("cleanup.policy") or {}).get("value")
-        if policy is not None and "compact" not in policy:
-            raise ChangelogError(f"state.changelog_topic {topic!r} has cleanup.policy={policy}; it must be compact "
-                                 "(kafka-configs --alter --add-config cleanup.policy=compact)")
-    finally:
-        admin.close()
-
-
-def _config_value(responses: Any, name: str) -> str | None:
-    for response in responses if isinstance(responses, list) else [responses]:
-        for resource in getattr(response, "resources", []):
-            entries = resource[4] if isinstance(resource, tuple) else getattr(resource, "configs", [])
-            for entry in entries:
-                entry_name = entry[0] if isinstance(entry, tuple) else getattr(entry, "name", None)
-                if entry_name == name:
-                    return str(entry[1] if isinstance(entry, tuple) else entry.value)
-    return None
-
-
 class Changelog:
     """Writes and reads the changelog topic (kafka-python, whichever ``kafka.client`` consumes)."""
 
@@ -395,11 +249,3 @@ class Changelog:
 
 def offsets_key(topic: str, partition: int) -> str:
     return f"{topic}[{partition}]"
-
-
-def offsets_of(record: StateRecord, topic: str, partition: int) -> int | None:
-    return record.offsets.get(offsets_key(topic, partition))
-
-
-def with_offsets(offsets: Mapping[tuple[str, int], int], partition: int) -> dict[str, int]:
-    return {offsets_key(t, p): o for (t, p), o in offsets.items() if p == partition}

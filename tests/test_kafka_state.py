@@ -22,7 +22,7 @@ from kafka.admin import KafkaAdminClient, NewTopic
 
 from driftwarden.alerts.pipeline import AlertPipeline
 from driftwarden.daemon.app import App
-from driftwarden.daemon.changelog import ChangelogError, StateRecord, decode, encode
+from driftwarden.daemon.changelog import ChangelogError
 from driftwarden.daemon.config import load_config
 from driftwarden.daemon.kafka_io import Source, open_dead_letters, open_source
 from driftwarden.daemon.simulate import Scenario, messages, write_reference
@@ -220,7 +220,7 @@ def test_different_partition_counts_are_refused_at_start(tmp_path: Path, kafka_b
     config = load_config(write_config(tmp_path, kafka_bootstrap, topics, f"g-{topics['predictions']}"))
     dead_letters = open_dead_letters(config.kafka)
     try:
-        with pytest.raises(ChangelogError, match="has 2 partitions but .* has 3"):
+        with pytest.raises(ChangelogError, match=r"has 2 partitions but .* has 3"):
             App(config, dead_letters)
     finally:
         dead_letters.close()
