@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -158,7 +158,7 @@ def source_partitions(settings: KafkaSettings) -> int:
 
 def _partition_counts(admin: KafkaAdminClient, topics: list[str]) -> dict[str, int]:
     described = admin.describe_topics(topics)
-    return {t["topic"]: len(t["partitions"]) for t in described if t.get("partitions")}
+    return {t["name"]: len(t["partitions"]) for t in described if t.get("partitions") and not t.get("error_code")}
 
 
 def ensure_changelog(settings: KafkaSettings, topic: str, partitions: int) -> None:
@@ -175,24 +175,14 @@ def ensure_changelog(settings: KafkaSettings, topic: str, partitions: int) -> No
         if have is not None and have != partitions:
             raise ChangelogError(f"state.changelog_topic {topic!r} has {have} partitions, the source topics {partitions}: "
                                  "delete it (or name another) so that it is created with the same count")
-        configs = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
-        policy = _config_value(configs, "cleanup.policy")
+        configs = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic, {"cleanup.policy": None})],
+                                         config_filter="all")
+        policy = (configs.get("topic", {}).get(topic, {}).get("cleanup.policy") or {}).get("value")
         if policy is not None and "compact" not in policy:
             raise ChangelogError(f"state.changelog_topic {topic!r} has cleanup.policy={policy}; it must be compact "
                                  "(kafka-configs --alter --add-config cleanup.policy=compact)")
     finally:
         admin.close()
-
-
-def _config_value(responses: Any, name: str) -> str | None:
-    for response in responses if isinstance(responses, list) else [responses]:
-        for resource in getattr(response, "resources", []):
-            entries = resource[4] if isinstance(resource, tuple) else getattr(resource, "configs", [])
-            for entry in entries:
-                entry_name = entry[0] if isinstance(entry, tuple) else getattr(entry, "name", None)
-                if entry_name == name:
-                    return str(entry[1] if isinstance(entry, tuple) else entry.value)
-    return None
 
 
 class Changelog:
@@ -259,11 +249,3 @@ class Changelog:
 
 def offsets_key(topic: str, partition: int) -> str:
     return f"{topic}[{partition}]"
-
-
-def offsets_of(record: StateRecord, topic: str, partition: int) -> int | None:
-    return record.offsets.get(offsets_key(topic, partition))
-
-
-def with_offsets(offsets: Mapping[tuple[str, int], int], partition: int) -> dict[str, int]:
-    return {offsets_key(t, p): o for (t, p), o in offsets.items() if p == partition}

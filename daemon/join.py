@@ -264,6 +264,15 @@ class OutcomeJoin:
         self._n_predictions += len(waiting)
         self._n_outcomes += len(self._outcomes[model_id])
 
+    def hold(self, model_id: str, predictions: Sequence[Held]) -> None:
+        """Append predictions read again after a restore to ``model_id``'s waiting ones (no matching, no counting)."""
+        waiting = self._predictions.setdefault(model_id, {})
+        before = len(waiting)
+        for p in predictions:
+            waiting.pop(p.prediction_id, None)
+            waiting[p.prediction_id] = p
+        self._n_predictions += len(waiting) - before
+
     def restore(self, predictions: Sequence[PredictionEvent], outcomes: Sequence[OutcomeEvent]) -> None:
         for p in sorted(predictions, key=lambda e: event_time(e.timestamp)):
             self._predictions.setdefault(p.model_id, {})[p.prediction_id] = p

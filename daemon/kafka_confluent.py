@@ -177,10 +177,14 @@ class ConfluentSource:
         stored_offsets: Callable[[], Offsets],
         on_revoke: Callable[[], None],
         stop_event: threading.Event | None = None,
+        on_assign: Callable[[list[tuple[str, int]], int], None] | None = None,
+        on_revoked: Callable[[list[tuple[str, int]]], None] | None = None,
     ) -> None:
         self.settings = settings
         self.stored_offsets = stored_offsets
         self.on_revoke = on_revoke
+        self.on_assign = on_assign
+        self.on_revoked = on_revoked
         self.outage = Outage("consumer")
         self._consume_problem: str | None = None
         self._logged: set[int] = set()
@@ -207,6 +211,8 @@ class ConfluentSource:
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         log.info("partitions assigned: %s", sorted((tp.topic, tp.partition) for tp in partitions))
+        if self.on_assign is not None:  # restored by the loop before the first batch (it seeks then)
+            self.on_assign([(tp.topic, tp.partition) for tp in partitions], -1)  # librdkafka does not tell the generation
         stored = self.stored_offsets()
         for tp in partitions:
             offset = stored.get((tp.topic, tp.partition))
@@ -221,14 +227,27 @@ class ConfluentSource:
         (kafka-python keeps its assignment through an outage); the next assignment decides."""
         log.warning("partitions lost (the group session expired): %s", sorted((tp.topic, tp.partition) for tp in partitions))
         self._lost |= {(tp.topic, tp.partition) for tp in partitions}
-        self.on_revoke()
+        self._revoked(partitions)
         consumer.unassign()
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         if partitions:
             log.info("partitions revoked: %s", sorted((tp.topic, tp.partition) for tp in partitions))
-            self.on_revoke()
+            self._revoked(partitions)
         consumer.unassign()
+
+    def _revoked(self, partitions: list[TopicPartition]) -> None:
+        if self.on_revoked is not None:
+            self.on_revoked([(tp.topic, tp.partition) for tp in partitions])
+        else:
+            self.on_revoke()
+
+    def seek(self, offsets: Mapping[tuple[str, int], int]) -> None:
+        """Read these assigned partitions from these offsets next (the consume loop's thread)."""
+        assigned = self._assigned()
+        for (t, p), o in offsets.items():
+            if (t, p) in assigned:
+                self.consumer.seek(TopicPartition(t, p, o))
 
     @property
     def problem(self) -> str | None:

@@ -32,6 +32,8 @@ from driftwarden.daemon.pipeline import Message
 log = logging.getLogger(__name__)
 Offsets = dict[tuple[str, int], int]
 T = TypeVar("T")
+AssignHook = Callable[[list[tuple[str, int]], int], None]  # (partitions, group generation)
+RevokeHook = Callable[[list[tuple[str, int]]], None]
 Compression = Literal["gzip", "snappy", "lz4", "zstd"]
 
 # How long one broker call may block the consume loop: normally, and while an outage is known
@@ -137,10 +139,15 @@ class _Listener(ConsumerRebalanceListener):
     def on_partitions_revoked(self, revoked: Any) -> None:
         if revoked:
             log.info("partitions revoked: %s", sorted((tp.topic, tp.partition) for tp in revoked))
-            self.source.on_revoke()
+            if self.source.on_revoked is not None:
+                self.source.on_revoked([(tp.topic, tp.partition) for tp in revoked])
+            else:
+                self.source.on_revoke()
 
     def on_partitions_assigned(self, assigned: Any) -> None:
         log.info("partitions assigned: %s", sorted((tp.topic, tp.partition) for tp in assigned))
+        if self.source.on_assign is not None:  # restored by the loop before the first batch (it seeks then)
+            self.source.on_assign([(tp.topic, tp.partition) for tp in assigned], self.source.generation())
         stored = self.source.stored_offsets()
         for tp in assigned:
             offset = stored.get((tp.topic, tp.partition))
@@ -173,10 +180,14 @@ class KafkaSource:
         stored_offsets: Callable[[], Offsets],
         on_revoke: Callable[[], None],
         stop_event: threading.Event | None = None,
+        on_assign: AssignHook | None = None,
+        on_revoked: RevokeHook | None = None,
     ) -> None:
         self.settings = settings
         self.stored_offsets = stored_offsets
         self.on_revoke = on_revoke
+        self.on_assign = on_assign
+        self.on_revoked = on_revoked
         self.outage = Outage("consumer")
         self._unacknowledged: dict[TopicPartition, OffsetAndMetadata] = {}
         self.consumer = connect_with_backoff(lambda: self._consumer(settings), "consumer", stop_event)
@@ -208,6 +219,19 @@ class KafkaSource:
     def problem(self) -> str | None:
         """Why the consumer cannot reach Kafka right now (for readiness), or None."""
         return self.outage.problem
+
+    def generation(self) -> int:
+        """The consumer group's generation this member joined (-1 while unknown)."""
+        coordinator = getattr(self.consumer, "_coordinator", None)
+        generation = getattr(coordinator, "_generation", None)
+        return int(getattr(generation, "generation_id", -1))
+
+    def seek(self, offsets: Mapping[tuple[str, int], int]) -> None:
+        """Read these assigned partitions from these offsets next (the consume loop's thread)."""
+        assigned = {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
+        for (t, p), o in offsets.items():
+            if (t, p) in assigned:
+                self.consumer.seek(TopicPartition(t, p), o)
 
     def _call_timeout_ms(self) -> int:
         return PROBE_TIMEOUT_MS if self.outage.since is not None else CALL_TIMEOUT_MS
@@ -435,6 +459,7 @@ class Source(Protocol):
     def uncommitted(self) -> Offsets: ...
     def poll(self) -> list[Message]: ...
     def commit(self, offsets: Mapping[tuple[str, int], int]) -> None: ...
+    def seek(self, offsets: Mapping[tuple[str, int], int]) -> None: ...
     def lag(self) -> dict[tuple[str, int], int]: ...
     def close(self) -> None: ...
 
@@ -480,8 +505,16 @@ def open_source(
     stored_offsets: Callable[[], Offsets],
     on_revoke: Callable[[], None],
     stop_event: threading.Event | None = None,
+    on_assign: AssignHook | None = None,
+    on_revoked: RevokeHook | None = None,
 ) -> Source:
-    """The consumer of the configured ``kafka.client``; waits for a broker until ``stop_event``."""
+    """The consumer of the configured ``kafka.client``; waits for a broker until ``stop_event``.
+
+    ``on_assign``/``on_revoked`` (state that follows its partition) are told which partitions
+    moved; ``on_revoked`` is then called instead of ``on_revoke``.
+    """
     if settings.client == "confluent-kafka":
-        return _confluent().ConfluentSource(settings, stored_offsets, on_revoke, stop_event=stop_event)
-    return KafkaSource(settings, stored_offsets, on_revoke, stop_event=stop_event)
+        return _confluent().ConfluentSource(settings, stored_offsets, on_revoke, stop_event=stop_event,
+                                            on_assign=on_assign, on_revoked=on_revoked)
+    return KafkaSource(settings, stored_offsets, on_revoke, stop_event=stop_event, on_assign=on_assign,
+                       on_revoked=on_revoked)
