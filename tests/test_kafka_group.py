@@ -364,6 +364,8 @@ def test_three_instances_scale_kill_and_roll_equal_one_instance(tmp_path: Path, 
         assert solo.terminate() == 0, solo.tail()
         note("single-instance run over the same events done")
         solo_posts = solo_slack.posted_keys()
+        solo_per_model = Counter(m.group(1) for t in solo_slack.state.traces if t.method == "chat.postMessage" and t.key
+                                 and t.group_key and (m := re.search(r'model="([^"]*)"', t.group_key)))
 
     # ---- findings: the group's against the single instance's ------------------------------------
     group_findings: dict[str, set[Row]] = {}
@@ -381,6 +383,8 @@ def test_three_instances_scale_kill_and_roll_equal_one_instance(tmp_path: Path, 
 
     # ---- notifications: exactly once, from the owner of the moment --------------------------------
     group_posts = [t for t in slack_calls if t.sender in NAMES and t.method == "chat.postMessage" and t.key]
+    posts_per_model = Counter(m.group(1) for t in group_posts
+                              if t.group_key and (m := re.search(r'model="([^"]*)"', t.group_key)))
     posted_by_key = Counter(t.key for t in group_posts)
     group_ci = [r for r in ci_requests if r.sender in NAMES]
     ci_ok = Counter(r.key for r in group_ci if 200 <= r.status < 300)
@@ -414,6 +418,8 @@ def test_three_instances_scale_kill_and_roll_equal_one_instance(tmp_path: Path, 
         f"labelled per model {labelled} vs outcomes produced {dict(outcomes)}",
         f"Slack: {len(posted_by_key)} keys posted by the group ({sum(posted_by_key.values())} posts), "
         f"{len(solo_posts)} by the single instance; CI: {len(ci_ok)} keys accepted, answers {dict(ci_answers)}",
+        "Slack posts per model, group run vs single run: "
+        + ", ".join(f"{m} {posts_per_model[m]}/{solo_per_model[m]}" for m in MODELS),
         f"requests from a fenced owner: {len(fenced)}", *(f"  {f}" for f in fenced[:10]),
         "timeline:", *timeline,
     ]
