@@ -4,6 +4,11 @@ The chaos suite runs one or three; ``status`` merges what their checkpoints say,
 and per model, the way the group as a whole answers: the furthest offset of each partition, and
 each model as its most advanced checkpoint holds it (its labelled events only ever grow), with
 every instance's undelivered and failed notifications.
+
+With ``state.backend: kafka`` an instance's outbox may keep entries of a model it lost to a kill
+-9: fenced copies that it never sends (the model's new owner restored them from the changelog).
+:meth:`Fleet.undelivered` tells them apart: ``owned`` entries must go out, ``fenced`` ones must
+have gone out from elsewhere.
 """
 
 from __future__ import annotations
@@ -11,6 +16,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from driftwarden.alerts.outbox import Outbox, model_of
+from driftwarden.daemon.app import outbox_path
+from driftwarden.daemon.checkpoint import Checkpoint
+from driftwarden.daemon.config import load_config
 from tests.chaos.daemon_process import DaemonProcess
 
 
@@ -51,6 +60,34 @@ class Fleet:
 
     def tail(self) -> str:
         return "\n".join(f"--- {d.name}\n{d.tail()}" for d in self.daemons)
+
+    def undelivered(self) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+        """(owned, fenced): per instance, the idempotency keys of its undelivered notifications of
+        models it owns (all of them with one SQLite state), and of models it does not own."""
+        owned_keys: dict[str, list[str]] = {}
+        fenced_keys: dict[str, list[str]] = {}
+        for d in self.daemons:
+            config = load_config(str(d.config), check_files=False)
+            state_path = config.resolve(config.state.path)
+            if not state_path.exists():
+                continue
+            owned: set[str] | None = None
+            if config.state.backend == "kafka":
+                checkpoint = Checkpoint(state_path)
+                try:
+                    owned = set((checkpoint.meta("ownership") or {}).get("models") or {})
+                finally:
+                    checkpoint.close()
+            outbox = Outbox(str(outbox_path(config)))
+            try:
+                waiting = [e for e in outbox.entries() if e.delivered_at is None and e.failed_at is None]
+            finally:
+                outbox.close()
+            for e in waiting:
+                model = model_of(e.payload)
+                mine = owned is None or model is None or model in owned
+                (owned_keys if mine else fenced_keys).setdefault(d.name, []).append(e.key)
+        return owned_keys, fenced_keys
 
     def status(self, read: Callable[[DaemonProcess], dict[str, Any]]) -> dict[str, Any]:
         """``read(d)`` of every instance (``status_cmd.collect`` or the ``status`` CLI), merged."""
