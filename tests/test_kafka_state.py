@@ -171,7 +171,7 @@ def comparable(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def test_a_model_moved_mid_stream_gives_the_single_instance_findings(
     tmp_path: Path, kafka_bootstrap: str, instances: list[Instance]
 ) -> None:
-    topics = make_topics(kafka_bootstrap)
+    topics, topics2 = make_topics(kafka_bootstrap), make_topics(kafka_bootstrap)
     events = scenario_messages()
     produce(kafka_bootstrap, topics, events)
 
@@ -185,10 +185,9 @@ def test_a_model_moved_mid_stream_gives_the_single_instance_findings(
     assert any(f["degraded"] for f in reference["churn"]), "the shifted model must show drift"
 
     # the same events, read by A alone up to the middle; then B joins and takes one model's partition
-    topics2 = make_topics(kafka_bootstrap)
     group = f"moved-{topics2['predictions']}"
     half = len(events) // 2
-    first = [e for e in events[:half]]
+    first = events[:half]
     produce(kafka_bootstrap, topics2, first)
     a = Instance(write_config(tmp_path / "a", kafka_bootstrap, topics2, group))
     instances.append(a)
