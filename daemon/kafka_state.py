@@ -239,10 +239,13 @@ class KafkaState:
             model = m.key.decode("utf-8", "replace")
             if m.topic == self.predictions_topic:
                 pid = self._pid(m.value)
-                if pid is not None:
+                if pid is not None and model in self.app.pipeline.models:
                     self.offset_of[model][pid] = m.offset
             elif (self.predictions_topic, m.partition) in self.catch_up.resume:
                 self._held_back[m.partition].append(m)  # its prediction may not be back in the join yet
+                continue
+            if model not in self.app.pipeline.models:  # a key of no configured model (hostile, or another team's)
+                out.append(m)
                 continue
             if not self.ownership.note(model, m.partition) and (model, m.partition) not in self.ownership.misplaced:
                 self.ownership.misplaced.add((model, m.partition))
