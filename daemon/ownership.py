@@ -95,7 +95,7 @@ class PredictionId:
             return None
         try:
             pid = self._decode(value).prediction_id
-        except (self._error, UnicodeDecodeError):
+        except (self._error, UnicodeDecodeError, RecursionError):  # RecursionError: nesting no decoder recurses into
             return None
         return None if pid is None else str(pid)
 
