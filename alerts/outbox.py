@@ -15,6 +15,22 @@ True
 >>> box.due(now=11.0), box.pending_count()
 ([], 0)
 >>> box.close()
+
+Fencing (several instances, ``state.backend: kafka``): an entry belongs to the model it is
+about. ``fence(owned)`` limits delivery to the entries of the models this instance owns;
+``take_over``/``hand_over`` move a model's entries with its state, so that the instance
+owning a model is the only one that sends its notifications:
+
+>>> box = Outbox(":memory:")
+>>> box.put("k2", "slack", {"group_labels": {"model": "churn"}}, now=1.0)
+1
+>>> box.fence(set()); box.due(now=2.0)        # churn is not ours (any more)
+[]
+>>> moved = box.hand_over("churn"); [e["key"] for e in moved], box.entries()
+(['k2'], [])
+>>> box.take_over("churn", moved, clean=True); box.fence({"churn"}); [e.key for e in box.due(now=2.0)]
+['k2']
+>>> box.close()
 """
 
 from __future__ import annotations
@@ -22,7 +38,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,7 +57,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     delivered_at REAL,
     failed_at REAL,
     result TEXT,
-    last_error TEXT
+    last_error TEXT,
+    model TEXT
 );
 CREATE INDEX IF NOT EXISTS outbox_open ON outbox (receiver, id) WHERE delivered_at IS NULL AND failed_at IS NULL;
 CREATE INDEX IF NOT EXISTS outbox_thread ON outbox (thread_key) WHERE delivered_at IS NOT NULL;
@@ -76,14 +93,23 @@ class Outbox:
         self._db.execute("PRAGMA synchronous = FULL")
         self._db.execute("PRAGMA busy_timeout = 5000")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(outbox)")}
+        if "model" not in columns:  # an outbox written before fencing existed
+            self._db.execute("ALTER TABLE outbox ADD COLUMN model TEXT")
+        self._owned: set[str] | None = None  # None: every entry is ours (one instance)
+
+    def fence(self, owned: Iterable[str] | None) -> None:
+        """Deliver only entries of the models in ``owned`` (and those of no model); None: all."""
+        with self._lock:
+            self._owned = None if owned is None else set(owned)
 
     def put(self, key: str, receiver: str, payload: Mapping[str, Any], now: float, thread_key: str | None = None) -> int | None:
         """Store a notification; returns its id, or None if ``key`` was already stored."""
         with self._lock:
             cur = self._db.execute(
-                "INSERT OR IGNORE INTO outbox (key, receiver, payload, thread_key, created_at, next_attempt_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (key, receiver, json.dumps(payload, sort_keys=True), thread_key, now, now),
+                "INSERT OR IGNORE INTO outbox (key, receiver, payload, thread_key, created_at, next_attempt_at, model)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (key, receiver, json.dumps(payload, sort_keys=True), thread_key, now, now, model_of(payload)),
             )
             return cur.lastrowid if cur.rowcount == 1 else None
 
@@ -94,6 +120,9 @@ class Outbox:
             rows = self._db.execute(
                 "SELECT * FROM outbox WHERE delivered_at IS NULL AND failed_at IS NULL ORDER BY id"
             ).fetchall()
+            owned = self._owned
+        if owned is not None:  # fenced: another instance owns the other models and sends theirs
+            rows = [r for r in rows if r[12] is None or r[12] in owned]
         blocked: set[str] = set()
         out: list[OutboxEntry] = []
         for row in rows:
@@ -156,6 +185,48 @@ class Outbox:
             cur = self._db.execute("DELETE FROM outbox WHERE COALESCE(delivered_at, failed_at) < ?", (older_than,))
         return cur.rowcount
 
+    def open_entries(self, model_id: str) -> list[dict[str, Any]]:
+        """``model_id``'s entries that travel with its state: those not yet delivered, and the
+        delivered thread roots (a reply sent by the next owner needs the root's remote id)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT * FROM outbox WHERE model = ? AND ((delivered_at IS NULL AND failed_at IS NULL)"
+                " OR (thread_key IS NOT NULL AND result IS NOT NULL)) ORDER BY id", (model_id,)
+            ).fetchall()
+        return [{"key": r[1], "receiver": r[2], "payload": r[3], "thread_key": r[4], "created_at": r[5],
+                 "attempts": r[6], "next_attempt_at": r[7], "delivered_at": r[8], "result": r[10]} for r in rows]
+
+    def hand_over(self, model_id: str) -> list[dict[str, Any]]:
+        """Give up ``model_id``'s open entries (its new owner sends them): returned and deleted here."""
+        moved = self.open_entries(model_id)
+        self._exec("DELETE FROM outbox WHERE model = ? AND delivered_at IS NULL AND failed_at IS NULL", model_id)
+        return moved
+
+    def take_over(self, model_id: str, entries: Iterable[Mapping[str, Any]], clean: bool) -> None:
+        """Hold ``model_id``'s entries as its previous owner left them (its changelog record).
+
+        Entries this file already holds as delivered stay delivered. ``clean``: the previous owner
+        handed the model over (every attempt it made is counted); otherwise it may have died after
+        sending an entry and before its record said so: the entry is sent as ``possibly_sent``
+        (the receiver looks for its idempotency key before posting again).
+        """
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute("DELETE FROM outbox WHERE model = ? AND delivered_at IS NULL AND failed_at IS NULL", (model_id,))
+                db.executemany(
+                    "INSERT OR IGNORE INTO outbox (key, receiver, payload, thread_key, created_at, attempts,"
+                    " next_attempt_at, delivered_at, result, model) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(e["key"], e["receiver"], e["payload"], e["thread_key"], e["created_at"],
+                      e["attempts"] if clean or e["delivered_at"] is not None else max(1, e["attempts"]),
+                      e["next_attempt_at"], e["delivered_at"], e["result"], model_id) for e in entries],
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
     def close(self) -> None:
         with self._lock:
             self._db.close()
@@ -166,4 +237,12 @@ class Outbox:
 
 
 def _entry(row: tuple[Any, ...]) -> OutboxEntry:
-    return OutboxEntry(row[0], row[1], row[2], json.loads(row[3]), *row[4:])
+    return OutboxEntry(row[0], row[1], row[2], json.loads(row[3]), *row[4:12])
+
+
+def model_of(payload: Mapping[str, Any]) -> str | None:
+    """The model a notification is about (its group's ``model`` label, or the retraining request's)."""
+    model = (payload.get("group_labels") or {}).get("model")
+    if model is None:
+        model = (payload.get("retrain") or {}).get("model")
+    return None if model is None else str(model)

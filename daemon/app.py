@@ -18,8 +18,9 @@ from driftwarden.alerts.silences import SilenceStore
 from driftwarden.daemon.checkpoint import Checkpoint
 from driftwarden.daemon.clock import ModelClock
 from driftwarden.daemon.config import Config, parse_duration
-from driftwarden.daemon.join import OutcomeJoin
+from driftwarden.daemon.join import JoinChanges, OutcomeJoin
 from driftwarden.daemon.kafka_outage import DeadLettersPending
+from driftwarden.daemon.kafka_state import KafkaState
 from driftwarden.daemon.metrics import Metrics
 from driftwarden.daemon.pipeline import BatchResult, DeadLetters, Message, ModelRuntime, Pipeline
 from driftwarden.daemon.polled import Polled
@@ -79,47 +80,30 @@ class App:
         state_path = config.resolve(config.state.path)
         self.checkpoint = Checkpoint(state_path)
         self.reports_dir = config.resolve(config.reports.directory)
-        models = {}
-        saved = self.checkpoint.monitor_states()
-        runtime_meta = self.checkpoint.meta("models") or {}
-        clocks = self.checkpoint.meta("clocks") or {}
-        idle_after = parse_duration(config.event_time.idle_after)
-        future_tolerance = parse_duration(config.event_time.future_tolerance)
-        for mc in config.models:
-            spec = mc.spec()
-            meta = runtime_meta.get(mc.id, {})
-            reference_path = meta.get("reference_path")  # a rebuilt reference wins over the configured one
-            monitor_reference = load_reference(reference_path or config.resolve(mc.reference), spec)
-            monitor = ModelMonitor(mc.id, spec, monitor_reference)
-            if mc.id in saved:
-                try:
-                    monitor.load_state(saved[mc.id])
-                except (ValueError, KeyError, TypeError) as exc:  # e.g. window_size or features changed
-                    monitor = ModelMonitor(mc.id, spec, monitor_reference)
-                    log.warning("model %s: checkpointed detector state does not fit the current config (%s); "
-                                "its windows start afresh", mc.id, exc)
-            runtime = ModelRuntime(mc, spec, monitor, reference_path=reference_path,
-                                   clock=ModelClock(idle_after, future_tolerance))
-            if mc.id in clocks:
-                runtime.clock.load_state(clocks[mc.id], clock())
-            runtime.model_version = meta.get("model_version")
-            runtime.labelled_samples = int(meta.get("labelled_samples", 0))
-            models[mc.id] = runtime
+        self._idle_after = parse_duration(config.event_time.idle_after)
+        self._future_tolerance = parse_duration(config.event_time.future_tolerance)
+        kafka_state = config.state.backend == "kafka"  # then state comes from the changelog, on assignment
+        saved = {} if kafka_state else self.checkpoint.monitor_states()
+        runtime_meta = {} if kafka_state else self.checkpoint.meta("models") or {}
+        clocks = {} if kafka_state else self.checkpoint.meta("clocks") or {}
+        models = {mc.id: self.build_runtime(mc.id, saved.get(mc.id), runtime_meta.get(mc.id, {}), clocks.get(mc.id))
+                  for mc in config.models}
         self.join = OutcomeJoin(parse_duration(config.join.ttl), config.join.max_pending)
-        self.join.restore(*self.checkpoint.pending())
+        if not kafka_state:
+            self.join.restore(*self.checkpoint.pending())
         self.outbox = Outbox(str(outbox_path(config)))
         self.silences = SilenceStore(str(outbox_path(config)))
         if notifiers is None:
             notifiers = build_notifiers(config.alerting, producer=producer, reports_url=config.reports_url())
         self.alerts = AlertPipeline(config.alerting, self.outbox, notifiers, silences=self.silences)
-        alert_state = self.checkpoint.meta("alerts")
+        alert_state = None if kafka_state else self.checkpoint.meta("alerts")
         if alert_state:
             self.alerts.load_state(alert_state)
         self.reports = ReportHook(config, self.alerts)
         self.pipeline = Pipeline(config, models, self.join, self.alerts, dead_letters, self.metrics,
                                  on_degraded=self.reports)
-        self.pipeline.load_waiting(self.checkpoint.meta("waiting_findings") or {})
-        self.offsets: Offsets = self.checkpoint.offsets()
+        self.pipeline.load_waiting({} if kafka_state else self.checkpoint.meta("waiting_findings") or {})
+        self.offsets: Offsets = {} if kafka_state else self.checkpoint.offsets()
         self._checkpoint_every = parse_duration(config.state.checkpoint_interval)
         self._last_checkpoint = clock()
         self._last_lag = float("-inf")
@@ -130,6 +114,49 @@ class App:
         self._delivery: threading.Thread | None = None
         self._source: Source | None = None
         self.totals = BatchResult()
+        self._delivering = threading.Lock()  # held by a delivery round; a revocation waits for it
+        self.kafka_state: KafkaState | None = KafkaState(self) if kafka_state else None
+
+    def build_runtime(self, model_id: str, monitor_state: dict[str, Any] | None = None,
+                      meta: Mapping[str, Any] | None = None, clock_state: dict[str, Any] | None = None) -> ModelRuntime:
+        """A model's runtime from its saved state (or fresh, without one)."""
+        mc = self.config.model(model_id)
+        meta = meta or {}
+        spec = mc.spec()
+        reference_path = meta.get("reference_path")  # a rebuilt reference wins over the configured one
+        monitor_reference = load_reference(reference_path or self.config.resolve(mc.reference), spec)
+        monitor = ModelMonitor(mc.id, spec, monitor_reference)
+        if monitor_state is not None:
+            try:
+                monitor.load_state(monitor_state)
+            except (ValueError, KeyError, TypeError) as exc:  # e.g. window_size or features changed
+                monitor = ModelMonitor(mc.id, spec, monitor_reference)
+                log.warning("model %s: checkpointed detector state does not fit the current config (%s); "
+                            "its windows start afresh", mc.id, exc)
+        runtime = ModelRuntime(mc, spec, monitor, reference_path=reference_path,
+                               clock=ModelClock(self._idle_after, self._future_tolerance))
+        if clock_state is not None:
+            runtime.clock.load_state(clock_state, self.clock())
+        runtime.model_version = meta.get("model_version")
+        runtime.labelled_samples = int(meta.get("labelled_samples", 0))
+        return runtime
+
+    def stored_offsets(self) -> Offsets:
+        """Offsets an assignment seeks to: the SQLite checkpoint's (with the changelog, the restore seeks)."""
+        return {} if self.kafka_state is not None else self.checkpoint.offsets()
+
+    def assigned(self, partitions: Iterable[tuple[str, int]], generation: int = -1) -> None:
+        """Rebalance callback (any thread): these partitions are restored before their first batch."""
+        if self.kafka_state is not None:
+            self.kafka_state.assigned(partitions, generation)
+
+    def revoked(self, partitions: Iterable[tuple[str, int]] | None = None) -> None:
+        """Rebalance callback (any thread): checkpoint before the partitions move away; then fence their models."""
+        if self.kafka_state is None:
+            self.save()
+            return
+        with self._delivering, self._lock:  # no notification of theirs is in flight while they leave
+            self.kafka_state.revoked(partitions)
 
     @property
     def models(self) -> dict[str, ModelRuntime]:
@@ -139,6 +166,8 @@ class App:
         """Process one polled batch (a source's ``Polled``, or messages) and remember the offsets it reached."""
         batch = Polled.of_messages(messages)
         with self._lock:
+            if self.kafka_state is not None:  # restore what was assigned; skip what restored state holds
+                batch = self.kafka_state.admit(batch, self._source)
             return self._handle(batch)
 
     def _handle(self, batch: Polled) -> BatchResult:
@@ -158,13 +187,16 @@ class App:
     def housekeeping(self, source: Source | None = None) -> None:
         """Timers: detector ticks, alert grouping, delivery from the outbox, periodic checkpoint."""
         with self._lock:
+            if self.kafka_state is not None and self.kafka_state.restoring:
+                self.kafka_state.restore(self._source or source)
             now = self.clock()
             self.reports.drain()  # finished reports join their alerts before the timers flush them
             self.pipeline.tick(now)
             if self.pipeline.released_by_tick:  # outcomes that waited in order were labelled: checkpoint
                 self._dirty, self.pipeline.released_by_tick = True, False
             if self._delivery is None:
-                self.alerts.deliver(now)
+                with self._delivering:
+                    self.alerts.deliver(now)
             if self._dirty and now - self._last_checkpoint >= self._checkpoint_every:
                 self.save(source)
         lag = getattr(source, "lag", None)
@@ -186,15 +218,19 @@ class App:
             except DeadLettersPending as exc:  # the broker is away: no checkpoint may claim their offsets
                 log.debug("checkpoint deferred: %s", exc)
                 return
+        if self.kafka_state is not None:
+            self.kafka_state.save()  # 2a. the changed models' state to the changelog, flushed
         self.checkpoint.commit(  # 2. state + offsets, one transaction
-            self.offsets,
+            self.offsets if self.kafka_state is None else self.kafka_state.cache_offsets(),
             # only models that saw events since the last checkpoint: a model's state is ~1 MB
-            {m: self.models[m].monitor.state() for m in self.pipeline.take_touched()},
-            self.join.take_changes(),
+            {m: self.models[m].monitor.state() for m in self.pipeline.take_touched()}
+            if self.kafka_state is None else self.kafka_state.take_written(),
+            self.join.take_changes() if self.kafka_state is None else JoinChanges(),  # the predictions topic holds them
             {
                 "alerts": self.alerts.state(),
                 "clocks": {m: r.clock.state() for m, r in self.models.items()},
                 "waiting_findings": self.pipeline.waiting_state(),
+                **({"ownership": self.kafka_state.status()} if self.kafka_state is not None else {}),
                 "models": {
                     m: {"model_version": r.model_version, "labelled_samples": r.labelled_samples,
                         "reference_path": r.reference_path}
@@ -203,7 +239,7 @@ class App:
             },
         )
         if source is not None:
-            source.commit(self.offsets)  # 3. the group's offsets
+            source.commit(self.offsets if self.kafka_state is None else self.kafka_state.cache_offsets())  # 3. the group's
         self._last_checkpoint = self.clock()
         self._dirty = False
         self.metrics.checkpoints.inc()
@@ -213,7 +249,8 @@ class App:
         """Slack and CI calls, off the consume loop: an endpoint that hangs must not stall consumption."""
         while not self.stop_event.wait(interval):
             try:
-                self.alerts.deliver(self.clock())
+                with self._delivering:
+                    self.alerts.deliver(self.clock())
             except Exception:  # the outbox keeps the entries; the next round retries
                 log.exception("alert delivery round failed")
 
@@ -262,6 +299,8 @@ class App:
                 "kafka_problems": problems, "models": sorted(self.models)}
 
     def close(self) -> None:
+        if self.kafka_state is not None:
+            self.kafka_state.close()
         self.checkpoint.close()
         self.outbox.close()
         self.silences.close()

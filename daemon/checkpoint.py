@@ -77,6 +77,10 @@ class Checkpoint:
         rows = self._db.execute("SELECT model_id, COUNT(*) FROM pending_predictions GROUP BY model_id")
         return {m: int(n) for m, n in rows}
 
+    def forget_offsets(self, partitions: list[TopicPartition]) -> None:
+        """Drop cached offsets of ``partitions`` (with the changelog, their restored state says where to read)."""
+        self._db.executemany("DELETE FROM offsets WHERE topic = ? AND partition = ?", partitions)
+
     def commit(
         self,
         offsets: Mapping[TopicPartition, int],

@@ -62,8 +62,8 @@ def _run(args: argparse.Namespace) -> int:
     app = App(config, dead_letters, producer=dead_letters.producer)
     app.stop_event = stopping
     try:
-        source = open_source(config.kafka, stored_offsets=lambda: app.checkpoint.offsets(), on_revoke=app.save,
-                             stop_event=stopping)
+        source = open_source(config.kafka, stored_offsets=app.stored_offsets, on_revoke=app.save,
+                             stop_event=stopping, on_assign=app.assigned, on_revoked=app.revoked)
     except StoppedWaiting:
         log.info("stopped before Kafka was reachable")
         app.close()

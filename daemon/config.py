@@ -80,6 +80,13 @@ class StateSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
     path: str = "var/driftwarden.db"
     checkpoint_interval: Duration = "5s"
+    # sqlite: this file alone (one instance). kafka: each model's state also goes to a compacted
+    # changelog topic and follows its partition to whichever group member owns it (the file is the cache)
+    backend: Literal["sqlite", "kafka"] = "sqlite"
+    changelog_topic: str | None = None  # default: "<kafka.group_id>-state"
+
+    def changelog(self, group_id: str) -> str:
+        return self.changelog_topic or f"{group_id}-state"
 
 
 class JoinSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -221,6 +228,9 @@ def _cross_checks(config: Config, *, check_files: bool = True) -> list[str]:
             problems.append(f"{dotted}: {exc}")
     if not config.models:
         problems.append("models: at least one model is required")
+    if config.state.backend == "kafka" and "model" not in config.alerting.group_by:
+        problems.append("alerting.group_by: must include \"model\" with state.backend kafka "
+                        "(a group's notifications follow its model to the instance that owns it)")
     seen: dict[str, int] = {}
     for i, model in enumerate(config.models):
         where = f"models[{i}]"

@@ -234,6 +234,45 @@ class OutcomeJoin:
         changes, self._changes = self._changes, JoinChanges()
         return changes
 
+    def waiting_ids(self, model_id: str) -> list[str]:
+        """Ids of ``model_id``'s predictions waiting for their outcome, oldest first."""
+        return list(self._predictions.get(model_id, ()))
+
+    def early_outcomes(self, model_id: str) -> tuple[list[OutcomeEvent], list[str]]:
+        """``model_id``'s outcomes waiting for their prediction, and the ids of those waiting in order."""
+        return list(self._outcomes.get(model_id, {}).values()), list(self._queue.get(model_id, ()))
+
+    def drop(self, model_id: str) -> None:
+        """Forget ``model_id`` (it moved to another instance); not a change to checkpoint."""
+        self._n_predictions -= len(self._predictions.pop(model_id, ()))
+        self._n_outcomes -= len(self._outcomes.pop(model_id, ()))
+        self._queue.pop(model_id, None)
+
+    def adopt(self, model_id: str, predictions: Sequence[Held], outcomes: Sequence[OutcomeEvent],
+              queue: Sequence[str]) -> None:
+        """Hold ``model_id``'s waiting events as they were (a restore: nothing is matched, nothing counted).
+
+        ``predictions`` in the order they were read; ``queue`` the outcome ids waiting in order.
+        """
+        self.drop(model_id)
+        waiting = self._predictions[model_id] = {}
+        for p in predictions:
+            waiting.pop(p.prediction_id, None)
+            waiting[p.prediction_id] = p
+        self._outcomes[model_id] = {o.prediction_id: o for o in outcomes}
+        self._queue[model_id] = OrderedDict((pid, None) for pid in queue if pid in self._outcomes[model_id])
+        self._n_predictions += len(waiting)
+        self._n_outcomes += len(self._outcomes[model_id])
+
+    def hold(self, model_id: str, predictions: Sequence[Held]) -> None:
+        """Append predictions read again after a restore to ``model_id``'s waiting ones (no matching, no counting)."""
+        waiting = self._predictions.setdefault(model_id, {})
+        before = len(waiting)
+        for p in predictions:
+            waiting.pop(p.prediction_id, None)
+            waiting[p.prediction_id] = p
+        self._n_predictions += len(waiting) - before
+
     def restore(self, predictions: Sequence[PredictionEvent], outcomes: Sequence[OutcomeEvent]) -> None:
         for p in sorted(predictions, key=lambda e: event_time(e.timestamp)):
             self._predictions.setdefault(p.model_id, {})[p.prediction_id] = p

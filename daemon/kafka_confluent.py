@@ -24,7 +24,7 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
@@ -188,8 +188,12 @@ class ConfluentSource(SourceBase):
         stored_offsets: Callable[[], Offsets],
         on_revoke: Callable[[], None],
         stop_event: threading.Event | None = None,
+        on_assign: Callable[[list[tuple[str, int]], int], None] | None = None,
+        on_revoked: Callable[[list[tuple[str, int]]], None] | None = None,
     ) -> None:
         super().__init__(settings, stored_offsets, on_revoke, CONFLUENT_RECORD)
+        self.on_assign = on_assign
+        self.on_revoked = on_revoked
         self._consume_problem: str | None = None
         self._logged: set[int] = set()
         self._lost: set[tuple[str, int]] = set()  # taken away by an expired session, not by a rebalance
@@ -213,6 +217,8 @@ class ConfluentSource(SourceBase):
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         log.info("partitions assigned: %s", sorted((tp.topic, tp.partition) for tp in partitions))
+        if self.on_assign is not None:  # restored by the loop before the first batch (it seeks then)
+            self.on_assign([(tp.topic, tp.partition) for tp in partitions], -1)  # librdkafka does not tell the generation
         stored = self.stored_offsets()
         for tp in partitions:
             offset = stored.get((tp.topic, tp.partition))
@@ -228,16 +234,26 @@ class ConfluentSource(SourceBase):
         (kafka-python keeps its assignment through an outage); the next assignment decides."""
         log.warning("partitions lost (the group session expired): %s", sorted((tp.topic, tp.partition) for tp in partitions))
         self._lost |= {(tp.topic, tp.partition) for tp in partitions}
-        self.on_revoke()
+        self._revoked(partitions)
         consumer.unassign()
         self._assignment_changed()
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         if partitions:
             log.info("partitions revoked: %s", sorted((tp.topic, tp.partition) for tp in partitions))
-            self.on_revoke()
+            self._revoked(partitions)
         consumer.unassign()
         self._assignment_changed()
+
+    def _revoked(self, partitions: list[TopicPartition]) -> None:
+        if self.on_revoked is not None:
+            self.on_revoked([(tp.topic, tp.partition) for tp in partitions])
+        else:
+            self.on_revoke()
+
+    def _seek(self, offsets: Mapping[tuple[str, int], int]) -> None:
+        for (t, p), o in offsets.items():
+            self.consumer.seek(TopicPartition(t, p, o))
 
     @property
     def problem(self) -> str | None:

@@ -34,6 +34,8 @@ from driftwarden.daemon.source_base import Offsets, SourceBase
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+AssignHook = Callable[[list[tuple[str, int]], int], None]  # (partitions, group generation)
+RevokeHook = Callable[[list[tuple[str, int]]], None]
 Compression = Literal["gzip", "snappy", "lz4", "zstd"]
 
 # How long one broker call may block the consume loop: normally, and while an outage is known
@@ -139,10 +141,15 @@ class _Listener(ConsumerRebalanceListener):
     def on_partitions_revoked(self, revoked: Any) -> None:
         if revoked:
             log.info("partitions revoked: %s", sorted((tp.topic, tp.partition) for tp in revoked))
-            self.source.on_revoke()
+            if self.source.on_revoked is not None:
+                self.source.on_revoked([(tp.topic, tp.partition) for tp in revoked])
+            else:
+                self.source.on_revoke()
 
     def on_partitions_assigned(self, assigned: Any) -> None:
         log.info("partitions assigned: %s", sorted((tp.topic, tp.partition) for tp in assigned))
+        if self.source.on_assign is not None:  # restored by the loop before the first batch (it seeks then)
+            self.source.on_assign([(tp.topic, tp.partition) for tp in assigned], self.source.generation())
         stored = self.source.stored_offsets()
         for tp in assigned:
             offset = stored.get((tp.topic, tp.partition))
@@ -181,8 +188,12 @@ class KafkaSource(SourceBase):
         stored_offsets: Callable[[], Offsets],
         on_revoke: Callable[[], None],
         stop_event: threading.Event | None = None,
+        on_assign: AssignHook | None = None,
+        on_revoked: RevokeHook | None = None,
     ) -> None:
         super().__init__(settings, stored_offsets, on_revoke, KAFKA_PYTHON_RECORD)
+        self.on_assign = on_assign
+        self.on_revoked = on_revoked
         self.consumer = connect_with_backoff(lambda: self._consumer(settings), "consumer", stop_event)
         self.consumer.subscribe(
             topics=[settings.predictions_topic, settings.outcomes_topic], listener=_Listener(self)
@@ -206,6 +217,16 @@ class KafkaSource(SourceBase):
             fetch_max_bytes=64 << 20,
             **client_options(settings),
         )
+
+    def generation(self) -> int:
+        """The consumer group's generation this member joined (-1 while unknown)."""
+        coordinator = getattr(self.consumer, "_coordinator", None)
+        generation = getattr(coordinator, "_generation", None)
+        return int(getattr(generation, "generation_id", -1))
+
+    def _seek(self, offsets: Mapping[tuple[str, int], int]) -> None:
+        for (t, p), o in offsets.items():
+            self.consumer.seek(TopicPartition(t, p), o)
 
     def _call_timeout_ms(self) -> int:
         return PROBE_TIMEOUT_MS if self.outage.since is not None else CALL_TIMEOUT_MS
@@ -440,6 +461,7 @@ class Source(Protocol):
     def uncommitted(self) -> Offsets: ...
     def poll(self) -> Polled: ...
     def commit(self, offsets: Mapping[tuple[str, int], int]) -> None: ...
+    def seek(self, offsets: Mapping[tuple[str, int], int]) -> None: ...
     def lag(self) -> dict[tuple[str, int], int]: ...
     def close(self) -> None: ...
 
@@ -485,8 +507,16 @@ def open_source(
     stored_offsets: Callable[[], Offsets],
     on_revoke: Callable[[], None],
     stop_event: threading.Event | None = None,
+    on_assign: AssignHook | None = None,
+    on_revoked: RevokeHook | None = None,
 ) -> Source:
-    """The consumer of the configured ``kafka.client``; waits for a broker until ``stop_event``."""
+    """The consumer of the configured ``kafka.client``; waits for a broker until ``stop_event``.
+
+    ``on_assign``/``on_revoked`` (state that follows its partition) are told which partitions
+    moved; ``on_revoked`` is then called instead of ``on_revoke``.
+    """
     if settings.client == "confluent-kafka":
-        return _confluent().ConfluentSource(settings, stored_offsets, on_revoke, stop_event=stop_event)
-    return KafkaSource(settings, stored_offsets, on_revoke, stop_event=stop_event)
+        return _confluent().ConfluentSource(settings, stored_offsets, on_revoke, stop_event=stop_event,
+                                            on_assign=on_assign, on_revoked=on_revoked)
+    return KafkaSource(settings, stored_offsets, on_revoke, stop_event=stop_event, on_assign=on_assign,
+                       on_revoked=on_revoked)

@@ -68,6 +68,19 @@ class SourceBase(abc.ABC):
     @abc.abstractmethod
     def _commit_unacknowledged(self) -> bool: ...
 
+    @abc.abstractmethod
+    def _seek(self, offsets: Mapping[TopicPartition, int]) -> None: ...
+
+    def seek(self, offsets: Mapping[TopicPartition, int]) -> None:
+        """Read these assigned partitions from these offsets next (the consume loop's thread).
+
+        What waits in their record queues was read from the old position: it is dropped."""
+        assigned = self._assigned()
+        moved = {key: offset for key, offset in offsets.items() if key in assigned}
+        if moved:
+            self.queues.keep(assigned - set(moved))
+            self._seek(moved)
+
     def _assignment_changed(self) -> None:
         """Called by the client's assignment callback (any thread): what is queued was read before the seek."""
         self._assignments += 1

@@ -107,10 +107,10 @@ class ModelMonitor:
         ref_cols.update({"p:" + c: v for c, v in (reference.class_scores or {}).items()})
         p = s.performance
         metrics = p.metrics if p.metrics is not None else DEFAULT_METRICS[spec.task]
-        self.sequential = None
+        self.sequential_accuracy = None
         if p.enabled and p.sequential and spec.is_classification and "accuracy" in metrics and len(reference):
             # accuracy is judged per outcome (CUSUMs, overall and per segment), not per window
-            self.sequential = SequentialAccuracy(spec, reference.y_true, reference.y_pred, reference.features, p,
+            self.sequential_accuracy = SequentialAccuracy(spec, reference.y_true, reference.y_pred, reference.features, p,
                                                  s.critical_factor)
             metrics = [m for m in metrics if m != "accuracy"]
         self.performance = (PerformanceMonitor(spec.task, ref_cols, perf_window, metrics, spec.positive_label,
@@ -230,8 +230,8 @@ class ModelMonitor:
             self.traffic.observe_outcomes(batch.prediction_timestamps)
         if self.concept is not None:
             out.extend(self._concept(batch.y_true, batch.y_pred, batch.timestamps))
-        if self.sequential is not None:
-            verdicts = self.sequential.observe(batch.y_true, batch.y_pred, batch.features, batch.timestamps)
+        if self.sequential_accuracy is not None:
+            verdicts = self.sequential_accuracy.observe(batch.y_true, batch.y_pred, batch.features, batch.timestamps)
             self._record(verdicts)
             out.extend(verdicts)
         if self.realized is not None:
@@ -366,7 +366,7 @@ class ModelMonitor:
             "quality": self.quality.state() if self.quality is not None else None,
             "traffic": self.traffic.state() if self.traffic is not None else None,
             "realized": self.realized.state() if self.realized is not None else None,
-            "sequential": self.sequential.state() if self.sequential is not None else None,
+            "sequential_accuracy": self.sequential_accuracy.state() if self.sequential_accuracy is not None else None,
             "history": {k: list(v) for k, v in self.history.items()},
             "timeline": list(self.timeline),
         }
@@ -394,8 +394,8 @@ class ModelMonitor:
             self.traffic.load_state(state["traffic"])
         if self.realized is not None and state.get("realized") is not None:
             self.realized.load_state(state["realized"])
-        if self.sequential is not None and state.get("sequential") is not None:
-            self.sequential.load_state(state["sequential"])
+        if self.sequential_accuracy is not None and state.get("sequential_accuracy") is not None:
+            self.sequential_accuracy.load_state(state["sequential_accuracy"])
         self.history = {k: deque(v, maxlen=HISTORY) for k, v in state["history"].items()}
         self.timeline = deque(state["timeline"], maxlen=HISTORY)
 

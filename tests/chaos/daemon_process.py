@@ -22,21 +22,26 @@ class ExitedOnItsOwn(AssertionError):
 
 
 class DaemonProcess:
-    def __init__(self, config: Path, port: int, log: Path, env: dict[str, str]) -> None:
+    def __init__(self, config: Path, port: int, log: Path, env: dict[str, str],
+                 module: str = "driftwarden.daemon.cli", name: str = "driftwarden") -> None:
+        """``module``: what ``python -m`` runs with ``run -c CONFIG`` (the CLI, or a wrapper of it)."""
         self.config = config
+        self.module = module
+        self.name = name
         self.port = port
         self.log = log
         self.env = env
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
         self.kills: list[float] = []  # monotonic times of our kill -9s
+        self.deaths: list[float] = []  # wall times each start ended (kill -9, SIGTERM, stop), in order
 
     def start(self) -> None:
         assert self.proc is None or self.proc.poll() is not None
         with self.log.open("ab") as out:  # the child keeps its own descriptor
             out.write(f"\n===== start {self.starts + 1} =====\n".encode())
             out.flush()
-            self.proc = subprocess.Popen([sys.executable, "-m", "driftwarden.daemon.cli", "run", "-c", str(self.config)],
+            self.proc = subprocess.Popen([sys.executable, "-m", self.module, "run", "-c", str(self.config)],
                                          stdout=out, stderr=subprocess.STDOUT, env=self.env, start_new_session=True)
         self.starts += 1
 
@@ -44,7 +49,7 @@ class DaemonProcess:
         """Raise if the daemon exited without our signal."""
         if self.proc is not None and self.proc.poll() is not None:
             code = self.proc.returncode
-            raise ExitedOnItsOwn(f"driftwarden run exited on its own with {code}:\n{self.tail()}")
+            raise ExitedOnItsOwn(f"{self.name}: driftwarden run exited on its own with {code}:\n{self.tail()}")
 
     def kill9(self) -> None:
         self.check()
@@ -52,6 +57,7 @@ class DaemonProcess:
         os.kill(self.proc.pid, signal.SIGKILL)
         self.proc.wait(timeout=30)
         self.kills.append(time.monotonic())
+        self.deaths.append(time.time())
 
     def terminate(self, timeout: float = 120.0) -> int:
         """SIGTERM, and the exit code (the process is killed if it does not exit in time)."""
@@ -59,7 +65,9 @@ class DaemonProcess:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGTERM)
         try:
-            return self.proc.wait(timeout=timeout)
+            code = self.proc.wait(timeout=timeout)
+            self.deaths.append(time.time())
+            return code
         finally:
             self.stop()
 
@@ -68,6 +76,7 @@ class DaemonProcess:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(timeout=30)
+            self.deaths.append(time.time())
 
     def metrics(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float] | None:
         """Samples of GET /metrics (name, sorted labels) -> value; None while it does not answer."""

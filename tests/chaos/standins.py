@@ -1,8 +1,13 @@
 """Slack and CI stand-ins that can be taken down: every request answered 500 or 429 (with
-``Retry-After``) in turn while down, served normally once up again. 127.0.0.1 only."""
+``Retry-After``) in turn while down, served normally once up again. 127.0.0.1 only.
+
+Each request is also noted with its arrival time and its sender: the first segment of its
+path when several daemons share the stand-ins, each given its own URL (``/a/api/``, ``/a/retrain``).
+"""
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 import time
@@ -12,9 +17,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
+from urllib.parse import parse_qs
 
 from driftwarden.alerts.webhook import verify_signature
 from tests.alerts.servers import SlackHandler, SlackState, serve
+
+
+def sender(path: str) -> str:
+    """``/a/api/chat.postMessage``, ``/a/retrain`` -> ``a``; the paths of one daemon alone (``/api/...``,
+    ``/retrain``) -> ``""``."""
+    parts = path.split("/")
+    return parts[1] if len(parts) > 2 and parts[1] not in ("api", "retrain") else ""
 
 RETRY_AFTER = "7"
 
@@ -72,9 +85,43 @@ def _metadata(params: dict[str, Any]) -> dict[str, Any]:
     return json.loads(meta) if isinstance(meta, str) else meta
 
 
+@dataclass(frozen=True)
+class SlackCall:
+    sender: str
+    method: str
+    key: str | None  # the idempotency key in the message metadata
+    group_key: str | None
+    at: float  # wall clock of arrival
+
+
+class TracedSlackState(SlackState):
+    def __init__(self) -> None:
+        super().__init__()
+        self.traces: list[SlackCall] = []
+
+
+class TracedSlackHandler(SlackHandler):
+    """SlackHandler that first notes who called which method with which key, and when."""
+
+    def do_POST(self) -> None:
+        st: TracedSlackState = self.server.state  # type: ignore[attr-defined]
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.rfile = io.BytesIO(raw)  # SlackHandler reads the body again
+        try:
+            params = json.loads(raw or b"{}") if "json" in (self.headers.get("Content-Type") or "") else \
+                {k: v[0] for k, v in parse_qs(raw.decode()).items()}
+        except ValueError:
+            params = {}
+        payload = _metadata(params).get("event_payload") or {}
+        with st.lock:
+            st.traces.append(SlackCall(sender(self.path), self.path.rsplit("/", 1)[-1], payload.get("idempotency_key"),
+                                       payload.get("group_key"), time.time()))
+        super().do_POST()
+
+
 class FlakySlack:
     def __init__(self, outage: Outage) -> None:
-        self.state = SlackState()
+        self.state = TracedSlackState()
         self.state.script = _OutageScript(outage)
         self.url = ""
 
@@ -99,6 +146,12 @@ class CiRequest:
     key: str
     status: int
     body: bytes
+    path: str = ""
+    at: float = 0.0  # wall clock of arrival
+
+    @property
+    def sender(self) -> str:
+        return sender(self.path)
 
 
 class CiState:
@@ -124,6 +177,7 @@ class CiHandler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         st: CiState = self.server.state  # type: ignore[attr-defined]
+        arrived = time.time()
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         key = self.headers.get("Idempotency-Key", "")
         failure = st.outage.failure("ci")
@@ -137,7 +191,7 @@ class CiHandler(BaseHTTPRequestHandler):
         else:
             status, headers = 401, {}
         with st.lock:
-            st.requests.append(CiRequest(key, status, raw))
+            st.requests.append(CiRequest(key, status, raw, self.path, arrived))
         self.send_response(status)
         for k, v in headers.items():
             self.send_header(k, v)
@@ -151,6 +205,6 @@ def flaky_standins(ci_secret: str) -> Iterator[tuple[Outage, FlakySlack, CiState
     outage = Outage()
     slack = FlakySlack(outage)
     ci = CiState(ci_secret, outage)
-    with serve(SlackHandler, slack.state) as slack_url, serve(CiHandler, ci) as ci_url:
+    with serve(TracedSlackHandler, slack.state) as slack_url, serve(CiHandler, ci) as ci_url:
         slack.url = slack_url
         yield outage, slack, ci, slack_url + "/api/", ci_url + "/retrain"

@@ -10,6 +10,10 @@ One run (``make chaos``, or ``pytest -m chaos tests/chaos -s``):
 - holds the Slack and CI stand-ins down (500 and 429 with Retry-After in turn) for >= 2 minutes;
 - stops the daemon with SIGTERM (exit 0) once everything is read and delivered.
 
+It runs twice: with one daemon, and with three in one consumer group (each its own state
+directory, no shared disk; the kill -9s hit one of them at random, so partitions move between
+them all the time). The group's answers are merged from the three (:mod:`tests.chaos.fleet`).
+
 Then it asserts: sent = accepted + dead-lettered + ignored (per kind from the dead-letter topic,
 deduplicated by source offset; accepted and ignored counted by a clean audit run of the daemon
 over the same topics); labelled events = valid outcomes produced, per model; every
@@ -44,6 +48,7 @@ from driftwarden.daemon.status_cmd import collect
 from tests.broker.kafka import KafkaBroker, free_port
 from tests.chaos.catalogue import KINDS, MODELS, SHIFTED, Produced, mixed_traffic
 from tests.chaos.daemon_process import DaemonProcess, metric_sum
+from tests.chaos.fleet import Fleet
 from tests.chaos.standins import flaky_standins
 from tests.servers import slack_api, webhook_receiver
 
@@ -61,11 +66,13 @@ PARTITIONS = 3
 
 
 def write_config(path: Path, bootstrap: str, topics: dict[str, str], group: str, state: Path, port: int,
-                 slack_url: str, ci_url: str) -> None:
+                 slack_url: str, ci_url: str, references: Path | None = None, backend: str = "sqlite") -> None:
+    """``references``: the directory of ``reference-<model>.parquet`` (default: the config's);
+    ``backend``: ``state.backend`` (kafka for several instances: state follows the partition)."""
     models = []
     for m in MODELS:
         models.append({
-            "id": m, "task": "binary", "reference": str(path.parent / f"reference-{m}.parquet"),
+            "id": m, "task": "binary", "reference": str((references or path.parent) / f"reference-{m}.parquet"),
             "features": {name: {"type": kind} for name, kind in FEATURES.items()},
             "monitoring": {"window_size": 500},
         })
@@ -76,7 +83,7 @@ def write_config(path: Path, bootstrap: str, topics: dict[str, str], group: str,
             "dead_letter_topic": topics["dlq"], "poll_timeout": "200ms", "session_timeout": "6s",
             "compression_type": "lz4",  # what the daemon produces (dead letters) is compressed too
         },
-        "state": {"path": str(state / "driftwarden.db"), "checkpoint_interval": "1s"},
+        "state": {"path": str(state / "driftwarden.db"), "checkpoint_interval": "1s", "backend": backend},
         "http": {"enabled": True, "host": "127.0.0.1", "port": port},
         "reports": {"directory": str(state / "reports")},
         "models": models,
@@ -127,11 +134,11 @@ class Producers:
 
 
 class Monkey(threading.Thread):
-    """Kill -9s the daemon at random moments and starts it again, until stopped."""
+    """Kill -9s one of the daemons (at random) at random moments and starts it again, until stopped."""
 
-    def __init__(self, daemon: DaemonProcess, rng: random.Random) -> None:
+    def __init__(self, fleet: Fleet, rng: random.Random) -> None:
         super().__init__(name="chaos-monkey", daemon=True)
-        self.daemon_process = daemon
+        self.fleet = fleet
         self.rng = rng
         self.stopping = threading.Event()
         self.error: BaseException | None = None
@@ -139,19 +146,21 @@ class Monkey(threading.Thread):
         self.phase = "start"
 
     def run(self) -> None:
-        d = self.daemon_process
         try:
-            while not self.stopping.is_set() and len(d.kills) < MAX_KILLS:
+            while not self.stopping.is_set() and self.fleet.kills < MAX_KILLS:
+                d = self.rng.choice(self.fleet.daemons)
                 started = time.monotonic()
                 # a random moment: mostly while it consumes (HTTP answers once Kafka was reached), some in start-up
                 ready_by = started + self.rng.uniform(4.0, 25.0)
                 while time.monotonic() < ready_by and d.metrics() is None and not self.stopping.is_set():
-                    d.check()
+                    self.fleet.check()
                     time.sleep(0.2)
                 if self.stopping.wait(self.rng.uniform(0.5, 6.0)):
                     break
+                self.fleet.check()
                 d.kill9()
-                self.kill_notes.append(f"{self.phase} ({time.monotonic() - started:.1f} s after start)")
+                who = f"{d.name}: " if len(self.fleet) > 1 else ""
+                self.kill_notes.append(f"{who}{self.phase} ({time.monotonic() - started:.1f} s after start)")
                 d.start()
         except BaseException as exc:
             self.error = exc
@@ -201,8 +210,9 @@ def status_cli(config: Path, env: dict[str, str]) -> dict[str, Any]:
     return dict(json.loads(out.stdout))
 
 
-@pytest.mark.timeout(1200)
-def test_chaos(tmp_path: Path) -> None:
+@pytest.mark.timeout(1500)
+@pytest.mark.parametrize("instances", [1, 3])
+def test_chaos(tmp_path: Path, instances: int) -> None:
     seed = int(os.environ.get("CHAOS_SEED", "20261203"))
     rng = random.Random(seed)
     began = time.monotonic()
@@ -226,11 +236,17 @@ def test_chaos(tmp_path: Path) -> None:
                                  NewTopic(topics["dlq"], 1, 1)])
         finally:
             admin.close()
-        config = tmp_path / "driftwarden.yaml"
-        write_config(config, broker.bootstrap, topics, f"chaos-{suffix}", tmp_path / "state", free_port(),
-                     slack_url, ci_url)
-        daemon = DaemonProcess(config, yaml.safe_load(config.read_text())["http"]["port"], tmp_path / "daemon.log", env)
-        monkey = Monkey(daemon, rng)
+        daemons = []
+        for name in "abc"[:instances]:  # one directory each: config, state, reports, log
+            home = tmp_path / name
+            home.mkdir()
+            config = home / "driftwarden.yaml"
+            port = free_port()
+            write_config(config, broker.bootstrap, topics, f"chaos-{suffix}", home / "state", port,
+                         slack_url, ci_url, references=tmp_path, backend="kafka" if instances > 1 else "sqlite")
+            daemons.append(DaemonProcess(config, port, home / "daemon.log", env, name=name))
+        fleet = Fleet(daemons)
+        monkey = Monkey(fleet, rng)
         outage.down = True
         receivers_down_at = time.monotonic()
         note("Slack and CI stand-ins down (500 / 429 in turn)")
@@ -247,9 +263,9 @@ def test_chaos(tmp_path: Path) -> None:
                 note(f"Slack and CI stand-ins up again (failing for {outage.failing_seconds:.0f} s)")
 
         try:
-            daemon.start()
+            fleet.start()
             monkey.start()
-            note("daemon started; kill -9s at random moments from now on")
+            note(f"{instances} daemon(s) started; kill -9s at random moments from now on")
             half = int(len(traffic) * 0.45)
             phases = [traffic[:half], traffic[half:]]
             chunk = 600
@@ -283,15 +299,15 @@ def test_chaos(tmp_path: Path) -> None:
             monkey.stopping.set()
             monkey.join(timeout=60)
             pump()
-            note(f"monkey stopped after {len(daemon.kills)} kill -9s")
+            note(f"monkey stopped after {fleet.kills} kill -9s")
 
             ends = {tp: n for tp, n in end_offsets(broker.bootstrap, [topics["predictions"], topics["outcomes"]]).items() if n}
             quiet_since = [time.monotonic(), 0]
 
             def settled() -> bool:
-                daemon.check()
-                status = collect(str(config))
-                if {tp: n for tp, n in status.get("offsets", {}).items() if n} != ends or status["undelivered"]:
+                fleet.check()
+                status = fleet.status(lambda d: collect(str(d.config)))
+                if {tp: n for tp, n in status.get("offsets", {}).items() if n} != ends or any(fleet.undelivered()[0].values()):
                     return False
                 # outcomes behind one whose prediction never came wait (in the outcome stream's order)
                 # until the predictions watermark passes it or the predictions have been silent for
@@ -305,14 +321,15 @@ def test_chaos(tmp_path: Path) -> None:
                 return time.monotonic() - quiet_since[0] >= 5.0
 
             wait_until("everything read, checkpointed and delivered", settled, 300, pump)
-            last_metrics = daemon.metrics()
-            code = daemon.terminate()
-            note(f"SIGTERM: exit code {code}")
-            assert code == 0, daemon.tail()
+            last_metrics = [d.metrics() for d in fleet]
+            codes = fleet.terminate()
+            note(f"SIGTERM: exit codes {codes}")
+            assert set(codes.values()) == {0}, fleet.tail()
         finally:
             monkey.stopping.set()
-            daemon.stop()
-        status = status_cli(config, env)
+            fleet.stop()
+        status = fleet.status(lambda d: status_cli(d.config, env))
+        owned_undelivered, fenced_undelivered = fleet.undelivered()
         dead_letters = read_dead_letters(broker.bootstrap, topics["dlq"])
         audit = audit_run(tmp_path, broker.bootstrap, topics, env)
 
@@ -354,7 +371,7 @@ def test_chaos(tmp_path: Path) -> None:
     traffic_alerts = [t for t in texts if "staleness" in t or "traffic" in t]
 
     summary = [
-        f"chaos run, seed {seed}: {time.monotonic() - began:.0f} s",
+        f"chaos run, {instances} instance(s), seed {seed}: {time.monotonic() - began:.0f} s",
         f"sent {len(where):,} messages: {sent['valid']:,} valid + {len(where) - sent['valid']:,} hostile of "
         f"{len(KINDS)} kinds; by codec {dict(by_codec)}",
         f"  accept: sent {totals['accept']:,}, audit run counted {int(sum(audit_accepted.values())):,}",
@@ -363,25 +380,28 @@ def test_chaos(tmp_path: Path) -> None:
         f"({sum(dead_at.values()):,} records, {sum(repeats_by_kind.values())} repeats after kill -9), "
         f"audit run {int(audit_dead):,}",
         f"labelled events per model {labelled} vs valid outcomes produced {dict(valid_outcomes)}",
-        f"daemon kill -9s: {len(daemon.kills)} ({'; '.join(monkey.kill_notes)}); starts {daemon.starts}; final SIGTERM exit 0",
+        f"daemon kill -9s: {fleet.kills} ({'; '.join(monkey.kill_notes)}); starts {fleet.starts}; final SIGTERM exit 0",
         f"broker down {broker_down_for:.0f} s; Slack/CI failing {outage.failing_seconds:.0f} s: {dict(outage.answered)}",
         f"Slack: {len(slack_tried)} notification keys, {sum(slack_tried.values())} postMessage attempts, "
         f"{sum(slack_posted.values())} stored; CI: {len(ci_tried)} keys, {sum(ci_tried.values())} attempts, "
         f"{sum(ci_ok.values())} 2xx",
         f"final status: {len(status['alerts'])} pending/firing alerts "
         f"({sorted({(a['model'], a['kind']) for a in status['alerts']})}), "
-        f"{len(status['undelivered'])} undelivered, {len(status['failed'])} failed",
+        f"{len(status['undelivered'])} undelivered ({sum(map(len, fenced_undelivered.values()))} of them fenced copies "
+        "of models another instance took over), "
+        f"{len(status['failed'])} failed",
         "per kind: name | topic | fate | sent | dead-lettered (distinct) | repeated dead letters",
         *(f"  {r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]} | {r[5]}" for r in rows),
         "timeline:", *timeline,
     ]
     print("\n" + "\n".join(summary), flush=True)
-    (Path(os.environ.get("CHAOS_SUMMARY", tmp_path / "summary.txt"))).write_text("\n".join(summary) + "\n")
+    summary_path = os.environ.get("CHAOS_SUMMARY")
+    (Path(f"{summary_path}.{instances}") if summary_path else tmp_path / "summary.txt").write_text("\n".join(summary) + "\n")
 
     # ---- the assertions -----------------------------------------------------------------------
     assert len(where) - sent["valid"] >= 10_000 and len(KINDS) >= 80
     assert set(by_codec) == set(CODECS) and min(by_codec.values()) > 0.2 * len(where) / len(CODECS)
-    assert len(daemon.kills) >= MIN_KILLS and broker_down_for >= 60 and outage.failing_seconds >= 120
+    assert fleet.kills >= MIN_KILLS and broker_down_for >= 60 and outage.failing_seconds >= 120
     assert all(outage.answered[f"{who} {s}"] > 0 for who in ("slack", "ci") for s in ("500", "429")), outage.answered
     # every message has exactly its fate: dead letters exactly once per source offset (after dedupe)
     wrong = {r[0]: r for r in rows if r[4] != (r[3] if r[2] == "dead" else 0)}
@@ -393,13 +413,16 @@ def test_chaos(tmp_path: Path) -> None:
     # nothing lost, nothing doubled through the kills and the outage
     assert labelled == {m: valid_outcomes[m] for m in MODELS}
     assert {tp: n for tp, n in status["offsets"].items() if n} == ends
-    assert last_metrics is not None
+    assert None not in last_metrics
     # alerts went out: the shifted model's drift on Slack, its retraining request to CI, each exactly once
     assert any(SHIFTED in t and "drift" in t for t in slack.texts()), "no drift alert for the shifted model"
     assert ci_ok and all(json.loads(r.body)["model"] == SHIFTED for r in ci.requests if r.status == 200)
     assert set(slack_posted) == set(slack_tried) and set(slack_posted.values()) == {1}, (slack_tried, slack_posted)
     assert set(ci_ok) == set(ci_tried) and set(ci_ok.values()) == {1}, (ci_tried, ci_ok)
-    assert not status["undelivered"] and not status["failed"]
+    assert not any(owned_undelivered.values()) and not status["failed"], (owned_undelivered, status["failed"])
+    # a fenced copy (left by a kill -9 in the outbox of an instance that lost the model) went out from its new owner
+    delivered = set(slack_posted) | set(ci_ok)
+    assert not [k for keys in fenced_undelivered.values() for k in keys if k not in delivered], fenced_undelivered
     assert not traffic_alerts, traffic_alerts[:3]
     assert not [a for a in status["alerts"] if a["kind"] == "traffic"], status["alerts"]
 

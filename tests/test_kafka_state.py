@@ -1,0 +1,355 @@
+"""State that follows its partition (``state.backend: kafka``), through a real broker.
+
+Two in-process instances in one group; a model moves from one to the other mid-stream and
+its findings equal those of one instance reading the same events; a fenced owner's outbox
+entries are not delivered by it; a changelog record of a stale owner is ignored.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import KafkaAdminClient, NewTopic
+
+from driftwarden.alerts.notify import DeliveryResult, Notification, Notifier
+from driftwarden.alerts.pipeline import AlertPipeline
+from driftwarden.alerts.receivers import build_notifiers
+from driftwarden.daemon.app import App
+from driftwarden.daemon.changelog import ChangelogError, StateRecord, decode, encode
+from driftwarden.daemon.config import load_config
+from driftwarden.daemon.kafka_io import Source, open_dead_letters, open_source
+from driftwarden.daemon.simulate import Scenario, messages, write_reference
+from tests.servers import RecordingServer, Request
+
+pytestmark = pytest.mark.kafka
+MODELS = ("churn", "churn-eu")  # murmur2 puts them in partitions 1 and 0 of 2
+
+
+def make_topics(bootstrap: str, partitions: int = 2, outcomes_partitions: int | None = None) -> dict[str, str]:
+    suffix = uuid.uuid4().hex[:8]
+    names = {k: f"{k}-{suffix}" for k in ("predictions", "outcomes", "dlq")}
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        admin.create_topics([NewTopic(names["predictions"], partitions, 1),
+                             NewTopic(names["outcomes"], outcomes_partitions or partitions, 1),
+                             NewTopic(names["dlq"], 1, 1)])
+    finally:
+        admin.close()
+    return names
+
+
+def write_config(directory: Path, bootstrap: str, topics: dict[str, str], group: str, webhook: str = "") -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    write_reference(directory / "reference.parquet", Scenario())
+    model = {
+        "task": "binary", "reference": "reference.parquet",
+        "features": {f: {"type": "numeric"} for f in ("age", "tenure_days", "monthly_spend", "support_tickets")}
+        | {f: {"type": "categorical"} for f in ("plan", "country")},
+        "monitoring": {"window_size": 500},
+    }
+    receivers: dict[str, Any] = {"hook": {"type": "webhook", "url": webhook or "http://127.0.0.1:9/none"}}
+    config = {
+        "kafka": {"bootstrap_servers": bootstrap, "group_id": group, "predictions_topic": topics["predictions"],
+                  "outcomes_topic": topics["outcomes"], "dead_letter_topic": topics["dlq"],
+                  "poll_timeout": "200ms", "session_timeout": "6s", "max_poll_records": 700},
+        "state": {"path": str(directory / "state.db"), "checkpoint_interval": "1s", "backend": "kafka"},
+        "http": {"enabled": False},
+        "reports": {"directory": str(directory / "reports")},
+        "models": [{**model, "id": m} for m in MODELS],
+        "alerting": {"group_wait": "0s", "group_interval": "1s", "for_windows": 1,
+                     "receivers": receivers, "route": {"receiver": "hook"}},
+    }
+    path = directory / "driftwarden.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def scenario_messages(shifted: tuple[str, ...] = ("churn",)) -> list[tuple[str, bytes, bytes]]:
+    """Both models' events, interleaved (each half of the list has events of both)."""
+    streams = [list(messages(Scenario(model_id=m, events=3000, label_delay=120, seed=seed,
+                                      covariate_shift_at=1500 if m in shifted else None)))
+               for seed, m in enumerate(MODELS)]
+    return [e for pair in zip(*streams, strict=True) for e in pair]
+
+
+def produce(bootstrap: str, topics: dict[str, str], batch: list[tuple[str, bytes, bytes]]) -> None:
+    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, acks="all")
+    try:
+        for topic, key, value in batch:
+            producer.send(topics[topic], key=key, value=value)
+        producer.flush()
+    finally:
+        producer.close()
+
+
+class Instance:
+    """App + source in a thread, wired as ``driftwarden run`` wires them; records every finding it ingests."""
+
+    def __init__(self, config_path: Path, notifiers: dict[str, Notifier] | None = None) -> None:
+        config = load_config(config_path)
+        self.findings: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self.dead_letters = open_dead_letters(config.kafka)
+        self.app = App(config, self.dead_letters, producer=self.dead_letters.producer, notifiers=notifiers)
+        record = self.findings
+        ingest = AlertPipeline.ingest
+
+        def recording(alerts: AlertPipeline, model_id: str, labels: Any, findings: Any, now: float) -> Any:
+            record[model_id].extend(f.to_dict() for f in findings)
+            return ingest(alerts, model_id, labels, findings, now)
+
+        self.app.alerts.ingest = lambda *a: recording(self.app.alerts, *a)  # type: ignore[method-assign]
+        self.source: Source = open_source(config.kafka, stored_offsets=self.app.stored_offsets, on_revoke=self.app.save,
+                                          on_assign=self.app.assigned, on_revoked=self.app.revoked)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.app.run(self.source)
+        except BaseException as exc:  # surfaced by stop()
+            self.error = exc
+
+    @property
+    def owned(self) -> set[str]:
+        assert self.app.kafka_state is not None
+        return self.app.kafka_state.ownership.owned_models()
+
+    def stop(self) -> None:
+        self.app.stop_event.set()
+        self.thread.join(timeout=60)
+        self.dead_letters.close()
+        assert not self.thread.is_alive(), "instance did not stop"
+        if self.error is not None:
+            raise self.error
+
+
+@pytest.fixture
+def instances() -> Iterator[list[Instance]]:
+    started: list[Instance] = []
+    try:
+        yield started
+    finally:
+        for i in started:
+            if i.thread.is_alive():
+                i.app.stop_event.set()
+                i.thread.join(timeout=60)
+                i.dead_letters.close()
+
+
+def wait_for(condition: Any, what: Any, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what() if callable(what) else what}")
+
+
+def describe(i: Instance) -> str:
+    state = i.app.kafka_state
+    assert state is not None
+    return (f"partitions={sorted(state.ownership.partitions)} seen={state.ownership.partition_of} "
+            f"error={i.error!r} assignment={sorted((tp.topic, tp.partition) for tp in i.source.consumer.assignment())}")
+
+
+def consumed(instances: list[Instance]) -> int:
+    return sum(i.app.totals.predictions + i.app.totals.outcomes for i in instances)
+
+
+def comparable(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Findings of the windows (traffic checks are ticked on the wall clock: not the same in two runs)."""
+    return [f for f in findings if f["kind"] != "traffic"]
+
+
+def test_a_model_moved_mid_stream_gives_the_single_instance_findings(
+    tmp_path: Path, kafka_bootstrap: str, instances: list[Instance]
+) -> None:
+    topics, topics2 = make_topics(kafka_bootstrap), make_topics(kafka_bootstrap)
+    events = scenario_messages()
+    produce(kafka_bootstrap, topics, events)
+
+    # the reference: one instance reads everything
+    alone = Instance(write_config(tmp_path / "alone", kafka_bootstrap, topics, f"ref-{topics['predictions']}"))
+    instances.append(alone)
+    wait_for(lambda: consumed([alone]) >= len(events), "the single instance to read every event")
+    alone_labelled = {m: alone.app.models[m].labelled_samples for m in MODELS}
+    alone.stop()
+    reference = {m: comparable(alone.findings[m]) for m in MODELS}
+    assert all(reference[m] for m in MODELS), "the scenario must produce findings"
+    assert any(f["degraded"] for f in reference["churn"]), "the shifted model must show drift"
+
+    # the same events, read by A alone up to the middle; then B joins and takes one model's partition
+    group = f"moved-{topics2['predictions']}"
+    half = len(events) // 2
+    first = events[:half]
+    produce(kafka_bootstrap, topics2, first)
+    a = Instance(write_config(tmp_path / "a", kafka_bootstrap, topics2, group))
+    instances.append(a)
+    wait_for(lambda: consumed([a]) >= len(first), "A to read the first half")
+    a.app.save(a.source)  # the checkpoint the handoff would make anyway; now it is in the changelog
+    b = Instance(write_config(tmp_path / "b", kafka_bootstrap, topics2, group))
+    instances.append(b)
+    wait_for(lambda: len(a.owned) == 1 and len(b.owned) == 1,
+             lambda: f"the group to give each instance one model: {describe(a)} {describe(b)}")
+    produce(kafka_bootstrap, topics2, events[half:])
+    wait_for(lambda: consumed([a, b]) >= len(events), "A and B to read the second half")
+    moved = next(iter(b.owned))
+    moved_labelled = b.app.models[moved].labelled_samples
+    b.stop()
+    a.stop()
+
+    # no event counted twice, none lost: every prediction reached the detectors exactly once
+    assert a.app.totals.predictions + b.app.totals.predictions == sum(1 for t, _, _ in events if t == "predictions")
+    for m in MODELS:
+        got = comparable(a.findings[m] + b.findings[m])
+        assert got == reference[m], f"model {m} (moved: {m == moved}): findings differ from the single instance"
+    assert b.findings[moved], "the moved model must have been evaluated by its new owner"
+    # its labelled events: the join survived the move (waiting predictions were read again, not lost)
+    labelled = dict(alone_labelled)
+    assert moved_labelled == labelled[moved]
+
+
+def test_different_partition_counts_are_refused_at_start(tmp_path: Path, kafka_bootstrap: str) -> None:
+    topics = make_topics(kafka_bootstrap, partitions=2, outcomes_partitions=3)
+    config = load_config(write_config(tmp_path, kafka_bootstrap, topics, f"g-{topics['predictions']}"))
+    dead_letters = open_dead_letters(config.kafka)
+    try:
+        with pytest.raises(ChangelogError, match=r"has 2 partitions but .* has 3"):
+            App(config, dead_letters)
+    finally:
+        dead_letters.close()
+
+
+def _changelog_records(bootstrap: str, topic: str, partition: int) -> list[tuple[str, bytes | None]]:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        tp = TopicPartition(topic, partition)
+        consumer.assign([tp])
+        end = consumer.end_offsets([tp])[tp]
+        consumer.seek_to_beginning(tp)
+        out: list[tuple[str, bytes | None]] = []
+        while consumer.position(tp) < end:
+            for batch in consumer.poll(timeout_ms=500).values():
+                out.extend((r.key.decode(), r.value) for r in batch)
+        return out
+    finally:
+        consumer.close()
+
+
+class Gated:
+    """The real webhook notifier behind a gate, noting which instance sent which idempotency key."""
+
+    def __init__(self, inner: Notifier, gate: threading.Event, sent: list[str]) -> None:
+        self.inner, self.gate, self.sent = inner, gate, sent
+
+    def notify(self, n: Notification) -> DeliveryResult:
+        if not self.gate.is_set():
+            return DeliveryResult(ok=False, retryable=True, detail="held by the test")
+        self.sent.append(n.idempotency_key)
+        return self.inner.notify(n)
+
+
+def test_a_fenced_owner_does_not_deliver_the_notifications_of_a_model_it_lost(
+    tmp_path: Path, kafka_bootstrap: str, instances: list[Instance]
+) -> None:
+    received: list[str] = []
+
+    def accept(req: Request) -> tuple[int, dict[str, str], bytes]:
+        received.append(req.headers["idempotency-key"])
+        return 202, {}, b"{}"
+
+    server = RecordingServer(accept)
+    try:
+        topics = make_topics(kafka_bootstrap)
+        produce(kafka_bootstrap, topics, scenario_messages(shifted=MODELS))
+        group = f"fenced-{topics['predictions']}"
+        gate = threading.Event()
+        sent: dict[str, list[str]] = {"a": [], "b": []}
+
+        def start(name: str) -> Instance:
+            path = write_config(tmp_path / name, kafka_bootstrap, topics, group, webhook=server.url + "/hook")
+            notifiers = build_notifiers(load_config(path).alerting)
+            instance = Instance(path, {"hook": Gated(notifiers["hook"], gate, sent[name])})
+            instances.append(instance)
+            return instance
+
+        a = start("a")
+        wait_for(lambda: all(a.app.outbox.open_entries(m) for m in MODELS),
+                 "A to hold notifications of both models (the gate keeps them in its outbox)")
+        waiting = {m: {e["key"] for e in a.app.outbox.open_entries(m)} for m in MODELS}
+        b = start("b")
+        wait_for(lambda: len(a.owned) == 1 and len(b.owned) == 1,
+                 lambda: f"the group to give each instance one model: {describe(a)} {describe(b)}")
+        moved, kept = next(iter(b.owned)), next(iter(a.owned))
+        assert not a.app.outbox.open_entries(moved), "the old owner still holds the moved model's notifications"
+        gate.set()
+        for i in (a, b):  # retry now, not after the backoff the closed gate caused
+            for e in i.app.outbox.entries():
+                if e.delivered_at is None:
+                    i.app.outbox.mark_retry(e.id, 0.0, "retry now")
+        wait_for(lambda: set(received) >= waiting[moved] | waiting[kept], "every held notification at the webhook")
+        wait_for(lambda: a.app.outbox.pending_count() == 0 and b.app.outbox.pending_count() == 0, "empty outboxes")
+        b.stop()
+        a.stop()
+    finally:
+        server.close()
+    counts = Counter(received)
+    assert all(n == 1 for n in counts.values()), {k: n for k, n in counts.items() if n > 1}
+    assert waiting[moved] <= set(sent["b"]), "the new owner delivers what the old owner had not"
+    assert not waiting[moved] & set(sent["a"]), "the fenced owner sent a notification of the model it lost"
+    assert waiting[kept] <= set(sent["a"])
+
+
+def test_a_stale_owners_changelog_record_is_ignored(
+    tmp_path: Path, kafka_bootstrap: str, instances: list[Instance]
+) -> None:
+    topics = make_topics(kafka_bootstrap)
+    events = scenario_messages()
+    total = len(events)
+    produce(kafka_bootstrap, topics, events)
+    group = f"stale-{topics['predictions']}"
+    first = Instance(write_config(tmp_path / "first", kafka_bootstrap, topics, group))
+    instances.append(first)
+    wait_for(lambda: consumed([first]) >= total, "the first owner to read every event")
+    labelled = first.app.models["churn"].labelled_samples
+    first.stop()
+    assert labelled > 0
+    state = first.app.kafka_state
+    assert state is not None
+    partition, old_epoch = state.ownership.partition_of["churn"], None
+    records = _changelog_records(kafka_bootstrap, state.topic, partition)
+    old = [decode(v) for k, v in records if v is not None and k.startswith("model/churn@")][-1]
+    old_epoch = old.epoch
+
+    second = Instance(write_config(tmp_path / "second", kafka_bootstrap, topics, group))  # claims old_epoch + 1
+    instances.append(second)
+    wait_for(lambda: "churn" in second.owned, "the second owner to restore churn")
+    second.stop()
+    # the first owner, fenced but unaware, writes churn's state late, under its old epoch
+    stale = StateRecord(**{**{f: getattr(old, f) for f in old.__struct_fields__}, "version": old.version + 100})
+    assert stale.state is not None
+    stale.state["meta"]["labelled_samples"] = 123_456
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    try:
+        producer.send(state.topic, key=stale.key().encode(), value=encode(stale), partition=partition).get(30)
+    finally:
+        producer.close()
+
+    third = Instance(write_config(tmp_path / "third", kafka_bootstrap, topics, group))
+    instances.append(third)
+    wait_for(lambda: "churn" in third.owned, "the third owner to restore churn")
+    wait_for(lambda: third.app.models["churn"].labelled_samples == labelled,
+             lambda: f"churn restored from the newer owner's record: {third.app.models['churn'].labelled_samples}")
+    assert third.app.kafka_state is not None
+    assert third.app.kafka_state.ownership.epochs[partition] == old_epoch + 2
+    third.stop()
