@@ -167,7 +167,7 @@ class App:
         batch = Polled.of_messages(messages)
         with self._lock:
             if self.kafka_state is not None:  # restore what was assigned; skip what restored state holds
-                batch = self.kafka_state.admit(batch, self._source)
+                batch = Polled.of_messages(self.kafka_state.admit(list(batch), self._source))
             return self._handle(batch)
 
     def _handle(self, batch: Polled) -> BatchResult:
