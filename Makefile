@@ -36,9 +36,10 @@ lint: $(STAMP)
 	for p in daemon detectors alerts; do ln -sfn $(CURDIR)/$$p $(TYPECHECK)/driftwarden/$$p; done
 	cd $(TYPECHECK) && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml
 
-bench: $(STAMP)
-	$(BIN)/python bench/detectors.py
-	$(BIN)/python bench/kafka_run.py
+# every benchmark; each figure with its baseline of the same run and the ratio; rewrites the
+# performance tables of README.md and bench/README.md (bench/run_all.py lists the benchmarks)
+bench: $(STAMP) kafka-jars
+	$(BIN)/python bench/run_all.py
 
 broker: kafka-jars
 	$(BIN)/python -m tests.broker.kafka start
