@@ -267,6 +267,8 @@ def main() -> int:
                 for client, (r, e) in results.items():
                     figures.append(figure(f"{client}: driftwarden run's loop through the broker", e, "messages/s",
                                           f"{client} consumer alone, daemon's settings", r))
+                    figures.append(figure(f"{client}: driftwarden run's loop through the broker", e, "messages/s",
+                                          "App.handle, no broker (the ceiling)", med_in))
                 figures.append(figure("peak RSS of the kafka bench (all runs)", peak, "MiB"))
                 args.json.write_text(json.dumps({"bench": "kafka_run", "command": command, "figures": figures}, indent=1))
             if args.profile:

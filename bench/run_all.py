@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import subprocess
 import sys
@@ -94,6 +95,7 @@ def main() -> int:
     parser.add_argument("--no-write", action="store_true", help="print the table, leave the READMEs alone")
     args = parser.parse_args()
     results = []
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         for i, bench in enumerate(BENCHES):
             if (ROOT / bench.script).exists():
@@ -106,7 +108,8 @@ def main() -> int:
     if not args.no_write and not args.quick:
         when = time.strftime("%Y-%m-%d", time.gmtime())
         commands = "; ".join(f"`{r['command']}`" for r in results)
-        text = markdown(table, f"{when}, {commands}")
+        load = f"load average {load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end, {os.cpu_count()} cores"
+        text = markdown(table, f"{when}, {commands}; {load}")
         for path in (ROOT / "README.md", ROOT / "bench" / "README.md"):
             print(f"{path.relative_to(ROOT)}: {'table written' if write_table(path, text) else 'no bench-table markers'}")
     return 0
