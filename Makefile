@@ -37,9 +37,10 @@ lint: $(STAMP)
 	for p in daemon detectors alerts; do ln -sfn $(CURDIR)/$$p $(TYPECHECK)/driftwarden/$$p; done
 	cd $(TYPECHECK) && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml
 
-bench: $(STAMP)
-	$(BIN)/python bench/detectors.py
-	$(BIN)/python bench/kafka_run.py
+# every benchmark; each figure with its baseline of the same run and the ratio; rewrites the
+# performance tables of README.md and bench/README.md (bench/run_all.py lists the benchmarks)
+bench: $(STAMP) kafka-jars
+	$(BIN)/python bench/run_all.py
 
 # detection per fault scenario and false alarms on 2 no-drift streams of 1M (minutes; --quick: ~2 min)
 bench-scenarios: $(STAMP)

@@ -2,6 +2,7 @@
 
     python bench/detectors.py              # throughput: decode + all default detectors vs naive ADWIN
     python bench/detectors.py --no-drift   # false alarms on 10M no-drift events (2000 windows of 5000)
+    python bench/detectors.py --json figures.json   # also write the figures and their baselines (bench/run_all.py)
 
 Throughput model: 20 numeric features, binary classifier with a score, default
 settings (window 5000; drift KS/PSI + BH; PCA; CBPE; quality; performance
@@ -18,6 +19,7 @@ updated per event. Every design runs in every repeat; medians are printed.
 from __future__ import annotations
 
 import argparse
+import json
 import resource
 import statistics
 import sys
@@ -292,7 +294,13 @@ def run_naive(msgs: list[bytes]) -> float:
     return time.perf_counter() - t0
 
 
-def throughput(repeats: int, n: int) -> None:
+def figure(what: str, value: float, unit: str, baseline: str | None = None,
+           baseline_value: float | None = None) -> dict[str, object]:
+    """One figure for bench/run_all.py: a median, and the baseline it is compared with in the same run."""
+    return {"what": what, "value": value, "unit": unit, "baseline": baseline, "baseline_value": baseline_value}
+
+
+def throughput(repeats: int, n: int, json_path: Path | None = None) -> None:
     rng = np.random.default_rng(0)
     ref = reference(rng)
     msgs, y = encode_events(rng, n)
@@ -334,7 +342,35 @@ def throughput(repeats: int, n: int) -> None:
     imported, compiled, seconds = kernel_cost()
     print(f"the compiled KS kernel's cost to a process: numba import +{imported:.0f} MiB peak RSS, "
           f"compiling +{compiled:.0f} MiB in {seconds:.2f} s")
-    print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak RSS: {peak:.0f} MiB")
+    if json_path is None:
+        return
+    command = f"bench/detectors.py --repeats {repeats} --events {n}"
+    decode_alone = med([d for d, _ in typed])
+    typed_total = med([d + c for d, c in typed])
+    contract_total = med([d + c for d, c in contract])
+    figures = [
+        figure(f"the daemon's path, prediction events: typed decode, columns, every default detector, join "
+               f"({command}, 20 numeric features)", n / p, "events/s",
+               "naive: decode + one river ADWIN per feature per event", n / nv),
+        figure("the daemon's path, prediction events", n / p, "events/s", "typed decode alone, same events",
+               n / decode_alone),
+        figure("the daemon's path, outcome events: decode, join, columns, 3 metrics, ADWIN, realized CBPE", n / o,
+               "events/s", "typed decode alone of the predictions", n / decode_alone),
+        figure("typed decode by key + columns and held form", per(typed_total), "us/event",
+               "contract decoder (dict features) + columns", per(contract_total)),
+        figure("exact KS of one subject, 5000-event window vs 50k reference", bounded * 1e6, "us",
+               "numpy's search of every window value", full * 1e6),
+        figure("KS p-values of a window where all 22 subjects drifted", ours_p * 1e3, "ms", "scipy's kstwo.sf",
+               scipy_p * 1e3),
+        figure("a prediction waiting in the outcome join (tracemalloc, 10k events)", held, "bytes",
+               "the typed event it came from", typed_bytes),
+        figure("App.handle + housekeeping (demo churn model: alerts, metrics)", med(rates), "messages/s"),
+        figure("compiling the KS kernel (once, before the loop)", compiled, "MiB peak RSS"),
+        figure("peak RSS of the detectors bench", peak, "MiB"),
+    ]
+    json_path.write_text(json.dumps({"bench": "detectors", "command": command, "figures": figures}, indent=1))
 
 
 def no_drift(total: int, window: int, seed: int) -> None:
@@ -369,8 +405,9 @@ if __name__ == "__main__":
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--total", type=int, default=10_000_000)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--json", type=Path, help="write the figures and their baselines here (bench/run_all.py)")
     args = ap.parse_args()
     if args.no_drift:
         no_drift(args.total, 5000, args.seed)
     else:
-        throughput(args.repeats, args.events)
+        throughput(args.repeats, args.events, args.json)

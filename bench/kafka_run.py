@@ -1,13 +1,15 @@
 """Throughput through a real Kafka broker, per client: the client alone vs. `driftwarden run`'s loop.
 
     python bench/kafka_run.py [--events 100000] [--repeats 3] [--clients kafka-python,confluent-kafka]
-                              [--profile confluent-kafka]
+                              [--profile confluent-kafka] [--json figures.json]
 
 Starts the test broker (or uses DRIFTWARDEN_TEST_BOOTSTRAP), produces the synthetic churn
 traffic (predictions + outcomes) once, then, ``--repeats`` times and for each client in turn,
 consumes all of it from the beginning with a fresh consumer group:
 
 * raw: the client library alone with the daemon's consumer settings, counting records;
+* decode (once per run): the same messages, in the same batches, through the decoders alone
+  (typed predictions by key, outcomes): the floor of the daemon's own work;
 * in-process (once per run): the same messages handed to App.handle without a broker, the
   ceiling any client can reach;
 * end-to-end: the real App (decode, join, detectors, alerts, checkpoints) fed by the daemon's
@@ -15,7 +17,8 @@ consumes all of it from the beginning with a fresh consumer group:
 
 Prints each run, then per client the medians and the ratio end-to-end / raw (both measured in
 the same run, interleaved, so a busy machine slows both alike). ``--profile CLIENT`` runs one
-more end-to-end pass under cProfile and prints where the time went.
+more end-to-end pass under cProfile and prints where the time went. ``--json PATH`` writes the
+figures with their baselines for bench/run_all.py.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
+import json
 import os
 import pstats
 import resource
@@ -43,10 +47,13 @@ from kafka.admin import KafkaAdminClient, NewTopic  # noqa: E402
 from driftwarden.daemon.app import App, prepare_loop  # noqa: E402
 from driftwarden.daemon.cli import single_threaded_numerics  # noqa: E402
 from driftwarden.daemon.config import Config, parse_config  # noqa: E402
+from driftwarden.daemon.events import decode_outcomes  # noqa: E402
 from driftwarden.daemon.kafka_io import KafkaSource, open_dead_letters, open_source  # noqa: E402
 from driftwarden.daemon.pipeline import Message  # noqa: E402
+from driftwarden.daemon.polled import MESSAGE_READER, Polled, Run  # noqa: E402
 from driftwarden.daemon.simulate import FEATURES, Scenario, messages, write_reference  # noqa: E402
 from driftwarden.daemon.simulate_kafka import produce_scenario  # noqa: E402
+from driftwarden.daemon.typed_events import TypedDecoders  # noqa: E402
 from tests.broker.kafka import KafkaBroker  # noqa: E402
 
 CLIENTS = ("kafka-python", "confluent-kafka")
@@ -125,8 +132,8 @@ def end_to_end_rate(config: Config, total: int) -> float:
         dead.close()
 
 
-def in_process_rate(config: Config, scenario: Scenario) -> float:
-    """The ceiling without a broker: the same messages (production order) handed to App.handle in polls' batches."""
+def _batches(config: Config, scenario: Scenario) -> list[Polled]:
+    """The scenario's messages in production order, in poll-sized batches of one run per topic (as a source gives)."""
     topics = {"predictions": config.kafka.predictions_topic, "outcomes": config.kafka.outcomes_topic}
     next_offset = dict.fromkeys(topics.values(), 0)
     batch: list[Message] = []
@@ -135,7 +142,16 @@ def in_process_rate(config: Config, scenario: Scenario) -> float:
         batch.append(Message(topic, 0, next_offset[topic], key, value))
         next_offset[topic] += 1
     size = config.kafka.max_poll_records
-    batches = [batch[i:i + size] for i in range(0, len(batch), size)]
+    out = []
+    for i in range(0, len(batch), size):
+        chunk = batch[i:i + size]
+        out.append(Polled(Run(t, 0, [m for m in chunk if m.topic == t], MESSAGE_READER) for t in topics.values()))
+    return out
+
+
+def in_process_rate(config: Config, scenario: Scenario) -> float:
+    """The ceiling without a broker: the same messages (production order) handed to App.handle in polls' batches."""
+    batches = _batches(config, scenario)
     dead = _Discard()
     app = App(config, dead)
     prepare_loop()
@@ -144,9 +160,21 @@ def in_process_rate(config: Config, scenario: Scenario) -> float:
         for b in batches:
             app.handle(b)
             app.housekeeping(None)
-        return len(batch) / (time.perf_counter() - started)
+        return sum(map(len, batches)) / (time.perf_counter() - started)
     finally:
         app.close()
+
+
+def decode_rate(config: Config, scenario: Scenario) -> float:
+    """The floor of the daemon's own work: the same batches through the decoders alone (messages/s)."""
+    batches = _batches(config, scenario)
+    typed = TypedDecoders({m.id: m.spec() for m in config.models})
+    started = time.perf_counter()
+    for b in batches:
+        predictions, outcomes = b.split(config.kafka.predictions_topic)
+        typed.decode_predictions(predictions.key_column(), predictions.value_column())
+        decode_outcomes(outcomes.value_column())
+    return sum(map(len, batches)) / (time.perf_counter() - started)
 
 
 class _Discard:
@@ -164,12 +192,19 @@ def profile(config: Config, total: int, top: int = 25) -> str:
     return out.getvalue()
 
 
+def figure(what: str, value: float, unit: str, baseline: str | None = None,
+           baseline_value: float | None = None) -> dict[str, Any]:
+    """One figure for bench/run_all.py: a median, and the baseline it is compared with in the same run."""
+    return {"what": what, "value": value, "unit": unit, "baseline": baseline, "baseline_value": baseline_value}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=100_000, help="predictions (outcomes come on top)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--clients", default=",".join(CLIENTS))
     parser.add_argument("--profile", choices=CLIENTS, help="one more end-to-end run of this client under cProfile")
+    parser.add_argument("--json", type=Path, help="write the figures and their baselines here (bench/run_all.py)")
     args = parser.parse_args()
     clients = [c for c in args.clients.split(",") if c]
     broker = None
@@ -192,18 +227,23 @@ def main() -> int:
             print(f"produced {total:,} messages ({args.events:,} predictions + outcomes) "
                   f"in {time.perf_counter() - t0:.1f}s")
             inproc: list[float] = []
+            decoded: list[float] = []
             raw: dict[str, list[float]] = {c: [] for c in clients}
             e2e: dict[str, list[float]] = {c: [] for c in clients}
             for i in range(args.repeats):
+                decoded.append(decode_rate(_config(bootstrap, topics, work, clients[0]), scenario))
                 inproc.append(in_process_rate(_config(bootstrap, topics, work, clients[0]), scenario))
-                print(f"run {i + 1} {'no broker':>15}: in-process {inproc[-1]:>10,.0f}/s (App.handle alone)")
+                print(f"run {i + 1} {'no broker':>15}: in-process {inproc[-1]:>10,.0f}/s (App.handle alone); "
+                      f"decode alone {decoded[-1]:>10,.0f}/s")
                 for client in clients:  # interleaved: a noisy neighbour slows both figures of a run alike
                     raw[client].append(raw_rate(_config(bootstrap, topics, work, client), total))
                     e2e[client].append(end_to_end_rate(_config(bootstrap, topics, work, client), total))
                     print(f"run {i + 1} {client:>15}: raw {raw[client][-1]:>10,.0f}/s  "
                           f"end-to-end {e2e[client][-1]:>10,.0f}/s  ({e2e[client][-1] / raw[client][-1]:.2f}x)")
             print(f"\nmedians of {args.repeats} runs, {total:,} messages each (messages/s):")
-            print(f"{'in-process':>15}  {'':>10}  {statistics.median(inproc):>10,.0f}  (App.handle, no broker)")
+            med_in, med_dec = statistics.median(inproc), statistics.median(decoded)
+            print(f"{'in-process':>15}  {med_dec:>10,.0f}  {med_in:>10,.0f}  {med_in / med_dec:.2f}x  "
+                  "(decode alone vs App.handle, no broker)")
             print(f"{'client':>15}  {'raw':>10}  {'end-to-end':>10}  ratio")
             results: dict[str, Any] = {}
             for client in clients:
@@ -220,6 +260,17 @@ def main() -> int:
                 print(f"kafka-python target: end-to-end >= 0.8 x raw = {0.8 * r:,.0f}/s: {'met' if e >= 0.8 * r else 'NOT met'}")
             peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             print(f"peak RSS {peak:,.0f} MiB")
+            if args.json:
+                command = f"bench/kafka_run.py --events {args.events} --repeats {args.repeats}"
+                figures = [figure(f"App.handle, no broker ({command}, 6 features)", med_in, "messages/s",
+                                  "decode alone, same batches", med_dec)]
+                for client, (r, e) in results.items():
+                    figures.append(figure(f"{client}: driftwarden run's loop through the broker", e, "messages/s",
+                                          f"{client} consumer alone, daemon's settings", r))
+                    figures.append(figure(f"{client}: driftwarden run's loop through the broker", e, "messages/s",
+                                          "App.handle, no broker (the ceiling)", med_in))
+                figures.append(figure("peak RSS of the kafka bench (all runs)", peak, "MiB"))
+                args.json.write_text(json.dumps({"bench": "kafka_run", "command": command, "figures": figures}, indent=1))
             if args.profile:
                 print(f"\ncProfile of one end-to-end run ({args.profile}), by own time:")
                 print(profile(_config(bootstrap, topics, work, args.profile), total))

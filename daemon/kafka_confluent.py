@@ -226,7 +226,8 @@ class ConfluentSource(SourceBase):
                 tp.offset = offset  # resume from the checkpoint, not the group offset
         self._lost.clear()  # offsets of lost partitions not given back are dropped at the next commit
         consumer.assign(partitions)
-        self._assignment_changed()
+        # librdkafka starts every assigned partition at the checkpoint's or the group's offset
+        self._assignment_changed((tp.topic, tp.partition) for tp in partitions)
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """librdkafka drops the assignment when its session expires (a broker outage longer than
@@ -236,14 +237,14 @@ class ConfluentSource(SourceBase):
         self._lost |= {(tp.topic, tp.partition) for tp in partitions}
         self._revoked(partitions)
         consumer.unassign()
-        self._assignment_changed()
+        self._assignment_changed(())
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         if partitions:
             log.info("partitions revoked: %s", sorted((tp.topic, tp.partition) for tp in partitions))
             self._revoked(partitions)
         consumer.unassign()
-        self._assignment_changed()
+        self._assignment_changed(())
 
     def _revoked(self, partitions: list[TopicPartition]) -> None:
         if self.on_revoked is not None:

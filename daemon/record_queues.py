@@ -44,17 +44,22 @@ class RecordQueues:
     """Per-partition queues of fetched records, handed on aligned by timestamp.
 
     ``capacity``: records queued per partition before ``full`` asks for it to be paused;
-    ``max_idle``: seconds a partition with known lag but nothing queued may hold the others back.
+    ``max_idle``: seconds a partition with known lag but nothing queued may hold the others back;
+    ``limit``: records a queue may hold at all (for a client that cannot pause): past it, the
+    oldest go on whatever the frontier.
     """
 
-    def __init__(self, reader: RecordReader, capacity: int, max_idle: float,
+    def __init__(self, reader: RecordReader, capacity: int, max_idle: float, limit: int | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         if capacity < 1:
             raise ValueError(f"capacity must be >= 1, got {capacity}")
+        if limit is not None and limit < capacity:
+            raise ValueError(f"limit must be >= capacity ({capacity}), got {limit}")
         if max_idle < 0:
             raise ValueError(f"max_idle must be >= 0 seconds, got {max_idle}")
         self.reader = reader
         self.capacity = capacity
+        self.limit = limit
         self.max_idle = max_idle
         self.clock = clock
         self._queues: dict[TopicPartition, list[Any]] = {}
@@ -101,22 +106,24 @@ class RecordQueues:
         if not heads:
             self._idle_since = None
             return Polled()
+        stamp = self.reader.timestamp
+        frontier: float = min(stamp(queue[-1]) for queue in heads.values())
         if any(key not in heads for key in lagging):
             now = self.clock()
             if self._idle_since is None:
                 self._idle_since = now
             if now - self._idle_since < self.max_idle:
-                return Polled()
+                frontier = float("-inf")  # wait for them (but for what is over the limit)
         else:
             self._idle_since = None
-        stamp = self.reader.timestamp
-        frontier = min(stamp(queue[-1]) for queue in heads.values())
         runs = []
         for (topic, partition), queue in heads.items():
             # timestamps within a partition are in order but for producers' clock skew: a cut at
             # the wrong place only changes the order partitions are read in; the partition that
             # set the frontier is always emptied, so every take makes progress
             cut = len(queue) if stamp(queue[-1]) <= frontier else bisect.bisect_right(queue, frontier, key=stamp)
+            if self.limit is not None:
+                cut = max(cut, len(queue) - self.limit)
             if cut:
                 runs.append(Run(topic, partition, queue[:cut], self.reader))
                 del queue[:cut]

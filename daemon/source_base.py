@@ -9,6 +9,7 @@ for both, so that the Kafka tests run against both clients test one behaviour.
 from __future__ import annotations
 
 import abc
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -32,18 +33,23 @@ class SourceBase(abc.ABC):
     """
 
     def __init__(self, settings: KafkaSettings, stored_offsets: Callable[[], Offsets],
-                 on_revoke: Callable[[], None], reader: RecordReader) -> None:
+                 on_revoke: Callable[[], None], reader: RecordReader, pauses: bool = True) -> None:
         self.settings = settings
         self.stored_offsets = stored_offsets
         self.on_revoke = on_revoke
         self.outage = Outage("consumer")
         self._unacknowledged: Offsets = {}
         self._timeout = parse_duration(settings.poll_timeout)
-        # a partition a poll's worth ahead is paused; a lagging one holds the others back at most a poll timeout
-        self.queues = RecordQueues(reader, capacity=settings.max_poll_records, max_idle=self._timeout)
+        # a partition a poll's worth ahead is paused (``pauses``; else it waits, up to 4 polls' worth);
+        # a lagging one holds the others back at most a poll timeout
+        self.pauses = pauses
+        self.queues = RecordQueues(reader, capacity=settings.max_poll_records, max_idle=self._timeout,
+                                   limit=4 * settings.max_poll_records)
         self._paused: set[TopicPartition] = set()
         self._assignments = 0  # bumped by every assignment (from the client's callback)
         self._assignments_seen = 0
+        self._stale: set[TopicPartition] = set()  # queued records read before a seek, to drop
+        self._stale_lock = threading.Lock()  # kafka-python calls back on its IO thread
         self._asked_ends: dict[tuple[int, TopicPartition], int | None] = {}  # (assignment, partition) -> end
 
     # what each client provides
@@ -81,9 +87,13 @@ class SourceBase(abc.ABC):
             self.queues.keep(assigned - set(moved))
             self._seek(moved)
 
-    def _assignment_changed(self) -> None:
-        """Called by the client's assignment callback (any thread): what is queued was read before the seek."""
-        self._assignments += 1
+    def _assignment_changed(self, moved: Iterable[TopicPartition]) -> None:
+        """Called by the client's assignment callback (any thread). ``moved``: partitions whose position
+        the assignment set anew (sought to the checkpoint, or to the group's offset): what is queued of
+        them was read before, and goes. A partition that kept its position keeps its queue."""
+        with self._stale_lock:
+            self._stale.update(moved)
+            self._assignments += 1
 
     @property
     def problem(self) -> str | None:
@@ -94,22 +104,26 @@ class SourceBase(abc.ABC):
         """The next records, in step across partitions; empty when none came within ``poll_timeout``."""
         fetched = self._fetch(0.0 if self._queued_ready() else self._timeout)
         assigned = self._assigned()
-        if self._assignments != self._assignments_seen:  # new positions: what waits was read before them
-            self._assignments_seen = self._assignments
-            self.queues.keep(())
+        if self._assignments != self._assignments_seen:
+            with self._stale_lock:
+                stale, self._stale = self._stale, set()
+                self._assignments_seen = self._assignments
+            self.queues.keep(assigned - stale)  # new positions: what waits was read before them
             self._asked_ends.clear()
-            self._pause(set(), assigned)
+            if self.pauses:
+                self._pause(set(), assigned)  # pauses are decided again below
             self._paused = set()
         else:
             self.queues.keep(assigned)
         for topic, partition, records in fetched:
             self.queues.add(topic, partition, records)
         polled = self.queues.take(self._lagging(assigned))
-        full = self.queues.full() & assigned
-        paused = self._paused & assigned
-        if full != paused:
-            self._pause(full - paused, paused - full)
-        self._paused = full
+        if self.pauses:
+            full = self.queues.full() & assigned
+            paused = self._paused & assigned
+            if full != paused:
+                self._pause(full - paused, paused - full)
+            self._paused = full
         return polled
 
     def _queued_ready(self) -> bool:

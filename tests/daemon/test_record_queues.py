@@ -65,6 +65,18 @@ def test_a_lagging_partition_holds_the_others_back_at_most_max_idle() -> None:
     assert handed(queues.take(lagging=[("outcomes", 0)])) == {("predictions", 0): [0, 1, 2]}
 
 
+def test_past_the_limit_the_oldest_go_on_whatever_the_frontier() -> None:
+    """For a client that cannot pause: memory stays bounded while a partition waits."""
+    queues = RecordQueues(READER, capacity=2, max_idle=60.0, limit=3, clock=Clock())
+    queues.add("predictions", 0, records(0, [1, 2, 3, 4, 5]))
+    assert handed(queues.take(lagging=[("outcomes", 0)])) == {("predictions", 0): [0, 1]}
+    assert queues.queued(("predictions", 0)) == 3
+    queues.add("outcomes", 0, records(0, [1]))
+    assert handed(queues.take(lagging=())) == {("outcomes", 0): [0]}  # the frontier: 1
+    with pytest.raises(ValueError, match=r"limit must be >= capacity \(2\)"):
+        RecordQueues(READER, capacity=2, max_idle=0.0, limit=1)
+
+
 def test_keep_forgets_revoked_partitions() -> None:
     queues = RecordQueues(READER, capacity=10, max_idle=0.0)
     queues.add("p", 0, records(0, [1, 2]))
