@@ -7,6 +7,8 @@ entries are not delivered by it; a changelog record of a stale owner is ignored.
 
 from __future__ import annotations
 
+import io
+import json
 import threading
 import time
 import uuid
@@ -28,6 +30,7 @@ from driftwarden.daemon.changelog import ChangelogError, StateRecord, decode, en
 from driftwarden.daemon.config import load_config
 from driftwarden.daemon.kafka_io import Source, open_dead_letters, open_source
 from driftwarden.daemon.simulate import Scenario, messages, write_reference
+from driftwarden.daemon.status_cmd import run_status
 from tests.servers import RecordingServer, Request
 
 pytestmark = pytest.mark.kafka
@@ -333,7 +336,7 @@ def test_a_stale_owners_changelog_record_is_ignored(
 
     second = Instance(write_config(tmp_path / "second", kafka_bootstrap, topics, group))  # claims old_epoch + 1
     instances.append(second)
-    wait_for(lambda: "churn" in second.owned, "the second owner to restore churn")
+    wait_for(lambda: "churn" in second.owned, lambda: f"the second owner to restore churn: {describe(second)}")
     second.stop()
     # the first owner, fenced but unaware, writes churn's state late, under its old epoch
     stale = StateRecord(**{**{f: getattr(old, f) for f in old.__struct_fields__}, "version": old.version + 100})
@@ -345,11 +348,25 @@ def test_a_stale_owners_changelog_record_is_ignored(
     finally:
         producer.close()
 
-    third = Instance(write_config(tmp_path / "third", kafka_bootstrap, topics, group))
+    third_config = write_config(tmp_path / "third", kafka_bootstrap, topics, group)
+    third = Instance(third_config)
     instances.append(third)
-    wait_for(lambda: "churn" in third.owned, "the third owner to restore churn")
+    wait_for(lambda: "churn" in third.owned, lambda: f"the third owner to restore churn: {describe(third)}")
     wait_for(lambda: third.app.models["churn"].labelled_samples == labelled,
              lambda: f"churn restored from the newer owner's record: {third.app.models['churn'].labelled_samples}")
     assert third.app.kafka_state is not None
     assert third.app.kafka_state.ownership.epochs[partition] == old_epoch + 2
+    # driftwarden status: who owns the partition and its models, epochs, versions, offsets
+    third.app.save()  # (the periodic checkpoint) the SQLite cache status also reads
+    out = io.StringIO()
+    assert run_status(str(third_config), "json", out) == 0
+    part = json.loads(out.getvalue())["group"]["partitions"][str(partition)]
+    assert part["owner"] == third.app.kafka_state.member and part["epoch"] == old_epoch + 2
+    assert part["models"]["churn"]["epoch"] == old_epoch + 2
+    assert part["models"]["churn"]["offsets"] == {
+        f"{topics[t]}[{partition}]": third.app.offsets[(topics[t], partition)] for t in ("predictions", "outcomes")}
+    assert part["ignored_stale_records"] == 1
+    table = io.StringIO()
+    run_status(str(third_config), "table", table)
+    assert f"partition {partition}: owned by {third.app.kafka_state.member} (epoch {old_epoch + 2}" in table.getvalue()
     third.stop()
