@@ -50,7 +50,8 @@ def make_topics(bootstrap: str, partitions: int = 2, outcomes_partitions: int | 
     return names
 
 
-def write_config(directory: Path, bootstrap: str, topics: dict[str, str], group: str, webhook: str = "") -> Path:
+def write_config(directory: Path, bootstrap: str, topics: dict[str, str], group: str, webhook: str = "",
+                 client: str = "kafka-python") -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     write_reference(directory / "reference.parquet", Scenario())
     model = {
@@ -61,7 +62,7 @@ def write_config(directory: Path, bootstrap: str, topics: dict[str, str], group:
     }
     receivers: dict[str, Any] = {"hook": {"type": "webhook", "url": webhook or "http://127.0.0.1:9/none"}}
     config = {
-        "kafka": {"bootstrap_servers": bootstrap, "group_id": group, "predictions_topic": topics["predictions"],
+        "kafka": {"client": client, "bootstrap_servers": bootstrap, "group_id": group, "predictions_topic": topics["predictions"],
                   "outcomes_topic": topics["outcomes"], "dead_letter_topic": topics["dlq"],
                   "poll_timeout": "200ms", "session_timeout": "6s", "max_poll_records": 700},
         "state": {"path": str(directory / "state.db"), "checkpoint_interval": "1s", "backend": "kafka"},
@@ -175,7 +176,7 @@ def comparable(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def test_a_model_moved_mid_stream_gives_the_single_instance_findings(
-    tmp_path: Path, kafka_bootstrap: str, instances: list[Instance]
+    tmp_path: Path, kafka_bootstrap: str, instances: list[Instance], kafka_client: str
 ) -> None:
     topics, topics2 = make_topics(kafka_bootstrap), make_topics(kafka_bootstrap)
     events = scenario_messages()
@@ -196,11 +197,11 @@ def test_a_model_moved_mid_stream_gives_the_single_instance_findings(
     half = len(events) // 2
     first = events[:half]
     produce(kafka_bootstrap, topics2, first)
-    a = Instance(write_config(tmp_path / "a", kafka_bootstrap, topics2, group))
+    a = Instance(write_config(tmp_path / "a", kafka_bootstrap, topics2, group, client=kafka_client))
     instances.append(a)
     wait_for(lambda: consumed([a]) >= len(first), "A to read the first half")
     a.app.save(a.source)  # the checkpoint the handoff would make anyway; now it is in the changelog
-    b = Instance(write_config(tmp_path / "b", kafka_bootstrap, topics2, group))
+    b = Instance(write_config(tmp_path / "b", kafka_bootstrap, topics2, group, client=kafka_client))
     instances.append(b)
     wait_for(lambda: len(a.owned) == 1 and len(b.owned) == 1,
              lambda: f"the group to give each instance one model: {describe(a)} {describe(b)}")
