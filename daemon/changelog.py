@@ -218,30 +218,7 @@ class Changelog:
 
     def read(self, partitions: Iterable[int], timeout: float = 60.0) -> dict[int, PartitionState]:
         """Read changelog partitions from the beginning to their current end."""
-        wanted = [TopicPartition(self.topic, p) for p in partitions]
-        if not wanted:
-            return {}
-        consumer = build_client(
-            KafkaConsumer, group_id=None, enable_auto_commit=False, max_partition_fetch_bytes=MAX_RECORD_BYTES,
-            fetch_max_bytes=MAX_RECORD_BYTES, **client_options(self.settings),
-        )
-        logs: dict[int, list[tuple[str, bytes | None]]] = {tp.partition: [] for tp in wanted}
-        try:
-            consumer.assign(wanted)
-            ends = consumer.end_offsets(wanted)
-            consumer.seek_to_beginning(*wanted)
-            todo = {tp for tp in wanted if ends[tp] > 0}
-            deadline = time.monotonic() + timeout
-            while todo:
-                if time.monotonic() > deadline:
-                    raise ChangelogError(f"reading {self.topic} took more than {timeout:.0f} s; "
-                                         f"partitions {sorted(tp.partition for tp in todo)} not read to their end")
-                for tp, batch in consumer.poll(timeout_ms=500).items():
-                    logs[tp.partition].extend((r.key.decode(), r.value) for r in batch if r.offset < ends[tp])
-                todo = {tp for tp in todo if consumer.position(tp) < ends[tp]}
-        finally:
-            consumer.close(autocommit=False)
-        return {p: resolve(p, records) for p, records in logs.items()}
+        return read_changelog(self.settings, self.topic, partitions, timeout)
 
     def close(self) -> None:
         self.producer.close(timeout=10)
@@ -249,3 +226,53 @@ class Changelog:
 
 def offsets_key(topic: str, partition: int) -> str:
     return f"{topic}[{partition}]"
+
+
+def read_changelog(settings: KafkaSettings, topic: str, partitions: Iterable[int] | None = None,
+                   timeout: float = 60.0) -> dict[int, PartitionState]:
+    """Read changelog partitions (all of them: None) from the beginning to their current end."""
+    consumer = build_client(
+        KafkaConsumer, group_id=None, enable_auto_commit=False, max_partition_fetch_bytes=MAX_RECORD_BYTES,
+        fetch_max_bytes=MAX_RECORD_BYTES, **client_options(settings),
+    )
+    try:
+        if partitions is None:
+            partitions = sorted(consumer.partitions_for_topic(topic) or ())
+        wanted = [TopicPartition(topic, p) for p in partitions]
+        logs: dict[int, list[tuple[str, bytes | None]]] = {tp.partition: [] for tp in wanted}
+        if not wanted:
+            return {}
+        consumer.assign(wanted)
+        ends = consumer.end_offsets(wanted)
+        consumer.seek_to_beginning(*wanted)
+        todo = {tp for tp in wanted if ends[tp] > 0}
+        deadline = time.monotonic() + timeout
+        while todo:
+            if time.monotonic() > deadline:
+                raise ChangelogError(f"reading {topic} took more than {timeout:.0f} s; "
+                                     f"partitions {sorted(tp.partition for tp in todo)} not read to their end")
+            for tp, batch in consumer.poll(timeout_ms=500).items():
+                logs[tp.partition].extend((r.key.decode(), r.value) for r in batch if r.offset < ends[tp])
+            todo = {tp for tp in todo if consumer.position(tp) < ends[tp]}
+    finally:
+        consumer.close(autocommit=False)
+    return {p: resolve(p, records) for p, records in logs.items()}
+
+
+def group_status(settings: KafkaSettings, topic: str, timeout: float = 20.0) -> dict[str, Any]:
+    """Who owns each partition and its models, by the changelog: owner, epoch, generation, versions, offsets."""
+    out: dict[str, Any] = {}
+    for p, st in sorted(read_changelog(settings, topic, None, timeout).items()):
+        marker = st.marker
+        out[str(p)] = {
+            "owner": marker.member if marker else None,
+            "epoch": marker.epoch if marker else st.epoch,
+            "generation": marker.generation if marker else None,
+            "released": bool(marker and marker.state and marker.state.get("released")),
+            "written_at": marker.written_at if marker else None,
+            "offsets": marker.offsets if marker else {},
+            "ignored_stale_records": st.stale,
+            "models": {m: {"version": r.version, "epoch": r.epoch, "owner": r.member, "offsets": r.offsets,
+                           "written_at": r.written_at} for m, r in sorted(st.models.items())},
+        }
+    return out

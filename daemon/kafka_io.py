@@ -231,7 +231,10 @@ class KafkaSource:
         assigned = {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
         for (t, p), o in offsets.items():
             if (t, p) in assigned:
-                self.consumer.seek(TopicPartition(t, p), o)
+                try:
+                    self.consumer.seek(TopicPartition(t, p), o)
+                except ValueError:  # revoked meanwhile (the IO thread rebalances): its next owner restores it
+                    log.info("%s[%d] moved away before the seek to %d", t, p, o)
 
     def _call_timeout_ms(self) -> int:
         return PROBE_TIMEOUT_MS if self.outage.since is not None else CALL_TIMEOUT_MS

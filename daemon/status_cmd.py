@@ -16,12 +16,14 @@ import time
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from kafka.errors import KafkaError
+
 from driftwarden.alerts.outbox import Outbox
 from driftwarden.alerts.receivers import secret_values
 from driftwarden.alerts.redact import redact
 from driftwarden.daemon.app import outbox_path
 from driftwarden.daemon.checkpoint import Checkpoint
-from driftwarden.daemon.config import load_config
+from driftwarden.daemon.config import Config, load_config
 
 
 def _when(ts: float | None) -> str:
@@ -33,13 +35,29 @@ def _when(ts: float | None) -> str:
         return f"{ts!r} (epoch s)"
 
 
+def group(config: Config, cached: Any) -> dict[str, Any]:
+    """With ``state.backend: kafka``: each partition's owner, epoch, generation and its models' state
+    versions and offsets, read from the changelog (this instance's last view if Kafka does not answer)."""
+    from driftwarden.daemon.changelog import ChangelogError, group_status
+
+    topic = config.state.changelog(config.kafka.group_id)
+    try:
+        return {"changelog": topic, "partitions": group_status(config.kafka, topic)}
+    except (KafkaError, ChangelogError, OSError) as exc:
+        return {"changelog": topic, "error": f"cannot read the changelog: {exc}", "this_instance": cached}
+
+
 def collect(config_path: str) -> dict[str, Any]:
     config = load_config(config_path, check_files=False)  # status never reads the references
     state_path = config.resolve(config.state.path)
     if not state_path.exists():
-        return {"state": str(state_path), "checkpointed": False}
+        out: dict[str, Any] = {"state": str(state_path), "checkpointed": False}
+        if config.state.backend == "kafka":
+            out["group"] = group(config, None)
+        return out
     checkpoint = Checkpoint(state_path)
     try:
+        ownership = checkpoint.meta("ownership")
         offsets = checkpoint.offsets()
         meta = checkpoint.meta("models") or {}
         alert_state = checkpoint.meta("alerts") or {}
@@ -74,6 +92,7 @@ def collect(config_path: str) -> dict[str, Any]:
     return {
         "state": str(state_path),
         "checkpointed": True,
+        **({"group": group(config, ownership)} if config.state.backend == "kafka" else {}),
         # event time per model and source (watermarks: the latest event time read)
         "event_time": {m: (c or {}).get("watermarks", {}) for m, c in sorted(clocks.items())},
         "offsets": {f"{t}[{p}]": o for (t, p), o in sorted(offsets.items())},
@@ -98,6 +117,8 @@ def run_status(config_path: str, output_format: str = "table", out: TextIO | Non
         json.dump(status, out, indent=2, default=str)
         out.write("\n")
         return 0
+    if "group" in status:
+        _print_group(status["group"], out)
     if not status["checkpointed"]:
         print(f"no checkpoint yet at {status['state']} (the daemon has not run with this config)", file=out)
         return 0
@@ -121,3 +142,22 @@ def run_status(config_path: str, output_format: str = "table", out: TextIO | Non
         for e in status["failed"]:
             print(f"  to {e['receiver']} at {_when(e['failed_at'])}: {e['last_error']}", file=out)
     return 0
+
+
+def _print_group(group: dict[str, Any], out: TextIO) -> None:
+    print(f"state changelog {group['changelog']}:", file=out)
+    if "error" in group:
+        print(f"  {group['error']}", file=out)
+        mine = group.get("this_instance") or {}
+        if mine:
+            print(f"  this instance ({mine.get('member')}, generation {mine.get('generation')}) owned partitions "
+                  f"{sorted(mine.get('partitions', {}))}: models {sorted(mine.get('models', {}))}", file=out)
+        return
+    for p, part in group["partitions"].items():
+        state = "handed over" if part["released"] else "owned"
+        print(f"  partition {p}: {state} by {part['owner'] or '-'} (epoch {part['epoch']}, group generation "
+              f"{part['generation']}), offsets " + (", ".join(f"{k}={v}" for k, v in part["offsets"].items()) or "-"),
+              file=out)
+        for m, r in part["models"].items():
+            print(f"    model {m}: state version {r['version']} (epoch {r['epoch']}, written {_when(r['written_at'])}), "
+                  "offsets " + ", ".join(f"{k}={v}" for k, v in r["offsets"].items()), file=out)

@@ -7,6 +7,8 @@ entries are not delivered by it; a changelog record of a stale owner is ignored.
 
 from __future__ import annotations
 
+import io
+import json
 import threading
 import time
 import uuid
@@ -28,6 +30,7 @@ from driftwarden.daemon.changelog import ChangelogError, StateRecord, decode, en
 from driftwarden.daemon.config import load_config
 from driftwarden.daemon.kafka_io import Source, open_dead_letters, open_source
 from driftwarden.daemon.simulate import Scenario, messages, write_reference
+from driftwarden.daemon.status_cmd import run_status
 from tests.servers import RecordingServer, Request
 
 pytestmark = pytest.mark.kafka
@@ -47,7 +50,8 @@ def make_topics(bootstrap: str, partitions: int = 2, outcomes_partitions: int | 
     return names
 
 
-def write_config(directory: Path, bootstrap: str, topics: dict[str, str], group: str, webhook: str = "") -> Path:
+def write_config(directory: Path, bootstrap: str, topics: dict[str, str], group: str, webhook: str = "",
+                 client: str = "kafka-python") -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     write_reference(directory / "reference.parquet", Scenario())
     model = {
@@ -58,7 +62,7 @@ def write_config(directory: Path, bootstrap: str, topics: dict[str, str], group:
     }
     receivers: dict[str, Any] = {"hook": {"type": "webhook", "url": webhook or "http://127.0.0.1:9/none"}}
     config = {
-        "kafka": {"bootstrap_servers": bootstrap, "group_id": group, "predictions_topic": topics["predictions"],
+        "kafka": {"client": client, "bootstrap_servers": bootstrap, "group_id": group, "predictions_topic": topics["predictions"],
                   "outcomes_topic": topics["outcomes"], "dead_letter_topic": topics["dlq"],
                   "poll_timeout": "200ms", "session_timeout": "6s", "max_poll_records": 700},
         "state": {"path": str(directory / "state.db"), "checkpoint_interval": "1s", "backend": "kafka"},
@@ -172,7 +176,7 @@ def comparable(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def test_a_model_moved_mid_stream_gives_the_single_instance_findings(
-    tmp_path: Path, kafka_bootstrap: str, instances: list[Instance]
+    tmp_path: Path, kafka_bootstrap: str, instances: list[Instance], kafka_client: str
 ) -> None:
     topics, topics2 = make_topics(kafka_bootstrap), make_topics(kafka_bootstrap)
     events = scenario_messages()
@@ -193,11 +197,11 @@ def test_a_model_moved_mid_stream_gives_the_single_instance_findings(
     half = len(events) // 2
     first = events[:half]
     produce(kafka_bootstrap, topics2, first)
-    a = Instance(write_config(tmp_path / "a", kafka_bootstrap, topics2, group))
+    a = Instance(write_config(tmp_path / "a", kafka_bootstrap, topics2, group, client=kafka_client))
     instances.append(a)
     wait_for(lambda: consumed([a]) >= len(first), "A to read the first half")
     a.app.save(a.source)  # the checkpoint the handoff would make anyway; now it is in the changelog
-    b = Instance(write_config(tmp_path / "b", kafka_bootstrap, topics2, group))
+    b = Instance(write_config(tmp_path / "b", kafka_bootstrap, topics2, group, client=kafka_client))
     instances.append(b)
     wait_for(lambda: len(a.owned) == 1 and len(b.owned) == 1,
              lambda: f"the group to give each instance one model: {describe(a)} {describe(b)}")
@@ -333,7 +337,7 @@ def test_a_stale_owners_changelog_record_is_ignored(
 
     second = Instance(write_config(tmp_path / "second", kafka_bootstrap, topics, group))  # claims old_epoch + 1
     instances.append(second)
-    wait_for(lambda: "churn" in second.owned, "the second owner to restore churn")
+    wait_for(lambda: "churn" in second.owned, lambda: f"the second owner to restore churn: {describe(second)}")
     second.stop()
     # the first owner, fenced but unaware, writes churn's state late, under its old epoch
     stale = StateRecord(**{**{f: getattr(old, f) for f in old.__struct_fields__}, "version": old.version + 100})
@@ -345,11 +349,25 @@ def test_a_stale_owners_changelog_record_is_ignored(
     finally:
         producer.close()
 
-    third = Instance(write_config(tmp_path / "third", kafka_bootstrap, topics, group))
+    third_config = write_config(tmp_path / "third", kafka_bootstrap, topics, group)
+    third = Instance(third_config)
     instances.append(third)
-    wait_for(lambda: "churn" in third.owned, "the third owner to restore churn")
+    wait_for(lambda: "churn" in third.owned, lambda: f"the third owner to restore churn: {describe(third)}")
     wait_for(lambda: third.app.models["churn"].labelled_samples == labelled,
              lambda: f"churn restored from the newer owner's record: {third.app.models['churn'].labelled_samples}")
     assert third.app.kafka_state is not None
     assert third.app.kafka_state.ownership.epochs[partition] == old_epoch + 2
+    # driftwarden status: who owns the partition and its models, epochs, versions, offsets
+    third.app.save()  # (the periodic checkpoint) the SQLite cache status also reads
+    out = io.StringIO()
+    assert run_status(str(third_config), "json", out) == 0
+    part = json.loads(out.getvalue())["group"]["partitions"][str(partition)]
+    assert part["owner"] == third.app.kafka_state.member and part["epoch"] == old_epoch + 2
+    assert part["models"]["churn"]["epoch"] == old_epoch + 2
+    assert part["models"]["churn"]["offsets"] == {
+        f"{topics[t]}[{partition}]": third.app.offsets[(topics[t], partition)] for t in ("predictions", "outcomes")}
+    assert part["ignored_stale_records"] == 1
+    table = io.StringIO()
+    run_status(str(third_config), "table", table)
+    assert f"partition {partition}: owned by {third.app.kafka_state.member} (epoch {old_epoch + 2}" in table.getvalue()
     third.stop()
