@@ -95,13 +95,17 @@ class Fleet:
 
 
 def merge_status(statuses: list[dict[str, Any]]) -> dict[str, Any]:
+    """With ``state.backend: kafka`` the offsets are also read from the changelog (``group``): an
+    instance that released its partitions (SIGTERM) keeps none in its SQLite cache."""
     checkpointed = [s for s in statuses if s.get("checkpointed")]
     if not checkpointed:
         return {"checkpointed": False, "offsets": {}, "models": {}, "alerts": [], "undelivered": [], "failed": []}
     offsets: dict[str, int] = {}
     models: dict[str, dict[str, Any]] = {}
+    changelog_offsets = [part.get("offsets") or {} for s in statuses
+                         for part in ((s.get("group") or {}).get("partitions") or {}).values()]
     for s in checkpointed:
-        for tp, o in s.get("offsets", {}).items():
+        for tp, o in [*s.get("offsets", {}).items(), *(kv for marker in changelog_offsets for kv in marker.items())]:
             offsets[tp] = max(o, offsets.get(tp, o))
         for m, state in s.get("models", {}).items():
             if state.get("labelled_samples", 0) >= models.get(m, {}).get("labelled_samples", -1):
