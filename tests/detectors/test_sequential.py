@@ -283,6 +283,6 @@ def test_block_ks_pvalues_follow_scipy() -> None:
 def test_settings_refuse_a_block_no_evaluation_would_test() -> None:
     from driftwarden.detectors.settings import DriftSettings, MonitorSettings
 
-    with pytest.raises(ValueError, match="monitoring.block: 50 is below min_events 100"):
+    with pytest.raises(ValueError, match=r"monitoring\.block: 50 is below min_events 100"):
         MonitorSettings(block=50).validate()
     MonitorSettings(block=50, drift=DriftSettings(method="window")).validate()  # blocks unused there
