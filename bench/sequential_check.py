@@ -124,7 +124,8 @@ def _new_category(c: Columns, a: np.ndarray, r: np.random.Generator) -> None:
 
 
 def _new_version(c: Columns, a: np.ndarray, r: np.random.Generator) -> None:
-    logit = np.log(c["score"] / (1 - c["score"]))
+    s = np.clip(c["score"], 1e-4, 1 - 1e-4)  # scores are rounded to 4 digits: 0 and 1 occur
+    logit = np.log(s / (1 - s))
     new = 1 / (1 + np.exp(-(0.6 * logit + 0.4)))
     c["score"] = np.where(a, new.round(4), c["score"])
     c["prediction"] = np.where(a, (c["score"] > 0.5).astype(np.int64), c["prediction"])

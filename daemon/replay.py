@@ -33,7 +33,7 @@ from driftwarden.detectors.monitor import compare
 OUTCOME_KINDS = {"performance", "kpi", "concept_drift", "traffic"}
 #: checks whose value depends on the stream before the window: shown, never compared
 HISTORY_DEPENDENT = {("concept_drift", None), ("traffic", "event_rate"), ("traffic", "staleness"),
-                     ("traffic", "label_coverage")}
+                     ("traffic", "label_coverage"), ("quality", "missing_rate")}  # missing rate: per block
 
 
 def history_dependent(f: Finding) -> bool:

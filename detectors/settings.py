@@ -330,3 +330,6 @@ class MonitorSettings(_Settings, frozen=True):
         for name, value, lo, hi in checks:
             if value is not None and not (lo <= value <= hi):
                 raise ValueError(f"monitoring.{name}: {value!r} is outside the allowed range [{lo}, {hi}]")
+        if self.drift.enabled and self.drift.method == "sequential" and self.block < self.min_events:
+            raise ValueError(f"monitoring.block: {self.block} is below min_events {self.min_events}, "
+                             "so no block would be tested; raise block or lower min_events")

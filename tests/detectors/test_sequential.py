@@ -278,3 +278,11 @@ def test_block_ks_pvalues_follow_scipy() -> None:
         ours = float(ks_block_pvalue(np.array([d]), np.array([ref.size]), np.array([block.size]))[0])
         exact = ks_2samp(ref, block).pvalue
         assert z_score(np.array([ours]))[0] == pytest.approx(z_score(np.array([exact]))[0], abs=0.05), (shift, ours, exact)
+
+
+def test_settings_refuse_a_block_no_evaluation_would_test() -> None:
+    from driftwarden.detectors.settings import DriftSettings, MonitorSettings
+
+    with pytest.raises(ValueError, match=r"monitoring\.block: 50 is below min_events 100"):
+        MonitorSettings(block=50).validate()
+    MonitorSettings(block=50, drift=DriftSettings(method="window")).validate()  # blocks unused there

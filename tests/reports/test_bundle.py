@@ -39,7 +39,10 @@ def test_bundle_round_trip_reproduces_the_findings_exactly(reference: OutcomeBat
     _, rows_out, not_recomputed = replay(files.bundle)
     recomputed = {r.finding.key: r.finding for r in rows_out}
     def windowed(f: Finding) -> bool:  # what one window reproduces
-        return f.kind != "concept_drift" and f.details.get("source") != "realized"
+        # a sequential (CUSUM) verdict depends on the blocks before the window: not reproducible from it
+        # (the missing rate is checked per block of 500 too: the window's rate is another number)
+        return (f.kind != "concept_drift" and f.details.get("source") != "realized" and not f.details.get("sequential")
+                and f.detector != "missing_rate")
 
     recorded = {f.key for f in run.last if windowed(f)}
     assert recorded <= set(recomputed)
@@ -48,14 +51,16 @@ def test_bundle_round_trip_reproduces_the_findings_exactly(reference: OutcomeBat
             continue
         g = recomputed[f.key]
         assert (g.statistic, g.threshold, g.p_value, g.degraded) == (f.statistic, f.threshold, f.p_value, f.degraded)
-    assert {f.kind for f in not_recomputed} <= {"concept_drift", "estimated_performance"}
+    assert {f.kind for f in not_recomputed} <= {"concept_drift", "estimated_performance", "data_drift",
+                                                "prediction_drift", "multivariate_drift"}  # the CUSUMs
 
     out = io.StringIO()
     assert run_replay(str(files.bundle), "json", out) == 0
     doc = json.loads(out.getvalue())
     assert doc["bundle"]["model_id"] == "churn" and doc["bundle"]["versions"]["numpy"]
     age = next(x for x in doc["findings"] if x["kind"] == "data_drift" and x["subject"] == "age")
-    assert age["recorded_match"] is True and age["degraded"] is True
+    # recorded: the CUSUM of age (detector cusum, not recomputable from one window); recomputed: its window test
+    assert age["recorded_match"] is None and age["degraded"] is True
     table = io.StringIO()
     assert run_replay(str(files.bundle), "table", table) == 0
     assert "identical" in table.getvalue() and "DIFFERS" not in table.getvalue()

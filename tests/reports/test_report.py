@@ -31,8 +31,9 @@ def test_covariate_shift_ranks_the_shifted_features_first(reference: OutcomeBatc
     report = report_of(run, with_plots=False)
     assert {s.feature for s in report.suspects[:2]} == {"age", "monthly_spend"}
     assert report.suspects[0].drift_source == "finding" and report.suspects[0].drift_degraded
-    assert report.onset == START + (4 * WINDOW - 1) / 20  # end of the 4th window: the first shifted one
-    assert report.last_healthy == START + (3 * WINDOW - 1) / 20
+    # the sequential drift alarm: the second shifted block of 500 (the windowed tests waited for the 4th window)
+    assert report.onset == START + (3 * WINDOW + 1000 - 1) / 20
+    assert report.last_healthy == START + (3 * WINDOW + 500 - 1) / 20  # the first shifted block, not yet alarmed
     assert all(not s.drift_degraded for s in report.suspects[2:])
 
 
