@@ -214,11 +214,22 @@ class PcaDrift:
         rows = int(self._pool[1])
         effect = self.change_effect(self._pool[0] / rows) if rows else 0.0
         self.alarm.decide(effect, CHANGE_FLOOR)
-        return sequential_finding(
+        f = sequential_finding(
             kind="multivariate_drift", subject="features", alarm=self.alarm, calibration=self.calibration, z=z,
             p=p, test="PCA error z", effect=effect, floor=CHANGE_FLOOR, effect_label="relative PCA error change",
             window_end=window_end, block_events=n, change_events=rows, critical_factor=self.critical_factor,
             extra={"block_error": err, "baseline_error": self.complete_baseline.value})
+        return self._blamed(f, x)
+
+    def _blamed(self, f: Finding, x: np.ndarray) -> Finding:
+        """A degraded finding names the features (or the pair) its rows blame."""
+        complete = np.asarray(x, dtype=np.float64)
+        complete = complete[~np.isnan(complete).any(axis=1)]
+        if not f.degraded or complete.shape[0] < 2:
+            return f
+        blame = self.blame(complete)
+        f.details.update(blame)
+        return dataclasses.replace(f, summary=f"{f.summary}; blames: {blame['blames']}")
 
     def sequential_state(self) -> dict[str, Any]:
         return {} if self.alarm is None else {**self.alarm.state(), "pool": list(self._pool)}
@@ -241,11 +252,7 @@ class PcaDrift:
                              window_end=window_end, critical_factor=self.critical_factor,
                              label="PCA reconstruction error")
         assert f is not None
-        if f.degraded and x.shape[0] >= 2:
-            blame = self.blame(x)
-            f.details.update(blame)
-            f = dataclasses.replace(f, summary=f"{f.summary}; blames: {blame['blames']}")
-        return f
+        return self._blamed(f, x)
 
     def state(self) -> dict[str, Any]:
         """Stateless between windows: the fit is a pure function of the reference."""
