@@ -277,8 +277,9 @@ class ModelMonitor:
                 # is above the reference's by more than 3 standard errors (a change is one evaluation;
                 # an alert needs ``for_windows`` of them)
                 bound = float(self.ref_error + 3 * self.ref_error_sd / np.sqrt(n))
-                still = bool(self._elevated_since is not None and err > bound)
-                if not still:
+                since = self._elevated_since
+                still = bool(since is not None and end > since and err > bound)
+                if not still and (since is None or end > since):  # a window from before the change says nothing
                     self._elevated_since = None
                 summary = (f"error {err:.3g} still above {bound:.3g} since the change in the error stream"
                            if still else f"no change in the error stream (error {err:.3g})")
@@ -396,8 +397,9 @@ def compare(spec: ModelSpec, reference: OutcomeBatch, current: OutcomeBatch | Pr
     if n == 0:
         return []
     size = max(n, 1)
+    # one window: accuracy judged on it as a whole, not sequentially
     settings = msgspec.structs.replace(spec.monitoring, window_size=size, performance=msgspec.structs.replace(
-        spec.monitoring.performance, window_size=size))
+        spec.monitoring.performance, window_size=size, sequential=False))
     mon = ModelMonitor("compare", msgspec.structs.replace(spec, monitoring=settings), reference)
     if mon.drift is not None:
         mon.drift.all_statistics = True  # every statistic of every subject: compare is how people check them

@@ -73,8 +73,8 @@ def test_performance_concept_kpi_on_outcomes(rng: np.random.Generator) -> None:
     out = mon.observe_outcomes(good)
     assert {f.detector for f in out if f.kind == "performance"} == {"accuracy", "f1", "roc_auc"}
     assert not any(f.degraded for f in out if f.kind == "performance")
-    acc = [f for f in out if f.detector == "accuracy"]  # sequential: a verdict per 200 outcomes
-    assert len(acc) == 15 and all(f.statistic < f.threshold == 1.0 for f in acc)
+    acc = [f for f in out if f.detector == "accuracy"]  # sequential: a verdict per 100 outcomes
+    assert len(acc) == 30 and all(f.statistic < f.threshold == 1.0 for f in acc)
     f1 = next(f for f in out if f.detector == "f1")  # per window, with its interval
     assert f1.details["ci_low"] < f1.statistic < f1.details["ci_high"]
     bad = make_outcomes(rng, 3000, t0=3000)
