@@ -192,7 +192,8 @@ class ModelMonitor:
         if self.concept is not None:
             out.extend(self._concept(batch.y_true, batch.y_pred, batch.timestamps))
         if self.sequential is not None:
-            verdicts = self.sequential.observe(batch.y_true, batch.y_pred, batch.features, batch.timestamps)
+            verdicts = self.sequential.observe(batch.y_true, batch.y_pred, batch.features, batch.timestamps,
+                                               batch.prediction_timestamps)
             self._record(verdicts)
             out.extend(verdicts)
         if self.realized is not None:
