@@ -46,7 +46,7 @@ Results do not depend on how outcomes are batched: batches are cut at block ends
 >>> yt, yp, feats = rows(1000, 0.4)
 >>> first = next(f for f in seq.observe(yt, yp, feats, np.arange(1000.0)) if f.degraded)
 >>> first.window_end, first.details["segment"], first.details["leading"]
-(299.0, 'plan=pro', 'plan=pro')
+(299.0, 'plan=pro', 'all')
 """
 
 from __future__ import annotations
