@@ -231,7 +231,8 @@ class ModelMonitor:
         if self.concept is not None:
             out.extend(self._concept(batch.y_true, batch.y_pred, batch.timestamps))
         if self.sequential_accuracy is not None:
-            verdicts = self.sequential_accuracy.observe(batch.y_true, batch.y_pred, batch.features, batch.timestamps)
+            verdicts = self.sequential_accuracy.observe(batch.y_true, batch.y_pred, batch.features, batch.timestamps,
+                                                        batch.prediction_timestamps)
             self._record(verdicts)
             out.extend(verdicts)
         if self.realized is not None:
@@ -316,8 +317,9 @@ class ModelMonitor:
                 # is above the reference's by more than 3 standard errors (a change is one evaluation;
                 # an alert needs ``for_windows`` of them)
                 bound = float(self.ref_error + 3 * self.ref_error_sd / np.sqrt(n))
-                still = bool(self._elevated_since is not None and err > bound)
-                if not still:
+                since = self._elevated_since
+                still = bool(since is not None and end > since and err > bound)
+                if not still and (since is None or end > since):  # a window from before the change says nothing
                     self._elevated_since = None
                 summary = (f"error {err:.3g} still above {bound:.3g} since the change in the error stream"
                            if still else f"no change in the error stream (error {err:.3g})")
@@ -449,7 +451,7 @@ def compare(spec: ModelSpec, reference: OutcomeBatch, current: OutcomeBatch | Pr
     size = max(n, 1)
     # one window, tested alone: the sequential tests need a stream
     settings = msgspec.structs.replace(spec.monitoring, window_size=size, performance=msgspec.structs.replace(
-        spec.monitoring.performance, window_size=size), drift=msgspec.structs.replace(
+        spec.monitoring.performance, window_size=size, sequential=False), drift=msgspec.structs.replace(
         spec.monitoring.drift, method="window"))
     mon = ModelMonitor("compare", msgspec.structs.replace(spec, monitoring=settings), reference)
     if mon.drift is not None:

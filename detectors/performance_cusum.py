@@ -46,7 +46,7 @@ Results do not depend on how outcomes are batched: batches are cut at block ends
 >>> yt, yp, feats = rows(1000, 0.4)
 >>> first = next(f for f in seq.observe(yt, yp, feats, np.arange(1000.0)) if f.degraded)
 >>> first.window_end, first.details["segment"], first.details["leading"]
-(299.0, 'plan=pro', 'plan=pro')
+(299.0, 'plan=pro', 'all')
 """
 
 from __future__ import annotations
@@ -115,13 +115,17 @@ class SequentialAccuracy:
             self.cusums.append(_Named(cs, name, column, code))
         self.seen = 0
         self.named: dict[str, Any] | None = None  # the segment blamed in the current alarm, and its test
-        self._errors = np.empty(0)  # the last KEEP outcomes: errors, event times, segment codes
+        self._errors = np.empty(0)  # the last KEEP outcomes: errors, their predictions' times, segment codes
         self._times = np.empty(0)
         self._codes: dict[str, np.ndarray] = {c: np.empty(0, dtype=np.int64) for c in self.baseline.columns}
 
     def observe(self, y_true: np.ndarray, y_pred: np.ndarray, features: dict[str, np.ndarray],
-                t: np.ndarray) -> list[Finding]:
-        """Add labelled outcomes in order; one finding per ``block_size`` outcomes completed."""
+                t: np.ndarray, prediction_t: np.ndarray | None = None) -> list[Finding]:
+        """Add labelled outcomes in order; one finding per ``block_size`` outcomes completed.
+
+        ``t``: the outcomes' event times (a verdict is dated by its last outcome);
+        ``prediction_t``: their predictions' (the change point is dated by them; default ``t``).
+        """
         err = errors_of(y_true, y_pred)
         n = err.size
         if n == 0:
@@ -147,21 +151,25 @@ class SequentialAccuracy:
                 c.zero_at = int(base + rows[int(last_zero[-1])] + 1)
             at_ends.append((s_end, zero_end))
         keep = {"errors": np.concatenate([self._errors, err]),
-                "times": np.concatenate([self._times, np.asarray(t, dtype=np.float64)]),
+                "times": np.concatenate([self._times, np.asarray(t if prediction_t is None else prediction_t,
+                                                                 dtype=np.float64)]),
+                "ends": np.asarray(t, dtype=np.float64),
                 **{k: np.concatenate([v, codes.get(k, np.full(n, -1))]) for k, v in self._codes.items()}}
         offset = keep["errors"].size - n  # where this batch starts in ``keep``
         out = []
+        outcome_t = keep.pop("ends")
         for i, end in enumerate(ends.tolist()):
             state = [(float(s_end[i]), int(zero_end[i])) for s_end, zero_end in at_ends]
-            out.append(self._verdict(base + end, state, keep, offset + end))
+            out.append(self._verdict(base + end, state, keep, offset + end, float(outcome_t[end - 1])))
         self.seen += n
         self._errors, self._times = keep["errors"][-KEEP:], keep["times"][-KEEP:]
         self._codes = {k: keep[k][-KEEP:] for k in self._codes}
         return out
 
-    def _verdict(self, seen: int, state: list[tuple[float, int]], keep: dict[str, np.ndarray], stop: int) -> Finding:
-        """The verdict after ``seen`` outcomes: CUSUM levels and change points; ``keep[...][:stop]``
-        are the recent rows (the last ``KEEP`` of them count)."""
+    def _verdict(self, seen: int, state: list[tuple[float, int]], keep: dict[str, np.ndarray], stop: int,
+                 end: float) -> Finding:
+        """The verdict after ``seen`` outcomes (the last at ``end``): CUSUM levels and change points;
+        ``keep[...][:stop]`` are the recent rows (the last ``KEEP`` of them count)."""
         ratios = [s / c.cusum.h for (s, _), c in zip(state, self.cusums, strict=True)]
         i = 0 if ratios[0] > 1.0 else int(np.argmax(ratios))  # the whole traffic leads when it is in alarm
         lead, (level, zero_at), ratio = self.cusums[i], state[i], max(ratios)
@@ -201,7 +209,7 @@ class SequentialAccuracy:
         else:
             self.named = None
         return Finding(kind="performance", detector="accuracy", subject="accuracy", statistic=round(ratio, 6),
-                       threshold=1.0, degraded=degraded, window_end=float(view["times"][-1]), window_size=int(rows),
+                       threshold=1.0, degraded=degraded, window_end=end, window_size=int(rows),
                        severity=severity, summary=summary, details=details)  # type: ignore[arg-type]
 
     @staticmethod

@@ -50,7 +50,8 @@ def onset(series: Series, triggering: Iterable[Finding]) -> tuple[float | None, 
     """(first degraded window end of the current degraded run, last healthy window end before it).
 
     The earliest over the triggering checks; without history, the triggering windows themselves.
-    A check that estimates its change point (``details["change_time"]``, the CUSUM's) starts there.
+    A check that estimates its change point (``details["change_time"]``, the CUSUM's) starts there,
+    and its last healthy time is as far before it as its first degraded verdict came after it.
     """
     first: float | None = None
     healthy: float | None = None
@@ -65,8 +66,8 @@ def onset(series: Series, triggering: Iterable[Finding]) -> tuple[float | None, 
         before = points[i - 1].window_end if i > 0 else None
         change = f.details.get("change_time")
         if isinstance(change, float) and change < start:  # a sequential check estimates its change point
-            start = change
-            before = max((p.window_end for p in points if p.window_end < change), default=None)
+            # ... give or take its detection lag: the estimate is uncertain by about as much
+            start, before = change, change - (start - change)
         if first is None or start < first:
             first, healthy = start, before
     return first, healthy
