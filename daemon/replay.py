@@ -39,6 +39,8 @@ HISTORY_DEPENDENT = {("concept_drift", None), ("traffic", "event_rate"), ("traff
 def history_dependent(f: Finding) -> bool:
     if f.details.get("source") == "realized":  # labels matched to an earlier prediction window
         return True
+    if f.details.get("sequential") or "cusum" in f.details:  # a CUSUM: evidence of the blocks before the window
+        return True
     return (f.kind, None) in HISTORY_DEPENDENT or (f.kind, f.detector) in HISTORY_DEPENDENT
 
 
@@ -50,7 +52,7 @@ class ReplayRow:
     @property
     def match(self) -> bool | None:
         """True/False when the report recorded this check, None when it did not."""
-        if self.recorded is None or history_dependent(self.finding):
+        if self.recorded is None or history_dependent(self.finding) or history_dependent(self.recorded):
             return None
         a, b = self.finding, self.recorded
         return all(_same(x, y) for x, y in ((a.statistic, b.statistic), (a.threshold, b.threshold),
@@ -79,7 +81,8 @@ def replay(path: str | Path) -> tuple[Bundle, list[ReplayRow], list[Finding]]:
     realized = list({id(f): f for f in everything if f.details.get("source") == "realized"}.values())
     recorded = {f.key: f for f in everything if f.details.get("source") != "realized"}
     rows = [ReplayRow(f, recorded.get(f.key)) for f in recompute(bundle)]
-    seen = {r.finding.key for r in rows if not history_dependent(r.finding)}
+    seen = {r.finding.key for r in rows
+            if not history_dependent(r.finding) and not (r.recorded is not None and history_dependent(r.recorded))}
     return bundle, rows, [f for k, f in recorded.items() if k not in seen] + realized
 
 

