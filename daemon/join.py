@@ -273,6 +273,25 @@ class OutcomeJoin:
             waiting[p.prediction_id] = p
         self._n_predictions += len(waiting) - before
 
+    def held(self, model_id: str, prediction_id: str) -> Held:
+        """The waiting prediction ``prediction_id`` of ``model_id`` (KeyError if it is not waiting)."""
+        return self._predictions[model_id][prediction_id]
+
+    def place(self, model_id: str, placed: Sequence[tuple[int, str]]) -> None:
+        """Move waiting predictions to the places ``(index, id)`` they had in the waiting order.
+
+        A restore adopts the predictions its record holds before the ones read again from the
+        topic; this puts them back where they were (expiry and eviction go oldest first)."""
+        waiting = self._predictions.get(model_id)
+        pinned = {pid for _, pid in placed if waiting and pid in waiting}
+        if not waiting or not pinned:
+            return
+        order = [pid for pid in waiting if pid not in pinned]
+        for index, pid in sorted(placed):
+            if pid in pinned:
+                order.insert(min(index, len(order)), pid)
+        self._predictions[model_id] = {pid: waiting[pid] for pid in order}
+
     def restore(self, predictions: Sequence[PredictionEvent], outcomes: Sequence[OutcomeEvent]) -> None:
         for p in sorted(predictions, key=lambda e: event_time(e.timestamp)):
             self._predictions.setdefault(p.model_id, {})[p.prediction_id] = p

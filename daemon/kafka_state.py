@@ -36,7 +36,7 @@ from driftwarden.daemon.changelog import (
 )
 from driftwarden.daemon.columns import prediction_columns
 from driftwarden.daemon.events import OutcomeEvent
-from driftwarden.daemon.join import decode_outcome, encode_event
+from driftwarden.daemon.join import decode_outcome, decode_prediction, encode_event
 from driftwarden.daemon.model_state import alert_share, merge_alert_share, without_model
 from driftwarden.daemon.ownership import CatchUp, Ownership, PredictionId, Resume
 from driftwarden.daemon.pipeline import Message
@@ -66,6 +66,7 @@ class KafkaState:
         self.model_floors: dict[str, dict[TopicPartition, int]] = {}  # model -> offsets its restored state reflects
         self.offset_of: dict[str, dict[str, int]] = defaultdict(dict)  # model -> prediction id -> offset
         self._held_back: dict[int, list[Message]] = defaultdict(list)  # outcomes waiting for a predictions catch-up
+        self._placed: dict[str, list[tuple[int, str]]] = {}  # model -> waiting predictions its record held, and where
         self._monitors: dict[str, dict[str, Any]] = {}  # the monitor state last written, per model
         self._digests: dict[str, str] = {}
         self._written: dict[str, dict[str, Any]] = {}
@@ -122,7 +123,7 @@ class KafkaState:
             waiting.pop(m, None)
             app.join.drop(m)
             app.pipeline.models[m] = app.build_runtime(m)  # fresh: no clock, so no ticks while not ours
-            for store in (self.offset_of, self.model_floors, self._monitors, self._digests, self._records):
+            for store in (self.offset_of, self.model_floors, self._monitors, self._digests, self._records, self._placed):
                 store.pop(m, None)
         app.alerts.load_state(whole)
         app.pipeline._waiting.clear()
@@ -157,6 +158,10 @@ class KafkaState:
                 if state.get("waiting_findings"):
                     waiting[m] = state["waiting_findings"]
                 self._load_model(m, record, clean)
+                log.info("model %s: restored state version %d of %s (epoch %d): %d labelled, offsets %s, "
+                         "%d predictions waiting from offset %s, %d early outcomes", m, record.version,
+                         record.member or "?", record.epoch, state["meta"].get("labelled_samples", 0), record.offsets,
+                         len(state["join"]["waiting"]), state["join"]["waiting_from"], len(state["join"]["outcomes"]))
                 self.ownership.partition_of[m] = p
                 for tp, resume in resumes.items():
                     resume.models[m] = record.offsets.get(offsets_key(*tp), 0)
@@ -211,7 +216,10 @@ class KafkaState:
         app.pipeline.models[m] = runtime
         joined = state["join"]
         outcomes: list[OutcomeEvent] = [decode_outcome(o.encode()) for o in joined["outcomes"]]
-        app.join.adopt(m, [], outcomes, joined["queue"])
+        held = [(int(i), decode_prediction(blob.encode())) for i, blob in joined.get("held", ())]
+        app.join.adopt(m, [event for _, event in held], outcomes, joined["queue"])
+        if held:  # back in their places once the catch-up has put the others back (admit)
+            self._placed[m] = [(i, event.prediction_id) for i, event in held]
         app.outbox.take_over(m, state["outbox"], clean)
         self.versions[m] = record.version
         self.model_floors[m] = {(t, record.partition): o for t in (self.predictions_topic, self.outcomes_topic)
@@ -232,14 +240,19 @@ class KafkaState:
         for p in list(self._held_back):
             if (self.predictions_topic, p) not in self.catch_up.resume:
                 out.extend(self._held_back.pop(p))
+        for model in list(self._placed):
+            if (self.predictions_topic, self.ownership.partition_of.get(model, -1)) not in self.catch_up.resume:
+                self.app.join.place(model, self._placed.pop(model))
         for m in live:
             if m.key is None:
                 out.append(m)
                 continue
             model = m.key.decode("utf-8", "replace")
             if m.topic == self.predictions_topic:
-                pid = self._pid(m.value)
-                if pid is not None and model in self.app.pipeline.models:
+                pid, model_id = self._pid.ids(m.value)
+                # the catch-up reads a model's partition again for the predictions keyed by it: only
+                # those can come back from the topic (the others travel in the record, see _light_state)
+                if pid is not None and model_id == model and model in self.app.pipeline.models:
                     self.offset_of[model][pid] = m.offset
             elif (self.predictions_topic, m.partition) in self.catch_up.resume:
                 self._held_back[m.partition].append(m)  # its prediction may not be back in the join yet
@@ -308,6 +321,12 @@ class KafkaState:
                                  state={**light, "monitor": self._monitors[m]})
             records.append(record)
             self._records[m] = record
+            if m in force:
+                log.info("model %s: handing over state version %d (epoch %d): %d labelled, offsets %s, "
+                         "%d predictions waiting from offset %s, %d early outcomes, %d outcomes held back",
+                         m, record.version, record.epoch, light["meta"]["labelled_samples"], offsets,
+                         len(light["join"]["waiting"]), light["join"]["waiting_from"], len(light["join"]["outcomes"]),
+                         len(self._held_back.get(p, ())))
         for p in sorted(self.ownership.partitions):
             offsets = {offsets_key(*tp): o for tp, o in self._partition_offsets(p).items()}
             if offsets == self._markers.get(p) and p not in released and not records:
@@ -332,8 +351,12 @@ class KafkaState:
         known = self.offset_of.get(m, {})
         if len(known) > 2 * len(waiting_ids) + 1000:  # forget the offsets of predictions no longer waiting
             self.offset_of[m] = known = {pid: known[pid] for pid in waiting_ids if pid in known}
-        first = [known[pid] for pid in waiting_ids[:1] if pid in known]
-        waiting_from: int | None = min(first) if first else None
+        # the predictions topic is the log of the waiting predictions read from the model's partition
+        # under its key; any other (keyless, keyed by another model) is written here, with its place
+        rereadable = [pid for pid in waiting_ids if pid in known]
+        written = [] if len(rereadable) == len(waiting_ids) else \
+            [(i, pid) for i, pid in enumerate(waiting_ids) if pid not in known]
+        waiting_from: int | None = min(known[pid] for pid in rereadable) if rereadable else None
         if not_yet_back:  # a checkpoint during the catch-up: those are still to be read again
             previous = self._records.get(m)
             held_from = previous.state["join"]["waiting_from"] if previous is not None and previous.state else None
@@ -344,7 +367,8 @@ class KafkaState:
             "clock": runtime.clock.state(),
             "alerts": alert_share(whole, m),
             "waiting_findings": waiting.get(m, []),
-            "join": {"waiting": [*not_yet_back, *waiting_ids], "waiting_from": waiting_from,
+            "join": {"waiting": [*not_yet_back, *rereadable], "waiting_from": waiting_from,
+                     "held": [[i, encode_event(app.join.held(m, pid)).decode()] for i, pid in written],
                      "outcomes": [encode_event(o).decode() for o in outcomes], "queue": queue},
             "outbox": app.outbox.open_entries(m),
         }

@@ -86,18 +86,23 @@ class PredictionId:
 
         class _Id(msgspec.Struct):
             prediction_id: str | int | None = None
+            model_id: str | None = None
 
         self._decode = msgspec.json.Decoder(_Id).decode
         self._error = msgspec.DecodeError
 
     def __call__(self, value: bytes | None) -> str | None:
+        return self.ids(value)[0]
+
+    def ids(self, value: bytes | None) -> tuple[str | None, str | None]:
+        """(prediction id, model id) of an event's JSON; None for what it lacks or cannot be read."""
         if value is None:
-            return None
+            return None, None
         try:
-            pid = self._decode(value).prediction_id
+            ids = self._decode(value)
         except (self._error, UnicodeDecodeError, RecursionError):  # RecursionError: nesting no decoder recurses into
-            return None
-        return None if pid is None else str(pid)
+            return None, None
+        return (None if ids.prediction_id is None else str(ids.prediction_id)), ids.model_id
 
 
 class Ownership:

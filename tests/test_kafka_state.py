@@ -35,6 +35,7 @@ from tests.servers import RecordingServer, Request
 
 pytestmark = pytest.mark.kafka
 MODELS = ("churn", "churn-eu")  # murmur2 puts them in partitions 1 and 0 of 2
+PARTITION_OF = {"churn": 1, "churn-eu": 0}
 
 
 def make_topics(bootstrap: str, partitions: int = 2, outcomes_partitions: int | None = None) -> dict[str, str]:
@@ -77,19 +78,33 @@ def write_config(directory: Path, bootstrap: str, topics: dict[str, str], group:
     return path
 
 
-def scenario_messages(shifted: tuple[str, ...] = ("churn",)) -> list[tuple[str, bytes, bytes]]:
-    """Both models' events, interleaved (each half of the list has events of both)."""
+def scenario_messages(shifted: tuple[str, ...] = ("churn",)) -> list[tuple[str, bytes | None, bytes]]:
+    """Both models' events, interleaved (each half of the list has events of both).
+
+    Every 25th prediction in the 300 messages before the middle is sent without a key (to
+    its model's partition, so that its model reads its events in one order in every run):
+    its outcome comes after the middle, so it is still waiting when a model moves, and the
+    predictions topic cannot give it back under the model's key: it has to travel in the
+    model's changelog record."""
     streams = [list(messages(Scenario(model_id=m, events=3000, label_delay=120, seed=seed,
                                       covariate_shift_at=1500 if m in shifted else None)))
                for seed, m in enumerate(MODELS)]
-    return [e for pair in zip(*streams, strict=True) for e in pair]
+    events: list[tuple[str, bytes | None, bytes]] = [e for pair in zip(*streams, strict=True) for e in pair]
+    half = len(events) // 2
+    for i in range(half - 300, half):
+        topic, _, value = events[i]
+        if topic == "predictions" and i % 25 == 0:
+            events[i] = (topic, None, value)
+    return events
 
 
-def produce(bootstrap: str, topics: dict[str, str], batch: list[tuple[str, bytes, bytes]]) -> None:
+def produce(bootstrap: str, topics: dict[str, str], batch: list[tuple[str, bytes | None, bytes]]) -> None:
     producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, acks="all")
     try:
         for topic, key, value in batch:
-            producer.send(topics[topic], key=key, value=value)
+            # a keyless event goes to its model's partition (the one its key would choose)
+            partition = None if key is not None else PARTITION_OF[json.loads(value)["model_id"]]
+            producer.send(topics[topic], key=key, value=value, partition=partition)
         producer.flush()
     finally:
         producer.close()
@@ -196,6 +211,7 @@ def test_a_model_moved_mid_stream_gives_the_single_instance_findings(
     group = f"moved-{topics2['predictions']}"
     half = len(events) // 2
     first = events[:half]
+    assert sum(1 for _, key, _ in first if key is None) >= 5, "keyless predictions must wait across the move"
     produce(kafka_bootstrap, topics2, first)
     a = Instance(write_config(tmp_path / "a", kafka_bootstrap, topics2, group, client=kafka_client))
     instances.append(a)

@@ -304,23 +304,37 @@ def test_chaos(tmp_path: Path, instances: int) -> None:
             ends = {tp: n for tp, n in end_offsets(broker.bootstrap, [topics["predictions"], topics["outcomes"]]).items() if n}
             quiet_since = [time.monotonic(), 0]
 
+            waiting_for: list[str] = [""]
+
             def settled() -> bool:
                 fleet.check()
                 status = fleet.status(lambda d: collect(str(d.config)))
-                if {tp: n for tp, n in status.get("offsets", {}).items() if n} != ends or any(fleet.undelivered()[0].values()):
+                read = {tp: n for tp, n in status.get("offsets", {}).items() if n}
+                if read != ends:
+                    waiting_for[0] = f"offsets {sorted((tp, read.get(tp), n) for tp, n in ends.items() if read.get(tp) != n)}"
+                    return False
+                owned = {name: keys for name, keys in fleet.undelivered()[0].items() if keys}
+                if owned:
+                    waiting_for[0] = f"undelivered {owned}"
                     return False
                 # outcomes behind one whose prediction never came wait (in the outcome stream's order)
                 # until the predictions watermark passes it or the predictions have been silent for
                 # event_time.idle_after: everything read is not yet everything labelled
                 expected = Counter(x.model for x in where.values() if x.kind == "valid" and x.topic == "outcomes")
-                if any(status["models"][m].get("labelled_samples", 0) < expected[m] for m in MODELS):
+                short = {m: (status["models"].get(m, {}).get("labelled_samples", 0), expected[m]) for m in MODELS
+                         if status["models"].get(m, {}).get("labelled_samples", 0) < expected[m]}
+                if short:
+                    waiting_for[0] = f"labelled (have, expected) {short}"
                     return False
                 attempts = len(slack.state.calls) + len(ci.requests)
                 if attempts != quiet_since[1]:
                     quiet_since[:] = [time.monotonic(), attempts]
                 return time.monotonic() - quiet_since[0] >= 5.0
 
-            wait_until("everything read, checkpointed and delivered", settled, 300, pump)
+            try:
+                wait_until("everything read, checkpointed and delivered", settled, 300, pump)
+            except AssertionError as e:
+                raise AssertionError(f"{e}; still waiting for {waiting_for[0]}\n{fleet.tail()}") from None
             last_metrics = [d.metrics() for d in fleet]
             codes = fleet.terminate()
             note(f"SIGTERM: exit codes {codes}")
