@@ -38,7 +38,7 @@ from typing import Any
 
 import pytest
 import yaml
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 
 from driftwarden.daemon.simulate import FEATURES, Scenario, messages, write_reference
@@ -49,6 +49,7 @@ from tests.chaos.ownership import Span, latest_assignee, owner_at, partition_of,
 from tests.chaos.recording_daemon import ENV as FINDINGS_ENV
 from tests.chaos.recording_daemon import Row, read_findings
 from tests.chaos.standins import flaky_standins
+from tests.chaos.topics import end_offsets
 
 pytestmark = [pytest.mark.chaos, pytest.mark.kafka]
 
@@ -194,15 +195,6 @@ def _events(d: DaemonProcess, model_ids: list[str]) -> dict[str, float] | None:
     return {m: metric_sum(samples, "driftwarden_events_total", model=m) for m in model_ids}
 
 
-def _end_offsets(bootstrap: str, topics: list[str]) -> dict[str, int]:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
-    try:
-        tps = [TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t) or ()]
-        return {f"{tp.topic}[{tp.partition}]": o for tp, o in consumer.end_offsets(tps).items()}
-    finally:
-        consumer.close()
-
-
 def _caught_up(d: DaemonProcess, ends: dict[str, int], outcomes: Counter[str]) -> Callable[[], str | None]:
     """What ``d``'s checkpoint still lacks (offsets short of the ends, labels short of the outcomes), or None."""
     def lacking() -> str | None:
@@ -335,7 +327,7 @@ def test_three_instances_scale_kill_and_roll_equal_one_instance(tmp_path: Path, 
         note("scaled 3 -> 1")
         produce(7)
         produce(8)
-        ends = _end_offsets(kafka_bootstrap, [topics["predictions"], topics["outcomes"]])
+        ends = end_offsets(kafka_bootstrap, [topics["predictions"], topics["outcomes"]])
         lacking = _caught_up(a, ends, outcomes)
         reason: list[str | None] = [None]
 

@@ -8,7 +8,6 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,11 +20,9 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 
 from driftwarden.alerts.webhook import verify_signature
-from driftwarden.daemon.app import App
-from driftwarden.daemon.config import load_config
-from driftwarden.daemon.kafka_io import open_dead_letters, open_source
 from driftwarden.daemon.simulate import Scenario, write_reference
 from driftwarden.daemon.simulate_kafka import produce_scenario
+from tests.app_thread import AppThread, stop_all
 from tests.servers import RecordingServer, slack_api, webhook_receiver
 
 pytestmark = pytest.mark.kafka
@@ -122,25 +119,8 @@ def secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DRIFTWARDEN_CI_SECRET", CI_SECRET)
 
 
-class DaemonThread:
+class DaemonThread(AppThread):
     """The real App + KafkaSource in a thread; stopped like SIGTERM does (stop_event)."""
-
-    def __init__(self, config_path: Path) -> None:
-        config = load_config(config_path)
-        self.dead_letters = open_dead_letters(config.kafka)
-        self.app = App(config, self.dead_letters, producer=self.dead_letters.producer)
-        self.source = open_source(
-            config.kafka, stored_offsets=self.app.checkpoint.offsets, on_revoke=self.app.save
-        )
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        try:
-            self.app.run(self.source)
-        except BaseException as exc:  # surfaced by stop()
-            self.error = exc
 
     def wait_consumed(self, predictions: int, timeout: float = 90.0) -> None:
         deadline = time.monotonic() + timeout
@@ -150,14 +130,6 @@ class DaemonThread:
             time.sleep(0.1)
         assert self.app.totals.predictions >= predictions, self.app.totals
 
-    def stop(self) -> None:
-        self.app.stop_event.set()
-        self.thread.join(timeout=60)
-        self.dead_letters.close()
-        assert not self.thread.is_alive(), "daemon did not stop"
-        if self.error is not None:
-            raise self.error
-
 
 @pytest.fixture
 def daemons() -> Iterator[list[DaemonThread]]:
@@ -165,10 +137,7 @@ def daemons() -> Iterator[list[DaemonThread]]:
     try:
         yield started
     finally:
-        for d in started:
-            if d.thread.is_alive():
-                d.app.stop_event.set()
-                d.thread.join(timeout=60)
+        stop_all(started)
 
 
 def test_drifted_model_alerts_slack_and_requests_retraining(

@@ -28,9 +28,10 @@ from driftwarden.alerts.receivers import build_notifiers
 from driftwarden.daemon.app import App
 from driftwarden.daemon.changelog import ChangelogError, StateRecord, decode, encode
 from driftwarden.daemon.config import load_config
-from driftwarden.daemon.kafka_io import Source, open_dead_letters, open_source
+from driftwarden.daemon.kafka_io import open_dead_letters
 from driftwarden.daemon.simulate import Scenario, messages, write_reference
 from driftwarden.daemon.status_cmd import run_status
+from tests.app_thread import AppThread, stop_all
 from tests.servers import RecordingServer, Request
 
 pytestmark = pytest.mark.kafka
@@ -110,46 +111,26 @@ def produce(bootstrap: str, topics: dict[str, str], batch: list[tuple[str, bytes
         producer.close()
 
 
-class Instance:
+class Instance(AppThread):
     """App + source in a thread, wired as ``driftwarden run`` wires them; records every finding it ingests."""
 
     def __init__(self, config_path: Path, notifiers: dict[str, Notifier] | None = None) -> None:
-        config = load_config(config_path)
         self.findings: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        self.dead_letters = open_dead_letters(config.kafka)
-        self.app = App(config, self.dead_letters, producer=self.dead_letters.producer, notifiers=notifiers)
         record = self.findings
         ingest = AlertPipeline.ingest
 
-        def recording(alerts: AlertPipeline, model_id: str, labels: Any, findings: Any, now: float) -> Any:
-            record[model_id].extend(f.to_dict() for f in findings)
-            return ingest(alerts, model_id, labels, findings, now)
+        def recording(app: App) -> None:
+            def ingest_recorded(model_id: str, labels: Any, findings: Any, now: float) -> Any:
+                record[model_id].extend(f.to_dict() for f in findings)
+                return ingest(app.alerts, model_id, labels, findings, now)
+            app.alerts.ingest = ingest_recorded  # type: ignore[method-assign]
 
-        self.app.alerts.ingest = lambda *a: recording(self.app.alerts, *a)  # type: ignore[method-assign]
-        self.source: Source = open_source(config.kafka, stored_offsets=self.app.stored_offsets, on_revoke=self.app.save,
-                                          on_assign=self.app.assigned, on_revoked=self.app.revoked)
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        try:
-            self.app.run(self.source)
-        except BaseException as exc:  # surfaced by stop()
-            self.error = exc
+        super().__init__(config_path, notifiers, prepare=recording)
 
     @property
     def owned(self) -> set[str]:
         assert self.app.kafka_state is not None
         return self.app.kafka_state.ownership.owned_models()
-
-    def stop(self) -> None:
-        self.app.stop_event.set()
-        self.thread.join(timeout=60)
-        self.dead_letters.close()
-        assert not self.thread.is_alive(), "instance did not stop"
-        if self.error is not None:
-            raise self.error
 
 
 @pytest.fixture
@@ -158,11 +139,7 @@ def instances() -> Iterator[list[Instance]]:
     try:
         yield started
     finally:
-        for i in started:
-            if i.thread.is_alive():
-                i.app.stop_event.set()
-                i.thread.join(timeout=60)
-                i.dead_letters.close()
+        stop_all(started)
 
 
 def wait_for(condition: Any, what: Any, timeout: float = 90.0) -> None:

@@ -50,6 +50,7 @@ from tests.chaos.catalogue import KINDS, MODELS, SHIFTED, Produced, mixed_traffi
 from tests.chaos.daemon_process import DaemonProcess, metric_sum
 from tests.chaos.fleet import Fleet
 from tests.chaos.standins import flaky_standins
+from tests.chaos.topics import end_offsets
 from tests.servers import slack_api, webhook_receiver
 
 pytestmark = [pytest.mark.chaos, pytest.mark.kafka]
@@ -181,15 +182,6 @@ def read_dead_letters(bootstrap: str, topic: str) -> list[Any]:
                 records.extend(batch)
         assert all(consumer.position(tp) >= end[tp] for tp in tps), "dead-letter topic not read to its end"
         return records
-    finally:
-        consumer.close()
-
-
-def end_offsets(bootstrap: str, topics: list[str]) -> dict[str, int]:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
-    try:
-        tps = [TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t) or ()]
-        return {f"{tp.topic}[{tp.partition}]": o for tp, o in consumer.end_offsets(tps).items()}
     finally:
         consumer.close()
 
