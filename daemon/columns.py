@@ -325,8 +325,11 @@ def timestamps(values: Sequence[datetime | float]) -> np.ndarray:
     >>> timestamps([1.5, 1e18]).tolist() == [1.5, LATEST]
     True
     """
-    if set(map(type, values)) <= {float, int}:
+    kinds = set(map(type, values))
+    if kinds <= {float, int}:
         return np.clip(np.array(values, dtype=np.float64), EARLIEST, LATEST)
+    if kinds == {datetime}:  # the decoders' RFC 3339 times: one C call each, clamped at once (as event_time)
+        return np.clip(np.fromiter(map(datetime.timestamp, values), np.float64, len(values)), EARLIEST, LATEST)
     return np.array([event_time(v) for v in values], dtype=np.float64)
 
 
