@@ -329,7 +329,8 @@ def timestamps(values: Sequence[datetime | float]) -> np.ndarray:
     if kinds <= {float, int}:
         return np.clip(np.array(values, dtype=np.float64), EARLIEST, LATEST)
     if kinds == {datetime}:  # the decoders' RFC 3339 times: one C call each, clamped at once (as event_time)
-        return np.clip(np.fromiter(map(datetime.timestamp, values), np.float64, len(values)), EARLIEST, LATEST)
+        seconds = map(datetime.timestamp, values)  # type: ignore[arg-type]  # all of them datetimes
+        return np.clip(np.fromiter(seconds, np.float64, len(values)), EARLIEST, LATEST)
     return np.array([event_time(v) for v in values], dtype=np.float64)
 
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import numpy as np
 from hypothesis import given
@@ -55,7 +55,7 @@ def test_columns_match_a_per_event_reference(dicts: list[dict[str, object]], com
 
 
 aware_times = st.datetimes(timezones=st.sampled_from(
-    [timezone.utc, timezone(timedelta(hours=-5)), timezone(timedelta(hours=14)), timezone(timedelta(minutes=-719))]))
+    [UTC, timezone(timedelta(hours=-5)), timezone(timedelta(hours=14)), timezone(timedelta(minutes=-719))]))
 
 
 @given(st.lists(aware_times, min_size=1, max_size=30), st.booleans())
@@ -69,5 +69,5 @@ def test_timestamps_of_datetimes_match_event_time(times: list[datetime], with_nu
 def test_timestamps_of_datetimes_at_the_bounds() -> None:
     early = datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=5)))  # before 0001-01-01T00:00Z
     late = datetime(9999, 12, 31, 23, tzinfo=timezone(timedelta(hours=-5)))  # after 9999-12-31T23:59:59Z
-    assert timestamps([early, late, datetime(2026, 11, 30, 5, tzinfo=timezone.utc)]).tolist() == [
+    assert timestamps([early, late, datetime(2026, 11, 30, 5, tzinfo=UTC)]).tolist() == [
         EARLIEST, LATEST, 1796014800.0]
