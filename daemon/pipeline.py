@@ -9,6 +9,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import operator
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +43,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 MAX_WAITING_FINDINGS = 20_000  # per model; past it the oldest reach the alerts without waiting for the clock
 E = TypeVar("E", PredictionEvent, OutcomeEvent)
+_EVENT = operator.itemgetter(1)  # of a decoder's (index, event)
+_MODEL_ID = operator.attrgetter("model_id")
 
 
 @dataclass(slots=True)
@@ -174,8 +177,13 @@ class Pipeline:
     def _route(self, events: Sequence[tuple[int, E]]) -> dict[str, list[E]]:
         """Decoded events grouped by model; events of models not in the config are counted, not kept."""
         by_model: dict[str, list[E]] = defaultdict(list)
+        decoded = list(map(_EVENT, events))
+        ids = set(map(_MODEL_ID, decoded))
+        if len(ids) == 1 and (only := next(iter(ids))) in self.models:  # the common poll: one model's events
+            by_model[only] = decoded
+            return by_model
         unknown = 0
-        for _, event in events:
+        for event in decoded:
             if event.model_id in self.models:
                 by_model[event.model_id].append(event)
             else:
