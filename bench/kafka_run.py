@@ -25,8 +25,10 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import io
 import json
+import math
 import os
 import pstats
 import resource
@@ -36,6 +38,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -72,16 +75,37 @@ def _config(bootstrap: str, topics: dict[str, str], workdir: Path, client: str) 
     }, base_dir=str(workdir))
 
 
+STALL_SECONDS = 120.0  # no record for this long: the run is reported as stalled, not waited for forever
+
+
+class Stalled(Exception):
+    """A run whose consumer handed on nothing for STALL_SECONDS (the figure is left out, and said)."""
+
+
 def _timed(poll: Callable[[], int], total: int) -> float:
     """Messages/s from the first non-empty batch until ``total`` were seen."""
     started, seen = None, 0
+    progress = time.monotonic()
     while seen < total:
         n = poll()
         if n and started is None:
             started = time.perf_counter()
         seen += n
+        if n:
+            progress = time.monotonic()
+        elif time.monotonic() - progress > STALL_SECONDS:
+            raise Stalled(f"nothing for {STALL_SECONDS:.0f} s after {seen:,} of {total:,} messages")
     assert started is not None
     return seen / (time.perf_counter() - started)
+
+
+def _attempt(what: str, measure: Callable[[], float]) -> float:
+    """``measure()``, or NaN (printed) when its consumer stalled."""
+    try:
+        return measure()
+    except Stalled as exc:
+        print(f"{what}: STALLED ({exc}); left out of the medians", flush=True)
+        return math.nan
 
 
 def raw_rate(config: Config, total: int) -> float:
@@ -149,18 +173,43 @@ def _batches(config: Config, scenario: Scenario) -> list[Polled]:
     return out
 
 
-def in_process_rate(config: Config, scenario: Scenario) -> float:
-    """The ceiling without a broker: the same messages (production order) handed to App.handle in polls' batches."""
+class _GcTime:
+    """Seconds spent in Python's cyclic garbage collector while entered (gc.callbacks)."""
+
+    def __init__(self) -> None:
+        self.seconds = self._start = 0.0
+
+    def __call__(self, phase: str, _info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._start = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._start
+
+    def __enter__(self) -> _GcTime:
+        gc.callbacks.append(self)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        gc.callbacks.remove(self)
+
+
+def in_process_rate(config: Config, scenario: Scenario) -> tuple[float, float]:
+    """The ceiling without a broker: the same messages (production order) handed to App.handle in polls' batches.
+
+    Returns messages/s and the share of that time spent in the cyclic garbage collector.
+    """
     batches = _batches(config, scenario)
     dead = _Discard()
     app = App(config, dead)
     prepare_loop()
     try:
-        started = time.perf_counter()
-        for b in batches:
-            app.handle(b)
-            app.housekeeping(None)
-        return sum(map(len, batches)) / (time.perf_counter() - started)
+        with _GcTime() as collecting:
+            started = time.perf_counter()
+            for b in batches:
+                app.handle(b)
+                app.housekeeping(None)
+            elapsed = time.perf_counter() - started
+        return sum(map(len, batches)) / elapsed, collecting.seconds / elapsed
     finally:
         app.close()
 
@@ -190,6 +239,12 @@ def profile(config: Config, total: int, top: int = 25) -> str:
     out = io.StringIO()
     pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(top)
     return out.getvalue()
+
+
+def _median(rates: list[float]) -> float:
+    """Median of the runs that did not stall (NaN if all did)."""
+    done = [r for r in rates if not math.isnan(r)]
+    return statistics.median(done) if done else math.nan
 
 
 def figure(what: str, value: float, unit: str, baseline: str | None = None,
@@ -232,12 +287,15 @@ def main() -> int:
             e2e: dict[str, list[float]] = {c: [] for c in clients}
             for i in range(args.repeats):
                 decoded.append(decode_rate(_config(bootstrap, topics, work, clients[0]), scenario))
-                inproc.append(in_process_rate(_config(bootstrap, topics, work, clients[0]), scenario))
-                print(f"run {i + 1} {'no broker':>15}: in-process {inproc[-1]:>10,.0f}/s (App.handle alone); "
-                      f"decode alone {decoded[-1]:>10,.0f}/s")
+                rate, gc_share = in_process_rate(_config(bootstrap, topics, work, clients[0]), scenario)
+                inproc.append(rate)
+                print(f"run {i + 1} {'no broker':>15}: in-process {inproc[-1]:>10,.0f}/s (App.handle alone, "
+                      f"{gc_share:.0%} of it in the cyclic GC); decode alone {decoded[-1]:>10,.0f}/s")
                 for client in clients:  # interleaved: a noisy neighbour slows both figures of a run alike
-                    raw[client].append(raw_rate(_config(bootstrap, topics, work, client), total))
-                    e2e[client].append(end_to_end_rate(_config(bootstrap, topics, work, client), total))
+                    raw[client].append(_attempt(f"{client} raw",
+                                                partial(raw_rate, _config(bootstrap, topics, work, client), total)))
+                    e2e[client].append(_attempt(f"{client} end-to-end",
+                                                partial(end_to_end_rate, _config(bootstrap, topics, work, client), total)))
                     print(f"run {i + 1} {client:>15}: raw {raw[client][-1]:>10,.0f}/s  "
                           f"end-to-end {e2e[client][-1]:>10,.0f}/s  ({e2e[client][-1] / raw[client][-1]:.2f}x)")
             print(f"\nmedians of {args.repeats} runs, {total:,} messages each (messages/s):")
@@ -247,7 +305,10 @@ def main() -> int:
             print(f"{'client':>15}  {'raw':>10}  {'end-to-end':>10}  ratio")
             results: dict[str, Any] = {}
             for client in clients:
-                r, e = statistics.median(raw[client]), statistics.median(e2e[client])
+                r, e = _median(raw[client]), _median(e2e[client])
+                if math.isnan(r) or math.isnan(e):
+                    print(f"{client:>15}  stalled in every run: no figure")
+                    continue
                 results[client] = (r, e)
                 print(f"{client:>15}  {r:>10,.0f}  {e:>10,.0f}  {e / r:.2f}x")
             if "confluent-kafka" in results:

@@ -47,6 +47,7 @@ class _Tracked:
     window_end: float
     degraded: bool
     p_value: bool  # the p-value series exists
+    series: tuple[Gauge, Gauge, Gauge, Gauge]  # its statistic, threshold, degraded, evaluated_at children
 
 
 class CheckGauges:
@@ -85,17 +86,22 @@ class CheckGauges:
             if f.key not in checks and not self._admit(model, checks, f):
                 continue
             labels = (model, *f.key)
-            self.statistic.labels(*labels).set(f.statistic)
-            self.threshold.labels(*labels).set(f.threshold)
-            self.degraded.labels(*labels).set(1.0 if f.degraded else 0.0)
-            self.evaluated_at.labels(*labels).set(f.window_end)
             tracked = checks.get(f.key)
+            # a check's children are looked up once (labels() costs ~15 us; a block sets thousands)
+            series = tracked.series if tracked is not None else (
+                self.statistic.labels(*labels), self.threshold.labels(*labels), self.degraded.labels(*labels),
+                self.evaluated_at.labels(*labels))
+            statistic, threshold, degraded, evaluated_at = series
+            statistic.set(f.statistic)
+            threshold.set(f.threshold)
+            degraded.set(1.0 if f.degraded else 0.0)
+            evaluated_at.set(f.window_end)
             had_p = tracked is not None and tracked.p_value
             if f.p_value is not None:
                 self.p_value.labels(*labels).set(f.p_value)
             elif had_p:
                 self.p_value.remove(*labels)
-            checks[f.key] = _Tracked(f.window_end, f.degraded, f.p_value is not None)
+            checks[f.key] = _Tracked(f.window_end, f.degraded, f.p_value is not None, series)
             self._special(model, f)
         self._set_alerts(changed, replace_all=False)
 

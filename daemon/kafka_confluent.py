@@ -299,15 +299,15 @@ class ConfluentSource(SourceBase):
         return {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
 
     def _high_watermark(self, key: tuple[str, int]) -> int | None:
-        try:
-            _, high = self.consumer.get_watermark_offsets(TopicPartition(*key), cached=True)
-        except KafkaException:
-            return None
-        return int(high) if high >= 0 else None
+        return self._end(key, cached=True)  # what librdkafka last heard from the broker
 
     def _ask_end(self, key: tuple[str, int]) -> int | None:
+        return self._end(key, timeout=PROBE_TIMEOUT)  # asks the broker
+
+    def _end(self, key: tuple[str, int], **how: Any) -> int | None:
+        """The partition's high watermark (``how``: get_watermark_offsets' cached/timeout), None if unknown."""
         try:
-            _, high = self.consumer.get_watermark_offsets(TopicPartition(*key), timeout=PROBE_TIMEOUT)
+            _, high = self.consumer.get_watermark_offsets(TopicPartition(*key), **how)
         except KafkaException:
             return None
         return int(high) if high >= 0 else None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import operator
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from driftwarden.daemon.events import (
     Rejected,
     decode_outcomes,
 )
-from driftwarden.daemon.held import HeldPrediction
+from driftwarden.daemon.held import Held, HeldPrediction
 from driftwarden.daemon.join import OutcomeJoin, Pair
 from driftwarden.daemon.metrics import Metrics
 from driftwarden.daemon.rebuild import ReferenceRebuilder, write_reference
@@ -42,6 +43,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 MAX_WAITING_FINDINGS = 20_000  # per model; past it the oldest reach the alerts without waiting for the clock
 E = TypeVar("E", PredictionEvent, OutcomeEvent)
+_EVENT = operator.itemgetter(1)  # of a decoder's (index, event)
+_MODEL_ID = operator.attrgetter("model_id")
+_KPIS = operator.attrgetter("kpis")
+_PREDICTION, _OUTCOME_EVENT = operator.itemgetter(0), operator.itemgetter(1)  # of a joined pair
+_TIMESTAMP = operator.attrgetter("timestamp")
+_OUTCOME = operator.attrgetter("outcome")
 
 
 @dataclass(slots=True)
@@ -174,8 +181,13 @@ class Pipeline:
     def _route(self, events: Sequence[tuple[int, E]]) -> dict[str, list[E]]:
         """Decoded events grouped by model; events of models not in the config are counted, not kept."""
         by_model: dict[str, list[E]] = defaultdict(list)
+        decoded = list(map(_EVENT, events))
+        ids = set(map(_MODEL_ID, decoded))
+        if len(ids) == 1 and (only := next(iter(ids))) in self.models:  # the common poll: one model's events
+            by_model[only] = decoded
+            return by_model
         unknown = 0
-        for _, event in events:
+        for event in decoded:
             if event.model_id in self.models:
                 by_model[event.model_id].append(event)
             else:
@@ -353,22 +365,22 @@ class Pipeline:
 
 
 def outcome_batch(pairs: Sequence[Pair], spec: ModelSpec, typed: TypedDecoders | None = None) -> OutcomeBatch:
-    predictions = [p for p, _ in pairs]
-    outcomes = [o for _, o in pairs]
-    kinds = {type(p) for p in predictions}
+    predictions: list[Held] = list(map(_PREDICTION, pairs))
+    outcomes: list[OutcomeEvent] = list(map(_OUTCOME_EVENT, pairs))
+    kinds = set(map(type, predictions))
     if len(kinds) == 1 and issubclass(next(iter(kinds)), HeldPrediction):
         features = held_batch(predictions, spec)  # type: ignore[arg-type]  # all held, one layout
     else:  # mixed (predictions restored from a checkpoint, or of the contract decoder): as events
         events = [p.to_event() if isinstance(p, HeldPrediction) else p for p in predictions]
         features = prediction_batch(events, spec, typed)
-    kpi_names = sorted({k for o in outcomes if o.kpis for k in o.kpis})
+    kpi_names = sorted({k for kpis in map(_KPIS, outcomes) if kpis for k in kpis})
     kpis = {
         name: np.array([(o.kpis or {}).get(name, np.nan) for o in outcomes], dtype=np.float64) for name in kpi_names
     }
     return OutcomeBatch(
-        timestamps=timestamps([o.timestamp for o in outcomes]),
+        timestamps=timestamps(list(map(_TIMESTAMP, outcomes))),
         prediction_timestamps=features.timestamps,
-        y_true=label_column([o.outcome for o in outcomes], spec),
+        y_true=label_column(list(map(_OUTCOME, outcomes)), spec),
         y_pred=features.prediction,
         score=features.score,
         features=features.features,

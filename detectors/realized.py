@@ -91,16 +91,17 @@ class RealizedTracker:
         window = _Window(float(t0), float(t1), int(n))
         self.windows.append(window)
         del self.windows[: max(0, len(self.windows) - self.max_windows)]
-        early, self._early = self._early, []
-        for row in early:
-            if row[0] > window.t1:
-                self._early.append(row)
-            elif row[0] >= window.t0 and len(window.y_true) < window.needed(self.min_coverage):
-                window.y_true.append(row[1])
-                window.y_pred.append(row[2])
-                window.score.append(row[3])
-                window.last_label = max(window.last_label, row[4])
-        if len(window.y_true) >= window.needed(self.min_coverage):
+        needed = window.needed(self.min_coverage)
+        early = self._early
+        self._early = [row for row in early if row[0] > window.t1]  # still ahead of every estimated window
+        taken = [row for row in early if window.t0 <= row[0] <= window.t1][:needed]  # the first to arrive
+        if taken:
+            _, y_true, y_pred, score, label_t = zip(*taken, strict=True)
+            window.y_true.extend(y_true)
+            window.y_pred.extend(y_pred)
+            window.score.extend(score)
+            window.last_label = max(window.last_label, *label_t)
+        if len(window.y_true) >= needed:
             self.windows.remove(window)
             return self._realized(window)
         return []

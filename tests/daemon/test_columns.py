@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta, timezone
+
 import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from driftwarden.daemon.columns import label_text, prediction_batch
-from driftwarden.daemon.events import PredictionEvent
+from driftwarden.daemon.columns import label_text, prediction_batch, timestamps
+from driftwarden.daemon.events import EARLIEST, LATEST, PredictionEvent, event_time
 from driftwarden.detectors.spec import FeatureSpec, ModelSpec
 
 SPEC = ModelSpec(task="binary", features={"age": FeatureSpec("numeric"), "plan": FeatureSpec("categorical")})
@@ -50,3 +52,22 @@ def test_columns_match_a_per_event_reference(dicts: list[dict[str, object]], com
     assert batch.type_errors.get("age", 0) == bad
     assert batch.missing_keys.get("age", 0) == sum(1 for d in dicts if "age" not in d)
     assert batch.undeclared_keys.get("colour", 0) == sum(1 for d in dicts if "colour" in d)
+
+
+aware_times = st.datetimes(timezones=st.sampled_from(
+    [UTC, timezone(timedelta(hours=-5)), timezone(timedelta(hours=14)), timezone(timedelta(minutes=-719))]))
+
+
+@given(st.lists(aware_times, min_size=1, max_size=30), st.booleans())
+def test_timestamps_of_datetimes_match_event_time(times: list[datetime], with_number: bool) -> None:
+    """The vectorized path for decoded RFC 3339 times gives event_time's value for each (clamped at the year bounds)."""
+    values: list[datetime | float] = [*times, 12.5] if with_number else list(times)
+    expected = np.array([event_time(v) for v in values], dtype=np.float64)
+    np.testing.assert_array_equal(timestamps(values), expected)
+
+
+def test_timestamps_of_datetimes_at_the_bounds() -> None:
+    early = datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=5)))  # before 0001-01-01T00:00Z
+    late = datetime(9999, 12, 31, 23, tzinfo=timezone(timedelta(hours=-5)))  # after 9999-12-31T23:59:59Z
+    assert timestamps([early, late, datetime(2026, 11, 30, 5, tzinfo=UTC)]).tolist() == [
+        EARLIEST, LATEST, 1796014800.0]

@@ -145,3 +145,16 @@ def test_undeclared_keys_are_capped_per_model_degraded_ones_first() -> None:
     assert m.registry.get_sample_value("driftwarden_check_statistic", AGE) == 0.1
     firing = [s for s in served(m) if s.startswith("driftwarden_alert_firing{") and 'model="churn"' in s]
     assert len(firing) <= 2 * MAX_OPEN_SUBJECTS
+
+
+def test_a_check_evicted_and_evaluated_again_exports_its_new_values() -> None:
+    """A check's series are looked up once and kept: one removed past the cap must come back live."""
+    m = Metrics()
+    m.observe_findings("churn", [undeclared(f"k{i:02d}", 10.0 + i, False) for i in range(MAX_OPEN_SUBJECTS)])
+    m.observe_findings("churn", [undeclared("bad", 100.0, True)])  # evicts k00, the oldest healthy one
+    assert "k00" not in open_subjects(m)
+    for t, degraded in ((200.0, True), (201.0, False)):  # k00 again (replacing the oldest healthy), then updated
+        m.observe_findings("churn", [undeclared("k00", t, degraded)])
+        labels = {"model": "churn", "kind": "quality", "detector": "undeclared_key_rate", "subject": "k00"}
+        assert m.registry.get_sample_value("driftwarden_check_last_evaluation_timestamp_seconds", labels) == t
+        assert m.registry.get_sample_value("driftwarden_check_degraded", labels) == float(degraded)

@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import copy
 import json
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from driftwarden.detectors.estimation import CbpeEstimator
-from driftwarden.detectors.realized import RealizedTracker
+from driftwarden.detectors.findings import Finding
+from driftwarden.detectors.realized import RealizedTracker, _Window
 
 
 def _labels(rng: np.random.Generator, p: np.ndarray) -> np.ndarray:
@@ -63,3 +67,43 @@ def test_labels_that_come_before_their_window_is_estimated_count_the_same() -> N
     assert early.add_window(0.0, 999.0, 1000) == []
     got = early.observe(t[600:], truth[600:], pred[600:], score[600:])
     assert [(f.detector, f.statistic) for f in got] == [(f.detector, f.statistic) for f in expected] != []
+
+
+def _add_window_per_row(tracker: RealizedTracker, t0: float, t1: float, n: int) -> list[Finding]:
+    """add_window as it was written before it was vectorized: one row at a time (the reference)."""
+    window = _Window(float(t0), float(t1), int(n))
+    tracker.windows.append(window)
+    del tracker.windows[: max(0, len(tracker.windows) - tracker.max_windows)]
+    early, tracker._early = tracker._early, []
+    for row in early:
+        if row[0] > window.t1:
+            tracker._early.append(row)
+        elif row[0] >= window.t0 and len(window.y_true) < window.needed(tracker.min_coverage):
+            window.y_true.append(row[1])
+            window.y_pred.append(row[2])
+            window.score.append(row[3])
+            window.last_label = max(window.last_label, row[4])
+    if len(window.y_true) >= window.needed(tracker.min_coverage):
+        tracker.windows.remove(window)
+        return tracker._realized(window)
+    return []
+
+
+_TEMPLATE = _tracker(np.random.default_rng(0))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 40), st.booleans(), st.floats(0, 1), st.integers(0, 60)), max_size=60),
+       st.integers(0, 30), st.integers(1, 40), st.integers(1, 30), st.sampled_from([0.3, 0.9, 1.0]))
+def test_add_window_matches_the_per_row_loop(rows: list[tuple[int, bool, float, int]], t0: int, span: int,
+                                             n: int, coverage: float) -> None:
+    fast, slow = (copy.deepcopy(_TEMPLATE) for _ in range(2))
+    fast.min_coverage = slow.min_coverage = coverage
+    early = [(float(t), "1" if y else "0", "1" if s > 0.5 else "0", s, float(t + lag)) for t, y, s, lag in rows]
+    fast._early, slow._early = list(early), list(early)
+    got, expected = fast.add_window(t0, t0 + span, n), _add_window_per_row(slow, t0, t0 + span, n)
+    assert [(f.detector, f.statistic, f.window_end, f.degraded) for f in got] == [
+        (f.detector, f.statistic, f.window_end, f.degraded) for f in expected]
+    assert fast._early == slow._early
+    assert [(w.t0, w.y_true, w.y_pred, w.score, w.last_label) for w in fast.windows] == [
+        (w.t0, w.y_true, w.y_pred, w.score, w.last_label) for w in slow.windows]
