@@ -16,6 +16,7 @@ import html
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
+from driftwarden.alerts.quote import quote
 from driftwarden.alerts.reports.report import Report
 from driftwarden.detectors.findings import Finding
 
@@ -73,18 +74,17 @@ def _finding_rows(findings: Sequence[Finding]) -> list[list[str]]:
         lo, hi = f.details.get("ci_low"), f.details.get("ci_high")
         ci = f"{num(lo)} &ndash; {num(hi)}" if isinstance(lo, float) and isinstance(hi, float) else "&ndash;"
         cls = "bad" if f.degraded else "ok"
+        q = quote(f)
         rows.append(
             [
                 esc(f.kind),
                 esc(f.detector),
                 f"<code>{esc(f.subject)}</code>",
-                f'<span class="{cls}">{num(f.statistic)}</span>',
-                num(f.threshold),
+                f'<span class="{cls}">{esc(q.metric_text(), 400)}</span>',
                 ci,
-                num(f.p_value),
+                esc(q.evidence_text(), 400) if q.sequential else "&ndash;",
                 esc(f.severity),
                 when(f.window_end),
-                num(f.window_size),
                 esc(f.summary, 400),
             ]
         )
@@ -95,13 +95,11 @@ FINDING_HEADERS = [
     "kind",
     "detector",
     "subject",
-    "statistic",
-    "threshold",
+    "metric",
     "interval",
-    "p-value",
+    "evidence (sequential checks)",
     "severity",
     "window end",
-    "window size",
     "summary",
 ]
 
@@ -135,7 +133,8 @@ def render(report: Report, bundle_name: str | None = None) -> str:
     parts += ['<h2 id="what-fired">What fired</h2>', table(FINDING_HEADERS, _finding_rows(r.triggering), "on-demand report")]
     parts += [
         '<h2 id="suspects">Suspects</h2>',
-        '<p class="muted">Features ranked by drift score (statistic / threshold) '
+        '<p class="muted">Features ranked by drift score (the drift metric / its threshold; for a sequential '
+        "check its effect over the change window / the floor) "
         "x importance, drift that fits the onset first; drift that began while the triggering checks "
         "were still healthy (onset: before) does not explain it and ranks after; r: correlation of the "
         "feature's drift with the performance degradation over recent windows.</p>",

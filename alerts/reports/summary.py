@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from driftwarden.alerts.quote import number, quote
 from driftwarden.alerts.reports.report import Report
 
 MAX_VALUE = 60
@@ -43,11 +44,10 @@ def render_markdown(report: Report, link: str | None = None, suspects: int = 3, 
     lines = [f"*Model {code(r.model_id)}{version}: root-cause report* (onset {_when(r.onset)})"]
     for f in r.triggering[:3]:
         lo, hi = f.details.get("ci_low"), f.details.get("ci_high")
-        ci = f", 95% CI {_n(lo)}-{_n(hi)}" if isinstance(lo, float) and isinstance(hi, float) else ""
-        lines.append(
-            f"- {f.severity}: {code(f.kind)} {code(f.subject)} {f.detector} = {_n(f.statistic)} "
-            f"(threshold {_n(f.threshold)}{ci}, n={f.window_size})"
-        )
+        ci = f", 95% CI {number(lo)}-{number(hi)}" if isinstance(lo, float) and isinstance(hi, float) else ""
+        q = quote(f)
+        evidence = f"; evidence: {q.evidence_text()}" if q.sequential else ""
+        lines.append(f"- {f.severity}: {code(f.kind)} {code(f.subject)} {f.detector}: {q.metric_text()}{ci}{evidence}")
     top = [s for s in r.suspects if s.drift_degraded and s.onset_fit != "before"][:suspects]
     before = [s for s in r.suspects if s.onset_fit == "before"][:suspects]
     if top:

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from driftwarden.alerts.quote import quote
 from driftwarden.alerts.reports.history import Series, aligned_correlation, run_start
 from driftwarden.alerts.reports.report import Change, Suspect
 from driftwarden.detectors.binning import CategoricalBinning, NumericBinning, missing_mask, psi
@@ -135,8 +136,9 @@ def rank_suspects(
         ref = reference.get(name, np.empty(0))
         cur = current.get(name, np.empty(0))
         last = latest.get(name)
-        if last is not None and last.threshold > 0:
-            metric, stat, thr, p = last.detector, last.statistic, last.threshold, last.p_value
+        q = quote(last) if last is not None else None
+        if last is not None and q is not None and q.bound is not None and q.bound > 0:
+            metric, stat, thr, p = q.metric, q.value, q.bound, q.p_value  # the metric, not a CUSUM's S
             deg, src = last.degraded, "finding"
         else:
             stat = recomputed_psi(ref, cur, fs.type == "numeric")
