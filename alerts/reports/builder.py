@@ -143,7 +143,8 @@ def build_report(
     perf_key = performance_key(series, trig)
     estimated = estimate_importance(spec, reference.features, reference.score, reference.y_pred)
     suspects = rank_suspects(spec, reference.features, current.features, everything, series, perf_key,
-                             importances(spec, estimated), onset=first, last_healthy=healthy)
+                             importances(spec, estimated), onset=first, last_healthy=healthy,
+                             alarm=max((f.window_end for f in trig), default=None))
     joined = outcomes if outcomes is not None else current if isinstance(current, OutcomeBatch) else None
     row_times, row_features, row_versions = times, dict(current.features), model_versions
     if outcomes is not None and outcomes is not current:

@@ -52,6 +52,10 @@ def onset(series: Series, triggering: Iterable[Finding]) -> tuple[float | None, 
     The earliest over the triggering checks; without history, the triggering windows themselves.
     A check that estimates its change point (``details["change_time"]``, the CUSUM's) starts there,
     and its last healthy time is as far before it as its first degraded verdict came after it.
+    A sequential drift check (``details["sequential"]``: a point per block, its CUSUM ``S``) starts
+    at the first block of its change window (``details["change_window_blocks"]`` blocks up to the
+    finding's; the alarm itself comes blocks after the change); it was surely healthy at the last
+    block before that with ``S`` at 0 (Page's change-point estimate), else the block before.
     """
     first: float | None = None
     healthy: float | None = None
@@ -68,9 +72,33 @@ def onset(series: Series, triggering: Iterable[Finding]) -> tuple[float | None, 
         if isinstance(change, float) and change < start:  # a sequential check estimates its change point
             # ... give or take its detection lag: the estimate is uncertain by about as much
             start, before = change, change - (start - change)
+        elif f.details.get("sequential") is True:
+            start, before = change_window_start(points, f) or (start, before)
         if first is None or start < first:
             first, healthy = start, before
     return first, healthy
+
+
+def change_window_start(points: list[Point], f: Finding) -> tuple[float, float | None] | None:
+    """(end of the first block of ``f``'s change window, end of the last block before it with ``S`` at 0,
+    else of the block before it) from the check's points (one per block, the last one ``f``'s); None
+    when they do not reach back that far.
+
+    >>> from driftwarden.detectors.findings import Finding
+    >>> pts = [Point(t, s, 10.0, s >= 10) for t, s in ((1, 0.0), (2, 4.0), (3, 7.5), (4, 12.0))]
+    >>> f = Finding("data_drift", "cusum", "age", 12.0, 10.0, True, 4, 500, details={"change_window_blocks": 2})
+    >>> change_window_start(pts, f), change_window_start(pts[1:], f)
+    ((3, 1), (3, 2))
+    """
+    blocks = f.details.get("change_window_blocks")
+    if not isinstance(blocks, int) or isinstance(blocks, bool) or blocks < 1 or not points \
+            or points[-1].window_end != f.window_end:
+        return None
+    first = len(points) - blocks
+    if first < 0:
+        return None
+    zero = next((p.window_end for p in reversed(points[:first]) if p.statistic <= 0), None)
+    return points[first].window_end, zero if zero is not None else points[first - 1].window_end if first > 0 else None
 
 
 def run_start(points: list[Point], until: float) -> float | None:

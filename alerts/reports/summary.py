@@ -47,7 +47,8 @@ def render_markdown(report: Report, link: str | None = None, suspects: int = 3, 
         ci = f", 95% CI {number(lo)}-{number(hi)}" if isinstance(lo, float) and isinstance(hi, float) else ""
         q = quote(f)
         evidence = f"; evidence: {q.evidence_text()}" if q.sequential else ""
-        lines.append(f"- {f.severity}: {code(f.kind)} {code(f.subject)} {f.detector}: {q.metric_text()}{ci}{evidence}")
+        test = "" if q.metric.lower() == f.detector.lower() or q.sequential else f" {f.detector}"
+        lines.append(f"- {f.severity}: {code(f.kind)} {code(f.subject)}{test}: {q.metric_text()}{ci}{evidence}")
     top = [s for s in r.suspects if s.drift_degraded and s.onset_fit != "before"][:suspects]
     before = [s for s in r.suspects if s.onset_fit == "before"][:suspects]
     if top:

@@ -122,6 +122,7 @@ def rank_suspects(
     importance: dict[str, tuple[float, str]],
     onset: float | None = None,
     last_healthy: float | None = None,
+    alarm: float | None = None,
 ) -> list[Suspect]:
     """Every declared feature, most suspicious first: drift that fits the onset (``onset``: first
     degraded window of the triggering checks, ``last_healthy``: their last healthy one before it),
@@ -150,6 +151,11 @@ def rank_suspects(
         weight, source = importance.get(name, (0.0, "estimated"))
         score = stat / thr if thr > 0 and math.isfinite(stat) else 0.0
         began = run_start(series.get(drift_key, []), onset) if drift_key and onset is not None else None
+        if began is None and drift_key and onset is not None and alarm is not None:
+            # a drift that began between the onset and the triggering alarm (a CUSUM alarms blocks after the
+            # change it estimates as the onset): it fits too
+            began = run_start(series.get(drift_key, []), alarm)
+            began = began if began is not None and began >= onset else None
         fit = "unknown" if began is None else \
             "before" if last_healthy is not None and began <= last_healthy else "fits"
         new = []
