@@ -44,6 +44,7 @@ from driftwarden.alerts.reports.report import Change, Report, ReportInputs, to_j
 from driftwarden.alerts.reports.segments import worst_segments
 from driftwarden.alerts.reports.summary import render_markdown
 from driftwarden.alerts.reports.suspects import (
+    blamed_features,
     data_changes,
     estimate_importance,
     finding_changes,
@@ -144,7 +145,7 @@ def build_report(
     estimated = estimate_importance(spec, reference.features, reference.score, reference.y_pred)
     suspects = rank_suspects(spec, reference.features, current.features, everything, series, perf_key,
                              importances(spec, estimated), onset=first, last_healthy=healthy,
-                             alarm=max((f.window_end for f in trig), default=None))
+                             alarm=max((f.window_end for f in trig), default=None), blamed=blamed_features(trig))
     joined = outcomes if outcomes is not None else current if isinstance(current, OutcomeBatch) else None
     row_times, row_features, row_versions = times, dict(current.features), model_versions
     if outcomes is not None and outcomes is not current:

@@ -136,7 +136,8 @@ def render(report: Report, bundle_name: str | None = None) -> str:
         '<p class="muted">Features ranked by drift score (the drift metric / its threshold; for a sequential '
         "check its effect over the change window / the floor) "
         "x importance, drift that fits the onset first; drift that began while the triggering checks "
-        "were still healthy (onset: before) does not explain it and ranks after; r: correlation of the "
+        "were still healthy (onset: before) does not explain it and ranks after; features a triggering alert blames "
+        "itself (onset: blamed) rank first; r: correlation of the "
         "feature's drift with the performance degradation over recent windows.</p>",
     ]
     srows = []

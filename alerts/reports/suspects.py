@@ -21,7 +21,7 @@ drift fits. Rank score = drift score x importance (x 0 when before the onset).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 import numpy as np
 
@@ -123,6 +123,7 @@ def rank_suspects(
     onset: float | None = None,
     last_healthy: float | None = None,
     alarm: float | None = None,
+    blamed: Collection[str] = (),
 ) -> list[Suspect]:
     """Every declared feature, most suspicious first: drift that fits the onset (``onset``: first
     degraded window of the triggering checks, ``last_healthy``: their last healthy one before it),
@@ -156,7 +157,7 @@ def rank_suspects(
             # change it estimates as the onset): it fits too
             began = run_start(series.get(drift_key, []), alarm)
             began = began if began is not None and began >= onset else None
-        fit = "unknown" if began is None else \
+        fit = "blamed" if name in blamed else "unknown" if began is None else \
             "before" if last_healthy is not None and began <= last_healthy else "fits"
         new = []
         if fs.type == "categorical" and len(cur):
@@ -189,9 +190,41 @@ def rank_suspects(
 
 
 def _group(s: Suspect) -> int:
+    if s.onset_fit == "blamed":
+        return -1
     if s.onset_fit == "before":
         return 1
     return 0 if s.drift_degraded else 2
+
+
+BLAMED_SHARE = 0.2  # a feature holding at least this share of a multivariate alarm's excess error is blamed
+
+
+def blamed_features(findings: Iterable[Finding]) -> set[str]:
+    """The features the triggering findings blame themselves (a multivariate alarm's changed pair, or the
+    features holding at least ``BLAMED_SHARE`` of its excess error): they explain it whatever their timing.
+
+    >>> f = Finding("multivariate_drift", "cusum", "features", 15.8, 9.5, True, 0.0, 500, details={
+    ...     "blames": "age (95%), tenure_days (4%)", "pair": "age~tenure_days", "contribution.age": 0.95,
+    ...     "contribution.tenure_days": 0.04})
+    >>> sorted(blamed_features([f]))
+    ['age']
+    >>> f.details["blames"] = "income, debt (corr 0.80 -> 0.02)"; f.details["pair"] = "income~debt"
+    >>> sorted(blamed_features([f]))
+    ['debt', 'income']
+    """
+    out: set[str] = set()
+    for f in findings:
+        d = f.details
+        if not f.degraded or not d.get("blames"):
+            continue
+        pair = d.get("pair")
+        if "(corr " in str(d["blames"]) and isinstance(pair, str) and "~" in pair:
+            out.update(pair.split("~", 1))
+            continue
+        out.update(k.split(".", 1)[1] for k, v in d.items()
+                   if k.startswith("contribution.") and isinstance(v, int | float) and v >= BLAMED_SHARE)
+    return out
 
 
 def recomputed_psi(reference: np.ndarray, current: np.ndarray, numeric: bool) -> float:
