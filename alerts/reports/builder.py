@@ -210,8 +210,11 @@ def _plots(report: Report, spec: ModelSpec, reference: OutcomeBatch, current: Pr
         if ref is not None and cur is not None:
             out[f"distribution:{s.feature}"] = P.distribution(s.feature, ref, cur, s.type == "numeric")
     if any(drift_lines.values()):
-        out["timeline:drift"] = P.timeline("drift of the top suspects (dashed: threshold)", drift_lines,
-                                           report.onset, "drift statistic")
+        if all(k.startswith("data_drift/cusum/") for k in drift_lines):  # sequential: the points are evidence
+            title, ylabel = "drift evidence of the top suspects: CUSUM S per block (dashed: its threshold h)", "CUSUM S"
+        else:
+            title, ylabel = "drift of the top suspects (dashed: threshold)", "drift statistic"
+        out["timeline:drift"] = P.timeline(title, drift_lines, report.onset, ylabel)
     if perf_key and series.get(perf_key):
         name = perf_key.split("/")[1]
         rows = [w for w in (snapshot or {}).get("performance_timeline") or [] if isinstance(w.get(name), dict)

@@ -32,6 +32,7 @@ text-align:left;vertical-align:top;overflow-wrap:anywhere;max-width:28em}th{back
 td.num{text-align:right;font-variant-numeric:tabular-nums}
 .bad{color:#b00020;font-weight:600}.ok{color:#2e7d32}.muted{color:#777}.plots img{max-width:100%;margin:.3em}
 .lead{font-size:1.05em}code{background:#f4f4f4;padding:0 .2em}
+table.findings td:nth-child(-n+3){white-space:nowrap}
 """
 
 
@@ -59,13 +60,14 @@ def when(t: float | None) -> str:
     return esc(datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%S UTC"))
 
 
-def table(headers: Sequence[str], rows: Iterable[Sequence[str]], empty: str = "none") -> str:
+def table(headers: Sequence[str], rows: Iterable[Sequence[str]], empty: str = "none", cls: str = "") -> str:
     """Headers are ours (escaped anyway); cells must already be escaped HTML fragments."""
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows)
     if not body:
         return f'<p class="muted">{esc(empty)}</p>'
     head = "".join(f"<th>{esc(h)}</th>" for h in headers)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    attr = f' class="{esc(cls)}"' if cls else ""
+    return f"<table{attr}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def _finding_rows(findings: Sequence[Finding]) -> list[list[str]]:
@@ -130,7 +132,8 @@ def render(report: Report, bundle_name: str | None = None) -> str:
     )
     if r.notes:
         parts.append("<ul>" + "".join(f"<li>{esc(n, 400)}</li>" for n in r.notes) + "</ul>")
-    parts += ['<h2 id="what-fired">What fired</h2>', table(FINDING_HEADERS, _finding_rows(r.triggering), "on-demand report")]
+    parts += ['<h2 id="what-fired">What fired</h2>',
+              table(FINDING_HEADERS, _finding_rows(r.triggering), "on-demand report", "findings")]
     parts += [
         '<h2 id="suspects">Suspects</h2>',
         '<p class="muted">Features ranked by drift score (the drift metric / its threshold; for a sequential '
@@ -193,7 +196,8 @@ def render(report: Report, bundle_name: str | None = None) -> str:
         for c in r.changes
     ]
     parts.append(table(["lined up", "kind", "subject", "time", "seconds from onset", "what"], crows))
-    parts += ['<h2 id="quality">Data-quality events</h2>', table(FINDING_HEADERS, _finding_rows(r.quality_events))]
+    parts += ['<h2 id="quality">Data-quality events</h2>',
+              table(FINDING_HEADERS, _finding_rows(r.quality_events), cls="findings")]
     parts.append(f'<h2 id="segments">Worst segments ({esc(r.segment_metric or "no joined outcomes")})</h2>')
     grows = [
         [
@@ -218,7 +222,7 @@ def render(report: Report, bundle_name: str | None = None) -> str:
     parts.append(_plots(r, ["segments"]))
     parts += ['<h2 id="timelines">Timelines</h2>', _plots(r, [k for k in r.plots if k.startswith("timeline:")])]
     parts += ['<h2 id="other-degraded">Other degraded findings (recent)</h2>',
-              table(FINDING_HEADERS, _finding_rows(r.recent_degraded))]
+              table(FINDING_HEADERS, _finding_rows(r.recent_degraded), cls="findings")]
     parts.append('<h2 id="reproduce">Reproduce</h2>')
     if bundle_name:
         parts.append(
