@@ -57,6 +57,9 @@ def alert_line(alert: Alert) -> tuple[str, dict[str, Any]]:
         "starts_at": _when(alert.starts_at), "report": alert.annotations.get("report_link"),
     }
     evidence = f"; evidence: {evidence_text(alert)}" if evidence_text(alert) else ""
+    if labels.get("segment"):
+        fields["segment"] = labels["segment"]
+        evidence += f"; segment {labels['segment']}"
     message = (f"alert {alert.state}: {fields['model']} {fields['kind']}/{fields['detector']} on {fields['subject']} "
                f"({alert.severity}): {metric_text(alert)}{evidence}, since {fields['starts_at']}")
     if alert.state == "resolved":

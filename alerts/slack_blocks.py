@@ -71,6 +71,8 @@ def alert_line(a: Alert, now: float) -> str:
     blames = a.annotations.get("blames")
     if blames:
         lines.append(f"Blames: {blames}")
+    if a.labels.get("segment"):
+        lines.append(f"Segment: {segment_text(a)}")
     if a.labels.get("version") or a.annotations.get("version_change"):
         lines.append(f"Model version: {a.annotations.get('version_change') or a.labels['version']}")
     if a.annotations.get("estimate"):
@@ -79,6 +81,24 @@ def alert_line(a: Alert, now: float) -> str:
     if suspects:
         lines.append(f"Top suspects: {suspects}")
     return "\n".join(lines)[:2900]
+
+
+def segment_text(a: Alert) -> str:
+    """The segment a performance alert blames, with its own numbers when its check gave them."""
+    d = a.annotations
+    text = a.labels.get("segment", "")
+    acc, ref, n, p = (_float(d.get(f"detail.segment_{k}")) for k in ("accuracy", "baseline", "n", "p_holm"))
+    if acc is not None and ref is not None:
+        text += f": accuracy {number(acc)} vs reference {number(ref)}"
+        text += f" (n={n:,.0f}, Holm p={number(p, 2)})" if n is not None and p is not None else ""
+    return text
+
+
+def _float(text: str | None) -> float | None:
+    try:
+        return float(text) if text is not None else None
+    except ValueError:
+        return None
 
 
 def report_sections(alerts: list[Alert]) -> list[dict[str, Any]]:

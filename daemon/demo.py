@@ -24,6 +24,7 @@ import yaml
 
 from driftwarden.alerts.notify import DeliveryResult, Notification
 from driftwarden.alerts.quote import evidence_text, metric_text
+from driftwarden.alerts.slack_blocks import segment_text
 from driftwarden.daemon.app import App
 from driftwarden.daemon.config import parse_config
 from driftwarden.daemon.pipeline import Message
@@ -53,6 +54,8 @@ class ConsoleNotifier:
             if alert.instance not in news:
                 continue  # already told: a repeat in the same thread
             nums = metric_text(alert) + (f"\n             evidence: {evidence_text(alert)}" if evidence_text(alert) else "")
+            if alert.labels.get("segment"):
+                nums += f"\n             segment: {segment_text(alert)}"
             when = datetime.fromtimestamp(alert.starts_at, UTC).strftime("%H:%M")
             state = "RESOLVED" if alert.instance in notification.resolved else alert.state.upper()
             print(
