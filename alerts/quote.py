@@ -14,6 +14,7 @@ the same finding, so they quote the same numbers.
 Findings come from detectors that may add or drop details: every detail is read defensively,
 and a finding without the details of a sequential verdict is quoted as a windowed one.
 
+>>> import dataclasses
 >>> from driftwarden.detectors.findings import Finding
 >>> q = quote(Finding("data_drift", "psi", "age", 0.31, 0.2, True, 60.0, 2000, p_value=0.001))
 >>> q.metric_text(), q.evidence_text()
@@ -26,6 +27,8 @@ and a finding without the details of a sequential verdict is quoted as a windowe
 'PSI 1.53 over the 2,500 values since the change (floor 0.1)'
 >>> q.evidence_text()
 'CUSUM S 19.1 above h 9.55 (block KS p=1e-80; budget: 1 false alarm per 2.59M predictions)'
+>>> quote(dataclasses.replace(seq, details={**seq.details, "effect": 0.0867})).metric_text()
+'PSI 0.0867 over the 2,500 values since the change (under its floor 0.1 now; raised past it, held while S is above h)'
 >>> acc = Finding("performance", "accuracy", "accuracy", 1.98, 1.0, True, 60.0, 2191, details={
 ...     "leading": "all", "cusum": 28.0, "cusum_threshold": 14.5, "accuracy_since_change": 0.498,
 ...     "baseline": 0.739, "false_alarms_per_million": 0.2})
@@ -69,6 +72,9 @@ class Quote:
         over = (f" over the {self.events:,} {self.unit} since the change" if self.since_change
                 else f" over {self.events:,} {self.unit}" if self.events > 0 else "")
         bound = f"{self.bound_label} {number(self.bound)}" if self.bound is not None else ""
+        if self.sequential and self.bound_label == "floor" and self.bound is not None and self.value < self.bound:
+            # raised when the effect was past the floor; the pooled effect shrank as the window grew
+            bound = f"under its floor {number(self.bound)} now; raised past it, held while S is above h"
         p = f"p={number(self.p_value, 2)}" if self.p_value is not None else ""
         extra = ", ".join(x for x in (bound, p) if x)
         return f"{self.metric} {number(self.value)}{over}" + (f" ({extra})" if extra else "")

@@ -50,6 +50,8 @@ def render_markdown(report: Report, link: str | None = None, suspects: int = 3, 
         evidence = f"; evidence: {q.evidence_text()}" if q.sequential else ""
         test = "" if q.metric.lower() == f.detector.lower() or q.sequential else f" {f.detector}"
         lines.append(f"- {f.severity}: {code(f.kind)} {code(f.subject)}{test}: {q.metric_text()}{ci}{evidence}")
+    if len(r.triggering) > 3:
+        lines.append(f"- and {len(r.triggering) - 3} more (see the report)")
     top = [s for s in r.suspects if (s.drift_degraded or s.onset_fit == "blamed") and s.onset_fit != "before"][:suspects]
     before = [s for s in r.suspects if s.onset_fit == "before"][:suspects]
     if top:
