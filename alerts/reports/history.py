@@ -118,12 +118,14 @@ def run_start(points: list[Point], until: float) -> float | None:
     return upto[i].window_end
 
 
-def estimated_and_realized(snapshot: Mapping[str, Any] | None, metric: str) -> dict[str, list[Point]]:
+def estimated_and_realized(snapshot: Mapping[str, Any] | None, metric: str,
+                           outcome_windows: bool = True) -> dict[str, list[Point]]:
     """``metric`` as CBPE estimated it and as realized, per window (for one plot).
 
     The monitor's evaluations keep, under the estimate's key, the estimate of a window first and
     its realized value (once labels covered it) second; ``performance/<metric>`` adds the
-    realized metric of the outcome windows.
+    realized metric of the outcome windows (unless ``outcome_windows`` is false: a sequential check's
+    points there are its evidence, S / h, not the metric).
     """
     evaluations = (snapshot or {}).get("evaluations") or {}
     estimated: dict[float, Point] = {}
@@ -131,11 +133,11 @@ def estimated_and_realized(snapshot: Mapping[str, Any] | None, metric: str) -> d
     for p in evaluations.get(f"estimated_performance/{metric}/{metric}") or []:
         pt = Point(float(p["window_end"]), float(p["statistic"]), float(p["threshold"]), bool(p["degraded"]))
         (realized if pt.window_end in estimated else estimated)[pt.window_end] = pt
-    outcome_windows = [Point(float(p["window_end"]), float(p["statistic"]), float(p["threshold"]), bool(p["degraded"]))
-                       for p in evaluations.get(f"performance/{metric}/{metric}") or []]
+    windows = [Point(float(p["window_end"]), float(p["statistic"]), float(p["threshold"]), bool(p["degraded"]))
+               for p in (evaluations.get(f"performance/{metric}/{metric}") or [] if outcome_windows else [])]
     lines = {"estimated (CBPE)": [estimated[t] for t in sorted(estimated)],
              "realized, same windows": [realized[t] for t in sorted(realized)],
-             "realized, outcome windows": sorted(outcome_windows, key=lambda p: p.window_end)}
+             "realized, outcome windows": sorted(windows, key=lambda p: p.window_end)}
     return {k: v for k, v in lines.items() if v} if estimated else {}
 
 
@@ -151,14 +153,15 @@ def performance_key(series: Series, triggering: Iterable[Finding]) -> str | None
     return None
 
 
-def badness(key: str, points: list[Point]) -> np.ndarray:
-    """Performance values oriented so that larger means worse."""
+def badness(key: str, points: list[Point], evidence: bool = False) -> np.ndarray:
+    """Performance values oriented so that larger means worse (``evidence``: the points are a CUSUM's S / h)."""
     metric = METRICS[key.split("/")[1]]
     values = np.array([p.statistic for p in points])
-    return values if metric.direction == "increase" else -values
+    return values if evidence or metric.direction == "increase" else -values
 
 
-def aligned_correlation(drift: list[Point], perf_key: str, perf: list[Point]) -> tuple[float | None, int]:
+def aligned_correlation(drift: list[Point], perf_key: str, perf: list[Point],
+                        evidence: bool = False) -> tuple[float | None, int]:
     """Pearson r between a feature's drift and the performance degradation over recent windows.
 
     Each performance window is paired with the latest drift window that ended at or before it.
@@ -168,7 +171,7 @@ def aligned_correlation(drift: list[Point], perf_key: str, perf: list[Point]) ->
         return None, 0
     ends = np.array([p.window_end for p in drift])
     stats = np.array([p.statistic for p in drift])
-    bad = badness(perf_key, perf)
+    bad = badness(perf_key, perf, evidence)
     xs, ys = [], []
     for p, b in zip(perf, bad, strict=True):
         i = int(np.searchsorted(ends, p.window_end, side="right")) - 1

@@ -124,6 +124,7 @@ def rank_suspects(
     last_healthy: float | None = None,
     alarm: float | None = None,
     blamed: Collection[str] = (),
+    perf_evidence: bool = False,
 ) -> list[Suspect]:
     """Every declared feature, most suspicious first: drift that fits the onset (``onset``: first
     degraded window of the triggering checks, ``last_healthy``: their last healthy one before it),
@@ -148,7 +149,8 @@ def rank_suspects(
         drift_key = next(
             (k for k in series if k.startswith("data_drift/") and k.endswith("/" + name) and k.count("/") == 2), None
         )
-        r, pairs = aligned_correlation(series.get(drift_key, []), perf_key, perf) if drift_key and perf_key else (None, 0)
+        r, pairs = (aligned_correlation(series.get(drift_key, []), perf_key, perf, perf_evidence) if drift_key and perf_key
+                    else (None, 0))
         weight, source = importance.get(name, (0.0, "estimated"))
         score = stat / thr if thr > 0 and math.isfinite(stat) else 0.0
         began = run_start(series.get(drift_key, []), onset) if drift_key and onset is not None else None

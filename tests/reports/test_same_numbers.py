@@ -109,3 +109,20 @@ def test_a_sequential_alert_resolves_only_once_its_cusum_is_below_h() -> None:
     assert resolved.state == "resolved" and resolved.values["evidence"] == 9.5
     assert resolved.annotations["resolved_by"] == "CUSUM S 9.5 vs threshold 10 in the window ending 1970-01-01 00:00:50 UTC"
     assert resolved.annotations["metric"] == "PSI 0.3 over the 1,500 values since the change (floor 0.1)"
+
+
+def test_a_sequential_accuracy_report_plots_its_cusum_as_evidence_not_as_accuracy(
+        reference: OutcomeBatch, traffic: Callable[..., OutcomeBatch]) -> None:
+    """The demo's accuracy report plotted the CUSUM's S / h (0 to 2) as 'accuracy per outcome window' and as the
+    'realized' line against CBPE's estimated accuracy."""
+    run = stream(churn_spec(), reference, traffic(windows=4, concept_drift_at=2 * WINDOW))
+    acc = next(f for f in run.findings if f.kind == "performance" and f.detector == "accuracy" and f.degraded)
+    report = build_report(model_id="churn", spec=run.spec, reference=run.reference, current=run.window,  # type: ignore[arg-type]
+                          outcomes=run.outcomes, triggering=[acc], recent=run.findings,
+                          snapshot=run.monitor.snapshot(), now=NOW, with_plots=False)
+    t = report.timelines
+    assert t["performance_key"] == "performance/accuracy/accuracy" and t["performance_is_evidence"] is True
+    assert max(p["statistic"] for p in t["performance"]) > 1.0  # S / h: evidence, kept apart from accuracy
+    lines = t["estimated_and_realized"]
+    assert "realized, outcome windows" not in lines and {"estimated (CBPE)", "realized, same windows"} <= set(lines)
+    assert all(0.0 <= p["statistic"] <= 1.0 for points in lines.values() for p in points)
