@@ -207,6 +207,17 @@ def _pt(p: Point) -> dict[str, Any]:
     return {"window_end": p.window_end, "statistic": p.statistic, "threshold": p.threshold, "degraded": p.degraded}
 
 
+def drift_labels(series: Mapping[str, list[Point]], features: list[str]) -> tuple[str, str]:
+    """(title, y label) of the drift timeline: a sequential check's points are its evidence, CUSUM S.
+
+    >>> drift_labels({"data_drift/cusum/age": []}, ["age"])[1], drift_labels({"data_drift/psi/age": []}, ["age"])[1]
+    ('CUSUM S', 'drift statistic')
+    """
+    if features and all(f"data_drift/cusum/{name}" in series for name in features):
+        return "drift evidence of the top suspects: CUSUM S per block (dashed: its threshold h)", "CUSUM S"
+    return "drift of the top suspects (dashed: threshold)", "drift statistic"
+
+
 def _plots(report: Report, spec: ModelSpec, reference: OutcomeBatch, current: PredictionBatch | OutcomeBatch,
            drift_lines: dict[str, list[Point]], series: dict[str, list[Point]], perf_key: str | None,
            snapshot: Mapping[str, Any] | None, trig: list[Finding], sequential: bool = False) -> dict[str, str]:
@@ -216,10 +227,7 @@ def _plots(report: Report, spec: ModelSpec, reference: OutcomeBatch, current: Pr
         if ref is not None and cur is not None:
             out[f"distribution:{s.feature}"] = P.distribution(s.feature, ref, cur, s.type == "numeric")
     if any(drift_lines.values()):
-        if all(k.startswith("data_drift/cusum/") for k in drift_lines):  # sequential: the points are evidence
-            title, ylabel = "drift evidence of the top suspects: CUSUM S per block (dashed: its threshold h)", "CUSUM S"
-        else:
-            title, ylabel = "drift of the top suspects (dashed: threshold)", "drift statistic"
+        title, ylabel = drift_labels(series, list(drift_lines))
         out["timeline:drift"] = P.timeline(title, drift_lines, report.onset, ylabel)
     if perf_key and series.get(perf_key):
         name = perf_key.split("/")[1]
