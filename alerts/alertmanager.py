@@ -45,6 +45,7 @@ from typing import Any
 
 from driftwarden.alerts.model import Alert
 from driftwarden.alerts.notify import DeliveryResult, Notification, http_post
+from driftwarden.alerts.quote import evidence_text, metric_text
 
 _INVALID_NAME_CHAR = re.compile(r"[^a-zA-Z0-9_]")
 TIME_BASIS = "startsAt is event time (end of the first degraded window); endsAt of a firing alert is a lease renewed on re-send"
@@ -82,11 +83,11 @@ def postable_alert(alert: Alert, sent_at: float, ends_after: float, reports_url:
     for name in ("statistic", "threshold", "p_value", "window_size"):
         if (text := _number(alert.values.get(name))) is not None:
             notes[name] = text
-    stat, threshold, p = (_number(alert.values.get(k)) for k in ("statistic", "threshold", "p_value"))
-    if stat is not None:
-        notes["description"] = f"{alert.labels.get('detector', 'statistic')} {stat} vs threshold {threshold}" + (
-            f" (p-value {p})" if p is not None else ""
-        )
+    for name in ("evidence", "evidence_threshold"):
+        if (text := _number(alert.values.get(name))) is not None:
+            notes[name] = text
+    if alert.values.get("statistic") is not None:
+        notes["description"] = metric_text(alert) + (f"; evidence: {evidence_text(alert)}" if evidence_text(alert) else "")
     notes["driftwarden_fingerprint"] = alert.fingerprint
     notes["time_basis"] = TIME_BASIS
     if alert.state == "resolved":

@@ -15,6 +15,9 @@ from a checkpoint reproduces the same alerts with the same ``starts_at``:
 - an alert quotes the numbers of the window that made it fire (``values``; with
   ``window_end``), the windows its root-cause report is built from; later windows only move
   ``latest_statistic``/``latest_window_end``; a resolved alert quotes the window that cleared it;
+- those numbers are the metric (``statistic``/``threshold``; ``annotations["metric"]``) and, for
+  a sequential check, apart, its evidence (CUSUM ``S``/``h`` as ``evidence``/``evidence_threshold``;
+  ``annotations["evidence"]``), as :mod:`alerts.quote` reads them from the finding;
 - estimated performance gives way to realized values for the same windows (findings with
   ``details["source"] == "realized"`` under the estimate's key): the alert then quotes the
   realized numbers (``annotations["estimate"]`` keeps the estimate), is resolved by a healthy
@@ -43,11 +46,13 @@ from a checkpoint reproduces the same alerts with the same ``starts_at``:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 from driftwarden.alerts.model import SEVERITY_RANK, Alert, alert_from_dict, fingerprint
+from driftwarden.alerts.quote import quote
 from driftwarden.detectors.findings import Finding
 
 VERSION_WINDOWS = 2  # an alert opening in its check's first evaluations after a version change names it
@@ -136,17 +141,18 @@ class AlertLifecycle:
                 del self.alerts[key]
                 return None
             _note_latest(alert, finding)
-            if not finding.degraded and past_threshold(alert, finding.statistic):
+            if not finding.degraded and past_threshold(alert, finding):
                 alert.clear_since = None  # "healthy" yet past the threshold it fired on: not clear
                 return None
             if alert.clear_since is None:
                 alert.clear_since = t
             if t - alert.clear_since >= self.resolve_after:
                 alert.state, alert.ends_at = "resolved", alert.clear_since
-                threshold = alert.values.get("threshold")
-                alert.values = {**_values(finding), "threshold": threshold}
-                alert.annotations["summary"] = finding.summary or _summary(finding)
-                alert.annotations["resolved_by"] = ("realized " if _realized(finding) else "") + _cleared(finding, threshold)
+                fired: dict[str, float | None] = {k: alert.values.get(k) for k in ("threshold", "evidence_threshold")
+                                                  if k in alert.values}
+                alert.values = {**_values(finding), **fired}
+                _quote(alert, finding, fired.get("threshold"))
+                alert.annotations["resolved_by"] = ("realized " if _realized(finding) else "") + _cleared(alert, finding)
                 return alert
             return None
         before = alert.state if alert is not None else None
@@ -171,7 +177,7 @@ class AlertLifecycle:
             alert.annotations["estimate"] = f"{alert.values.get('statistic'):.4g} (estimated)"
         if alert.state == "pending" or alert.fired_at == now or realized_now:
             alert.values = _values(finding)
-            alert.annotations["summary"] = finding.summary or _summary(finding)
+            _quote(alert, finding)
             for name, value in finding.details.items():
                 alert.annotations[f"detail.{name}"] = str(value)
             if finding.details.get("blames"):
@@ -293,39 +299,65 @@ def _realized(f: Finding) -> bool:
 
 
 def _values(f: Finding) -> dict[str, float | None]:
-    return {
-        "statistic": f.statistic,
-        "threshold": f.threshold,
-        "p_value": f.p_value,
-        "window_size": float(f.window_size),
-        "window_end": f.window_end,
-    }
+    """The alert's numbers: the metric as ``statistic``/``threshold`` (``alerts/quote.py``), a sequential
+    check's CUSUM as ``evidence``/``evidence_threshold``."""
+    return {**quote(f).values(), "window_end": f.window_end}
+
+
+def _quote(alert: Alert, f: Finding, bound: float | None = None) -> None:
+    """The summary, metric and evidence lines of ``f`` (the texts every rendering prints); ``bound``:
+    the threshold the alert fired on, quoted by its resolution."""
+    q = quote(f)
+    if bound is not None:
+        q = dataclasses.replace(q, bound=bound)
+    alert.annotations["summary"] = f.summary or _summary(f)
+    alert.annotations["metric"] = q.metric_text()
+    if q.sequential:
+        alert.annotations["evidence"] = q.evidence_text()
+    else:
+        alert.annotations.pop("evidence", None)
 
 
 def _note_latest(alert: Alert, f: Finding) -> None:
-    alert.values["latest_statistic"] = f.statistic
+    q = quote(f)
+    alert.values["latest_statistic"] = q.value
     alert.values["latest_window_end"] = f.window_end
+    if q.evidence is not None:
+        alert.values["latest_evidence"] = q.evidence
 
 
-def past_threshold(alert: Alert, statistic: float) -> bool:
-    """Whether ``statistic`` is on the bad side of the threshold ``alert`` fired on (the side its
-    own statistic was on when it fired).
+def past_threshold(alert: Alert, finding: Finding) -> bool:
+    """Whether ``finding`` is on the bad side of the threshold ``alert`` fired on (the side its own
+    number was on when it fired): for a sequential check its evidence (CUSUM S against the h it
+    fired on), else its statistic.
 
+    >>> from driftwarden.detectors.findings import Finding
     >>> a = Alert(fingerprint="f", severity="warning", labels={}, starts_at=0,
     ...           values={"statistic": 0.31, "threshold": 0.2858})
-    >>> past_threshold(a, 0.3053), past_threshold(a, 0.2803)
+    >>> def f(x): return Finding("multivariate_drift", "pca", "features", x, 0.31, False, 0.0, 2000)
+    >>> past_threshold(a, f(0.3053)), past_threshold(a, f(0.2803))
     (True, False)
     """
-    fired, threshold = alert.values.get("statistic"), alert.values.get("threshold")
-    if fired is None or threshold is None or not math.isfinite(statistic):
+    q = quote(finding)
+    if "evidence" in alert.values and q.evidence is not None:
+        fired, threshold, now = alert.values.get("evidence"), alert.values.get("evidence_threshold"), q.evidence
+    else:
+        fired, threshold, now = alert.values.get("statistic"), alert.values.get("threshold"), q.value
+    if fired is None or threshold is None or not math.isfinite(now):
         return False
     side = 1.0 if fired >= threshold else -1.0
-    return (statistic - threshold) * side >= 0
+    return (now - threshold) * side >= 0
 
 
-def _cleared(f: Finding, threshold: float | None) -> str:
+def _cleared(alert: Alert, f: Finding) -> str:
+    """Why ``alert`` resolved: the number that cleared, against the threshold it fired on."""
+    q = quote(f)
+    if q.evidence is not None and alert.values.get("evidence_threshold") is not None:
+        number, threshold = f"CUSUM S {q.evidence:.4g}", alert.values["evidence_threshold"]
+    else:
+        number, threshold = f"{q.value:.4g}", alert.values.get("threshold")
     bound = f" vs threshold {threshold:.4g}" if threshold is not None else ""
-    return f"{f.statistic:.4g}{bound} in the window ending {_utc(f.window_end)}"
+    return f"{number}{bound} in the window ending {_utc(f.window_end)}"
 
 
 def _utc(t: float) -> str:

@@ -2,8 +2,8 @@
 
 A line says what fired or resolved, how bad, since when and where the report is; the same
 values ride along as log fields (``model``, ``kind``, ``detector``, ``subject``, ``severity``,
-``statistic``, ``threshold``, ``starts_at``, ``report``) for ``--log-format json``. The whole
-payload is logged at DEBUG only.
+``statistic``, ``threshold``, ``evidence``, ``evidence_threshold``, ``starts_at``, ``report``) for
+``--log-format json``. The whole payload is logged at DEBUG only.
 
 >>> import logging
 >>> from driftwarden.alerts.model import Alert
@@ -16,7 +16,7 @@ payload is logged at DEBUG only.
 ...                  reason="first_notification", status="firing", created_at=0.0, alerts=[alert])
 >>> for message, fields in lines(n):
 ...     print(message)
-alert firing: churn data_drift/psi on age (warning): statistic 1.586 vs threshold 0.2, since 2026-11-30T00:53:20Z; report r/1.html
+alert firing: churn data_drift/psi on age (warning): psi 1.59 (threshold 0.2), since 2026-11-30T00:53:20Z; report r/1.html
 >>> LogNotifier(level="info").notify(n).ok
 True
 """
@@ -31,13 +31,10 @@ from typing import Any
 
 from driftwarden.alerts.model import Alert
 from driftwarden.alerts.notify import DeliveryResult, Notification
+from driftwarden.alerts.quote import evidence_text, metric_text
 
 LOG = logging.getLogger("driftwarden.alerts")
 _LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
-
-
-def _num(x: float | None) -> str:
-    return "-" if x is None else f"{x:.4g}"
 
 
 def _when(ts: float | None) -> str:
@@ -56,11 +53,15 @@ def alert_line(alert: Alert) -> tuple[str, dict[str, Any]]:
         "alert_state": alert.state, "model": labels.get("model", ""), "kind": labels.get("kind", ""),
         "detector": labels.get("detector", ""), "subject": labels.get("subject", ""), "severity": alert.severity,
         "statistic": alert.values.get("statistic"), "threshold": alert.values.get("threshold"),
+        "evidence": alert.values.get("evidence"), "evidence_threshold": alert.values.get("evidence_threshold"),
         "starts_at": _when(alert.starts_at), "report": alert.annotations.get("report_link"),
     }
+    evidence = f"; evidence: {evidence_text(alert)}" if evidence_text(alert) else ""
+    if labels.get("segment"):
+        fields["segment"] = labels["segment"]
+        evidence += f"; segment {labels['segment']}"
     message = (f"alert {alert.state}: {fields['model']} {fields['kind']}/{fields['detector']} on {fields['subject']} "
-               f"({alert.severity}): statistic {_num(fields['statistic'])} vs threshold {_num(fields['threshold'])}, "
-               f"since {fields['starts_at']}")
+               f"({alert.severity}): {metric_text(alert)}{evidence}, since {fields['starts_at']}")
     if alert.state == "resolved":
         message += f", until {_when(alert.ends_at)}"
     if fields["report"]:

@@ -13,6 +13,7 @@ from typing import Any
 
 from driftwarden.alerts.model import Alert
 from driftwarden.alerts.notify import Notification
+from driftwarden.alerts.quote import evidence_text, metric_text, number
 
 MAX_ALERTS = 10
 _ICON = {"critical": ":red_circle:", "warning": ":large_orange_circle:", "resolved": ":white_check_mark:"}
@@ -42,20 +43,19 @@ def _num(x: float | None) -> str:
 
 
 def alert_line(a: Alert, now: float) -> str:
-    """One alert in mrkdwn: what, numbers vs threshold, since when (and until when)."""
+    """One alert in mrkdwn: what, the metric vs its threshold (for a sequential check, the evidence
+    on a line of its own), since when (and until when)."""
     v, lab = a.values, a.labels
-    p = f", p={_num(v.get('p_value'))}" if v.get("p_value") is not None else ""
     head = (
         f"{_ICON.get(a.severity, '')} *{lab.get('kind', '?')}* `{lab.get('detector', '?')}` on "
-        f"`{lab.get('subject', '?')}`: *{_num(v.get('statistic'))}* vs threshold {_num(v.get('threshold'))}"
-        f"{p} over {int(v.get('window_size') or 0)} events"
+        f"`{lab.get('subject', '?')}`: {metric_text(a)}"
     )
     end = v.get("window_end")
     if end is not None:
-        head += f" ending {clock(end)}"
+        head += f", ending {clock(end)}"
     latest, latest_end = v.get("latest_statistic"), v.get("latest_window_end")
     if a.state == "firing" and latest is not None and latest_end is not None and latest_end != v.get("window_end"):
-        head += f"; latest {_num(latest)} ({clock(latest_end)})"
+        head += f"; latest {number(latest)} ({clock(latest_end)})"
     if a.state == "resolved" and a.ends_at is not None:
         tail = f"resolved {when(a.ends_at)} after {span(a.ends_at - a.starts_at)}"
         if "resolved_by" in a.annotations:
@@ -64,10 +64,15 @@ def alert_line(a: Alert, now: float) -> str:
         tail = f"since {when(a.starts_at)} ({span(now - a.starts_at)})"
     if a.annotations.get("supersedes"):
         head = f":arrow_up: escalated from {a.annotations['supersedes']}: " + head
-    lines = [head, f"_{tail}_"]
+    lines = [head]
+    if evidence_text(a):
+        lines.append(f"Evidence: {evidence_text(a)}")
+    lines.append(f"_{tail}_")
     blames = a.annotations.get("blames")
     if blames:
         lines.append(f"Blames: {blames}")
+    if a.labels.get("segment"):
+        lines.append(f"Segment: {segment_text(a)}")
     if a.labels.get("version") or a.annotations.get("version_change"):
         lines.append(f"Model version: {a.annotations.get('version_change') or a.labels['version']}")
     if a.annotations.get("estimate"):
@@ -76,6 +81,24 @@ def alert_line(a: Alert, now: float) -> str:
     if suspects:
         lines.append(f"Top suspects: {suspects}")
     return "\n".join(lines)[:2900]
+
+
+def segment_text(a: Alert) -> str:
+    """The segment a performance alert blames, with its own numbers when its check gave them."""
+    d = a.annotations
+    text = a.labels.get("segment", "")
+    acc, ref, n, p = (_float(d.get(f"detail.segment_{k}")) for k in ("accuracy", "baseline", "n", "p_holm"))
+    if acc is not None and ref is not None:
+        text += f": accuracy {number(acc)} vs reference {number(ref)}"
+        text += f" (n={n:,.0f}, Holm p={number(p, 2)})" if n is not None and p is not None else ""
+    return text
+
+
+def _float(text: str | None) -> float | None:
+    try:
+        return float(text) if text is not None else None
+    except ValueError:
+        return None
 
 
 def report_sections(alerts: list[Alert]) -> list[dict[str, Any]]:

@@ -23,6 +23,8 @@ from typing import Any, TextIO
 import yaml
 
 from driftwarden.alerts.notify import DeliveryResult, Notification
+from driftwarden.alerts.quote import evidence_text, metric_text
+from driftwarden.alerts.slack_blocks import segment_text
 from driftwarden.daemon.app import App
 from driftwarden.daemon.config import parse_config
 from driftwarden.daemon.pipeline import Message
@@ -51,16 +53,14 @@ class ConsoleNotifier:
         for alert in notification.alerts:
             if alert.instance not in news:
                 continue  # already told: a repeat in the same thread
-            v = alert.values
-            stat, thr, p = v.get("statistic"), v.get("threshold"), v.get("p_value")
-            nums = f"statistic={stat:.4g} threshold={thr:.4g}" if stat is not None and thr is not None else ""
-            if p is not None:
-                nums += f" p={p:.2g}"
+            nums = metric_text(alert) + (f"\n             evidence: {evidence_text(alert)}" if evidence_text(alert) else "")
+            if alert.labels.get("segment"):
+                nums += f"\n             segment: {segment_text(alert)}"
             when = datetime.fromtimestamp(alert.starts_at, UTC).strftime("%H:%M")
             state = "RESOLVED" if alert.instance in notification.resolved else alert.state.upper()
             print(
                 f"  [{state:8}] since {when} {alert.labels.get('model')} {alert.labels.get('kind')}/"
-                f"{alert.labels.get('detector')} on {alert.labels.get('subject')} ({alert.severity}) {nums}",
+                f"{alert.labels.get('detector')} on {alert.labels.get('subject')} ({alert.severity}): {nums}",
                 file=self.out,
             )
         return DeliveryResult(ok=True)

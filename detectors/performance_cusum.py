@@ -94,6 +94,7 @@ class SequentialAccuracy:
         err = errors_of(y_true, y_pred)
         self.block = settings.block_size
         self.alpha = settings.segment_alpha
+        self.budget = settings.false_alarms_per_million
         self.critical_factor = critical_factor
         self.baseline = SegmentBaseline(spec, features, 1.0 - err, default_segment_columns(spec, features))
         self.reference_error = float(err.mean()) if err.size else float("nan")
@@ -183,7 +184,8 @@ class SequentialAccuracy:
         details: dict[str, Any] = {
             "leading": lead.name, "cusum": round(level, 4), "cusum_threshold": lead.cusum.h,
             "change_at": since, "change_time": float(view["times"][0]), "n_since_change": int(rows),
-            "accuracy_since_change": accuracy, "baseline": 1.0 - self.reference_error}
+            "accuracy_since_change": accuracy, "baseline": 1.0 - self.reference_error,
+            "false_alarms_per_million": self.budget}
         summary = f"accuracy within bounds (CUSUM {ratio:.2f} of its threshold)"
         severity = "warning"
         if degraded:

@@ -44,6 +44,7 @@ from driftwarden.alerts.reports.report import Change, Report, ReportInputs, to_j
 from driftwarden.alerts.reports.segments import worst_segments
 from driftwarden.alerts.reports.summary import render_markdown
 from driftwarden.alerts.reports.suspects import (
+    blamed_features,
     data_changes,
     estimate_importance,
     finding_changes,
@@ -141,9 +142,13 @@ def build_report(
     start = float(times.min()) if len(times) else None
     end = float(times.max()) if len(times) else None
     perf_key = performance_key(series, trig)
+    # a sequential performance check's points are its evidence (S / h of its CUSUMs), not the metric
+    sequential = perf_key is not None and any(key_of(f) == perf_key and "cusum" in f.details for f in everything)
     estimated = estimate_importance(spec, reference.features, reference.score, reference.y_pred)
     suspects = rank_suspects(spec, reference.features, current.features, everything, series, perf_key,
-                             importances(spec, estimated), onset=first, last_healthy=healthy)
+                             importances(spec, estimated), onset=first, last_healthy=healthy,
+                             alarm=max((f.window_end for f in trig), default=None), blamed=blamed_features(trig),
+                             perf_evidence=sequential)
     joined = outcomes if outcomes is not None else current if isinstance(current, OutcomeBatch) else None
     row_times, row_features, row_versions = times, dict(current.features), model_versions
     if outcomes is not None and outcomes is not current:
@@ -174,7 +179,9 @@ def build_report(
         "triggering": {key_of(f): [_pt(p) for p in series.get(key_of(f), [])] for f in trig},
         "performance_windows": list((snapshot or {}).get("performance_timeline") or []),
         "estimated_and_realized": {k: [_pt(p) for p in v] for k, v in
-                                   estimated_and_realized(snapshot, perf_key.split("/")[1]).items()} if perf_key else {},
+                                   estimated_and_realized(snapshot, perf_key.split("/")[1], not sequential).items()}
+                                  if perf_key else {},
+        "performance_is_evidence": sequential,
     }
     notes = []
     if joined is None:
@@ -190,7 +197,8 @@ def build_report(
         inputs=ReportInputs(spec, reference, current, outcomes,
                             dict(detector_state) if detector_state is not None else None))
     if with_plots:
-        report.plots = _plots(report, spec, reference, current, drift_lines, series, perf_key, snapshot, trig)
+        report.plots = _plots(report, spec, reference, current, drift_lines, series, perf_key, snapshot, trig,
+                              sequential)
     report.timelines["snapshot"] = dict(snapshot) if snapshot is not None else None
     return report
 
@@ -199,26 +207,41 @@ def _pt(p: Point) -> dict[str, Any]:
     return {"window_end": p.window_end, "statistic": p.statistic, "threshold": p.threshold, "degraded": p.degraded}
 
 
+def drift_labels(series: Mapping[str, list[Point]], features: list[str]) -> tuple[str, str]:
+    """(title, y label) of the drift timeline: a sequential check's points are its evidence, CUSUM S.
+
+    >>> drift_labels({"data_drift/cusum/age": []}, ["age"])[1], drift_labels({"data_drift/psi/age": []}, ["age"])[1]
+    ('CUSUM S', 'drift statistic')
+    """
+    if features and all(f"data_drift/cusum/{name}" in series for name in features):
+        return "drift evidence of the top suspects: CUSUM S per block (dashed: its threshold h)", "CUSUM S"
+    return "drift of the top suspects (dashed: threshold)", "drift statistic"
+
+
 def _plots(report: Report, spec: ModelSpec, reference: OutcomeBatch, current: PredictionBatch | OutcomeBatch,
            drift_lines: dict[str, list[Point]], series: dict[str, list[Point]], perf_key: str | None,
-           snapshot: Mapping[str, Any] | None, trig: list[Finding]) -> dict[str, str]:
+           snapshot: Mapping[str, Any] | None, trig: list[Finding], sequential: bool = False) -> dict[str, str]:
     out: dict[str, str] = {}
     for s in report.suspects[:PLOTTED_SUSPECTS]:
         ref, cur = reference.features.get(s.feature), current.features.get(s.feature)
         if ref is not None and cur is not None:
             out[f"distribution:{s.feature}"] = P.distribution(s.feature, ref, cur, s.type == "numeric")
     if any(drift_lines.values()):
-        out["timeline:drift"] = P.timeline("drift of the top suspects (dashed: threshold)", drift_lines,
-                                           report.onset, "drift statistic")
+        title, ylabel = drift_labels(series, list(drift_lines))
+        out["timeline:drift"] = P.timeline(title, drift_lines, report.onset, ylabel)
     if perf_key and series.get(perf_key):
         name = perf_key.split("/")[1]
         rows = [w for w in (snapshot or {}).get("performance_timeline") or [] if isinstance(w.get(name), dict)
                 and w[name].get("ci_low") is not None]
         band = ([float(w["window_end"]) for w in rows], [float(w[name]["ci_low"]) for w in rows],
                 [float(w[name]["ci_high"]) for w in rows])
-        out["timeline:performance"] = P.timeline(f"{name} per outcome window (dashed: bound)",
-                                                 {name: series[perf_key]}, report.onset, name, band)
-    lines = estimated_and_realized(snapshot, perf_key.split("/")[1]) if perf_key else {}
+        if sequential:  # S / h of the leading CUSUM per verdict: evidence, not the metric
+            out["timeline:performance"] = P.timeline(f"{name}: CUSUM evidence per verdict, S / h (dashed: 1, the threshold)",
+                                                     {f"{name} CUSUM S / h": series[perf_key]}, report.onset, "S / h")
+        else:
+            out["timeline:performance"] = P.timeline(f"{name} per outcome window (dashed: bound)",
+                                                     {name: series[perf_key]}, report.onset, name, band)
+    lines = estimated_and_realized(snapshot, perf_key.split("/")[1], not sequential) if perf_key else {}
     if lines:
         metric = perf_key.split("/")[1] if perf_key else ""
         out["timeline:estimated_vs_realized"] = P.timeline(f"{metric}: estimated against realized (dashed: bound)",

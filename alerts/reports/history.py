@@ -52,6 +52,10 @@ def onset(series: Series, triggering: Iterable[Finding]) -> tuple[float | None, 
     The earliest over the triggering checks; without history, the triggering windows themselves.
     A check that estimates its change point (``details["change_time"]``, the CUSUM's) starts there,
     and its last healthy time is as far before it as its first degraded verdict came after it.
+    A sequential drift check (``details["sequential"]``: a point per block, its CUSUM ``S``) starts
+    at the first block of its change window (``details["change_window_blocks"]`` blocks up to the
+    finding's; the alarm itself comes blocks after the change); it was surely healthy at the last
+    block before that with ``S`` at 0 (Page's change-point estimate), else the block before.
     """
     first: float | None = None
     healthy: float | None = None
@@ -68,9 +72,33 @@ def onset(series: Series, triggering: Iterable[Finding]) -> tuple[float | None, 
         if isinstance(change, float) and change < start:  # a sequential check estimates its change point
             # ... give or take its detection lag: the estimate is uncertain by about as much
             start, before = change, change - (start - change)
+        elif f.details.get("sequential") is True:
+            start, before = change_window_start(points, f) or (start, before)
         if first is None or start < first:
             first, healthy = start, before
     return first, healthy
+
+
+def change_window_start(points: list[Point], f: Finding) -> tuple[float, float | None] | None:
+    """(end of the first block of ``f``'s change window, end of the last block before it with ``S`` at 0,
+    else of the block before it) from the check's points (one per block, the last one ``f``'s); None
+    when they do not reach back that far.
+
+    >>> from driftwarden.detectors.findings import Finding
+    >>> pts = [Point(t, s, 10.0, s >= 10) for t, s in ((1, 0.0), (2, 4.0), (3, 7.5), (4, 12.0))]
+    >>> f = Finding("data_drift", "cusum", "age", 12.0, 10.0, True, 4, 500, details={"change_window_blocks": 2})
+    >>> change_window_start(pts, f), change_window_start(pts[1:], f)
+    ((3, 1), (3, 2))
+    """
+    blocks = f.details.get("change_window_blocks")
+    if not isinstance(blocks, int) or isinstance(blocks, bool) or blocks < 1 or not points \
+            or points[-1].window_end != f.window_end:
+        return None
+    first = len(points) - blocks
+    if first < 0:
+        return None
+    zero = next((p.window_end for p in reversed(points[:first]) if p.statistic <= 0), None)
+    return points[first].window_end, zero if zero is not None else points[first - 1].window_end if first > 0 else None
 
 
 def run_start(points: list[Point], until: float) -> float | None:
@@ -90,12 +118,14 @@ def run_start(points: list[Point], until: float) -> float | None:
     return upto[i].window_end
 
 
-def estimated_and_realized(snapshot: Mapping[str, Any] | None, metric: str) -> dict[str, list[Point]]:
+def estimated_and_realized(snapshot: Mapping[str, Any] | None, metric: str,
+                           outcome_windows: bool = True) -> dict[str, list[Point]]:
     """``metric`` as CBPE estimated it and as realized, per window (for one plot).
 
     The monitor's evaluations keep, under the estimate's key, the estimate of a window first and
     its realized value (once labels covered it) second; ``performance/<metric>`` adds the
-    realized metric of the outcome windows.
+    realized metric of the outcome windows (unless ``outcome_windows`` is false: a sequential check's
+    points there are its evidence, S / h, not the metric).
     """
     evaluations = (snapshot or {}).get("evaluations") or {}
     estimated: dict[float, Point] = {}
@@ -103,11 +133,11 @@ def estimated_and_realized(snapshot: Mapping[str, Any] | None, metric: str) -> d
     for p in evaluations.get(f"estimated_performance/{metric}/{metric}") or []:
         pt = Point(float(p["window_end"]), float(p["statistic"]), float(p["threshold"]), bool(p["degraded"]))
         (realized if pt.window_end in estimated else estimated)[pt.window_end] = pt
-    outcome_windows = [Point(float(p["window_end"]), float(p["statistic"]), float(p["threshold"]), bool(p["degraded"]))
-                       for p in evaluations.get(f"performance/{metric}/{metric}") or []]
+    windows = [Point(float(p["window_end"]), float(p["statistic"]), float(p["threshold"]), bool(p["degraded"]))
+               for p in (evaluations.get(f"performance/{metric}/{metric}") or [] if outcome_windows else [])]
     lines = {"estimated (CBPE)": [estimated[t] for t in sorted(estimated)],
              "realized, same windows": [realized[t] for t in sorted(realized)],
-             "realized, outcome windows": sorted(outcome_windows, key=lambda p: p.window_end)}
+             "realized, outcome windows": sorted(windows, key=lambda p: p.window_end)}
     return {k: v for k, v in lines.items() if v} if estimated else {}
 
 
@@ -123,14 +153,15 @@ def performance_key(series: Series, triggering: Iterable[Finding]) -> str | None
     return None
 
 
-def badness(key: str, points: list[Point]) -> np.ndarray:
-    """Performance values oriented so that larger means worse."""
+def badness(key: str, points: list[Point], evidence: bool = False) -> np.ndarray:
+    """Performance values oriented so that larger means worse (``evidence``: the points are a CUSUM's S / h)."""
     metric = METRICS[key.split("/")[1]]
     values = np.array([p.statistic for p in points])
-    return values if metric.direction == "increase" else -values
+    return values if evidence or metric.direction == "increase" else -values
 
 
-def aligned_correlation(drift: list[Point], perf_key: str, perf: list[Point]) -> tuple[float | None, int]:
+def aligned_correlation(drift: list[Point], perf_key: str, perf: list[Point],
+                        evidence: bool = False) -> tuple[float | None, int]:
     """Pearson r between a feature's drift and the performance degradation over recent windows.
 
     Each performance window is paired with the latest drift window that ended at or before it.
@@ -140,7 +171,7 @@ def aligned_correlation(drift: list[Point], perf_key: str, perf: list[Point]) ->
         return None, 0
     ends = np.array([p.window_end for p in drift])
     stats = np.array([p.statistic for p in drift])
-    bad = badness(perf_key, perf)
+    bad = badness(perf_key, perf, evidence)
     xs, ys = [], []
     for p, b in zip(perf, bad, strict=True):
         i = int(np.searchsorted(ends, p.window_end, side="right")) - 1

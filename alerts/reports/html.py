@@ -16,6 +16,7 @@ import html
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
+from driftwarden.alerts.quote import quote
 from driftwarden.alerts.reports.report import Report
 from driftwarden.detectors.findings import Finding
 
@@ -31,6 +32,7 @@ text-align:left;vertical-align:top;overflow-wrap:anywhere;max-width:28em}th{back
 td.num{text-align:right;font-variant-numeric:tabular-nums}
 .bad{color:#b00020;font-weight:600}.ok{color:#2e7d32}.muted{color:#777}.plots img{max-width:100%;margin:.3em}
 .lead{font-size:1.05em}code{background:#f4f4f4;padding:0 .2em}
+table.findings td:nth-child(-n+3){white-space:nowrap}
 """
 
 
@@ -58,13 +60,14 @@ def when(t: float | None) -> str:
     return esc(datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%S UTC"))
 
 
-def table(headers: Sequence[str], rows: Iterable[Sequence[str]], empty: str = "none") -> str:
+def table(headers: Sequence[str], rows: Iterable[Sequence[str]], empty: str = "none", cls: str = "") -> str:
     """Headers are ours (escaped anyway); cells must already be escaped HTML fragments."""
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows)
     if not body:
         return f'<p class="muted">{esc(empty)}</p>'
     head = "".join(f"<th>{esc(h)}</th>" for h in headers)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    attr = f' class="{esc(cls)}"' if cls else ""
+    return f"<table{attr}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def _finding_rows(findings: Sequence[Finding]) -> list[list[str]]:
@@ -73,18 +76,17 @@ def _finding_rows(findings: Sequence[Finding]) -> list[list[str]]:
         lo, hi = f.details.get("ci_low"), f.details.get("ci_high")
         ci = f"{num(lo)} &ndash; {num(hi)}" if isinstance(lo, float) and isinstance(hi, float) else "&ndash;"
         cls = "bad" if f.degraded else "ok"
+        q = quote(f)
         rows.append(
             [
                 esc(f.kind),
                 esc(f.detector),
                 f"<code>{esc(f.subject)}</code>",
-                f'<span class="{cls}">{num(f.statistic)}</span>',
-                num(f.threshold),
+                f'<span class="{cls}">{esc(q.metric_text(), 400)}</span>',
                 ci,
-                num(f.p_value),
+                esc(q.evidence_text(), 400) if q.sequential else "&ndash;",
                 esc(f.severity),
                 when(f.window_end),
-                num(f.window_size),
                 esc(f.summary, 400),
             ]
         )
@@ -95,13 +97,11 @@ FINDING_HEADERS = [
     "kind",
     "detector",
     "subject",
-    "statistic",
-    "threshold",
+    "metric",
     "interval",
-    "p-value",
+    "evidence (sequential checks)",
     "severity",
     "window end",
-    "window size",
     "summary",
 ]
 
@@ -132,12 +132,15 @@ def render(report: Report, bundle_name: str | None = None) -> str:
     )
     if r.notes:
         parts.append("<ul>" + "".join(f"<li>{esc(n, 400)}</li>" for n in r.notes) + "</ul>")
-    parts += ['<h2 id="what-fired">What fired</h2>', table(FINDING_HEADERS, _finding_rows(r.triggering), "on-demand report")]
+    parts += ['<h2 id="what-fired">What fired</h2>',
+              table(FINDING_HEADERS, _finding_rows(r.triggering), "on-demand report", "findings")]
     parts += [
         '<h2 id="suspects">Suspects</h2>',
-        '<p class="muted">Features ranked by drift score (statistic / threshold) '
+        '<p class="muted">Features ranked by drift score (the drift metric / its threshold; for a sequential '
+        "check its effect over the change window / the floor) "
         "x importance, drift that fits the onset first; drift that began while the triggering checks "
-        "were still healthy (onset: before) does not explain it and ranks after; r: correlation of the "
+        "were still healthy (onset: before) does not explain it and ranks after; features a triggering alert blames "
+        "itself (onset: blamed) rank first; r: correlation of the "
         "feature's drift with the performance degradation over recent windows.</p>",
     ]
     srows = []
@@ -193,7 +196,8 @@ def render(report: Report, bundle_name: str | None = None) -> str:
         for c in r.changes
     ]
     parts.append(table(["lined up", "kind", "subject", "time", "seconds from onset", "what"], crows))
-    parts += ['<h2 id="quality">Data-quality events</h2>', table(FINDING_HEADERS, _finding_rows(r.quality_events))]
+    parts += ['<h2 id="quality">Data-quality events</h2>',
+              table(FINDING_HEADERS, _finding_rows(r.quality_events), cls="findings")]
     parts.append(f'<h2 id="segments">Worst segments ({esc(r.segment_metric or "no joined outcomes")})</h2>')
     grows = [
         [
@@ -218,7 +222,7 @@ def render(report: Report, bundle_name: str | None = None) -> str:
     parts.append(_plots(r, ["segments"]))
     parts += ['<h2 id="timelines">Timelines</h2>', _plots(r, [k for k in r.plots if k.startswith("timeline:")])]
     parts += ['<h2 id="other-degraded">Other degraded findings (recent)</h2>',
-              table(FINDING_HEADERS, _finding_rows(r.recent_degraded))]
+              table(FINDING_HEADERS, _finding_rows(r.recent_degraded), cls="findings")]
     parts.append('<h2 id="reproduce">Reproduce</h2>')
     if bundle_name:
         parts.append(

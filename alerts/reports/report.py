@@ -42,7 +42,7 @@ class Suspect:
     current_missing_rate: float
     new_categories: list[str] = field(default_factory=list)
     drift_onset: float | None = None  # first window of the feature's current drift run (its series)
-    onset_fit: str = "unknown"  # "fits" the report's onset, "before" it (the triggering checks held), "unknown"
+    onset_fit: str = "unknown"  # "fits" the onset, "before" it (the triggering checks held), "blamed" by a trigger, "unknown"
 
 
 @dataclass(slots=True)

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from driftwarden.alerts.quote import number, quote
 from driftwarden.alerts.reports.report import Report
 
 MAX_VALUE = 60
+OUTCOME_KINDS = ("performance", "estimated_performance", "concept_drift", "kpi")
 
 
 def code(value: object, limit: int = MAX_VALUE) -> str:
@@ -43,20 +45,23 @@ def render_markdown(report: Report, link: str | None = None, suspects: int = 3, 
     lines = [f"*Model {code(r.model_id)}{version}: root-cause report* (onset {_when(r.onset)})"]
     for f in r.triggering[:3]:
         lo, hi = f.details.get("ci_low"), f.details.get("ci_high")
-        ci = f", 95% CI {_n(lo)}-{_n(hi)}" if isinstance(lo, float) and isinstance(hi, float) else ""
-        lines.append(
-            f"- {f.severity}: {code(f.kind)} {code(f.subject)} {f.detector} = {_n(f.statistic)} "
-            f"(threshold {_n(f.threshold)}{ci}, n={f.window_size})"
-        )
-    top = [s for s in r.suspects if s.drift_degraded and s.onset_fit != "before"][:suspects]
+        ci = f", 95% CI {number(lo)}-{number(hi)}" if isinstance(lo, float) and isinstance(hi, float) else ""
+        q = quote(f)
+        evidence = f"; evidence: {q.evidence_text()}" if q.sequential else ""
+        test = "" if q.metric.lower() == f.detector.lower() or q.sequential else f" {f.detector}"
+        lines.append(f"- {f.severity}: {code(f.kind)} {code(f.subject)}{test}: {q.metric_text()}{ci}{evidence}")
+    if len(r.triggering) > 3:
+        lines.append(f"- and {len(r.triggering) - 3} more (see the report)")
+    top = [s for s in r.suspects if (s.drift_degraded or s.onset_fit == "blamed") and s.onset_fit != "before"][:suspects]
     before = [s for s in r.suspects if s.onset_fit == "before"][:suspects]
     if top:
         lines.append("*Top suspects:* " + "; ".join(
-            f"{code(s.feature)} ({s.drift_metric} {_n(s.drift_statistic)} vs {_n(s.drift_threshold)}, "
-            f"importance {_n(s.importance, 2)})" for s in top))
+            f"{code(s.feature)} ({'blamed by the alert; ' if s.onset_fit == 'blamed' else ''}{s.drift_metric} "
+            f"{_n(s.drift_statistic)} vs {_n(s.drift_threshold)}, importance {_n(s.importance, 2)})" for s in top))
     elif before:
-        lines.append("*Suspects:* no feature drift lines up with the onset (the relation between features and "
-                     "outcome may have changed: see segments)")
+        outcome = any(f.kind in OUTCOME_KINDS for f in r.triggering)
+        lines.append("*Suspects:* no feature drift lines up with the onset" + (
+            " (the relation between features and outcome may have changed: see segments)" if outcome else ""))
     elif r.suspects:
         lines.append("*Suspects:* no feature drifted beyond its threshold (see segments and changes)")
     if before:

@@ -21,10 +21,11 @@ drift fits. Rank score = drift score x importance (x 0 when before the onset).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 import numpy as np
 
+from driftwarden.alerts.quote import quote
 from driftwarden.alerts.reports.history import Series, aligned_correlation, run_start
 from driftwarden.alerts.reports.report import Change, Suspect
 from driftwarden.detectors.binning import CategoricalBinning, NumericBinning, missing_mask, psi
@@ -121,6 +122,9 @@ def rank_suspects(
     importance: dict[str, tuple[float, str]],
     onset: float | None = None,
     last_healthy: float | None = None,
+    alarm: float | None = None,
+    blamed: Collection[str] = (),
+    perf_evidence: bool = False,
 ) -> list[Suspect]:
     """Every declared feature, most suspicious first: drift that fits the onset (``onset``: first
     degraded window of the triggering checks, ``last_healthy``: their last healthy one before it),
@@ -135,8 +139,9 @@ def rank_suspects(
         ref = reference.get(name, np.empty(0))
         cur = current.get(name, np.empty(0))
         last = latest.get(name)
-        if last is not None and last.threshold > 0:
-            metric, stat, thr, p = last.detector, last.statistic, last.threshold, last.p_value
+        q = quote(last) if last is not None else None
+        if last is not None and q is not None and q.bound is not None and q.bound > 0:
+            metric, stat, thr, p = q.metric, q.value, q.bound, q.p_value  # the metric, not a CUSUM's S
             deg, src = last.degraded, "finding"
         else:
             stat = recomputed_psi(ref, cur, fs.type == "numeric")
@@ -144,11 +149,17 @@ def rank_suspects(
         drift_key = next(
             (k for k in series if k.startswith("data_drift/") and k.endswith("/" + name) and k.count("/") == 2), None
         )
-        r, pairs = aligned_correlation(series.get(drift_key, []), perf_key, perf) if drift_key and perf_key else (None, 0)
+        r, pairs = (aligned_correlation(series.get(drift_key, []), perf_key, perf, perf_evidence) if drift_key and perf_key
+                    else (None, 0))
         weight, source = importance.get(name, (0.0, "estimated"))
         score = stat / thr if thr > 0 and math.isfinite(stat) else 0.0
         began = run_start(series.get(drift_key, []), onset) if drift_key and onset is not None else None
-        fit = "unknown" if began is None else \
+        if began is None and drift_key and onset is not None and alarm is not None:
+            # a drift that began between the onset and the triggering alarm (a CUSUM alarms blocks after the
+            # change it estimates as the onset): it fits too
+            began = run_start(series.get(drift_key, []), alarm)
+            began = began if began is not None and began >= onset else None
+        fit = "blamed" if name in blamed else "unknown" if began is None else \
             "before" if last_healthy is not None and began <= last_healthy else "fits"
         new = []
         if fs.type == "categorical" and len(cur):
@@ -181,9 +192,41 @@ def rank_suspects(
 
 
 def _group(s: Suspect) -> int:
+    if s.onset_fit == "blamed":
+        return -1
     if s.onset_fit == "before":
         return 1
     return 0 if s.drift_degraded else 2
+
+
+BLAMED_SHARE = 0.2  # a feature holding at least this share of a multivariate alarm's excess error is blamed
+
+
+def blamed_features(findings: Iterable[Finding]) -> set[str]:
+    """The features the triggering findings blame themselves (a multivariate alarm's changed pair, or the
+    features holding at least ``BLAMED_SHARE`` of its excess error): they explain it whatever their timing.
+
+    >>> f = Finding("multivariate_drift", "cusum", "features", 15.8, 9.5, True, 0.0, 500, details={
+    ...     "blames": "age (95%), tenure_days (4%)", "pair": "age~tenure_days", "contribution.age": 0.95,
+    ...     "contribution.tenure_days": 0.04})
+    >>> sorted(blamed_features([f]))
+    ['age']
+    >>> f.details["blames"] = "income, debt (corr 0.80 -> 0.02)"; f.details["pair"] = "income~debt"
+    >>> sorted(blamed_features([f]))
+    ['debt', 'income']
+    """
+    out: set[str] = set()
+    for f in findings:
+        d = f.details
+        if not f.degraded or not d.get("blames"):
+            continue
+        pair = d.get("pair")
+        if "(corr " in str(d["blames"]) and isinstance(pair, str) and "~" in pair:
+            out.update(pair.split("~", 1))
+            continue
+        out.update(k.split(".", 1)[1] for k, v in d.items()
+                   if k.startswith("contribution.") and isinstance(v, int | float) and v >= BLAMED_SHARE)
+    return out
 
 
 def recomputed_psi(reference: np.ndarray, current: np.ndarray, numeric: bool) -> float:

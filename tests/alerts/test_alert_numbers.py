@@ -82,3 +82,17 @@ def test_windows_evaluated_in_the_update_that_fired_move_the_numbers_like_the_re
     lc.update("churn", {}, [psi(T0, 1.1), psi(T0 + 100, 1.2), psi(T0 + 200, 1.3)], now=T0 + 230)
     (alert,) = lc.alerts.values()
     assert (alert.state, alert.values["statistic"], alert.values["window_end"]) == ("firing", 1.3, T0 + 200)
+
+
+def test_a_performance_alert_names_its_segment_with_the_segments_numbers_in_slack() -> None:
+    from driftwarden.alerts.slack_blocks import alert_line
+
+    f = Finding("performance", "accuracy", "accuracy", 1.98, 1.0, True, T0, 2191, details={
+        "leading": "all", "cusum": 28.0, "cusum_threshold": 14.5, "accuracy_since_change": 0.498, "baseline": 0.739,
+        "segment": "plan=pro", "segment_accuracy": 0.462, "segment_baseline": 0.754, "segment_n": 493,
+        "segment_p_holm": 7.9e-43})
+    (alert,) = AlertLifecycle().update("churn", {}, [f], now=T0)
+    assert alert.labels["segment"] == "plan=pro"
+    lines = alert_line(alert, T0 + 60).splitlines()
+    assert lines[1] == "Evidence: CUSUM S 28 above h 14.5"
+    assert "Segment: plan=pro: accuracy 0.462 vs reference 0.754 (n=493, Holm p=8e-43)" in lines

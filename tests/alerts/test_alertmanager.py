@@ -87,7 +87,7 @@ def test_alert_fires_updates_and_resolves_in_alertmanager(alertmanager: Alertman
     notes = got["annotations"]
     assert notes["statistic"] == "0.31" and notes["threshold"] == "0.2" and notes["window_size"] == "5000"
     assert notes["summary"] and notes["detail_top_suspects"] == "plan=pro (+18%), country=DE (+9%)"
-    assert notes["description"] == "psi 0.31 vs threshold 0.2" and notes["time_basis"] == TIME_BASIS
+    assert notes["description"] == "psi 0.31 over 5,000 events (threshold 0.2)" and notes["time_basis"] == TIME_BASIS
     assert when(got["startsAt"]) == t0  # event time of the first degraded window
     assert when(got["endsAt"]) == pytest.approx(now + 3 * (300 + 60), abs=0.002)  # the lease: 3 x (repeat + group)
     assert got["generatorURL"] == "http://driftwarden:8080/reports/churn/"

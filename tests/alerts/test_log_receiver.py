@@ -39,9 +39,9 @@ def test_one_compact_line_per_alert(caplog: pytest.LogCaptureFixture) -> None:
         assert LogNotifier("warning", logger).notify(_notification()).ok
     assert [r.levelno for r in caplog.records] == [logging.WARNING, logging.WARNING]
     assert [r.getMessage() for r in caplog.records] == [
-        "alert firing: churn data_drift/psi on age (critical): statistic 0.3123 vs threshold 0.2, "
+        "alert firing: churn data_drift/psi on age (critical): psi 0.312 over 5,000 events (threshold 0.2, p=1e-9), "
         "since 2025-11-30T05:00:00Z; report http://127.0.0.1:9108/reports/churn/r1/report.html",
-        "alert resolved: churn data_drift/psi on plan (warning): statistic 0.3123 vs threshold 0.2, "
+        "alert resolved: churn data_drift/psi on plan (warning): psi 0.312 over 5,000 events (threshold 0.2, p=1e-9), "
         "since 2025-11-30T05:00:00Z, until 2025-11-30T06:00:00Z",
     ]
     line = json.loads(JsonFormatter().format(caplog.records[0]))

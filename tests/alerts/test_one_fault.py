@@ -150,7 +150,7 @@ def test_slack_names_the_cause_first_and_lists_the_rest_under_it(pipe: tuple[Ale
     head, blocks = render(rec.sent[0], T0 + 30)
     assert head == ":red_circle: [FIRING:4] churn 1.0.0 · critical · data_drift on age"
     texts = [b["text"]["text"] if "text" in b else b["elements"][0]["text"] for b in blocks]
-    assert texts[1].startswith(":red_circle: *data_drift* `psi` on `age`: *1.428* vs threshold 0.2 over 2000 events "
+    assert texts[1].startswith(":red_circle: *data_drift* `psi` on `age`: psi 1.43 over 2,000 events (threshold 0.2), "
                                "ending 05:00 UTC")
     assert texts[2] == "Also in this fault (3 alerts):"
     assert [t.split("`")[3] for t in texts[3:6]] == ["monthly_spend", "features", "score"]

@@ -46,7 +46,7 @@ def test_root_message_thread_reply_and_resolution_update(slack: tuple[str, Slack
         header = root["blocks"][0]["text"]["text"]
         assert "[FIRING:2] churn 3.2.0" in header and "warning" in header
         body = json.dumps(root["blocks"])
-        assert "*0.31* vs threshold 0.2" in body and "Top suspects: plan=pro" in body
+        assert "psi 0.31 over 5,000 events (threshold 0.2)" in body and "Top suspects: plan=pro" in body
         assert "since 2025-11-30 05:00 UTC" in body
         assert root["metadata"]["event_type"] == "driftwarden_notification"
         assert box.entries()[0].result == f"{CHANNEL}:{root['ts']}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import io
 import json
 from pathlib import Path
@@ -26,6 +27,16 @@ def test_demo_fires_on_the_injected_faults_and_writes_a_reproducible_report(tmp_
     assert "performance/accuracy on accuracy" in text  # the concept drift at 2/3
     alerts = [json.loads(line) for line in (tmp_path / "demo" / "alerts.jsonl").read_text().splitlines()]
     assert alerts and all(a["group_labels"]["model"] == "churn" for a in alerts)
+    # the same numbers in the alert, its console line and its report: the metric, and a CUSUM's evidence apart
+    quoted = [a for n in alerts for a in n["alerts"] if a["annotations"].get("report_summary") and a["state"] == "firing"
+              and "estimate" not in a["annotations"]]  # a realized value replacing an estimate is newer than its report
+    assert quoted and any(a["annotations"].get("evidence") for a in quoted)
+    for a in quoted:
+        notes = a["annotations"]
+        page = html.unescape((tmp_path / "demo" / "reports" / notes["report_link"].split("/reports/", 1)[1]).read_text())
+        assert notes["metric"] in page and notes["metric"] in text
+        assert notes.get("evidence", "") in page and notes.get("evidence", "") in text
+        assert "cusum" not in notes["metric"].lower()
     bundles = sorted((tmp_path / "demo" / "reports").glob("churn/*/*.replay.tar.gz"))
     assert bundles, text
     replayed = io.StringIO()

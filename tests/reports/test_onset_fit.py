@@ -4,14 +4,19 @@ features that drifted 17 minutes before while performance held)."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable
+from pathlib import Path
 
 from driftwarden.alerts.reports.builder import build_report
 from driftwarden.alerts.reports.history import estimated_and_realized
+from driftwarden.alerts.reports.report import Report
 from driftwarden.alerts.reports.summary import render_markdown
-from driftwarden.daemon.simulate import START
+from driftwarden.daemon.reference import load_reference
+from driftwarden.daemon.simulate import START, Scenario, write_reference
 from driftwarden.detectors.batch import OutcomeBatch
+from driftwarden.detectors.findings import Finding
 from tests.reports.conftest import WINDOW, churn_spec, stream
 
 NOW = 1_800_000_000.0
@@ -57,7 +62,8 @@ def test_a_drift_report_still_ranks_the_drifted_features_first(reference: Outcom
     report = build_report(model_id="churn", spec=run.spec, reference=run.reference, current=run.window,
                           outcomes=run.outcomes, triggering=run.triggering, recent=run.findings,
                           snapshot=run.monitor.snapshot(), now=NOW, with_plots=False)
-    assert [s.onset_fit for s in report.suspects[:2]] == ["fits", "fits"]
+    # fitting the onset, or named by the (multivariate) alarm among the triggering checks itself
+    assert {s.onset_fit for s in report.suspects[:2]} <= {"fits", "blamed"}
     assert {s.feature for s in report.suspects[:2]} == {"age", "monthly_spend"}
 
 
@@ -73,3 +79,35 @@ def test_estimated_and_realized_are_told_apart_by_their_order_under_the_estimate
     assert [p.statistic for p in lines["realized, same windows"]] == [0.50]
     assert [p.statistic for p in lines["realized, outcome windows"]] == [0.49]
     assert estimated_and_realized({"evaluations": {}}, "accuracy") == {}
+
+
+def test_a_later_multivariate_alarm_of_the_same_shift_is_explained_by_the_shifted_features(
+        tmp_path: Path, traffic: Callable[..., OutcomeBatch]) -> None:
+    """The demo's PCA alarm came 4 minutes after the age and monthly_spend alarms of the same covariate shift;
+    its report called them 'drifted before the onset' (the alarm's block) and said that the relation between
+    features and outcome may have changed. A CUSUM's onset is its change window's start; the checks that
+    alarmed between it and the PCA alarm fit it."""
+    reference = load_reference(write_reference(tmp_path / "ref.parquet", Scenario()), churn_spec())  # the demo's
+    run = stream(churn_spec(), reference, traffic(windows=12, covariate_shift_at=20_000))
+    pca = next(f for f in run.findings if f.kind == "multivariate_drift" and f.degraded)
+    ages = [f for f in run.findings if f.subject == "age" and f.kind == "data_drift" and f.degraded]
+    assert ages[0].window_end < pca.window_end  # the feature alarmed first
+    def report(trigger: Finding) -> Report:
+        return build_report(model_id="churn", spec=run.spec, reference=run.reference, current=run.window,  # type: ignore[arg-type]
+                            outcomes=run.outcomes, triggering=[trigger], recent=run.findings,
+                            snapshot=run.monitor.snapshot(), now=NOW, with_plots=False)
+
+    # by timing alone (the alarm's blame left out): the shifted features' drift began after the PCA's last healthy block
+    unblamed = report(dataclasses.replace(pca, details={k: v for k, v in pca.details.items()
+                                                        if k not in ("blames", "pair") and not k.startswith("contribution.")}))
+    assert unblamed.onset is not None and unblamed.onset < pca.window_end
+    assert unblamed.last_healthy is not None and unblamed.last_healthy < ages[0].window_end
+    assert [(s.feature, s.onset_fit) for s in unblamed.suspects[:2]] in (
+        [("age", "fits"), ("monthly_spend", "fits")], [("monthly_spend", "fits"), ("age", "fits")])
+    # with it: what the alarm blames leads, and the summary says so
+    blamed = report(pca)
+    assert pca.details["blames"] and [s.onset_fit for s in blamed.suspects[:1]] == ["blamed"]
+    assert {s.feature for s in blamed.suspects[:2]} == {"age", "monthly_spend"}
+    summary = render_markdown(blamed)
+    assert re.search(r"\*Top suspects:\* `(age|monthly_spend)` \(blamed by the alert; PSI ", summary), summary
+    assert "relation between features and outcome" not in summary

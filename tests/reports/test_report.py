@@ -31,9 +31,14 @@ def test_covariate_shift_ranks_the_shifted_features_first(reference: OutcomeBatc
     report = report_of(run, with_plots=False)
     assert {s.feature for s in report.suspects[:2]} == {"age", "monthly_spend"}
     assert report.suspects[0].drift_source == "finding" and report.suspects[0].drift_degraded
-    # the sequential drift alarm: the second shifted block of 500 (the windowed tests waited for the 4th window)
-    assert report.onset == START + (3 * WINDOW + 1000 - 1) / 20
-    assert report.last_healthy == START + (3 * WINDOW + 500 - 1) / 20  # the first shifted block, not yet alarmed
+    # the sequential drift alarm came at the second shifted block of 500 (the windowed tests waited for the 4th
+    # window); the onset is the first block of its change window: the first shifted block, after the last healthy one
+    age = run.monitor.snapshot()["evaluations"]["data_drift/cusum/age"]
+    assert next(p["window_end"] for p in age if p["degraded"]) == START + (3 * WINDOW + 1000 - 1) / 20
+    assert report.onset == START + (3 * WINDOW + 500 - 1) / 20
+    # surely healthy: the last block before the shift at which the CUSUM was 0
+    assert report.last_healthy is not None and report.last_healthy <= START + (3 * WINDOW - 1) / 20
+    assert next(p["statistic"] for p in age if p["window_end"] == report.last_healthy) == 0.0
     assert all(not s.drift_degraded for s in report.suspects[2:])
 
 
