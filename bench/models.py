@@ -211,7 +211,7 @@ def object_bytes(app: Any) -> dict[str, int]:
             elif isinstance(test, CategoricalDriftTest):
                 out["drift references (categorical)"] += test.reference.counts.nbytes
         out["open windows (prediction + outcome)"] += mon.pred_window.nbytes() + mon.outcome_window.nbytes()
-        out["last evaluated windows (kept for reports)"] += _arrays(mon._last_pred) + _arrays(mon._last_outcome)
+        out["last evaluated windows (kept for reports)"] += mon.last_store.nbytes()
     out["join: waiting predictions"] = app.join.pending_count
     out["Prometheus series (all models)"] = sum(len(m.samples) for m in app.metrics.registry.collect())
     return dict(out)

@@ -26,6 +26,7 @@ from driftwarden.daemon.pipeline import BatchResult, DeadLetters, Message, Model
 from driftwarden.daemon.polled import Polled
 from driftwarden.daemon.reference import load_reference
 from driftwarden.daemon.report_cmd import ReportHook
+from driftwarden.daemon.window_spill import SpilledWindows, spill_directory
 from driftwarden.detectors.ks_exact import warm_up as ks_warm_up
 from driftwarden.detectors.monitor import ModelMonitor
 
@@ -79,6 +80,7 @@ class App:
         self.dead_letters = dead_letters
         state_path = config.resolve(config.state.path)
         self.checkpoint = Checkpoint(state_path)
+        self.windows_dir = spill_directory(state_path)
         self.reports_dir = config.resolve(config.reports.directory)
         self._idle_after = parse_duration(config.event_time.idle_after)
         self._future_tolerance = parse_duration(config.event_time.future_tolerance)
@@ -125,12 +127,14 @@ class App:
         spec = mc.spec()
         reference_path = meta.get("reference_path")  # a rebuilt reference wins over the configured one
         monitor_reference = load_reference(reference_path or self.config.resolve(mc.reference), spec)
-        monitor = ModelMonitor(mc.id, spec, monitor_reference)
+        # the last evaluated windows (read by reports only) live in a file, not in memory
+        spilled = SpilledWindows(self.windows_dir, mc.id)
+        monitor = ModelMonitor(mc.id, spec, monitor_reference, spilled)
         if monitor_state is not None:
             try:
                 monitor.load_state(monitor_state)
             except (ValueError, KeyError, TypeError) as exc:  # e.g. window_size or features changed
-                monitor = ModelMonitor(mc.id, spec, monitor_reference)
+                monitor = ModelMonitor(mc.id, spec, monitor_reference, spilled)
                 log.warning("model %s: checkpointed detector state does not fit the current config (%s); "
                             "its windows start afresh", mc.id, exc)
         runtime = ModelRuntime(mc, spec, monitor, reference_path=reference_path,

@@ -41,6 +41,7 @@ from driftwarden.detectors.drift import DriftSuite
 from driftwarden.detectors.estimation import CbpeEstimator
 from driftwarden.detectors.findings import Finding
 from driftwarden.detectors.kpi import KpiMonitor
+from driftwarden.detectors.last_windows import InMemoryWindows, LastWindows
 from driftwarden.detectors.metrics import DEFAULT_METRICS
 from driftwarden.detectors.multivariate import PcaDrift
 from driftwarden.detectors.performance import PerformanceMonitor
@@ -64,7 +65,8 @@ def _has_scores(score: np.ndarray | None) -> bool:
 class ModelMonitor:
     """All detectors of one model; see the module docstring."""
 
-    def __init__(self, model_id: str, spec: ModelSpec, reference: OutcomeBatch) -> None:
+    def __init__(self, model_id: str, spec: ModelSpec, reference: OutcomeBatch,
+                 last_windows: LastWindows | None = None) -> None:
         s: MonitorSettings = spec.monitoring
         s.validate()
         self.model_id, self.spec, self.settings = model_id, spec, s
@@ -133,8 +135,9 @@ class ModelMonitor:
         self.pred_window = ColumnWindow(s.window_size)
         self.outcome_window = ColumnWindow(perf_window)
         self.history: dict[str, deque[list[Any]]] = {}
-        self._last_pred: dict[str, np.ndarray] | None = None  # the last evaluated windows (reports)
-        self._last_outcome: dict[str, np.ndarray] | None = None
+        # the last evaluated windows (what a report explains): none yet, whatever the store held
+        self.last_store: LastWindows = last_windows if last_windows is not None else InMemoryWindows()
+        self.last_store.clear()
         self.timeline: deque[dict[str, Any]] = deque(maxlen=HISTORY)
 
     # ----------------------------------------------------------------- predictions
@@ -171,7 +174,6 @@ class ModelMonitor:
         if n < self.settings.min_events:
             return []
         end = float(cols["t"][-1])
-        self._last_pred = cols
         features = {k[2:]: v for k, v in cols.items() if k.startswith("f:")}
         out: list[Finding] = []
         if self.drift is not None and not self.sequential:
@@ -188,6 +190,7 @@ class ModelMonitor:
                 out.extend(self.realized.add_window(float(cols["t"][0]), end, int(np.sum(~np.isnan(cols["score"])))))
         if self.quality is not None:
             out.extend(self.quality.evaluate(features, n, end, missing=not self.sequential))
+        self.last_store.put("prediction", cols)  # after the detectors: the rows as they saw them
         self._record(out)
         return out
 
@@ -213,7 +216,7 @@ class ModelMonitor:
 
     def last_windows(self) -> tuple[PredictionBatch | None, OutcomeBatch | None]:
         """The rows of the last evaluated prediction and outcome windows (what a report explains)."""
-        return _prediction_rows(self._last_pred), _outcome_rows(self._last_outcome)
+        return _prediction_rows(self.last_store.get("prediction")), _outcome_rows(self.last_store.get("outcome"))
 
     def open_windows(self) -> tuple[PredictionBatch | None, OutcomeBatch | None]:
         """The rows of the windows still filling (checkpointed with the state)."""
@@ -296,7 +299,6 @@ class ModelMonitor:
         if n < self.settings.min_events:
             return []
         end = float(cols["t"][-1])
-        self._last_outcome = cols
         out: list[Finding] = []
         if self.performance is not None:
             perf = self.performance.evaluate(cols, end)
@@ -327,6 +329,7 @@ class ModelMonitor:
                                    statistic=err, threshold=bound if still else self.ref_error, degraded=still,
                                    window_end=end, window_size=n, summary=summary,
                                    severity="critical" if still and err >= 2 * self.ref_error > 0 else "warning"))
+        self.last_store.put("outcome", cols)
         self._record(out)
         return out
 
