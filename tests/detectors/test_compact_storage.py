@@ -137,3 +137,39 @@ def test_a_drift_test_holds_a_buffer_only_while_its_window_fills() -> None:
     assert parts._values.nbytes == 0 and parts.window.size == 0
     with pytest.raises(ValueError, match="window overflow"):
         parts.update(np.zeros(1001))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(10, 300), st.integers(1, 40), st.integers(1, 600),
+       st.sampled_from(["normal", "shifted", "ties"]))
+def test_a_subsampled_reference_keeps_ks_within_one_over_the_sample_size(seed: int, sample: int, factor: int,
+                                                                         n: int, kind: str) -> None:
+    """``reference_sample_size`` m: the KS statistic is within 1/m of scipy's on the full reference,
+    and its p-value is scipy's formula with the full reference's size (m counts only the memory)."""
+    from driftwarden.detectors.numeric import ks_pvalue
+
+    rng = np.random.default_rng(seed)
+    full = rng.normal(size=sample + factor * sample // 3 + 1)
+    w = rng.normal(0.3 if kind == "shifted" else 0.0, 1.0, size=n)
+    if kind == "ties":
+        full, w = np.round(full * 2) / 2, np.round(w * 2) / 2
+    ref = NumericReference(full, sample_size=sample)
+    assert ref.size == sample and ref.n_values == full.size
+    test = NumericDriftTest(ref, window_size=n)
+    test.update(w)
+    got = test.result()
+    expected = stats.ks_2samp(full, w, method="asymp")
+    assert abs(got["ks"] - expected.statistic) <= 1.0 / sample
+    assert got["ks_p"] == float(ks_pvalue(got["ks"], full.size, n))
+    if got["ks"] == expected.statistic:
+        assert got["ks_p"] == pytest.approx(expected.pvalue, abs=1e-12)
+
+
+def test_the_default_reference_sample_is_small_and_bounded() -> None:
+    from driftwarden.detectors.numeric import REFERENCE_SAMPLE_SIZE
+    from driftwarden.detectors.settings import DriftSettings
+
+    assert DriftSettings().reference_sample_size == REFERENCE_SAMPLE_SIZE == 2_000
+    ref = NumericReference(np.random.default_rng(1).normal(size=10_000))
+    assert ref.size == 2_000 and ref.n_values == 10_000
+    assert ref.nbytes() < 2_000 * 8 + 200 * 16 + 1_000  # the sample, ~125 cuts, the bins

@@ -144,7 +144,7 @@ def test_branch_and_bound_ks_equals_scipy_on_large_references(seed: int, m: int,
          "constant-window": lambda: np.full(n, float(r[rng.integers(m)]))}[kind]()
     if kind in ("discrete", "mixed"):
         r = np.round(r * 2) / 2  # tie-heavy reference too
-    test = NumericDriftTest(NumericReference(r), window_size=n)
+    test = NumericDriftTest(NumericReference(r, sample_size=m), window_size=n)  # all of it kept: exact
     test.update(w)
     result = test.result()
     assert result["ks"] == stats.ks_2samp(r, w, method="asymp").statistic
