@@ -258,7 +258,7 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
     app_module.ModelMonitor = timed("detectors", ModelMonitor)
     ModelMonitor.load_state = timed("restore", ModelMonitor.load_state)  # type: ignore[method-assign]
     from driftwarden.daemon.checkpoint import Checkpoint
-    Checkpoint.monitor_states = timed("checkpoint_read", Checkpoint.monitor_states)  # type: ignore[method-assign]
+    Checkpoint.monitor_state = timed("checkpoint_read", Checkpoint.monitor_state)  # type: ignore[method-assign]
 
     def start() -> tuple[Any, dict[str, float]]:
         spent.clear()

@@ -85,10 +85,10 @@ class App:
         self._idle_after = parse_duration(config.event_time.idle_after)
         self._future_tolerance = parse_duration(config.event_time.future_tolerance)
         kafka_state = config.state.backend == "kafka"  # then state comes from the changelog, on assignment
-        saved = {} if kafka_state else self.checkpoint.monitor_states()
         runtime_meta = {} if kafka_state else self.checkpoint.meta("models") or {}
         clocks = {} if kafka_state else self.checkpoint.meta("clocks") or {}
-        models = {mc.id: self.build_runtime(mc.id, saved.get(mc.id), runtime_meta.get(mc.id, {}), clocks.get(mc.id))
+        models = {mc.id: self.build_runtime(mc.id, None if kafka_state else self.checkpoint.monitor_state(mc.id),
+                                            runtime_meta.get(mc.id, {}), clocks.get(mc.id))
                   for mc in config.models}
         self.join = OutcomeJoin(parse_duration(config.join.ttl), config.join.max_pending)
         if not kafka_state:
@@ -227,7 +227,7 @@ class App:
         self.checkpoint.commit(  # 2. state + offsets, one transaction
             self.offsets if self.kafka_state is None else self.kafka_state.cache_offsets(),
             # only models that saw events since the last checkpoint: a model's state is ~1 MB
-            {m: self.models[m].monitor.state() for m in self.pipeline.take_touched()}
+            ((m, self.models[m].monitor.state()) for m in self.pipeline.take_touched())
             if self.kafka_state is None else self.kafka_state.take_written(),
             self.join.take_changes() if self.kafka_state is None else JoinChanges(),  # the predictions topic holds them
             {
