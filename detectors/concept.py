@@ -138,7 +138,7 @@ class ConceptDriftDetector:
     def _keep(self, values: np.ndarray) -> None:
         """Append float64 ``values`` to the buffer (grown by doubling, widened to float64 when needed)."""
         end = self._n + values.size
-        dtype = self._buffer.dtype if self._n else np.dtype(np.float32)
+        dtype: np.dtype[Any] = self._buffer.dtype if self._n else np.dtype(np.float32)
         if dtype == np.float32 and not np.array_equal(values.astype(np.float32).astype(np.float64), values):
             dtype = np.dtype(np.float64)
         if end > self._buffer.size or dtype != self._buffer.dtype:
