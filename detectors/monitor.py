@@ -36,6 +36,7 @@ import numpy as np
 
 from driftwarden.detectors.batch import OutcomeBatch, PredictionBatch
 from driftwarden.detectors.calibration import calibrate, reference_rate
+from driftwarden.detectors.check_history import CheckHistory
 from driftwarden.detectors.concept import BINARY_ONLY, ConceptDriftDetector, change_split, error_stream
 from driftwarden.detectors.drift import DriftSuite
 from driftwarden.detectors.estimation import CbpeEstimator
@@ -134,7 +135,7 @@ class ModelMonitor:
         self.traffic = TrafficMonitor(s.traffic) if s.traffic.enabled else None
         self.pred_window = ColumnWindow(s.window_size)
         self.outcome_window = ColumnWindow(perf_window)
-        self.history: dict[str, deque[list[Any]]] = {}
+        self.history = CheckHistory(HISTORY)
         # the last evaluated windows (what a report explains): none yet, whatever the store held
         self.last_store: LastWindows = last_windows if last_windows is not None else InMemoryWindows()
         self.last_store.clear()
@@ -349,10 +350,7 @@ class ModelMonitor:
     # ----------------------------------------------------------------- state
     def _record(self, findings: list[Finding]) -> None:
         for f in findings:
-            key = "/".join(f.key)
-            if key not in self.history:
-                self.history[key] = deque(maxlen=HISTORY)
-            self.history[key].append([f.window_end, f.statistic, f.threshold, f.degraded])
+            self.history.append("/".join(f.key), f.window_end, f.statistic, f.threshold, f.degraded)
 
     def state(self) -> dict[str, Any]:
         """JSON-safe state: open windows, concept detector, quality/traffic counters, history."""
@@ -372,7 +370,7 @@ class ModelMonitor:
             "traffic": self.traffic.state() if self.traffic is not None else None,
             "realized": self.realized.state() if self.realized is not None else None,
             "sequential_accuracy": self.sequential_accuracy.state() if self.sequential_accuracy is not None else None,
-            "history": {k: list(v) for k, v in self.history.items()},
+            "history": self.history.entries(),
             "timeline": list(self.timeline),
         }
 
@@ -401,7 +399,7 @@ class ModelMonitor:
             self.realized.load_state(state["realized"])
         if self.sequential_accuracy is not None and state.get("sequential_accuracy") is not None:
             self.sequential_accuracy.load_state(state["sequential_accuracy"])
-        self.history = {k: deque(v, maxlen=HISTORY) for k, v in state["history"].items()}
+        self.history.load(state["history"])
         self.timeline = deque(state["timeline"], maxlen=HISTORY)
 
     def snapshot(self) -> dict[str, Any]:
@@ -419,7 +417,7 @@ class ModelMonitor:
         return {
             "model_id": self.model_id,
             "evaluations": {k: [dict(zip(("window_end", "statistic", "threshold", "degraded"), e, strict=True))
-                                for e in v] for k, v in self.history.items()},
+                                for e in v] for k, v in self.history.entries().items()},
             "current_window": {"size": len(self.pred_window), "histograms": histograms},
             "performance_timeline": list(self.timeline),
             "concept": None if self.concept is None else {
