@@ -26,7 +26,7 @@ from driftwarden.daemon.pipeline import BatchResult, DeadLetters, Message, Model
 from driftwarden.daemon.polled import Polled
 from driftwarden.daemon.reference import load_reference
 from driftwarden.daemon.report_cmd import ReportHook
-from driftwarden.daemon.window_spill import SpilledWindows, spill_directory
+from driftwarden.daemon.window_spill import SPILL_ROWS_FROM, WindowFiles, spill_directory
 from driftwarden.detectors.ks_exact import warm_up as ks_warm_up
 from driftwarden.detectors.monitor import ModelMonitor
 
@@ -127,8 +127,9 @@ class App:
         spec = mc.spec()
         reference_path = meta.get("reference_path")  # a rebuilt reference wins over the configured one
         monitor_reference = load_reference(reference_path or self.config.resolve(mc.reference), spec)
-        # the last evaluated windows (read by reports only) live in a file, not in memory
-        spilled = SpilledWindows(self.windows_dir, mc.id)
+        # the last evaluated windows (read by reports only), with many models the open windows' earlier rows
+        # too, live in files, not in memory
+        spilled = WindowFiles(self.windows_dir, mc.id, spill_rows=len(self.config.models) >= SPILL_ROWS_FROM)
         monitor = ModelMonitor(mc.id, spec, monitor_reference, spilled)
         if monitor_state is not None:
             try:

@@ -20,6 +20,8 @@ from typing import Literal, Protocol
 
 import numpy as np
 
+from driftwarden.detectors.window import RowSpill
+
 WindowKind = Literal["prediction", "outcome"]
 Columns = dict[str, np.ndarray]
 
@@ -36,6 +38,16 @@ class LastWindows(Protocol):
     def nbytes(self) -> int:
         """Bytes held in memory (the bench's per-object figure)."""
         ...
+
+
+class WindowStorage(Protocol):
+    """What a monitor's windows may keep outside memory: the last evaluated windows (``last``)
+    and the earlier rows of its open windows while they fill (``rows``; None: all in memory)."""
+
+    @property
+    def last(self) -> LastWindows: ...
+
+    def rows(self, window: str) -> RowSpill | None: ...
 
 
 class InMemoryWindows:

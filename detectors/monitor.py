@@ -42,7 +42,7 @@ from driftwarden.detectors.drift import DriftSuite
 from driftwarden.detectors.estimation import CbpeEstimator
 from driftwarden.detectors.findings import Finding
 from driftwarden.detectors.kpi import KpiMonitor
-from driftwarden.detectors.last_windows import InMemoryWindows, LastWindows
+from driftwarden.detectors.last_windows import InMemoryWindows, LastWindows, WindowStorage
 from driftwarden.detectors.metrics import DEFAULT_METRICS
 from driftwarden.detectors.multivariate import PcaDrift
 from driftwarden.detectors.performance import PerformanceMonitor
@@ -67,7 +67,7 @@ class ModelMonitor:
     """All detectors of one model; see the module docstring."""
 
     def __init__(self, model_id: str, spec: ModelSpec, reference: OutcomeBatch,
-                 last_windows: LastWindows | None = None) -> None:
+                 storage: WindowStorage | None = None) -> None:
         s: MonitorSettings = spec.monitoring
         s.validate()
         self.model_id, self.spec, self.settings = model_id, spec, s
@@ -133,11 +133,13 @@ class ModelMonitor:
         self.ref_error_sd = float(ref_errors.std()) if ref_errors.size else float("nan")
         self._elevated_since: float | None = None  # time of the last change towards more errors, while it holds
         self.traffic = TrafficMonitor(s.traffic) if s.traffic.enabled else None
-        self.pred_window = ColumnWindow(s.window_size)
-        self.outcome_window = ColumnWindow(perf_window)
+        # with a storage, the open windows' earlier rows go to it every block (``monitoring.block``)
+        self.storage = storage
+        self.pred_window = ColumnWindow(s.window_size, storage.rows("prediction") if storage else None, s.block)
+        self.outcome_window = ColumnWindow(perf_window, storage.rows("outcome") if storage else None, s.block)
         self.history = CheckHistory(HISTORY)
         # the last evaluated windows (what a report explains): none yet, whatever the store held
-        self.last_store: LastWindows = last_windows if last_windows is not None else InMemoryWindows()
+        self.last_store: LastWindows = storage.last if storage is not None else InMemoryWindows()
         self.last_store.clear()
         self.timeline: deque[dict[str, Any]] = deque(maxlen=HISTORY)
 

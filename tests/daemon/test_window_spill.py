@@ -43,9 +43,19 @@ def _stream() -> list[Message]:
             enumerate(messages(Scenario(events=5000, label_delay=50, covariate_shift_at=2500)))]
 
 
-def test_the_daemon_keeps_the_last_windows_on_disk_with_the_same_rows(tmp_path: Path) -> None:
+@pytest.mark.parametrize("spill_rows", [False, True])
+def test_the_daemon_keeps_the_last_windows_on_disk_with_the_same_rows(tmp_path: Path, spill_rows: bool,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Findings, checkpointed state and the report's rows as when every window stayed in memory;
+    with many models (here: from 1) the open windows' earlier rows are on disk too."""
+    import json
+
+    import driftwarden.daemon.app as app_module
+
     stream = _stream()
-    spilled, kept = demo_app(tmp_path / "a"), demo_app(tmp_path / "b")
+    kept = demo_app(tmp_path / "b")
+    monkeypatch.setattr(app_module, "SPILL_ROWS_FROM", 1 if spill_rows else 10**9)
+    spilled = demo_app(tmp_path / "a")
     monitor = kept.pipeline.models["churn"].monitor
     monitor.last_store = InMemoryWindows()  # as every monitor kept them before
     findings = []
@@ -57,8 +67,12 @@ def test_the_daemon_keeps_the_last_windows_on_disk_with_the_same_rows(tmp_path: 
     on_disk = spilled.pipeline.models["churn"].monitor
     assert isinstance(on_disk.last_store, SpilledWindows) and on_disk.last_store.nbytes() == 0
     assert monitor.last_store.nbytes() > 100_000  # what the files now hold instead
-    assert sorted(p.name for p in on_disk.last_store.directory.iterdir()) == ["churn.outcome.pickle",
-                                                                               "churn.prediction.pickle"]
+    files = sorted(p.name for p in on_disk.last_store.directory.iterdir())
+    assert files[:2] == ["churn.open-outcome.pickle", "churn.open-prediction.pickle"] if spill_rows else True
+    assert files[-2:] == ["churn.outcome.pickle", "churn.prediction.pickle"]
+    if spill_rows:
+        assert on_disk.pred_window.nbytes() < monitor.pred_window.nbytes()
+    assert json.dumps(on_disk.state(), allow_nan=True) == json.dumps(monitor.state(), allow_nan=True)
     for a, b in zip(on_disk.last_windows(), monitor.last_windows(), strict=True):
         assert a is not None and b is not None
         assert a.timestamps.tolist() == b.timestamps.tolist() and len(a) > 0
@@ -66,11 +80,14 @@ def test_the_daemon_keeps_the_last_windows_on_disk_with_the_same_rows(tmp_path: 
         for name in a.features:
             assert np.array_equal(a.features[name], b.features[name], equal_nan=a.features[name].dtype.kind == "f")
     assert repr([r.findings for r in findings[0]]) == repr([r.findings for r in findings[1]])
+    saved = on_disk.state()
     spilled.save()
     spilled.close()
     kept.close()
     # a restart: the last windows are not part of the checkpoint (the report uses the open ones), as before
     again = demo_app(tmp_path / "a")
     assert again.pipeline.models["churn"].monitor.last_windows() == (None, None)
-    assert not list(again.windows_dir.iterdir())
+    assert not [p for p in again.windows_dir.iterdir() if ".open-" not in p.name]  # the restored open rows may spill
+    restored = again.pipeline.models["churn"].monitor.state()
+    assert restored["pred_window"] == saved["pred_window"] and restored["outcome_window"] == saved["outcome_window"]
     again.close()
