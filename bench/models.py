@@ -210,8 +210,11 @@ def object_bytes(app: Any) -> dict[str, int]:
                 out["drift test buffers"] += test._values.nbytes
             elif isinstance(test, CategoricalDriftTest):
                 out["drift references (categorical)"] += test.reference.counts.nbytes
-        out["open windows (prediction + outcome)"] += mon.pred_window.nbytes() + mon.outcome_window.nbytes()
-        out["last evaluated windows (kept for reports)"] += mon.last_store.nbytes()
+        out["open windows (prediction + outcome, in memory)"] += mon.pred_window.nbytes() + mon.outcome_window.nbytes()
+        out["last evaluated windows (in memory)"] += mon.last_store.nbytes()
+        out["concept detector replay buffer"] += mon.concept._buffer.nbytes if mon.concept is not None else 0
+        out["check history"] += mon.history.nbytes()
+    out["window files on disk (not memory)"] = sum(p.stat().st_size for p in app.windows_dir.iterdir())
     out["join: waiting predictions"] = app.join.pending_count
     out["Prometheus series (all models)"] = sum(len(m.samples) for m in app.metrics.registry.collect())
     return dict(out)
