@@ -58,6 +58,17 @@ def rss() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+def rss_trimmed() -> int:
+    """RSS after glibc's ``malloc_trim(0)`` returned the free heap pages to the system (what is
+    left is live data, or fragments of it)."""
+    import contextlib
+    import ctypes
+
+    with contextlib.suppress(OSError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    return rss()
+
+
 def peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
@@ -292,6 +303,7 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
         if fed >= warm and "rss_warm" not in res:
             app.save(None)
             res["rss_warm"], res["events_warm"] = rss(), fed
+            res["rss_warm_trimmed"] = rss_trimmed()
             res["objects"] = object_bytes(app)
             if args.tracemalloc:
                 res["breakdown"] = breakdown(app)
@@ -364,6 +376,9 @@ def main() -> None:
     print(f"RSS after two windows per model: 1 model {base['rss_warm'] / MiB:,.0f} MiB, {args.models} models "
           f"{big['rss_warm'] / MiB:,.0f} MiB ({big['rss_warm'] / base['rss_warm']:.2f}x); "
           f"per model {per_model / 1024:,.0f} KiB")
+    trimmed = (big["rss_warm_trimmed"] - base["rss_warm_trimmed"]) / max(args.models - 1, 1)
+    print(f"  the same after malloc_trim(0): 1 model {base['rss_warm_trimmed'] / MiB:,.0f} MiB, {args.models} models "
+          f"{big['rss_warm_trimmed'] / MiB:,.0f} MiB; per model {trimmed / 1024:,.0f} KiB")
     print("RSS over time (N models):")
     first = big["rss_over_time"][0][1] if big["rss_over_time"] else big["rss_warm"]
     for events, value in big["rss_over_time"]:
