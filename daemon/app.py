@@ -18,6 +18,7 @@ from driftwarden.alerts.silences import SilenceStore
 from driftwarden.daemon.checkpoint import Checkpoint
 from driftwarden.daemon.clock import ModelClock
 from driftwarden.daemon.config import Config, parse_duration
+from driftwarden.daemon.heap import release_free_heap
 from driftwarden.daemon.join import JoinChanges, OutcomeJoin
 from driftwarden.daemon.kafka_outage import DeadLettersPending
 from driftwarden.daemon.kafka_state import KafkaState
@@ -247,6 +248,7 @@ class App:
             source.commit(self.offsets if self.kafka_state is None else self.kafka_state.cache_offsets())  # 3. the group's
         self._last_checkpoint = self.clock()
         self._dirty = False
+        release_free_heap()  # the windows evaluated since the last checkpoint left free pages behind
         self.metrics.checkpoints.inc()
         self.metrics.last_checkpoint.set(self._last_checkpoint)
 
