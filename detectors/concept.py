@@ -137,12 +137,14 @@ class ConceptDriftDetector:
 
     def _keep(self, values: np.ndarray) -> None:
         """Append float64 ``values`` to the buffer (grown by doubling, widened to float64 when needed)."""
+        if not values.size:
+            return
         end = self._n + values.size
         dtype: np.dtype[Any] = self._buffer.dtype if self._n else np.dtype(np.float32)
         if dtype == np.float32 and not np.array_equal(values.astype(np.float32).astype(np.float64), values):
             dtype = np.dtype(np.float64)
         if end > self._buffer.size or dtype != self._buffer.dtype:
-            grown = np.empty(min(self.replay_limit, max(end, 2 * self._buffer.size, 64)), dtype=dtype)
+            grown = np.empty(max(end, min(self.replay_limit, max(2 * self._buffer.size, 64))), dtype=dtype)
             grown[: self._n] = self._buffer[: self._n]
             self._buffer = grown
         self._buffer[self._n : end] = values

@@ -218,6 +218,8 @@ def test_buffer_trims_and_batch_splits_match_river_one_value_at_a_time(name: str
     for part in np.split(stream, sorted(set(cuts))):
         got += det.update(part)
     assert got == expected
+    fresh = ConceptDriftDetector.from_state(ConceptDriftDetector(name, replay_limit=600).state())  # nothing kept
+    assert fresh.buffered == 0 and fresh.update(stream[:10]) == []
     det = ConceptDriftDetector(name, refractory=0, replay_limit=600)
     first = det.update(stream[:2500])
     twin = ConceptDriftDetector.from_state(json.loads(json.dumps(det.state())))
