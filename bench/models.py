@@ -58,6 +58,17 @@ def rss() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+def rss_trimmed() -> int:
+    """RSS after glibc's ``malloc_trim(0)`` returned the free heap pages to the system (what is
+    left is live data, or fragments of it)."""
+    import contextlib
+    import ctypes
+
+    with contextlib.suppress(OSError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    return rss()
+
+
 def peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
@@ -210,8 +221,11 @@ def object_bytes(app: Any) -> dict[str, int]:
                 out["drift test buffers"] += test._values.nbytes
             elif isinstance(test, CategoricalDriftTest):
                 out["drift references (categorical)"] += test.reference.counts.nbytes
-        out["open windows (prediction + outcome)"] += mon.pred_window.nbytes() + mon.outcome_window.nbytes()
-        out["last evaluated windows (kept for reports)"] += _arrays(mon._last_pred) + _arrays(mon._last_outcome)
+        out["open windows (prediction + outcome, in memory)"] += mon.pred_window.nbytes() + mon.outcome_window.nbytes()
+        out["last evaluated windows (in memory)"] += mon.last_store.nbytes()
+        out["concept detector replay buffer"] += mon.concept._buffer.nbytes if mon.concept is not None else 0
+        out["check history"] += mon.history.nbytes()
+    out["window files on disk (not memory)"] = sum(p.stat().st_size for p in app.windows_dir.iterdir())
     out["join: waiting predictions"] = app.join.pending_count
     out["Prometheus series (all models)"] = sum(len(m.samples) for m in app.metrics.registry.collect())
     return dict(out)
@@ -258,7 +272,7 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
     app_module.ModelMonitor = timed("detectors", ModelMonitor)
     ModelMonitor.load_state = timed("restore", ModelMonitor.load_state)  # type: ignore[method-assign]
     from driftwarden.daemon.checkpoint import Checkpoint
-    Checkpoint.monitor_states = timed("checkpoint_read", Checkpoint.monitor_states)  # type: ignore[method-assign]
+    Checkpoint.monitor_state = timed("checkpoint_read", Checkpoint.monitor_state)  # type: ignore[method-assign]
 
     def start() -> tuple[Any, dict[str, float]]:
         spent.clear()
@@ -289,6 +303,7 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
         if fed >= warm and "rss_warm" not in res:
             app.save(None)
             res["rss_warm"], res["events_warm"] = rss(), fed
+            res["rss_warm_trimmed"] = rss_trimmed()
             res["objects"] = object_bytes(app)
             if args.tracemalloc:
                 res["breakdown"] = breakdown(app)
@@ -361,6 +376,9 @@ def main() -> None:
     print(f"RSS after two windows per model: 1 model {base['rss_warm'] / MiB:,.0f} MiB, {args.models} models "
           f"{big['rss_warm'] / MiB:,.0f} MiB ({big['rss_warm'] / base['rss_warm']:.2f}x); "
           f"per model {per_model / 1024:,.0f} KiB")
+    trimmed = (big["rss_warm_trimmed"] - base["rss_warm_trimmed"]) / max(args.models - 1, 1)
+    print(f"  the same after malloc_trim(0): 1 model {base['rss_warm_trimmed'] / MiB:,.0f} MiB, {args.models} models "
+          f"{big['rss_warm_trimmed'] / MiB:,.0f} MiB; per model {trimmed / 1024:,.0f} KiB")
     print("RSS over time (N models):")
     first = big["rss_over_time"][0][1] if big["rss_over_time"] else big["rss_warm"]
     for events, value in big["rss_over_time"]:

@@ -18,6 +18,7 @@ from driftwarden.alerts.silences import SilenceStore
 from driftwarden.daemon.checkpoint import Checkpoint
 from driftwarden.daemon.clock import ModelClock
 from driftwarden.daemon.config import Config, parse_duration
+from driftwarden.daemon.heap import release_free_heap
 from driftwarden.daemon.join import JoinChanges, OutcomeJoin
 from driftwarden.daemon.kafka_outage import DeadLettersPending
 from driftwarden.daemon.kafka_state import KafkaState
@@ -26,6 +27,7 @@ from driftwarden.daemon.pipeline import BatchResult, DeadLetters, Message, Model
 from driftwarden.daemon.polled import Polled
 from driftwarden.daemon.reference import load_reference
 from driftwarden.daemon.report_cmd import ReportHook
+from driftwarden.daemon.window_spill import SPILL_ROWS_FROM, WindowFiles, spill_directory
 from driftwarden.detectors.ks_exact import warm_up as ks_warm_up
 from driftwarden.detectors.monitor import ModelMonitor
 
@@ -79,14 +81,15 @@ class App:
         self.dead_letters = dead_letters
         state_path = config.resolve(config.state.path)
         self.checkpoint = Checkpoint(state_path)
+        self.windows_dir = spill_directory(state_path)
         self.reports_dir = config.resolve(config.reports.directory)
         self._idle_after = parse_duration(config.event_time.idle_after)
         self._future_tolerance = parse_duration(config.event_time.future_tolerance)
         kafka_state = config.state.backend == "kafka"  # then state comes from the changelog, on assignment
-        saved = {} if kafka_state else self.checkpoint.monitor_states()
         runtime_meta = {} if kafka_state else self.checkpoint.meta("models") or {}
         clocks = {} if kafka_state else self.checkpoint.meta("clocks") or {}
-        models = {mc.id: self.build_runtime(mc.id, saved.get(mc.id), runtime_meta.get(mc.id, {}), clocks.get(mc.id))
+        models = {mc.id: self.build_runtime(mc.id, None if kafka_state else self.checkpoint.monitor_state(mc.id),
+                                            runtime_meta.get(mc.id, {}), clocks.get(mc.id))
                   for mc in config.models}
         self.join = OutcomeJoin(parse_duration(config.join.ttl), config.join.max_pending)
         if not kafka_state:
@@ -125,12 +128,15 @@ class App:
         spec = mc.spec()
         reference_path = meta.get("reference_path")  # a rebuilt reference wins over the configured one
         monitor_reference = load_reference(reference_path or self.config.resolve(mc.reference), spec)
-        monitor = ModelMonitor(mc.id, spec, monitor_reference)
+        # the last evaluated windows (read by reports only), with many models the open windows' earlier rows
+        # too, live in files, not in memory
+        spilled = WindowFiles(self.windows_dir, mc.id, spill_rows=len(self.config.models) >= SPILL_ROWS_FROM)
+        monitor = ModelMonitor(mc.id, spec, monitor_reference, spilled)
         if monitor_state is not None:
             try:
                 monitor.load_state(monitor_state)
             except (ValueError, KeyError, TypeError) as exc:  # e.g. window_size or features changed
-                monitor = ModelMonitor(mc.id, spec, monitor_reference)
+                monitor = ModelMonitor(mc.id, spec, monitor_reference, spilled)
                 log.warning("model %s: checkpointed detector state does not fit the current config (%s); "
                             "its windows start afresh", mc.id, exc)
         runtime = ModelRuntime(mc, spec, monitor, reference_path=reference_path,
@@ -223,7 +229,7 @@ class App:
         self.checkpoint.commit(  # 2. state + offsets, one transaction
             self.offsets if self.kafka_state is None else self.kafka_state.cache_offsets(),
             # only models that saw events since the last checkpoint: a model's state is ~1 MB
-            {m: self.models[m].monitor.state() for m in self.pipeline.take_touched()}
+            ((m, self.models[m].monitor.state()) for m in self.pipeline.take_touched())
             if self.kafka_state is None else self.kafka_state.take_written(),
             self.join.take_changes() if self.kafka_state is None else JoinChanges(),  # the predictions topic holds them
             {
@@ -242,6 +248,7 @@ class App:
             source.commit(self.offsets if self.kafka_state is None else self.kafka_state.cache_offsets())  # 3. the group's
         self._last_checkpoint = self.clock()
         self._dirty = False
+        release_free_heap()  # the windows evaluated since the last checkpoint left free pages behind
         self.metrics.checkpoints.inc()
         self.metrics.last_checkpoint.set(self._last_checkpoint)
 

@@ -25,10 +25,12 @@ both count in ``driftwarden_check_subjects_dropped_total``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, Metric
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from driftwarden.alerts.model import Alert
 from driftwarden.detectors.findings import Finding
@@ -44,25 +46,62 @@ CHECK_LABELS = ("model", "kind", "detector", "subject")
 
 @dataclass(slots=True)
 class _Tracked:
-    window_end: float
+    """A check's last evaluation: the values of its five series (no p-value series: ``p_value`` None)."""
+
+    statistic: float
+    threshold: float
     degraded: bool
-    p_value: bool  # the p-value series exists
-    series: tuple[Gauge, Gauge, Gauge, Gauge]  # its statistic, threshold, degraded, evaluated_at children
+    p_value: float | None
+    window_end: float
+
+
+# the per-check series: (name, help, what of _Tracked)
+CHECK_SERIES: tuple[tuple[str, str, Callable[[_Tracked], float | None]], ...] = (
+    ("driftwarden_check_statistic", "Last evaluated statistic of a check (effect size, rate, metric value...)",
+     lambda t: t.statistic),
+    ("driftwarden_check_threshold", "Threshold the last statistic was judged against (the breached bound for "
+     "two-sided checks)", lambda t: t.threshold),
+    ("driftwarden_check_degraded", "1 if the last evaluation of the check found degradation, else 0",
+     lambda t: 1.0 if t.degraded else 0.0),
+    ("driftwarden_check_p_value", "Corrected p-value of the last evaluation (statistical tests only)",
+     lambda t: t.p_value),
+    ("driftwarden_check_last_evaluation_timestamp_seconds", "Event time (end of the window) of the check's last "
+     "evaluation", lambda t: t.window_end),
+)
+
+
+class CheckSeries(Collector):
+    """The per-check gauges, read from one dict of the checks' last evaluations at scrape time.
+
+    A labelled ``Gauge`` child per series and check (a lock, a value object and its label
+    tuple: ~2.5 kB a check for the five series, ~330 kB a model of 25 subjects x 5 checks)
+    cost more than the numbers; here a check is one small record, the series are built
+    when Prometheus scrapes.
+    """
+
+    def __init__(self, checks: dict[str, dict[CheckKey, _Tracked]]) -> None:
+        self._checks = checks
+
+    def describe(self) -> list[Metric]:
+        return [GaugeMetricFamily(name, doc, labels=CHECK_LABELS) for name, doc, _ in CHECK_SERIES]
+
+    def collect(self) -> Iterator[Metric]:
+        snapshot = [(model, list(checks.items())) for model, checks in list(self._checks.items())]
+        for name, doc, value in CHECK_SERIES:
+            family = GaugeMetricFamily(name, doc, labels=CHECK_LABELS)
+            for model, checks in snapshot:
+                for key, tracked in checks:
+                    v = value(tracked)
+                    if v is not None:
+                        family.add_metric([model, *key], v)
+            yield family
 
 
 class CheckGauges:
     def __init__(self, registry: CollectorRegistry) -> None:
         r = registry
-        self.statistic = Gauge("driftwarden_check_statistic", "Last evaluated statistic of a check (effect size, "
-                               "rate, metric value...)", CHECK_LABELS, registry=r)
-        self.threshold = Gauge("driftwarden_check_threshold", "Threshold the last statistic was judged against "
-                               "(the breached bound for two-sided checks)", CHECK_LABELS, registry=r)
-        self.degraded = Gauge("driftwarden_check_degraded", "1 if the last evaluation of the check found "
-                              "degradation, else 0", CHECK_LABELS, registry=r)
-        self.p_value = Gauge("driftwarden_check_p_value", "Corrected p-value of the last evaluation (statistical "
-                             "tests only)", CHECK_LABELS, registry=r)
-        self.evaluated_at = Gauge("driftwarden_check_last_evaluation_timestamp_seconds", "Event time (end of the "
-                                  "window) of the check's last evaluation", CHECK_LABELS, registry=r)
+        self._checks: dict[str, dict[CheckKey, _Tracked]] = {}
+        r.register(CheckSeries(self._checks))
         self.dropped = Counter("driftwarden_check_subjects_dropped", "Evaluations of checks on undeclared keys not "
                                f"exported, or that removed another: past {MAX_OPEN_SUBJECTS} such subjects per model",
                                ["model"], registry=r)
@@ -76,7 +115,6 @@ class CheckGauges:
                                     "whose outcome arrived (last bucket past the label delay)", ["model"], registry=r)
         self.label_lag = Gauge("driftwarden_label_lag_seconds", "Delay from prediction to outcome in the last labelled "
                                "batch (event time)", ["model", "quantile"], registry=r)
-        self._checks: dict[str, dict[CheckKey, _Tracked]] = {}
         self._alerts: dict[AlertKey, float] = {}
 
     def observe(self, model: str, findings: Sequence[Finding], changed: Iterable[Alert] = ()) -> None:
@@ -85,23 +123,15 @@ class CheckGauges:
         for f in findings:
             if f.key not in checks and not self._admit(model, checks, f):
                 continue
-            labels = (model, *f.key)
             tracked = checks.get(f.key)
-            # a check's children are looked up once (labels() costs ~15 us; a block sets thousands)
-            series = tracked.series if tracked is not None else (
-                self.statistic.labels(*labels), self.threshold.labels(*labels), self.degraded.labels(*labels),
-                self.evaluated_at.labels(*labels))
-            statistic, threshold, degraded, evaluated_at = series
-            statistic.set(f.statistic)
-            threshold.set(f.threshold)
-            degraded.set(1.0 if f.degraded else 0.0)
-            evaluated_at.set(f.window_end)
-            had_p = tracked is not None and tracked.p_value
-            if f.p_value is not None:
-                self.p_value.labels(*labels).set(f.p_value)
-            elif had_p:
-                self.p_value.remove(*labels)
-            checks[f.key] = _Tracked(f.window_end, f.degraded, f.p_value is not None, series)
+            if tracked is None:
+                checks[f.key] = _Tracked(float(f.statistic), float(f.threshold), f.degraded,
+                                         None if f.p_value is None else float(f.p_value), float(f.window_end))
+            else:  # in place: the series keep their order
+                tracked.statistic, tracked.threshold, tracked.degraded = (float(f.statistic), float(f.threshold),
+                                                                          f.degraded)
+                tracked.p_value = None if f.p_value is None else float(f.p_value)
+                tracked.window_end = float(f.window_end)
             self._special(model, f)
         self._set_alerts(changed, replace_all=False)
 
@@ -137,10 +167,7 @@ class CheckGauges:
 
     def _remove(self, model: str, checks: dict[CheckKey, _Tracked], key: CheckKey) -> None:
         labels = (model, *key)
-        for gauge in (self.statistic, self.threshold, self.degraded, self.evaluated_at):
-            gauge.remove(*labels)
-        if checks.pop(key).p_value:
-            self.p_value.remove(*labels)
+        del checks[key]
         for alert_key in [a for a in self._alerts if a[:4] == labels]:
             self.alert_firing.remove(*alert_key)
             del self._alerts[alert_key]

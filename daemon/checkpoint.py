@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +63,11 @@ class Checkpoint:
     def monitor_states(self) -> dict[str, dict[str, Any]]:
         return {m: json.loads(s) for m, s in self._db.execute("SELECT model_id, state FROM monitors")}
 
+    def monitor_state(self, model_id: str) -> dict[str, Any] | None:
+        """One model's saved state: a start-up of many models parses one at a time (each ~1 MB)."""
+        row = self._db.execute("SELECT state FROM monitors WHERE model_id = ?", (model_id,)).fetchone()
+        return None if row is None else dict(json.loads(row[0]))
+
     def meta(self, key: str) -> Any:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else json.loads(row[0])
@@ -84,11 +89,16 @@ class Checkpoint:
     def commit(
         self,
         offsets: Mapping[TopicPartition, int],
-        monitors: Mapping[str, dict[str, Any]],
+        monitors: Mapping[str, dict[str, Any]] | Iterable[tuple[str, dict[str, Any]]],
         join: JoinChanges,
         meta: Mapping[str, Any],
     ) -> None:
-        """Persist everything in one transaction. ``offsets`` are next offsets to read."""
+        """Persist everything in one transaction. ``offsets`` are next offsets to read.
+
+        ``monitors`` may be (model, state) pairs made as they are read: each state is
+        serialized and written before the next is made, so a checkpoint of many models
+        holds one model's state at a time, not all of them and their JSON at once.
+        """
         stored = self.offsets()
         for tp, offset in offsets.items():
             if offset < stored.get(tp, -1):
@@ -102,7 +112,8 @@ class Checkpoint:
             )
             db.executemany(
                 "INSERT OR REPLACE INTO monitors VALUES (?, ?)",
-                [(m, json.dumps(s, separators=(",", ":"), allow_nan=True)) for m, s in monitors.items()],
+                ((m, json.dumps(s, separators=(",", ":"), allow_nan=True))
+                 for m, s in (monitors.items() if isinstance(monitors, Mapping) else monitors)),
             )
             db.executemany(
                 "INSERT OR REPLACE INTO meta VALUES (?, ?)",

@@ -279,7 +279,7 @@ class Pipeline:
             log.error("model %s: cannot write the rebuilt reference to %s (%s); keeping the current reference",
                       runtime.config.id, directory, exc)
             return
-        runtime.monitor = ModelMonitor(runtime.config.id, runtime.spec, reference)
+        runtime.monitor = ModelMonitor(runtime.config.id, runtime.spec, reference, runtime.monitor.storage)
         runtime.reference_path = str(path)
         log.info("model %s: reference rebuilt from %d labelled events of version %s: %s",
                  runtime.config.id, len(reference), version, path)

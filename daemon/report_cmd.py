@@ -41,6 +41,8 @@ from driftwarden.detectors.spec import ModelSpec
 
 log = logging.getLogger(__name__)
 
+REFERENCES_KEPT = 4  # reference tables kept for reports (least recently used dropped): not one per model for ever
+
 
 def monitor_windows(monitor: ModelMonitor) -> tuple[PredictionBatch | None, OutcomeBatch | None]:
     """(prediction window rows, joined outcome window rows): the last evaluated windows, or the
@@ -133,9 +135,14 @@ class ReportHook:
 
     def reference(self, runtime: ModelRuntime) -> OutcomeBatch:
         path = runtime.reference_path or str(self.config.resolve(runtime.config.reference))
-        if path not in self._references:
-            self._references[path] = load_reference(path, runtime.spec)
-        return self._references[path]
+        refs = self._references
+        if path in refs:
+            refs[path] = refs.pop(path)  # most recently used last
+        else:
+            refs[path] = load_reference(path, runtime.spec)
+            while len(refs) > REFERENCES_KEPT:  # each a whole reference table (~2 MB at 10k rows x 20 features)
+                del refs[next(iter(refs))]
+        return refs[path]
 
     def start_background(self) -> None:
         """Render on a worker thread from now on; the caller's loop calls :meth:`drain`."""

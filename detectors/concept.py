@@ -69,6 +69,10 @@ def make_river_detector(name: str, params: dict[str, Any]) -> Any:
     return cls(**params)
 
 
+_EMPTY = np.empty(0, dtype=np.float32)
+_EMPTY.flags.writeable = False
+
+
 @register("concept")
 class ConceptDriftDetector:
     """One river detector on one error stream, with the refractory rule and replayable state."""
@@ -87,32 +91,42 @@ class ConceptDriftDetector:
         self.refractory = refractory
         self.replay_limit = replay_limit
         self._detector = make_river_detector(detector, self.params)
-        self._buffer: list[float] = []
+        # the values since the last detection (at most replay_limit), replayed into a fresh detector
+        # when trimmed or restored: an array (float32 while every value is exact in it, as 0/1
+        # errors are), not a list of Python floats (32 bytes a value: 1.6 MB a model at the limit)
+        self._buffer = _EMPTY
+        self._n = 0
         self.n_seen = 0
         self.last_change: int | None = None
         self.merged = 0
         self.raw_detections = 0
 
+    @property
+    def buffered(self) -> int:
+        """Values kept for a replay (since the last detection, at most ``replay_limit``)."""
+        return self._n
+
     def update(self, values: np.ndarray) -> list[int]:
         """Feed values in order; return the stream indices of newly reported change points."""
         reported: list[int] = []
-        xs = np.asarray(values, dtype=np.float64).tolist()
-        buf = self._buffer
+        arr = np.asarray(values, dtype=np.float64)
+        xs = arr.tolist()
         pos = 0
         while pos < len(xs):
-            chunk = xs[pos : pos + self.replay_limit - len(buf)]  # up to a full buffer
+            chunk = xs[pos : pos + self.replay_limit - self._n]  # up to a full buffer
             hit = _feed(self._detector, chunk)
             if hit < 0:
-                buf.extend(chunk)
+                self._keep(arr[pos : pos + len(chunk)])
                 self.n_seen += len(chunk)
                 pos += len(chunk)
-                if len(buf) >= self.replay_limit:
-                    del buf[: len(buf) - self.replay_limit // 2]
-                    self._detector = self._replay(buf)
+                if self._n >= self.replay_limit:
+                    last = self._buffer[self._n - self.replay_limit // 2 : self._n].copy()
+                    self._buffer, self._n = last, last.size
+                    self._detector = self._replay(self._kept().tolist())
                 continue
             i = self.n_seen + hit
             self.n_seen, pos = i + 1, pos + hit + 1
-            buf.clear()  # river resets the detector on its next update
+            self._buffer, self._n = _EMPTY, 0  # river resets the detector on its next update
             self.raw_detections += 1
             if self.last_change is None or i - self.last_change >= self.refractory:
                 reported.append(i)
@@ -120,6 +134,25 @@ class ConceptDriftDetector:
             else:
                 self.merged += 1
         return reported
+
+    def _keep(self, values: np.ndarray) -> None:
+        """Append float64 ``values`` to the buffer (grown by doubling, widened to float64 when needed)."""
+        if not values.size:
+            return
+        end = self._n + values.size
+        dtype: np.dtype[Any] = self._buffer.dtype if self._n else np.dtype(np.float32)
+        if dtype == np.float32 and not np.array_equal(values.astype(np.float32).astype(np.float64), values):
+            dtype = np.dtype(np.float64)
+        if end > self._buffer.size or dtype != self._buffer.dtype:
+            grown = np.empty(max(end, min(self.replay_limit, max(2 * self._buffer.size, 64))), dtype=dtype)
+            grown[: self._n] = self._buffer[: self._n]
+            self._buffer = grown
+        self._buffer[self._n : end] = values
+        self._n = end
+
+    def _kept(self) -> np.ndarray:
+        """The buffered values as float64 (exactly the values fed)."""
+        return self._buffer[: self._n].astype(np.float64)
 
     def _replay(self, values: list[float]) -> Any:
         det = make_river_detector(self.name, self.params)
@@ -132,15 +165,16 @@ class ConceptDriftDetector:
 
     def state(self) -> dict[str, Any]:
         return {"detector": self.name, "params": self.params, "refractory": self.refractory,
-                "replay_limit": self.replay_limit, "buffer": encode_array(np.asarray(self._buffer)),
+                "replay_limit": self.replay_limit, "buffer": encode_array(self._kept()),
                 "n_seen": self.n_seen, "last_change": self.last_change, "merged": self.merged,
                 "raw_detections": self.raw_detections}
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> ConceptDriftDetector:
         det = cls(state["detector"], state["params"], state["refractory"], state["replay_limit"])
-        det._buffer = decode_array(state["buffer"]).astype(np.float64).tolist()
-        det._detector = det._replay(det._buffer)
+        kept = decode_array(state["buffer"]).astype(np.float64)
+        det._keep(kept)
+        det._detector = det._replay(kept.tolist())
         det.n_seen, det.last_change = state["n_seen"], state["last_change"]
         det.merged, det.raw_detections = state["merged"], state["raw_detections"]
         return det

@@ -75,7 +75,7 @@ def threshold_for(p0: float, p1: float, target: float) -> float:
     h0, h1 = 2.0, 6.0
     f0, f1 = math.log(average_run_length(p0, p1, h0)), math.log(average_run_length(p0, p1, h1))
     for _ in range(8):
-        if abs(f1 - goal) < 0.005 or f1 == f0:
+        if abs(f1 - goal) < 0.005 or abs(f1 - f0) < 1e-9:  # flat: two h of one discretized chain
             break
         h0, h1, f0 = h1, max(0.01, h1 + (goal - f1) * (h1 - h0) / (f1 - f0)), f1
         f1 = math.log(average_run_length(p0, p1, h1))

@@ -195,7 +195,7 @@ class DriftSuite:
                 if w.size < self.settings.min_events or test.reference.size == 0:
                     continue
                 c = test.bin_counts(w)
-                ks[name] = (ks_bounded(test.reference, w), test.reference.size, int(w.size))
+                ks[name] = (ks_bounded(test.reference, w), test.reference.n_values, int(w.size))
             else:
                 c = test.counts
                 if c.sum() < self.settings.min_events:
@@ -327,7 +327,7 @@ class DriftSuite:
         names = list(live)
         d = np.array([ks_bounded(tests[n].reference, live[n]) for n in names])
         sizes = np.array([live[n].size for n in names])
-        p = ks_pvalue(d, np.array([tests[n].reference.size for n in names]), sizes)
+        p = ks_pvalue(d, np.array([tests[n].reference.n_values for n in names]), sizes)
         distances = binned_distances([tests[n].reference.counts for n in names],
                                      [tests[n].bin_counts(live[n]) for n in names])
         for i, name in enumerate(names):

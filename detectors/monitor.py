@@ -36,11 +36,13 @@ import numpy as np
 
 from driftwarden.detectors.batch import OutcomeBatch, PredictionBatch
 from driftwarden.detectors.calibration import calibrate, reference_rate
+from driftwarden.detectors.check_history import CheckHistory
 from driftwarden.detectors.concept import BINARY_ONLY, ConceptDriftDetector, change_split, error_stream
 from driftwarden.detectors.drift import DriftSuite
 from driftwarden.detectors.estimation import CbpeEstimator
 from driftwarden.detectors.findings import Finding
 from driftwarden.detectors.kpi import KpiMonitor
+from driftwarden.detectors.last_windows import InMemoryWindows, LastWindows, WindowStorage
 from driftwarden.detectors.metrics import DEFAULT_METRICS
 from driftwarden.detectors.multivariate import PcaDrift
 from driftwarden.detectors.performance import PerformanceMonitor
@@ -64,7 +66,8 @@ def _has_scores(score: np.ndarray | None) -> bool:
 class ModelMonitor:
     """All detectors of one model; see the module docstring."""
 
-    def __init__(self, model_id: str, spec: ModelSpec, reference: OutcomeBatch) -> None:
+    def __init__(self, model_id: str, spec: ModelSpec, reference: OutcomeBatch,
+                 storage: WindowStorage | None = None) -> None:
         s: MonitorSettings = spec.monitoring
         s.validate()
         self.model_id, self.spec, self.settings = model_id, spec, s
@@ -130,11 +133,14 @@ class ModelMonitor:
         self.ref_error_sd = float(ref_errors.std()) if ref_errors.size else float("nan")
         self._elevated_since: float | None = None  # time of the last change towards more errors, while it holds
         self.traffic = TrafficMonitor(s.traffic) if s.traffic.enabled else None
-        self.pred_window = ColumnWindow(s.window_size)
-        self.outcome_window = ColumnWindow(perf_window)
-        self.history: dict[str, deque[list[Any]]] = {}
-        self._last_pred: dict[str, np.ndarray] | None = None  # the last evaluated windows (reports)
-        self._last_outcome: dict[str, np.ndarray] | None = None
+        # with a storage, the open windows' earlier rows go to it every block (``monitoring.block``)
+        self.storage = storage
+        self.pred_window = ColumnWindow(s.window_size, storage.rows("prediction") if storage else None, s.block)
+        self.outcome_window = ColumnWindow(perf_window, storage.rows("outcome") if storage else None, s.block)
+        self.history = CheckHistory(HISTORY)
+        # the last evaluated windows (what a report explains): none yet, whatever the store held
+        self.last_store: LastWindows = storage.last if storage is not None else InMemoryWindows()
+        self.last_store.clear()
         self.timeline: deque[dict[str, Any]] = deque(maxlen=HISTORY)
 
     # ----------------------------------------------------------------- predictions
@@ -171,7 +177,6 @@ class ModelMonitor:
         if n < self.settings.min_events:
             return []
         end = float(cols["t"][-1])
-        self._last_pred = cols
         features = {k[2:]: v for k, v in cols.items() if k.startswith("f:")}
         out: list[Finding] = []
         if self.drift is not None and not self.sequential:
@@ -188,6 +193,7 @@ class ModelMonitor:
                 out.extend(self.realized.add_window(float(cols["t"][0]), end, int(np.sum(~np.isnan(cols["score"])))))
         if self.quality is not None:
             out.extend(self.quality.evaluate(features, n, end, missing=not self.sequential))
+        self.last_store.put("prediction", cols)  # after the detectors: the rows as they saw them
         self._record(out)
         return out
 
@@ -213,7 +219,7 @@ class ModelMonitor:
 
     def last_windows(self) -> tuple[PredictionBatch | None, OutcomeBatch | None]:
         """The rows of the last evaluated prediction and outcome windows (what a report explains)."""
-        return _prediction_rows(self._last_pred), _outcome_rows(self._last_outcome)
+        return _prediction_rows(self.last_store.get("prediction")), _outcome_rows(self.last_store.get("outcome"))
 
     def open_windows(self) -> tuple[PredictionBatch | None, OutcomeBatch | None]:
         """The rows of the windows still filling (checkpointed with the state)."""
@@ -296,7 +302,6 @@ class ModelMonitor:
         if n < self.settings.min_events:
             return []
         end = float(cols["t"][-1])
-        self._last_outcome = cols
         out: list[Finding] = []
         if self.performance is not None:
             perf = self.performance.evaluate(cols, end)
@@ -327,6 +332,7 @@ class ModelMonitor:
                                    statistic=err, threshold=bound if still else self.ref_error, degraded=still,
                                    window_end=end, window_size=n, summary=summary,
                                    severity="critical" if still and err >= 2 * self.ref_error > 0 else "warning"))
+        self.last_store.put("outcome", cols)
         self._record(out)
         return out
 
@@ -346,10 +352,7 @@ class ModelMonitor:
     # ----------------------------------------------------------------- state
     def _record(self, findings: list[Finding]) -> None:
         for f in findings:
-            key = "/".join(f.key)
-            if key not in self.history:
-                self.history[key] = deque(maxlen=HISTORY)
-            self.history[key].append([f.window_end, f.statistic, f.threshold, f.degraded])
+            self.history.append("/".join(f.key), f.window_end, f.statistic, f.threshold, f.degraded)
 
     def state(self) -> dict[str, Any]:
         """JSON-safe state: open windows, concept detector, quality/traffic counters, history."""
@@ -369,7 +372,7 @@ class ModelMonitor:
             "traffic": self.traffic.state() if self.traffic is not None else None,
             "realized": self.realized.state() if self.realized is not None else None,
             "sequential_accuracy": self.sequential_accuracy.state() if self.sequential_accuracy is not None else None,
-            "history": {k: list(v) for k, v in self.history.items()},
+            "history": self.history.entries(),
             "timeline": list(self.timeline),
         }
 
@@ -398,7 +401,7 @@ class ModelMonitor:
             self.realized.load_state(state["realized"])
         if self.sequential_accuracy is not None and state.get("sequential_accuracy") is not None:
             self.sequential_accuracy.load_state(state["sequential_accuracy"])
-        self.history = {k: deque(v, maxlen=HISTORY) for k, v in state["history"].items()}
+        self.history.load(state["history"])
         self.timeline = deque(state["timeline"], maxlen=HISTORY)
 
     def snapshot(self) -> dict[str, Any]:
@@ -416,7 +419,7 @@ class ModelMonitor:
         return {
             "model_id": self.model_id,
             "evaluations": {k: [dict(zip(("window_end", "statistic", "threshold", "degraded"), e, strict=True))
-                                for e in v] for k, v in self.history.items()},
+                                for e in v] for k, v in self.history.entries().items()},
             "current_window": {"size": len(self.pred_window), "histograms": histograms},
             "performance_timeline": list(self.timeline),
             "concept": None if self.concept is None else {

@@ -84,7 +84,9 @@ class DriftSettings(_Settings, frozen=True):
     * ``max_categories``: the most frequent reference categories kept as bins; the
       rest are pooled into ``"__other__"``.
     * ``reference_sample_size``: cap of the sorted reference sample kept for KS and
-      Wasserstein (an evenly spaced subsample of the sorted values beyond it).
+      Wasserstein (an evenly spaced subsample of the sorted values beyond it). Its ECDF
+      is within ``1 / reference_sample_size`` of the full reference's, so is the KS
+      statistic (0.0005 at the default 2,000; p-values count every reference value).
     * ``include_predictions``: also test the prediction and the score.
     """
 
@@ -98,7 +100,7 @@ class DriftSettings(_Settings, frozen=True):
     categorical_metric: CategoricalMetric = "psi"
     categorical_threshold: float | None = None
     max_categories: int = 100
-    reference_sample_size: int = 50_000
+    reference_sample_size: int = 2_000
     include_predictions: bool = True
 
     def effect_threshold(self, kind: Literal["numeric", "categorical"], sequential: bool = False) -> float:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from prometheus_client import generate_latest
 
 from driftwarden.alerts.lifecycle import AlertLifecycle
@@ -158,3 +160,36 @@ def test_a_check_evicted_and_evaluated_again_exports_its_new_values() -> None:
         labels = {"model": "churn", "kind": "quality", "detector": "undeclared_key_rate", "subject": "k00"}
         assert m.registry.get_sample_value("driftwarden_check_last_evaluation_timestamp_seconds", labels) == t
         assert m.registry.get_sample_value("driftwarden_check_degraded", labels) == float(degraded)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["churn", "fraud"]), st.sampled_from(["age", "plan", "score"]),
+                          st.floats(-1e6, 1e6), st.booleans(), st.one_of(st.none(), st.floats(0, 1)),
+                          st.floats(0, 2e9)), max_size=40))
+def test_the_check_collector_serves_what_labelled_gauges_served(evaluations: list[tuple[str, str, float, bool,
+                                                                                        float | None, float]]) -> None:
+    """The per-check series come from one dict at scrape time: the same exposition as one
+    labelled Gauge child per series (the storage they replaced), p-value series removed alike."""
+    from prometheus_client import CollectorRegistry, Gauge
+
+    m = Metrics()
+    old = CollectorRegistry()
+    labels = ("model", "kind", "detector", "subject")
+    gauges = {n: Gauge(f"driftwarden_check_{n}", "", labels, registry=old)
+              for n in ("statistic", "threshold", "degraded", "p_value", "last_evaluation_timestamp_seconds")}
+    for model, subject, stat, bad, p, end in evaluations:
+        f = Finding("data_drift", "psi", subject, stat, 0.2, bad, end, 10, p_value=p)
+        m.observe_findings(model, [f])
+        key = (model, "data_drift", "psi", subject)
+        for name, value in (("statistic", stat), ("threshold", 0.2), ("degraded", float(bad)),
+                            ("last_evaluation_timestamp_seconds", end)):
+            gauges[name].labels(*key).set(value)
+        if p is not None:
+            gauges["p_value"].labels(*key).set(p)
+        elif key in gauges["p_value"]._metrics:
+            gauges["p_value"].remove(*key)
+    want = {(s.name, tuple(sorted(s.labels.items())), s.value) for fam in old.collect() for s in fam.samples}
+    got = {(s.name, tuple(sorted(s.labels.items())), s.value) for fam in m.registry.collect()
+           if fam.name.startswith("driftwarden_check_") and fam.name != "driftwarden_check_subjects_dropped"
+           for s in fam.samples}
+    assert got == want

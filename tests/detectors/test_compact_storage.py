@@ -137,3 +137,105 @@ def test_a_drift_test_holds_a_buffer_only_while_its_window_fills() -> None:
     assert parts._values.nbytes == 0 and parts.window.size == 0
     with pytest.raises(ValueError, match="window overflow"):
         parts.update(np.zeros(1001))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(10, 300), st.integers(1, 40), st.integers(1, 600),
+       st.sampled_from(["normal", "shifted", "ties"]))
+def test_a_subsampled_reference_keeps_ks_within_one_over_the_sample_size(seed: int, sample: int, factor: int,
+                                                                         n: int, kind: str) -> None:
+    """``reference_sample_size`` m: the KS statistic is within 1/m of scipy's on the full reference,
+    and its p-value is scipy's formula with the full reference's size (m counts only the memory)."""
+    from driftwarden.detectors.numeric import ks_pvalue
+
+    rng = np.random.default_rng(seed)
+    full = rng.normal(size=sample + factor * sample // 3 + 1)
+    w = rng.normal(0.3 if kind == "shifted" else 0.0, 1.0, size=n)
+    if kind == "ties":
+        full, w = np.round(full * 2) / 2, np.round(w * 2) / 2
+    ref = NumericReference(full, sample_size=sample)
+    assert ref.size == sample and ref.n_values == full.size
+    test = NumericDriftTest(ref, window_size=n)
+    test.update(w)
+    got = test.result()
+    expected = stats.ks_2samp(full, w, method="asymp")
+    assert abs(got["ks"] - expected.statistic) <= 1.0 / sample
+    assert got["ks_p"] == float(ks_pvalue(got["ks"], full.size, n))
+    if got["ks"] == expected.statistic:
+        assert got["ks_p"] == pytest.approx(expected.pvalue, abs=1e-12)
+
+
+def test_the_default_reference_sample_is_small_and_bounded() -> None:
+    from driftwarden.detectors.numeric import REFERENCE_SAMPLE_SIZE
+    from driftwarden.detectors.settings import DriftSettings
+
+    assert DriftSettings().reference_sample_size == REFERENCE_SAMPLE_SIZE == 2_000
+    ref = NumericReference(np.random.default_rng(1).normal(size=10_000))
+    assert ref.size == 2_000 and ref.n_values == 10_000
+    assert ref.nbytes() < 2_000 * 8 + 200 * 16 + 1_000  # the sample, ~125 cuts, the bins
+
+
+class ListSpill:
+    """A RowSpill in a list (the daemon's writes pickles to a file): what went out, in order."""
+
+    def __init__(self) -> None:
+        self.parts: list[dict[str, np.ndarray]] = []
+        self.cleared = 0
+
+    def append(self, columns: dict[str, np.ndarray]) -> None:
+        self.parts.append(columns)
+
+    def read(self) -> list[dict[str, np.ndarray]]:
+        return list(self.parts)
+
+    def clear(self) -> None:
+        self.parts, self.cleared = [], self.cleared + 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_a_spilling_window_reads_as_the_window_that_kept_every_row(data: st.DataObject) -> None:
+    """Rows handed to a spill every ``spill_every`` rows come back aligned as if they had stayed:
+    the same columns, dtypes, values and order for columns(), state() and take(); in memory at most
+    ``spill_every`` rows (rounded up to a power of two)."""
+    kinds = {"t": "f", "x": "f", "n": "i", "label": "O"}
+    capacity = data.draw(st.integers(2, 80))
+    every = data.draw(st.integers(1, capacity - 1))
+    spill = ListSpill()
+    spilling, plain = ColumnWindow(capacity, spill, every), ColumnWindow(capacity)
+    while plain.room:
+        n = data.draw(st.integers(1, plain.room))
+        names = ["t", *data.draw(st.lists(st.sampled_from(["x", "n", "label"]), unique=True))]
+        chunk = {k: _column(kinds[k], n, data) for k in names}
+        spilling.add(chunk)
+        plain.add(chunk)
+        assert len(spilling) == len(plain) and spilling.room == plain.room
+        if spilling.room:
+            assert spilling.nbytes() <= max(n, every) * 4 * 16 + 1024
+        if data.draw(st.booleans()):
+            break
+    assert spilling.state() == plain.state()
+    got, want = spilling.columns(), plain.columns()
+    assert list(got) == list(want)
+    for k in want:
+        assert got[k].dtype == want[k].dtype, k
+        assert got[k].tolist() == want[k].tolist() or np.array_equal(got[k], want[k], equal_nan=True)
+    restored = ColumnWindow(capacity, ListSpill(), every)
+    restored.load_state(plain.state())
+    assert restored.state() == plain.state()
+    taken = spilling.take()
+    assert len(spilling) == 0 and spill.parts == [] and spilling.columns() == {}
+    assert {k: v.dtype for k, v in taken.items()} == {k: v.dtype for k, v in plain.take().items()}
+
+
+def test_a_window_spills_every_block_and_keeps_a_block_in_memory() -> None:
+    spill = ListSpill()
+    w = ColumnWindow(5000, spill, 500)
+    assert spill.cleared == 1  # whatever an earlier run left is not this window's
+    cols = {f"f{i}": np.arange(3.0) for i in range(20)}
+    for _ in range(1000):
+        w.add(cols)
+    assert len(w) == 3000 and sum(len(p["f0"]) for p in spill.parts) + w._n == 3000
+    assert all(len(p["f0"]) == 501 for p in spill.parts)  # batches of 3: the first count past 500
+    assert w.nbytes() <= 20 * 512 * 8
+    assert w.take()["f7"].tolist() == [0.0, 1.0, 2.0] * 1000

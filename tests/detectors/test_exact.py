@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -105,7 +107,7 @@ def test_replay_limit_bounds_state_and_stays_restorable() -> None:
     stream = (rng.random(5000) < 0.2).astype(float)
     live = ConceptDriftDetector("page_hinkley", replay_limit=1000)
     live.update(stream[:2500])
-    assert len(live._buffer) <= 1000
+    assert live.buffered <= 1000
     twin = ConceptDriftDetector.from_state(live.state())
     assert live.update(stream[2500:]) == twin.update(stream[2500:])
 
@@ -144,7 +146,7 @@ def test_branch_and_bound_ks_equals_scipy_on_large_references(seed: int, m: int,
          "constant-window": lambda: np.full(n, float(r[rng.integers(m)]))}[kind]()
     if kind in ("discrete", "mixed"):
         r = np.round(r * 2) / 2  # tie-heavy reference too
-    test = NumericDriftTest(NumericReference(r), window_size=n)
+    test = NumericDriftTest(NumericReference(r, sample_size=m), window_size=n)  # all of it kept: exact
     test.update(w)
     result = test.result()
     assert result["ks"] == stats.ks_2samp(r, w, method="asymp").statistic
@@ -197,18 +199,31 @@ def _replay_model(name: str, stream: np.ndarray, limit: int) -> list[int]:
 
 @pytest.mark.parametrize("name", ["adwin", "page_hinkley"])
 @settings(max_examples=25, deadline=None)
-@given(seed=st.integers(0, 2**16), cuts=st.lists(st.integers(1, 3999), max_size=6))
-def test_buffer_trims_and_batch_splits_match_river_one_value_at_a_time(name: str, seed: int, cuts: list[int]) -> None:
-    """Detections across replay-buffer trims equal river fed value by value, for any batch split."""
+@given(seed=st.integers(0, 2**16), cuts=st.lists(st.integers(1, 3999), max_size=6), errors=st.sampled_from(
+    ["binary", "absolute", "mixed"]))
+def test_buffer_trims_and_batch_splits_match_river_one_value_at_a_time(name: str, seed: int, cuts: list[int],
+                                                                       errors: str) -> None:
+    """Detections across replay-buffer trims equal river fed value by value, for any batch split;
+    0/1 errors (kept as float32, exact), regression errors (float64) and a stream that turns from
+    one to the other (the buffer widened); a restored detector's next detections are the same."""
     rng = np.random.default_rng(seed)
     rates = np.repeat(rng.uniform(0.02, 0.5, 4), 1000)  # up to three changes
     stream = (rng.random(4000) < rates).astype(float)
+    if errors != "binary":
+        absolute = np.abs(rng.normal(0, 1, 4000)) * (1 + 2 * rates)
+        stream = absolute if errors == "absolute" else np.concatenate([stream[:2000], absolute[2000:]])
     expected = _replay_model(name, stream, limit=600)
     det = ConceptDriftDetector(name, refractory=0, replay_limit=600)
     got: list[int] = []
     for part in np.split(stream, sorted(set(cuts))):
         got += det.update(part)
     assert got == expected
+    fresh = ConceptDriftDetector.from_state(ConceptDriftDetector(name, replay_limit=600).state())  # nothing kept
+    assert fresh.buffered == 0 and fresh.update(stream[:10]) == []
+    det = ConceptDriftDetector(name, refractory=0, replay_limit=600)
+    first = det.update(stream[:2500])
+    twin = ConceptDriftDetector.from_state(json.loads(json.dumps(det.state())))
+    assert first + twin.update(stream[2500:]) == expected
 
 
 @settings(max_examples=60, deadline=None)

@@ -27,7 +27,7 @@ def test_both_backends_give_scipys_statistic_bit_for_bit(seed: int, m: int, n: i
     w = rng.normal(0.2, 1.1, size=n) if kind == "shifted" else rng.normal(size=n)
     if kind == "ties":
         r, w = np.round(r * 2) / 2, np.round(w * 2) / 2
-    ref, win = NumericReference(r), np.sort(w)
+    ref, win = NumericReference(r, sample_size=m), np.sort(w)  # all of it kept: exact
     args = (ref.sorted, ref.cut_values, ref.cut_at_or_below, ref.cut_below, win)
     expected = stats.ks_2samp(r, w, method="asymp").statistic
     assert ks_exact.ks_sorted_numpy(*args) == expected
@@ -48,7 +48,7 @@ def test_without_numba_the_numpy_fallback_runs() -> None:
     check = blocked + (
         "\nimport numpy as np\nfrom scipy import stats\nfrom detectors.numeric import NumericDriftTest, NumericReference"
         "\nrng = np.random.default_rng(0)\nr, w = rng.normal(size=5000), rng.normal(0.1, 1, size=700)"
-        "\nt = NumericDriftTest(NumericReference(r), window_size=700)\nt.update(w)"
+        "\nt = NumericDriftTest(NumericReference(r, sample_size=5000), window_size=700)\nt.update(w)"
         "\nassert t.result()['ks'] == stats.ks_2samp(r, w, method='asymp').statistic"
     )
     assert _backend_of_a_fresh_process(check, DRIFTWARDEN_NO_NUMBA="") == "numpy False"

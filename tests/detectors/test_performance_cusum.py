@@ -88,6 +88,15 @@ def test_threshold_is_the_smallest_that_meets_the_budget() -> None:
     assert average_run_length(0.15, p1, h) >= 1e6 > average_run_length(0.15, p1, round(h - 0.01, 2))
 
 
+def test_threshold_search_stops_where_the_chain_is_flat() -> None:
+    """Two secant points of one discretized chain (same run length): no step to h in the millions
+    (a 20-feature model of bench/models.py failed to start with a math domain error)."""
+    p0 = 0.3011945607920339
+    p1 = alternative_rate(p0, 2.0)
+    h = threshold_for(p0, p1, 5e6)
+    assert average_run_length(p0, p1, h) >= 5e6 > average_run_length(p0, p1, round(h - 0.01, 2))
+
+
 def _first_alert(seq: SequentialAccuracy, rows, after: int = 0) -> tuple[int | None, Finding | None]:
     """Outcomes from the change until the lifecycle (default for_windows=2) fires, and the finding."""
     y_true, y_pred, feats = rows

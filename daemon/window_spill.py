@@ -1,0 +1,124 @@
+"""A model's windows in files beside the state database, not in memory.
+
+Two parts, both optional for a monitor (:class:`WindowFiles` gives both):
+
+* the last evaluated windows (:class:`SpilledWindows`). A report explains the last
+evaluated prediction and outcome windows; they are read
+when a report is written, rarely, and were ~1.9 MB a model in memory (two windows
+of 5,000 rows of 20 features). :class:`SpilledWindows` is the daemon's
+:class:`~driftwarden.detectors.last_windows.LastWindows`: each ``put`` replaces one
+file (written beside it, then renamed: a reader never sees half a window), ``get``
+reads it back with the same dtypes and values. The files are not part of the
+checkpoint: a monitor clears its store when it is built, so after a restart a
+report uses the open windows, as it did when these were kept in memory.
+
+* the earlier rows of the open windows (:class:`SpilledRows`): every ``monitoring.block``
+rows a window holds go to the end of its file, read back when the window closes or is
+checkpointed (:class:`~driftwarden.detectors.window.ColumnWindow`). Only with many models
+(:data:`SPILL_ROWS_FROM`): one model's windows are cheap to hold and fastest in memory.
+
+>>> import tempfile
+>>> import numpy as np
+>>> store = SpilledWindows(Path(tempfile.mkdtemp()), "churn/eu")
+>>> store.put("outcome", {"y_true": np.array(["1", None], dtype=object), "t": np.arange(2.0)})
+>>> cols = store.get("outcome"); cols["y_true"].tolist(), cols["t"].dtype.name, store.nbytes()
+(['1', None], 'float64', 0)
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+from urllib.parse import quote
+
+from driftwarden.detectors.last_windows import Columns, WindowKind
+
+KINDS: tuple[WindowKind, ...] = ("prediction", "outcome")
+
+
+SPILL_ROWS_FROM = 100  # models in one process from which open windows' rows are spilled
+
+
+def spill_directory(state_path: Path) -> Path:
+    """The directory of the window files that go with the state database ``state_path``."""
+    return state_path.with_name(state_path.name + ".windows")
+
+
+class SpilledWindows:
+    """One model's last evaluated windows, one pickle file per kind under ``directory``."""
+
+    def __init__(self, directory: Path, model_id: str) -> None:
+        self.directory = directory
+        self._stem = quote(model_id, safe="")  # any model id, one flat file name
+
+    def _path(self, kind: WindowKind) -> Path:
+        return self.directory / f"{self._stem}.{kind}.pickle"
+
+    def put(self, kind: WindowKind, columns: Columns) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self._path(kind)
+        tmp = path.with_suffix(".tmp")
+        with open(tmp, "wb") as f:
+            pickle.dump(columns, f, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)
+
+    def get(self, kind: WindowKind) -> Columns | None:
+        try:
+            with open(self._path(kind), "rb") as f:
+                columns: Columns = pickle.load(f)  # our own file in the state directory
+        except FileNotFoundError:
+            return None
+        return columns
+
+    def clear(self) -> None:
+        for kind in KINDS:
+            self._path(kind).unlink(missing_ok=True)
+
+    def nbytes(self) -> int:
+        return 0
+
+
+
+class SpilledRows:
+    """A window's spilled rows: pickled column blocks appended to one file, read back in order."""
+
+    def __init__(self, directory: Path, model_id: str, window: str) -> None:
+        self.directory = directory
+        self.path = directory / f"{quote(model_id, safe='')}.open-{window}.pickle"
+
+    def append(self, columns: Columns) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "ab") as f:
+            pickle.dump(columns, f, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def read(self) -> list[Columns]:
+        parts: list[Columns] = []
+        try:
+            with open(self.path, "rb") as f:
+                while True:
+                    try:
+                        parts.append(pickle.load(f))  # our own file in the state directory
+                    except EOFError:
+                        return parts
+        except FileNotFoundError:
+            return parts
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+class WindowFiles:
+    """A model's :class:`~driftwarden.detectors.last_windows.WindowStorage` under ``directory``:
+    the last evaluated windows always, the open windows' rows when ``spill_rows``."""
+
+    def __init__(self, directory: Path, model_id: str, spill_rows: bool) -> None:
+        self.directory, self.model_id, self.spill_rows = directory, model_id, spill_rows
+        self._last = SpilledWindows(directory, model_id)
+
+    @property
+    def last(self) -> SpilledWindows:
+        return self._last
+
+    def rows(self, window: str) -> SpilledRows | None:
+        return SpilledRows(self.directory, self.model_id, window) if self.spill_rows else None

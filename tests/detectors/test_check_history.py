@@ -1,0 +1,40 @@
+"""CheckHistory keeps what the deques of lists kept: the last ``maxlen`` evaluations per check, in order."""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from driftwarden.detectors.check_history import CheckHistory
+
+evaluation = st.tuples(st.sampled_from(["a/x/1", "b/y/2", "c/z/3"]), st.floats(0, 2e9),
+                       st.floats(allow_nan=False, allow_infinity=False, width=64), st.floats(-1e3, 1e3), st.booleans())
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 7), st.lists(evaluation, max_size=60))
+def test_the_ring_equals_a_deque_of_lists(maxlen: int, evaluations: list[tuple[str, float, float, float, bool]]) -> None:
+    h = CheckHistory(maxlen)
+    kept: dict[str, deque[list[Any]]] = {}
+    for key, end, stat, thr, bad in evaluations:
+        h.append(key, end, stat, thr, bad)
+        kept.setdefault(key, deque(maxlen=maxlen)).append([end, stat, thr, bad])
+    want = {k: list(v) for k, v in kept.items()}
+    assert h.entries() == want
+    again = CheckHistory(maxlen)
+    again.load(json.loads(json.dumps(h.entries())))
+    assert again.entries() == want and len(again) == len(want)
+    shorter = CheckHistory(max(1, maxlen - 2))  # a smaller maxlen keeps the latest
+    shorter.load(want)
+    assert shorter.entries() == {k: v[-shorter.maxlen :] for k, v in want.items()}
+
+
+def test_nan_statistics_survive() -> None:
+    h = CheckHistory(3)
+    h.append("k", 1.0, float("nan"), 0.5, False)
+    (row,) = h.entries()["k"]
+    assert row[0] == 1.0 and row[1] != row[1] and row[3] is False
