@@ -78,8 +78,9 @@ def test_performance_concept_kpi_on_outcomes(rng: np.random.Generator) -> None:
     assert not any(f.degraded for f in out if f.kind == "performance")
     acc = [f for f in out if f.detector == "accuracy"]  # sequential: a verdict per 100 outcomes
     assert len(acc) == 30 and all(f.statistic < f.threshold == 1.0 for f in acc)
-    f1 = next(f for f in out if f.detector == "f1")  # per window, with its interval
-    assert f1.details["ci_low"] < f1.statistic < f1.details["ci_high"]
+    f1 = [f for f in out if f.detector == "f1"]  # sequential too: a CUSUM verdict per block of 500 outcomes
+    assert len(f1) == 6 and all(f.details["sequential"] and f.statistic < f.threshold for f in f1)
+    assert f1[-1].details["baseline"] == pytest.approx(mon.realized_blocks.metrics["f1"].baseline)
     bad = make_outcomes(rng, 3000, t0=3000)
     bad.y_pred = np.where(rng.random(3000) < 0.5, "1", "0").astype(object)
     bad.kpis["revenue"] = bad.kpis["revenue"] - 5
