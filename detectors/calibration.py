@@ -41,9 +41,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import brentq
 
+from driftwarden.detectors.cusum import CUSUM_K
+
 PERIOD_SECONDS = 30 * 86_400.0  # the budget's period
 MIN_PREDICTIONS_PER_FALSE_ALARM = 5_000_000
-CUSUM_K = 0.5  # reference value: tuned to a score mean shift of 2 k = 1 standard deviation
 SIEGMUND_OFFSET = 1.166  # the overshoot correction of the boundary (Siegmund)
 
 

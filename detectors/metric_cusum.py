@@ -42,8 +42,9 @@ import numpy as np
 
 from driftwarden.detectors.base import fmt, severity
 from driftwarden.detectors.calibration import Calibration, calibrate
+from driftwarden.detectors.cusum import CusumAlarm
 from driftwarden.detectors.findings import Finding, Kind
-from driftwarden.detectors.sequential import Z_MAX, CusumAlarm
+from driftwarden.detectors.sequential import Z_MAX
 from driftwarden.detectors.window import ColumnWindow
 
 Columns = dict[str, np.ndarray]

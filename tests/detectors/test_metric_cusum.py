@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from driftwarden.detectors.calibration import calibrate, calibrate_outcomes, siegmund_arl
+from driftwarden.detectors.cusum import CusumAlarm
 from driftwarden.detectors.metric_cusum import BlockMetrics, MetricCusum, block_spread
 from driftwarden.detectors.metrics import METRICS
-from driftwarden.detectors.sequential import CusumAlarm
 
 BLOCK = 500
 
