@@ -103,22 +103,23 @@ def average_run_length(p0: float, p1: float, h: float) -> float:
 def threshold_for(p0: float, p1: float, target: float) -> float:
     """The smallest ``h`` (to 0.01) whose in-control average run length is at least ``target`` outcomes.
 
-    The log of the run length is nearly linear in ``h``: a few secant steps on it, then 0.01 steps.
+    Bracketed by doubling, then bisection on hundredths: the returned ``h`` reaches the target
+    and ``h - 0.01`` does not. (Secant steps on the log run length diverged where the
+    discretized chain makes it flat: p0 = 0.285 asked for h = 1e11.)
     """
-    goal = math.log(target)
-    h0, h1 = 2.0, 6.0
-    f0, f1 = math.log(average_run_length(p0, p1, h0)), math.log(average_run_length(p0, p1, h1))
-    for _ in range(8):
-        if abs(f1 - goal) < 0.005 or f1 == f0:
-            break
-        h0, h1, f0 = h1, max(0.01, h1 + (goal - f1) * (h1 - h0) / (f1 - f0)), f1
-        f1 = math.log(average_run_length(p0, p1, h1))
-    h = math.ceil(h1 * 100) / 100
-    while average_run_length(p0, p1, h) < target:
-        h = round(h + 0.01, 2)
-    while h > 0.01 and average_run_length(p0, p1, round(h - 0.01, 2)) >= target:
-        h = round(h - 0.01, 2)
-    return h
+    def reaches(cents: int) -> bool:
+        return average_run_length(p0, p1, cents / 100) >= target
+
+    lo, hi = 0, 256  # hundredths of h: reaches(lo) is False (h = 0 alarms at once), reaches(hi) True after doubling
+    while not reaches(hi):
+        lo, hi = hi, hi * 2
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if reaches(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi / 100
 
 
 class BernoulliCusum:

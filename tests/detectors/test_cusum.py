@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from driftwarden.detectors.calibration import siegmund_arl
-from driftwarden.detectors.cusum import CusumAlarm, cusum_path
+from driftwarden.detectors.cusum import CusumAlarm, alternative_rate, average_run_length, cusum_path, threshold_for
 
 FLOATS = st.floats(-10, 10, allow_nan=False)
 
@@ -64,3 +64,12 @@ def test_simulated_in_control_run_length_matches_siegmund() -> None:
             n, level = n + 1000, float(path[-1])
     mean, se = float(np.mean(runs)), float(np.std(runs) / math.sqrt(len(runs)))
     assert abs(mean - siegmund_arl(4.0, 0.5)) < 3 * se + 5
+
+
+@pytest.mark.parametrize(("p0", "target"), [(0.285, 8 * 1e6 / 0.2), (0.1, 1e5), (0.03, 5e6), (0.45, 1e3)])
+def test_bernoulli_threshold_is_the_smallest_reaching_its_run_length(p0: float, target: float) -> None:
+    """Regression: at p0 = 0.285 the former secant search diverged (h = 1e11, a negative run length)."""
+    p1 = alternative_rate(p0, 2.0)
+    h = threshold_for(p0, p1, target)
+    assert 0 < h < 50
+    assert average_run_length(p0, p1, h) >= target > average_run_length(p0, p1, round(h - 0.01, 2))
