@@ -105,13 +105,16 @@ def threshold_for(p0: float, p1: float, target: float) -> float:
 
     Bracketed by doubling, then bisection on hundredths: the returned ``h`` reaches the target
     and ``h - 0.01`` does not. (Secant steps on the log run length diverged where the
-    discretized chain makes it flat: p0 = 0.285 asked for h = 1e11.)
+    discretized chain makes it flat: p0 = 0.285 asked for h = 1e11; for the scenario suite's
+    new_category reference they never ended.)
     """
     def reaches(cents: int) -> bool:
         return average_run_length(p0, p1, cents / 100) >= target
 
     lo, hi = 0, 256  # hundredths of h: reaches(lo) is False (h = 0 alarms at once), reaches(hi) True after doubling
     while not reaches(hi):
+        if hi > 1_000_000:  # h = 10,000 and still short: the chain is broken, not the budget too strict
+            raise ValueError(f"no CUSUM threshold reaches a run length of {target:g} (p0={p0}, p1={p1})")
         lo, hi = hi, hi * 2
     while hi - lo > 1:
         mid = (lo + hi) // 2
