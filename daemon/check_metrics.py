@@ -141,7 +141,10 @@ class CheckGauges:
 
     def _special(self, model: str, f: Finding) -> None:
         if f.kind == "estimated_performance":
-            self.performance.labels(model, f.detector, str(f.details.get("source", "estimated"))).set(f.statistic)
+            # a sequential finding's statistic is its CUSUM: the gauge shows the block's estimate
+            value = f.details.get("value") if f.details.get("sequential") else f.statistic
+            shown = float(value) if isinstance(value, int | float) else f.statistic
+            self.performance.labels(model, f.detector, str(f.details.get("source", "estimated"))).set(shown)
         elif f.kind == "traffic" and f.detector == "label_coverage":
             self.label_coverage.labels(model).set(f.statistic)
         elif f.kind == "traffic" and f.detector == "label_lag":

@@ -41,9 +41,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import brentq
 
+from driftwarden.detectors.cusum import CUSUM_K
+
 PERIOD_SECONDS = 30 * 86_400.0  # the budget's period
 MIN_PREDICTIONS_PER_FALSE_ALARM = 5_000_000
-CUSUM_K = 0.5  # reference value: tuned to a score mean shift of 2 k = 1 standard deviation
 SIEGMUND_OFFSET = 1.166  # the overshoot correction of the boundary (Siegmund)
 
 
@@ -126,3 +127,20 @@ def calibrate(budget: float, block: int, subjects: int, rate: float | None = Non
     arl = predictions / block * m
     return Calibration(h=threshold_for_arl(arl, k), k=k, block=block, subjects=m, rate=r, rate_source=source,
                        predictions_per_false_alarm=predictions, arl_per_subject=arl)
+
+
+def calibrate_outcomes(false_alarms_per_million: float, block: int, subjects: int, k: float = CUSUM_K) -> Calibration:
+    """The threshold of ``subjects`` CUSUMs over blocks of ``block`` labelled outcomes that together
+    expect at most ``false_alarms_per_million`` false alarms per million outcomes (as above, Bonferroni).
+
+    >>> c = calibrate_outcomes(0.2, 500, 2)
+    >>> c.rate_source, round(c.predictions_per_false_alarm), round(c.arl_per_subject)
+    ('outcomes', 5000000, 20000)
+    """
+    if false_alarms_per_million <= 0:
+        raise ValueError(f"false_alarms_per_million must be > 0, got {false_alarms_per_million}")
+    outcomes = 1e6 / false_alarms_per_million
+    m = max(subjects, 1)
+    arl = outcomes / block * m
+    return Calibration(h=threshold_for_arl(arl, k), k=k, block=block, subjects=m, rate=None, rate_source="outcomes",
+                       predictions_per_false_alarm=outcomes, arl_per_subject=arl)

@@ -1,16 +1,29 @@
-"""Bernoulli CUSUM on a 0/1 error stream, with a threshold calibrated to a false-alarm budget.
+"""The CUSUM of the project: one recursion, two ways to score and calibrate it.
 
-Each outcome adds its log-likelihood ratio of "error odds ``odds_ratio`` times the
-reference's" against "the reference's error rate ``p0``": ``a = log(p1/p0)`` for an
-error, ``c = log((1-p1)/(1-p0))`` (negative) for a correct prediction. The sum
-``S = max(0, S + x)`` alarms above ``h``. Updates are vectorized over a batch
-(``S_t = C_t - min(-S_0, min_{s<=t} C_s)`` on the cumulative sum ``C``).
+Page's one-sided CUSUM ``S = min(max(0, S + x), ceiling)`` piles up evidence ``x``
+(positive when the data look changed) and alarms when ``S`` reaches ``h``; the
+ceiling lets an alarm clear within about ``ceiling - h`` of in-control drift once the
+data look healthy again. :func:`cusum_path` computes it over a batch, vectorized
+(``S_t = C_t - min(-S_0, min_{s<=t} C_s)`` on the cumulative sum ``C`` while the
+ceiling does not bind), and equals the step-by-step recursion for any split.
+Two scorings use it:
 
-The threshold ``h`` is the smallest whose in-control average run length (outcomes
-until a false alarm while the error rate stays ``p0``) reaches the budget. The run
-length comes from Brook and Evans' Markov chain on ``S`` discretized into steps of
-``|c| / 32`` (or ``h / 4000`` if larger; the increments rounded to whole steps), solved as a sparse linear system.
+* :class:`CusumAlarm`: standard-normal block scores ``x = z - k`` (drift, PCA,
+  performance metrics: :mod:`detectors.sequential`, :mod:`detectors.metric_cusum`),
+  ceiling ``2 h``, ``h`` from Siegmund's approximation (:mod:`detectors.calibration`);
+* :class:`BernoulliCusum`: a 0/1 error stream scored by its log-likelihood ratio of
+  "error odds ``odds_ratio`` times the reference's" against "the reference's error rate
+  ``p0``": ``a = log(p1/p0)`` for an error, ``c = log((1-p1)/(1-p0))`` (negative) for a
+  correct prediction (accuracy: :mod:`detectors.performance_cusum`).
 
+A Bernoulli CUSUM's threshold ``h`` is the smallest whose in-control average run
+length (outcomes until a false alarm while the error rate stays ``p0``) reaches the
+budget. The run length comes from Brook and Evans' Markov chain on ``S`` discretized
+into steps of ``|c| / 32`` (or ``h / 4000`` if larger; the increments rounded to whole
+steps), solved as a sparse linear system.
+
+>>> cusum_path(np.array([1.0, 2.0, -4.0, 0.5]), start=0.5, ceiling=3.0).tolist()
+[1.5, 3.0, 0.0, 0.5]
 >>> p1 = alternative_rate(0.1, 2.0); round(p1, 4)
 0.1818
 >>> round(average_run_length(0.1, p1, 3.0))  # 822 +/- 18 in 2,000 simulated runs
@@ -22,6 +35,11 @@ length comes from Brook and Evans' Markov chain on ``S`` discretized into steps 
 [0.598, 1.196, 1.794, 1.698]
 >>> cs.update(np.array([1, 1, 1, 0], dtype=float), ceiling=2.0).round(3).tolist()
 [2.0, 2.0, 2.0, 1.905]
+>>> alarm = CusumAlarm(h=10.0)
+>>> [alarm.update(z, effect=0.3, floor=0.1) for z in (0.2, 8.0, 8.0, 8.0)]
+[False, False, True, True]
+>>> round(alarm.s, 2), alarm.run
+(20.0, 3)
 """
 
 from __future__ import annotations
@@ -34,8 +52,24 @@ import numpy as np
 from scipy.sparse import coo_matrix, identity
 from scipy.sparse.linalg import spsolve
 
+CUSUM_K = 0.5  # reference value of normal scores: tuned to a mean shift of 2 k = 1 standard deviation
 STEPS_PER_CORRECT = 32
 MAX_STATES = 4000  # coarser steps for small error rates (|c| tiny) keep the chain this small
+
+
+def cusum_path(x: np.ndarray, start: float = 0.0, ceiling: float = math.inf) -> np.ndarray:
+    """``S`` after each increment of ``x`` from ``S = start``: ``S = min(max(0, S + x), ceiling)``."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.size == 0:
+        return np.empty(0)
+    c = np.cumsum(x)
+    s = c - np.minimum(np.minimum.accumulate(c), -start)
+    if s.max() > ceiling:  # the ceiling binds (only during an alarm): the recursion step by step
+        level = start
+        for i, step in enumerate(x.tolist()):
+            level = min(ceiling, max(0.0, level + step))
+            s[i] = level
+    return s
 
 
 def alternative_rate(p0: float, odds_ratio: float) -> float:
@@ -69,22 +103,26 @@ def average_run_length(p0: float, p1: float, h: float) -> float:
 def threshold_for(p0: float, p1: float, target: float) -> float:
     """The smallest ``h`` (to 0.01) whose in-control average run length is at least ``target`` outcomes.
 
-    The log of the run length is nearly linear in ``h``: a few secant steps on it, then 0.01 steps.
+    Bracketed by doubling, then bisection on hundredths: the returned ``h`` reaches the target
+    and ``h - 0.01`` does not. (Secant steps on the log run length diverged where the
+    discretized chain makes it flat: p0 = 0.285 asked for h = 1e11; for the scenario suite's
+    new_category reference they never ended.)
     """
-    goal = math.log(target)
-    h0, h1 = 2.0, 6.0
-    f0, f1 = math.log(average_run_length(p0, p1, h0)), math.log(average_run_length(p0, p1, h1))
-    for _ in range(8):
-        if abs(f1 - goal) < 0.005 or abs(f1 - f0) < 1e-9:  # flat: two h of one discretized chain
-            break
-        h0, h1, f0 = h1, max(0.01, h1 + (goal - f1) * (h1 - h0) / (f1 - f0)), f1
-        f1 = math.log(average_run_length(p0, p1, h1))
-    h = math.ceil(h1 * 100) / 100
-    while average_run_length(p0, p1, h) < target:
-        h = round(h + 0.01, 2)
-    while h > 0.01 and average_run_length(p0, p1, round(h - 0.01, 2)) >= target:
-        h = round(h - 0.01, 2)
-    return h
+    def reaches(cents: int) -> bool:
+        return average_run_length(p0, p1, cents / 100) >= target
+
+    lo, hi = 0, 256  # hundredths of h: reaches(lo) is False (h = 0 alarms at once), reaches(hi) True after doubling
+    while not reaches(hi):
+        if hi > 1_000_000:  # h = 10,000 and still short: the chain is broken, not the budget too strict
+            raise ValueError(f"no CUSUM threshold reaches a run length of {target:g} (p0={p0}, p1={p1})")
+        lo, hi = hi, hi * 2
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if reaches(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi / 100
 
 
 class BernoulliCusum:
@@ -102,15 +140,7 @@ class BernoulliCusum:
         """Feed 0/1 errors in order; ``S`` after each. ``S`` is held at most ``ceiling`` at every step."""
         if errors.size == 0:
             return np.empty(0)
-        x = np.where(errors > 0.5, self.a, self.c)
-        c = np.cumsum(x)
-        s = c - np.minimum(np.minimum.accumulate(c), -self.s)
-        if s.max() > ceiling:  # the ceiling binds (only during an alarm): the recursion step by step
-            s = np.empty(x.size)
-            level = self.s
-            for i, step in enumerate(x.tolist()):
-                level = min(ceiling, max(0.0, level + step))
-                s[i] = level
+        s = cusum_path(np.where(errors > 0.5, self.a, self.c), self.s, ceiling)
         self.s = float(s[-1])
         self.seen += errors.size
         return s
@@ -124,3 +154,51 @@ class BernoulliCusum:
 
     def load_state(self, state: dict[str, Any]) -> None:
         self.s, self.seen = float(state["s"]), int(state["seen"])
+
+
+class CusumAlarm:
+    """One subject's CUSUM of standard-normal block scores, its change window's length and the latched alarm.
+
+    ``update(z, effect, floor)`` takes one block's score; ``effect`` is the effect size
+    over the change window *including* this block (the caller pools it: read
+    :attr:`starts_run` first to know whether to restart the pool). Returns whether
+    the subject is alarmed after this block. The change window is the blocks since
+    ``S`` was last at or below ``h / 2``.
+    """
+
+    def __init__(self, h: float, k: float = CUSUM_K) -> None:
+        if h < 0 or k < 0:
+            raise ValueError(f"CUSUM needs h >= 0 and k >= 0, got h={h}, k={k}")
+        self.h, self.k = h, k
+        self.s = 0.0
+        self.run = 0  # blocks in the change window (since S last was at or below h / 2)
+        self.alarmed = False
+
+    @property
+    def starts_run(self) -> bool:
+        """True when the next block opens a new change window (S is at or below h / 2)."""
+        return self.s <= self.h / 2
+
+    def step(self, z: float) -> float:
+        """Advance S by one block's score (no alarm decision); returns S."""
+        self.run = 1 if self.starts_run else self.run + 1
+        self.s = min(max(0.0, self.s + z - self.k), 2 * self.h)  # cusum_path of one increment, without numpy
+        return self.s
+
+    def decide(self, effect: float, floor: float) -> bool:
+        """The alarm after a :meth:`step`: raised when S >= h and the effect is past the floor, held while S >= h."""
+        if self.s < self.h:
+            self.alarmed = False
+        elif not self.alarmed:
+            self.alarmed = effect >= floor
+        return self.alarmed
+
+    def update(self, z: float, effect: float, floor: float) -> bool:
+        self.step(z)
+        return self.decide(effect, floor)
+
+    def state(self) -> dict[str, Any]:
+        return {"s": self.s, "run": self.run, "alarmed": self.alarmed}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.s, self.run, self.alarmed = float(state["s"]), int(state["run"]), bool(state["alarmed"])

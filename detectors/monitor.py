@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from driftwarden.detectors.batch import OutcomeBatch, PredictionBatch
-from driftwarden.detectors.calibration import calibrate, reference_rate
+from driftwarden.detectors.calibration import calibrate, calibrate_outcomes, reference_rate
 from driftwarden.detectors.check_history import CheckHistory
 from driftwarden.detectors.concept import BINARY_ONLY, ConceptDriftDetector, change_split, error_stream
 from driftwarden.detectors.drift import DriftSuite
@@ -43,9 +43,10 @@ from driftwarden.detectors.estimation import CbpeEstimator
 from driftwarden.detectors.findings import Finding
 from driftwarden.detectors.kpi import KpiMonitor
 from driftwarden.detectors.last_windows import InMemoryWindows, LastWindows, WindowStorage
-from driftwarden.detectors.metrics import DEFAULT_METRICS
+from driftwarden.detectors.metric_cusum import BlockMetrics
+from driftwarden.detectors.metrics import DEFAULT_METRICS, METRICS
 from driftwarden.detectors.multivariate import PcaDrift
-from driftwarden.detectors.performance import PerformanceMonitor
+from driftwarden.detectors.performance import PerformanceMonitor, scores_of
 from driftwarden.detectors.performance_cusum import SequentialAccuracy
 from driftwarden.detectors.quality import QualityMonitor
 from driftwarden.detectors.realized import RealizedTracker
@@ -81,15 +82,6 @@ class ModelMonitor:
                                 s.critical_factor, names=self.numeric)
         # sequential: drift CUSUMs, the PCA CUSUM and the missing rate every ``block`` predictions
         self.block_window = ColumnWindow(s.block) if self.sequential else None
-        self.calibration = None
-        if self.sequential:
-            subjects = (len(self.drift.tests) if self.drift is not None else 0) + (self.pca is not None)
-            self.calibration = calibrate(s.false_alarm_budget, s.block, subjects, s.expected_rate,
-                                         reference_rate(reference.prediction_timestamps))
-            if self.drift is not None:
-                self.drift.arm(self.calibration)
-            if self.pca is not None:
-                self.pca.arm(self.calibration)
         self.quality = (QualityMonitor(spec.features, reference.features, s.quality, s.critical_factor)
                         if s.quality.enabled else None)
         self.cbpe = None
@@ -98,8 +90,28 @@ class ModelMonitor:
             self.cbpe = CbpeEstimator(reference.score, reference.y_true, reference.y_pred, spec.positive_label,
                                       s.estimation.calibration_bins, s.estimation.metrics, s.window_size,
                                       threshold_from_settings(s.estimation.threshold), s.critical_factor)
+        self.calibration = None
+        self.estimated_blocks: BlockMetrics | None = None  # sequential: CBPE's estimates every block
+        if self.sequential:
+            # one false-alarm budget for everything judged on prediction blocks: drift, PCA, estimates
+            subjects = ((len(self.drift.tests) if self.drift is not None else 0) + (self.pca is not None)
+                        + (len(self.cbpe.metrics) if self.cbpe is not None else 0))
+            self.calibration = calibrate(s.false_alarm_budget, s.block, subjects, s.expected_rate,
+                                         reference_rate(reference.prediction_timestamps))
+            if self.drift is not None:
+                self.drift.arm(self.calibration)
+            if self.pca is not None:
+                self.pca.arm(self.calibration)
+            if self.cbpe is not None:
+                assert reference.score is not None
+                cbpe = self.cbpe
+                self.estimated_blocks = BlockMetrics(
+                    lambda c: cbpe.expected(c["score"], c["prediction"]),
+                    {"score": reference.score, "prediction": reference.y_pred}, s.block,
+                    {m: METRICS[m].direction for m in cbpe.metrics}, "estimated_performance", self.calibration,
+                    critical_factor=s.critical_factor, label="estimated ")
         self.realized = None
-        if self.cbpe is not None:
+        if self.cbpe is not None and not self.sequential:  # sequential: realized values are the performance CUSUMs'
             assert reference.score is not None
             labelled = {"y_true": reference.y_true, "y_pred": reference.y_pred, "score": reference.score}
             self.realized = RealizedTracker(self.cbpe, labelled, s.window_size, s.estimation.realized_coverage)
@@ -116,6 +128,15 @@ class ModelMonitor:
             self.sequential_accuracy = SequentialAccuracy(spec, reference.y_true, reference.y_pred, reference.features, p,
                                                  s.critical_factor)
             metrics = [m for m in metrics if m != "accuracy"]
+        self.realized_blocks: BlockMetrics | None = None  # sequential: F1, ROC AUC... every block of outcomes
+        moved = [m for m in metrics if METRICS[m].direction in ("decrease", "increase")]
+        if p.enabled and p.sequential and spec.is_classification and moved and len(reference):
+            positive, fns = spec.positive_label, {m: METRICS[m].fn for m in moved}
+            self.realized_blocks = BlockMetrics(
+                lambda c: {m: fn(c["y_true"], c["y_pred"], scores_of(c), positive) for m, fn in fns.items()},
+                ref_cols, s.block, {m: METRICS[m].direction for m in moved}, "performance",
+                calibrate_outcomes(p.false_alarms_per_million, s.block, len(moved)),
+                critical_factor=s.critical_factor)
         self.performance = (PerformanceMonitor(spec.task, ref_cols, perf_window, metrics, spec.positive_label,
                                                p.threshold, p.thresholds, p.confidence, s.critical_factor)
                             if p.enabled and metrics else None)
@@ -186,7 +207,7 @@ class ModelMonitor:
         if self.pca is not None and not self.sequential and all(name in features for name in self.numeric):
             matrix = np.column_stack([np.asarray(features[name], dtype=np.float64) for name in self.numeric])
             out.append(self.pca.evaluate(matrix, end))
-        if self.cbpe is not None and "score" in cols:
+        if self.cbpe is not None and not self.sequential and "score" in cols:
             estimates = self.cbpe.evaluate(cols["score"], cols["prediction"], end)
             out.extend(estimates)
             if estimates and self.realized is not None:
@@ -212,6 +233,8 @@ class ModelMonitor:
         if self.pca is not None and all(name in features for name in self.numeric):
             matrix = np.column_stack([np.asarray(features[name], dtype=np.float64) for name in self.numeric])
             out.append(self.pca.evaluate_block(matrix, end))
+        if self.estimated_blocks is not None and "score" in cols:
+            out.extend(self.estimated_blocks.judge_block({"score": cols["score"], "prediction": cols["prediction"]}, end))
         if self.quality is not None:
             out.extend(self.quality.evaluate_missing(features, n, end))
         self._record(out)
@@ -241,6 +264,14 @@ class ModelMonitor:
                                                         batch.prediction_timestamps)
             self._record(verdicts)
             out.extend(verdicts)
+        if self.realized_blocks is not None:
+            ycols: dict[str, np.ndarray] = {"y_true": batch.y_true, "y_pred": batch.y_pred}
+            if batch.score is not None:
+                ycols["score"] = batch.score
+            ycols.update({"p:" + c: v for c, v in (batch.class_scores or {}).items()})
+            realized_blocks = self.realized_blocks.observe(ycols, batch.timestamps)
+            self._record(realized_blocks)
+            out.extend(realized_blocks)
         if self.realized is not None:
             realized = self.realized.observe(batch.prediction_timestamps, batch.y_true, batch.y_pred, batch.score,
                                              batch.timestamps)
@@ -305,7 +336,9 @@ class ModelMonitor:
         out: list[Finding] = []
         if self.performance is not None:
             perf = self.performance.evaluate(cols, end)
-            out.extend(perf)
+            # a metric judged sequentially keeps its window values for the timeline only
+            judged = set(self.realized_blocks.names) if self.realized_blocks is not None else set()
+            out.extend(f for f in perf if f.detector not in judged)
             self.timeline.append({"window_end": end, "n": n, **self.performance.timeline_entry(perf)})
         if self.kpis is not None:
             out.extend(self.kpis.evaluate({k[2:]: v for k, v in cols.items() if k.startswith("k:")}, end))
@@ -372,6 +405,7 @@ class ModelMonitor:
             "traffic": self.traffic.state() if self.traffic is not None else None,
             "realized": self.realized.state() if self.realized is not None else None,
             "sequential_accuracy": self.sequential_accuracy.state() if self.sequential_accuracy is not None else None,
+            "metric_blocks": {k: b.state() for k, b in self._metric_blocks().items()},
             "history": self.history.entries(),
             "timeline": list(self.timeline),
         }
@@ -401,8 +435,15 @@ class ModelMonitor:
             self.realized.load_state(state["realized"])
         if self.sequential_accuracy is not None and state.get("sequential_accuracy") is not None:
             self.sequential_accuracy.load_state(state["sequential_accuracy"])
+        for k, b in self._metric_blocks().items():
+            if k in (state.get("metric_blocks") or {}):
+                b.load_state(state["metric_blocks"][k])
         self.history.load(state["history"])
         self.timeline = deque(state["timeline"], maxlen=HISTORY)
+
+    def _metric_blocks(self) -> dict[str, BlockMetrics]:
+        return {k: b for k, b in (("estimated", self.estimated_blocks), ("realized", self.realized_blocks))
+                if b is not None}
 
     def snapshot(self) -> dict[str, Any]:
         """Recent history for root-cause reports (JSON-safe)."""

@@ -9,7 +9,8 @@ the p-value is uniform (conservative, i.e. larger, for tied data), so
 
     S = min(max(0, S + z - k), 2 h)        k = 0.5, z clipped to [-8, 8]
 
-``h`` comes from the model's false-alarm budget (:mod:`detectors.calibration`).
+``h`` comes from the model's false-alarm budget (:mod:`detectors.calibration`);
+the recursion and :class:`CusumAlarm` are the project's one CUSUM (:mod:`detectors.cusum`).
 The clip makes a block count as 8 standard deviations at most, so even a
 blatant change needs two blocks above a typical ``h`` of 9-13 (one odd block is
 not an alarm); the cap 2 h lets an alarm clear within about ``h / k`` blocks
@@ -34,27 +35,22 @@ mid-block); a shift giving z of 1.5 per block takes about h / (1.5 - k) = 12
 blocks. Streaming equals batch: blocks are cut by count, so how the
 predictions were split into micro-batches does not change any finding.
 
->>> alarm = CusumAlarm(h=10.0)
->>> [alarm.update(z, effect=0.3, floor=0.1) for z in (0.2, 8.0, 8.0, 8.0)]
-[False, False, True, True]
->>> round(alarm.s, 2), alarm.run
-(20.0, 3)
 >>> z_score(np.array([0.5, 1e-300, 1.0])).round(3).tolist()
 [0.0, 8.0, -8.0]
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 from scipy.special import ndtri
 
 from driftwarden.detectors.base import fmt, severity
-from driftwarden.detectors.calibration import CUSUM_K, Calibration
+from driftwarden.detectors.calibration import Calibration
+from driftwarden.detectors.cusum import CusumAlarm
 from driftwarden.detectors.findings import Finding, Kind, Scalar
 
 Z_MAX = 8.0  # a block counts for at most 8 standard deviations
+__all__ = ["Z_MAX", "CusumAlarm", "sequential_finding", "z_score"]
 
 
 def z_score(p: np.ndarray) -> np.ndarray:
@@ -62,53 +58,6 @@ def z_score(p: np.ndarray) -> np.ndarray:
     p = np.clip(np.asarray(p, dtype=np.float64), 0.0, 1.0)
     with np.errstate(divide="ignore"):
         return np.clip(0.0 - ndtri(p), -Z_MAX, Z_MAX)
-
-
-class CusumAlarm:
-    """One subject's CUSUM with its change window's length and the latched alarm.
-
-    ``update(z, effect, floor)`` takes one block's score; ``effect`` is the effect size
-    over the change window *including* this block (the caller pools it: call
-    :meth:`starts_run` first to know whether to restart the pool). Returns whether
-    the subject is alarmed after this block.
-    """
-
-    def __init__(self, h: float, k: float = CUSUM_K) -> None:
-        if h < 0 or k < 0:
-            raise ValueError(f"CUSUM needs h >= 0 and k >= 0, got h={h}, k={k}")
-        self.h, self.k = h, k
-        self.s = 0.0
-        self.run = 0  # blocks in the change window (since S last was at or below h / 2)
-        self.alarmed = False
-
-    @property
-    def starts_run(self) -> bool:
-        """True when the next block opens a new change window (S is at or below h / 2)."""
-        return self.s <= self.h / 2
-
-    def step(self, z: float) -> float:
-        """Advance S by one block's score (no alarm decision); returns S."""
-        self.run = 1 if self.starts_run else self.run + 1
-        self.s = min(max(0.0, self.s + z - self.k), 2 * self.h)
-        return self.s
-
-    def decide(self, effect: float, floor: float) -> bool:
-        """The alarm after a :meth:`step`: raised when S >= h and the effect is past the floor, held while S >= h."""
-        if self.s < self.h:
-            self.alarmed = False
-        elif not self.alarmed:
-            self.alarmed = effect >= floor
-        return self.alarmed
-
-    def update(self, z: float, effect: float, floor: float) -> bool:
-        self.step(z)
-        return self.decide(effect, floor)
-
-    def state(self) -> dict[str, Any]:
-        return {"s": self.s, "run": self.run, "alarmed": self.alarmed}
-
-    def load_state(self, state: dict[str, Any]) -> None:
-        self.s, self.run, self.alarmed = float(state["s"]), int(state["run"]), bool(state["alarmed"])
 
 
 def sequential_finding(*, kind: Kind, subject: str, alarm: CusumAlarm, calibration: Calibration, z: float,

@@ -111,6 +111,14 @@ def test_estimated_and_realized_performance_label_coverage_and_lag() -> None:
     assert sample("driftwarden_label_lag_seconds", {"model": "churn", "quantile": "0.9"}) == 40.5
 
 
+def test_a_sequential_estimate_shows_its_block_value_not_its_cusum() -> None:
+    m = Metrics()
+    m.observe_findings("churn", [Finding("estimated_performance", "f1", "f1", 12.5, 10.2, True, 600.0, 500,
+                                         details={"sequential": True, "value": 0.58})])
+    labels = {"model": "churn", "metric": "f1", "source": "estimated"}
+    assert m.registry.get_sample_value("driftwarden_performance", labels) == 0.58
+
+
 def undeclared(key: str, t: float, bad: bool) -> Finding:
     return Finding("quality", "undeclared_key_rate", key, 0.5 if bad else 0.001, 0.01, bad, t, 100)
 

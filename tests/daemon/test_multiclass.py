@@ -55,7 +55,9 @@ def test_multiclass_roc_auc_and_log_loss_from_class_probabilities(tmp_path: Path
         pairs = join.add_outcomes("animals", [OutcomeEvent("animals", str(t0 + i), float(t0 + i + 5), CLASSES[truth[i]])
                                               for i in range(1000)])
         found = monitor.observe_outcomes(outcome_batch(pairs, SPEC))
-        return {f.detector: (f.statistic, f.degraded) for f in found if f.kind == "performance"}
+        # ROC AUC and F1 are CUSUM verdicts per block of 500 (statistic S): their value is in the details
+        return {f.detector: (float(f.details.get("value", f.statistic)), f.degraded)  # type: ignore[arg-type]
+                for f in found if f.kind == "performance"}
 
     healthy = run(False, 0)
     assert set(healthy) >= {"accuracy", "f1_macro", "roc_auc"}

@@ -78,8 +78,9 @@ def test_performance_concept_kpi_on_outcomes(rng: np.random.Generator) -> None:
     assert not any(f.degraded for f in out if f.kind == "performance")
     acc = [f for f in out if f.detector == "accuracy"]  # sequential: a verdict per 100 outcomes
     assert len(acc) == 30 and all(f.statistic < f.threshold == 1.0 for f in acc)
-    f1 = next(f for f in out if f.detector == "f1")  # per window, with its interval
-    assert f1.details["ci_low"] < f1.statistic < f1.details["ci_high"]
+    f1 = [f for f in out if f.detector == "f1"]  # sequential too: a CUSUM verdict per block of 500 outcomes
+    assert len(f1) == 6 and all(f.details["sequential"] and f.statistic < f.threshold for f in f1)
+    assert f1[-1].details["baseline"] == pytest.approx(mon.realized_blocks.metrics["f1"].baseline)
     bad = make_outcomes(rng, 3000, t0=3000)
     bad.y_pred = np.where(rng.random(3000) < 0.5, "1", "0").astype(object)
     bad.kpis["revenue"] = bad.kpis["revenue"] - 5
@@ -216,3 +217,22 @@ def test_a_correlation_change_no_single_feature_shows_is_caught_by_pca_alone() -
         assert len(drift) == 3 and not any(f.degraded for f in drift), [f.summary for f in drift if f.degraded]
         (pca,) = [f for f in found if f.kind == "multivariate_drift"]
         assert pca.degraded is expected, pca.summary
+
+
+def test_estimated_performance_is_judged_every_block_and_falls_with_the_scores(rng: np.random.Generator) -> None:
+    """Sequential: CBPE's estimates are CUSUM verdicts per block of predictions, in the drift budget."""
+    spec = make_spec(5000)
+    mon = ModelMonitor("m", spec, REF)
+    assert mon.realized is None and mon.estimated_blocks is not None
+    assert mon.calibration is not None and mon.calibration.subjects == 3 + 2 + 1 + 3  # features, outputs, PCA, CBPE
+    healthy = [f for f in mon.observe_predictions(as_predictions(make_outcomes(rng, 2000)))
+               if f.kind == "estimated_performance"]
+    assert [f.detector for f in healthy] == ["accuracy", "f1", "roc_auc"] * 4
+    assert not any(f.degraded for f in healthy) and all(f.details["sequential"] for f in healthy)
+    # the model grows unsure: scores pulled towards 0.5, so the estimated accuracy falls
+    unsure = make_outcomes(rng, 3000, t0=2000)
+    unsure.score = 0.5 + (unsure.score - 0.5) * 0.2
+    out = [f for f in mon.observe_predictions(as_predictions(unsure)) if f.kind == "estimated_performance"]
+    acc = [f for f in out if f.detector == "accuracy"]
+    assert len(acc) == 6 and acc[-1].degraded and acc[-1].statistic >= acc[-1].threshold
+    assert acc[-1].details["change_window_value"] < 0.95 * acc[-1].details["baseline"]
