@@ -36,6 +36,13 @@ and a finding without the details of a sequential verdict is quoted as a windowe
 'accuracy 0.498 over the 2,191 outcomes since the change (reference 0.739)'
 >>> quote(acc).evidence_text()
 'CUSUM S 28 above h 14.5 (budget: 0.2 false alarms per 1M outcomes)'
+>>> auc = Finding("performance", "roc_auc", "roc_auc", 16.1, 8.05, True, 60.0, 500, details={
+...     "sequential": True, "value": 0.51, "baseline": 0.81, "change_window_value": 0.52, "effect": 0.29,
+...     "effect_floor": 0.0405, "change_window_blocks": 4, "block": 500, "predictions_per_false_alarm": 5e6})
+>>> quote(auc).metric_text()
+'roc_auc 0.52 over the 2,000 outcomes since the change (reference 0.81)'
+>>> quote(auc).evidence_text()
+'CUSUM S 16.1 above h 8.05 (budget: 1 false alarm per 5M outcomes)'
 """
 
 from __future__ import annotations
@@ -130,6 +137,15 @@ def quote(f: Finding) -> Quote:
         return Quote(f.detector, value, _num(d, "baseline"), "reference", f.window_size, True, "outcomes",
                      evidence=s, evidence_threshold=h, evidence_name="CUSUM" if lead == "all" else f"CUSUM of {lead}",
                      evidence_note=note)
+    mean = _num(d, "change_window_value")
+    if d.get("sequential") is True and mean is not None:  # a sequential metric verdict (F1, ROC AUC, CBPE estimates)
+        blocks, block = _num(d, "change_window_blocks"), _num(d, "block")
+        unit = "outcomes" if f.kind == "performance" else "predictions"
+        per = _num(d, "predictions_per_false_alarm")
+        note = f"budget: 1 false alarm per {number(per)} {unit}" if per is not None else ""
+        events = int(blocks * block) if blocks is not None and block is not None else f.window_size
+        return Quote(f.detector, mean, _num(d, "baseline"), "reference", events, blocks is not None, unit,
+                     evidence=f.statistic, evidence_threshold=f.threshold, evidence_note=note)
     effect = _num(d, "effect")
     if d.get("sequential") is True and effect is not None:  # a sequential drift verdict (S, h in the finding)
         events = _num(d, "change_window_events")
