@@ -385,7 +385,13 @@ class ModelMonitor:
     # ----------------------------------------------------------------- state
     def _record(self, findings: list[Finding]) -> None:
         for f in findings:
-            self.history.append("/".join(f.key), f.window_end, f.statistic, f.threshold, f.degraded)
+            statistic, threshold = f.statistic, f.threshold
+            value, baseline = f.details.get("value"), f.details.get("baseline")
+            if "change_window_value" in f.details and isinstance(value, float | int) and isinstance(baseline, float | int):
+                # a sequential metric verdict (F1, ROC AUC, CBPE): its history is the metric per block
+                # against the reference, what a report plots (its statistic is the CUSUM's S)
+                statistic, threshold = float(value), float(baseline)
+            self.history.append("/".join(f.key), f.window_end, statistic, threshold, f.degraded)
 
     def state(self) -> dict[str, Any]:
         """JSON-safe state: open windows, concept detector, quality/traffic counters, history."""
