@@ -143,8 +143,8 @@ def quote(f: Finding) -> Quote:
         unit = "outcomes" if f.kind == "performance" else "predictions"
         per = _num(d, "predictions_per_false_alarm")
         note = f"budget: 1 false alarm per {number(per)} {unit}" if per is not None else ""
-        events = int(blocks * block) if blocks is not None and block is not None else f.window_size
-        return Quote(f.detector, mean, _num(d, "baseline"), "reference", events, blocks is not None, unit,
+        over = int(blocks * block) if blocks is not None and block is not None else f.window_size
+        return Quote(f.detector, mean, _num(d, "baseline"), "reference", over, blocks is not None, unit,
                      evidence=f.statistic, evidence_threshold=f.threshold, evidence_note=note)
     effect = _num(d, "effect")
     if d.get("sequential") is True and effect is not None:  # a sequential drift verdict (S, h in the finding)

@@ -124,5 +124,9 @@ def test_a_sequential_accuracy_report_plots_its_cusum_as_evidence_not_as_accurac
     assert t["performance_key"] == "performance/accuracy/accuracy" and t["performance_is_evidence"] is True
     assert max(p["statistic"] for p in t["performance"]) > 1.0  # S / h: evidence, kept apart from accuracy
     lines = t["estimated_and_realized"]
-    assert "realized, outcome windows" not in lines and {"estimated (CBPE)", "realized, same windows"} <= set(lines)
+    # CBPE's estimate is itself a CUSUM verdict per block now: its history is the block's estimate
+    # (not S) against the reference accuracy; no realized accuracy per window exists to pair with it
+    assert "realized, outcome windows" not in lines and "estimated (CBPE)" in lines
     assert all(0.0 <= p["statistic"] <= 1.0 for points in lines.values() for p in points)
+    baseline = {round(p["threshold"], 9) for p in lines["estimated (CBPE)"]}  # the reference's, one value
+    assert len(baseline) == 1 and abs(next(iter(baseline)) - float(acc.details["baseline"])) < 0.01
