@@ -193,19 +193,30 @@ class ModelMonitor:
                 out.extend(close(window.take()))
         return out
 
-    def _evaluate_predictions(self, cols: dict[str, np.ndarray]) -> list[Finding]:
+    def _judged(self, cols: dict[str, np.ndarray]) -> tuple[int, float, dict[str, np.ndarray]] | None:
+        """(rows, end time, feature columns) of a window or block, None if too few rows to judge."""
         n = len(cols["t"])
         if n < self.settings.min_events:
+            return None
+        return n, float(cols["t"][-1]), {k[2:]: v for k, v in cols.items() if k.startswith("f:")}
+
+    def _numeric_matrix(self, features: dict[str, np.ndarray]) -> np.ndarray | None:
+        """The numeric features as the PCA's rows x columns (None unless every one is there)."""
+        if not all(name in features for name in self.numeric):
+            return None
+        return np.column_stack([np.asarray(features[name], dtype=np.float64) for name in self.numeric])
+
+    def _evaluate_predictions(self, cols: dict[str, np.ndarray]) -> list[Finding]:
+        judged = self._judged(cols)
+        if judged is None:
             return []
-        end = float(cols["t"][-1])
-        features = {k[2:]: v for k, v in cols.items() if k.startswith("f:")}
+        n, end, features = judged
         out: list[Finding] = []
         if self.drift is not None and not self.sequential:
             self.drift.update(features, cols["prediction"], cols.get("score"))
             out.extend(self.drift.evaluate(end, n))
             self.drift.reset()
-        if self.pca is not None and not self.sequential and all(name in features for name in self.numeric):
-            matrix = np.column_stack([np.asarray(features[name], dtype=np.float64) for name in self.numeric])
+        if self.pca is not None and not self.sequential and (matrix := self._numeric_matrix(features)) is not None:
             out.append(self.pca.evaluate(matrix, end))
         if self.cbpe is not None and not self.sequential and "score" in cols:
             estimates = self.cbpe.evaluate(cols["score"], cols["prediction"], end)
@@ -220,18 +231,16 @@ class ModelMonitor:
 
     def _evaluate_block(self, cols: dict[str, np.ndarray]) -> list[Finding]:
         """The sequential checks of one block: drift and PCA CUSUMs, missing rate."""
-        n = len(cols["t"])
-        if n < self.settings.min_events:
+        judged = self._judged(cols)
+        if judged is None:
             return []
-        end = float(cols["t"][-1])
-        features = {k[2:]: v for k, v in cols.items() if k.startswith("f:")}
+        n, end, features = judged
         out: list[Finding] = []
         if self.drift is not None:
             self.drift.update(features, cols["prediction"], cols.get("score"))
             out.extend(self.drift.evaluate_block(end, n))
             self.drift.reset()
-        if self.pca is not None and all(name in features for name in self.numeric):
-            matrix = np.column_stack([np.asarray(features[name], dtype=np.float64) for name in self.numeric])
+        if self.pca is not None and (matrix := self._numeric_matrix(features)) is not None:
             out.append(self.pca.evaluate_block(matrix, end))
         if self.estimated_blocks is not None and "score" in cols:
             out.extend(self.estimated_blocks.judge_block({"score": cols["score"], "prediction": cols["prediction"]}, end))

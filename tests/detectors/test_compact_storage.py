@@ -47,18 +47,25 @@ def _column(kind: str, n: int, data: st.DataObject) -> np.ndarray:
     return out
 
 
+KINDS = {"t": "f", "x": "f", "n": "i", "label": "O"}  # each column's dtype kind
+
+
+def _chunk(data: st.DataObject, room: int) -> dict[str, np.ndarray]:
+    """A batch of 1..room rows: ``t`` and any of the other columns."""
+    n = data.draw(st.integers(1, room))
+    names = ["t", *data.draw(st.lists(st.sampled_from(["x", "n", "label"]), unique=True))]
+    return {k: _column(KINDS[k], n, data) for k in names}
+
+
 @settings(max_examples=150, deadline=None)
 @given(st.data())
 def test_the_buffered_window_equals_the_chunked_one(data: st.DataObject) -> None:
     """Any sequence of batches (columns appearing late, missing from some batches, ints
     promoted by floats): the same columns, values, dtypes and order as concatenating batches."""
-    kinds = {"t": "f", "x": "f", "n": "i", "label": "O"}
     capacity = data.draw(st.integers(1, 80))
     window, chunks = ColumnWindow(capacity), []
     while window.room:
-        n = data.draw(st.integers(1, window.room))
-        names = ["t", *data.draw(st.lists(st.sampled_from(["x", "n", "label"]), unique=True))]
-        chunk = {k: _column(kinds[k], n, data) for k in names}
+        chunk = _chunk(data, window.room)
         window.add(chunk)
         chunks.append(chunk)
         if data.draw(st.booleans()):
@@ -198,15 +205,13 @@ def test_a_spilling_window_reads_as_the_window_that_kept_every_row(data: st.Data
     """Rows handed to a spill every ``spill_every`` rows come back aligned as if they had stayed:
     the same columns, dtypes, values and order for columns(), state() and take(); in memory at most
     ``spill_every`` rows (rounded up to a power of two)."""
-    kinds = {"t": "f", "x": "f", "n": "i", "label": "O"}
     capacity = data.draw(st.integers(2, 80))
     every = data.draw(st.integers(1, capacity - 1))
     spill = ListSpill()
     spilling, plain = ColumnWindow(capacity, spill, every), ColumnWindow(capacity)
     while plain.room:
-        n = data.draw(st.integers(1, plain.room))
-        names = ["t", *data.draw(st.lists(st.sampled_from(["x", "n", "label"]), unique=True))]
-        chunk = {k: _column(kinds[k], n, data) for k in names}
+        chunk = _chunk(data, plain.room)
+        n = len(chunk["t"])
         spilling.add(chunk)
         plain.add(chunk)
         assert len(spilling) == len(plain) and spilling.room == plain.room
