@@ -29,7 +29,6 @@ import gc
 import io
 import json
 import math
-import os
 import pstats
 import resource
 import statistics
@@ -57,7 +56,7 @@ from driftwarden.daemon.polled import MESSAGE_READER, Polled, Run  # noqa: E402
 from driftwarden.daemon.simulate import FEATURES, Scenario, messages, write_reference  # noqa: E402
 from driftwarden.daemon.simulate_kafka import produce_scenario  # noqa: E402
 from driftwarden.daemon.typed_events import TypedDecoders  # noqa: E402
-from tests.broker.kafka import KafkaBroker  # noqa: E402
+from tests.broker.kafka import kafka_broker  # noqa: E402
 
 CLIENTS = ("kafka-python", "confluent-kafka")
 
@@ -262,82 +261,72 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="write the figures and their baselines here (bench/run_all.py)")
     args = parser.parse_args()
     clients = [c for c in args.clients.split(",") if c]
-    broker = None
-    bootstrap = os.environ.get("DRIFTWARDEN_TEST_BOOTSTRAP")
-    if not bootstrap:
-        broker = KafkaBroker()
-        broker.start()
-        bootstrap = broker.bootstrap
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            work = Path(tmp)
-            scenario = Scenario(events=args.events, label_delay=500)
-            write_reference(work / "reference.parquet", scenario)
-            topics = {k: f"bench-{k}-{uuid.uuid4().hex[:6]}" for k in ("predictions", "outcomes", "dlq")}
-            admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-            admin.create_topics([NewTopic(t, 1, 1) for t in topics.values()])
-            admin.close()
-            t0 = time.perf_counter()
-            total = produce_scenario(bootstrap, scenario, topics["predictions"], topics["outcomes"])
-            print(f"produced {total:,} messages ({args.events:,} predictions + outcomes) "
-                  f"in {time.perf_counter() - t0:.1f}s")
-            inproc: list[float] = []
-            decoded: list[float] = []
-            raw: dict[str, list[float]] = {c: [] for c in clients}
-            e2e: dict[str, list[float]] = {c: [] for c in clients}
-            for i in range(args.repeats):
-                decoded.append(decode_rate(_config(bootstrap, topics, work, clients[0]), scenario))
-                rate, gc_share = in_process_rate(_config(bootstrap, topics, work, clients[0]), scenario)
-                inproc.append(rate)
-                print(f"run {i + 1} {'no broker':>15}: in-process {inproc[-1]:>10,.0f}/s (App.handle alone, "
-                      f"{gc_share:.0%} of it in the cyclic GC); decode alone {decoded[-1]:>10,.0f}/s")
-                for client in clients:  # interleaved: a noisy neighbour slows both figures of a run alike
-                    raw[client].append(_attempt(f"{client} raw",
-                                                partial(raw_rate, _config(bootstrap, topics, work, client), total)))
-                    e2e[client].append(_attempt(f"{client} end-to-end",
-                                                partial(end_to_end_rate, _config(bootstrap, topics, work, client), total)))
-                    print(f"run {i + 1} {client:>15}: raw {raw[client][-1]:>10,.0f}/s  "
-                          f"end-to-end {e2e[client][-1]:>10,.0f}/s  ({e2e[client][-1] / raw[client][-1]:.2f}x)")
-            print(f"\nmedians of {args.repeats} runs, {total:,} messages each (messages/s):")
-            med_in, med_dec = statistics.median(inproc), statistics.median(decoded)
-            print(f"{'in-process':>15}  {med_dec:>10,.0f}  {med_in:>10,.0f}  {med_in / med_dec:.2f}x  "
-                  "(decode alone vs App.handle, no broker)")
-            print(f"{'client':>15}  {'raw':>10}  {'end-to-end':>10}  ratio")
-            results: dict[str, Any] = {}
-            for client in clients:
-                r, e = _median(raw[client]), _median(e2e[client])
-                if math.isnan(r) or math.isnan(e):
-                    print(f"{client:>15}  stalled in every run: no figure")
-                    continue
-                results[client] = (r, e)
-                print(f"{client:>15}  {r:>10,.0f}  {e:>10,.0f}  {e / r:.2f}x")
-            if "confluent-kafka" in results:
-                r, e = results["confluent-kafka"]
-                target = min(0.8 * r, 200_000)
-                print(f"confluent-kafka target: end-to-end >= min(0.8 x raw, 200,000) = {target:,.0f}/s: "
-                      f"{'met' if e >= target else 'NOT met'}")
-            if "kafka-python" in results:
-                r, e = results["kafka-python"]
-                print(f"kafka-python target: end-to-end >= 0.8 x raw = {0.8 * r:,.0f}/s: {'met' if e >= 0.8 * r else 'NOT met'}")
-            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-            print(f"peak RSS {peak:,.0f} MiB")
-            if args.json:
-                command = f"bench/kafka_run.py --events {args.events} --repeats {args.repeats}"
-                figures = [figure(f"App.handle, no broker ({command}, 6 features)", med_in, "messages/s",
-                                  "decode alone, same batches", med_dec)]
-                for client, (r, e) in results.items():
-                    figures.append(figure(f"{client}: driftwarden run's loop through the broker", e, "messages/s",
-                                          f"{client} consumer alone, daemon's settings", r))
-                    figures.append(figure(f"{client}: driftwarden run's loop through the broker", e, "messages/s",
-                                          "App.handle, no broker (the ceiling)", med_in))
-                figures.append(figure("peak RSS of the kafka bench (all runs)", peak, "MiB"))
-                args.json.write_text(json.dumps({"bench": "kafka_run", "command": command, "figures": figures}, indent=1))
-            if args.profile:
-                print(f"\ncProfile of one end-to-end run ({args.profile}), by own time:")
-                print(profile(_config(bootstrap, topics, work, args.profile), total))
-    finally:
-        if broker is not None:
-            broker.stop()
+    with kafka_broker() as (bootstrap, _), tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        scenario = Scenario(events=args.events, label_delay=500)
+        write_reference(work / "reference.parquet", scenario)
+        topics = {k: f"bench-{k}-{uuid.uuid4().hex[:6]}" for k in ("predictions", "outcomes", "dlq")}
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+        admin.create_topics([NewTopic(t, 1, 1) for t in topics.values()])
+        admin.close()
+        t0 = time.perf_counter()
+        total = produce_scenario(bootstrap, scenario, topics["predictions"], topics["outcomes"])
+        print(f"produced {total:,} messages ({args.events:,} predictions + outcomes) "
+              f"in {time.perf_counter() - t0:.1f}s")
+        inproc: list[float] = []
+        decoded: list[float] = []
+        raw: dict[str, list[float]] = {c: [] for c in clients}
+        e2e: dict[str, list[float]] = {c: [] for c in clients}
+        for i in range(args.repeats):
+            decoded.append(decode_rate(_config(bootstrap, topics, work, clients[0]), scenario))
+            rate, gc_share = in_process_rate(_config(bootstrap, topics, work, clients[0]), scenario)
+            inproc.append(rate)
+            print(f"run {i + 1} {'no broker':>15}: in-process {inproc[-1]:>10,.0f}/s (App.handle alone, "
+                  f"{gc_share:.0%} of it in the cyclic GC); decode alone {decoded[-1]:>10,.0f}/s")
+            for client in clients:  # interleaved: a noisy neighbour slows both figures of a run alike
+                raw[client].append(_attempt(f"{client} raw",
+                                            partial(raw_rate, _config(bootstrap, topics, work, client), total)))
+                e2e[client].append(_attempt(f"{client} end-to-end",
+                                            partial(end_to_end_rate, _config(bootstrap, topics, work, client), total)))
+                print(f"run {i + 1} {client:>15}: raw {raw[client][-1]:>10,.0f}/s  "
+                      f"end-to-end {e2e[client][-1]:>10,.0f}/s  ({e2e[client][-1] / raw[client][-1]:.2f}x)")
+        print(f"\nmedians of {args.repeats} runs, {total:,} messages each (messages/s):")
+        med_in, med_dec = statistics.median(inproc), statistics.median(decoded)
+        print(f"{'in-process':>15}  {med_dec:>10,.0f}  {med_in:>10,.0f}  {med_in / med_dec:.2f}x  "
+              "(decode alone vs App.handle, no broker)")
+        print(f"{'client':>15}  {'raw':>10}  {'end-to-end':>10}  ratio")
+        results: dict[str, Any] = {}
+        for client in clients:
+            r, e = _median(raw[client]), _median(e2e[client])
+            if math.isnan(r) or math.isnan(e):
+                print(f"{client:>15}  stalled in every run: no figure")
+                continue
+            results[client] = (r, e)
+            print(f"{client:>15}  {r:>10,.0f}  {e:>10,.0f}  {e / r:.2f}x")
+        if "confluent-kafka" in results:
+            r, e = results["confluent-kafka"]
+            target = min(0.8 * r, 200_000)
+            print(f"confluent-kafka target: end-to-end >= min(0.8 x raw, 200,000) = {target:,.0f}/s: "
+                  f"{'met' if e >= target else 'NOT met'}")
+        if "kafka-python" in results:
+            r, e = results["kafka-python"]
+            print(f"kafka-python target: end-to-end >= 0.8 x raw = {0.8 * r:,.0f}/s: {'met' if e >= 0.8 * r else 'NOT met'}")
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"peak RSS {peak:,.0f} MiB")
+        if args.json:
+            command = f"bench/kafka_run.py --events {args.events} --repeats {args.repeats}"
+            figures = [figure(f"App.handle, no broker ({command}, 6 features)", med_in, "messages/s",
+                              "decode alone, same batches", med_dec)]
+            for client, (r, e) in results.items():
+                figures.append(figure(f"{client}: driftwarden run's loop through the broker", e, "messages/s",
+                                      f"{client} consumer alone, daemon's settings", r))
+                figures.append(figure(f"{client}: driftwarden run's loop through the broker", e, "messages/s",
+                                      "App.handle, no broker (the ceiling)", med_in))
+            figures.append(figure("peak RSS of the kafka bench (all runs)", peak, "MiB"))
+            args.json.write_text(json.dumps({"bench": "kafka_run", "command": command, "figures": figures}, indent=1))
+        if args.profile:
+            print(f"\ncProfile of one end-to-end run ({args.profile}), by own time:")
+            print(profile(_config(bootstrap, topics, work, args.profile), total))
     return 0
 
 

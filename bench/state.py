@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import re
 import resource
 import statistics
@@ -55,7 +54,7 @@ from driftwarden.daemon.cli import single_threaded_numerics  # noqa: E402
 from driftwarden.daemon.config import Config, parse_config  # noqa: E402
 from driftwarden.daemon.kafka_io import open_dead_letters, open_source  # noqa: E402
 from driftwarden.daemon.simulate import FEATURES, Scenario, messages, write_reference  # noqa: E402
-from tests.broker.kafka import KafkaBroker  # noqa: E402
+from tests.broker.kafka import KafkaBroker, kafka_broker  # noqa: E402
 
 
 def _config(bootstrap: str, topics: dict[str, str], workdir: Path, group: str, models: list[str], backend: str,
@@ -216,44 +215,34 @@ def main() -> int:
     parser.add_argument("--checkpoint-interval", default="5s")
     args = parser.parse_args()
     single_threaded_numerics()
-    broker = None
-    bootstrap = os.environ.get("DRIFTWARDEN_TEST_BOOTSTRAP")
-    if not bootstrap:
-        broker = KafkaBroker()
-        broker.start()
-        bootstrap = broker.bootstrap
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            work = Path(tmp)
-            write_reference(work / "reference.parquet", Scenario())
-            models = [f"model-{i}" for i in range(args.models)]
-            topics = {k: f"bench-state-{k}-{uuid.uuid4().hex[:6]}" for k in ("predictions", "outcomes", "dlq")}
-            admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-            admin.create_topics([NewTopic(topics["predictions"], args.partitions, 1),
-                                 NewTopic(topics["outcomes"], args.partitions, 1), NewTopic(topics["dlq"], 1, 1)])
-            admin.close()
-            producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, batch_size=256 * 1024, acks=1)
-            total = 0
-            for i, m in enumerate(models):
-                for topic, key, value in messages(Scenario(model_id=m, events=args.events, label_delay=300, seed=i)):
-                    producer.send(topics[topic], key=key, value=value)
-                    total += 1
-            producer.flush()
-            producer.close()
-            print(f"produced {total:,} messages: {args.models} models x {args.events:,} predictions + outcomes, "
-                  f"{args.partitions} partitions; state.checkpoint_interval {args.checkpoint_interval}")
-            runs = []
-            for i in range(args.repeats):
-                r = one_repeat(bootstrap, broker, topics, work, models, total, args.checkpoint_interval)
-                runs.append(r)
-                disk = f", {r['disk'] / 1e6:.2f} MB on disk" if r["disk"] is not None else ""
-                print(f"run {i + 1}: sqlite {r['sqlite']:,.0f} msg/s, kafka {r['kafka']:,.0f} msg/s; changelog "
-                      f"{r['records']} model records, {r['bytes'] / 1e6:.2f} MB as written{disk} "
-                      f"({r['per_record'] / 1e3:.0f} kB per model record, {r['per_1000'] / 1e3:.1f} kB per 1,000 events); "
-                      f"restores (models, s) {r['restores']}: {r['per_model'] * 1e3:.0f} ms per model")
-    finally:
-        if broker is not None:
-            broker.stop()
+    with kafka_broker() as (bootstrap, broker), tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        write_reference(work / "reference.parquet", Scenario())
+        models = [f"model-{i}" for i in range(args.models)]
+        topics = {k: f"bench-state-{k}-{uuid.uuid4().hex[:6]}" for k in ("predictions", "outcomes", "dlq")}
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+        admin.create_topics([NewTopic(topics["predictions"], args.partitions, 1),
+                             NewTopic(topics["outcomes"], args.partitions, 1), NewTopic(topics["dlq"], 1, 1)])
+        admin.close()
+        producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, batch_size=256 * 1024, acks=1)
+        total = 0
+        for i, m in enumerate(models):
+            for topic, key, value in messages(Scenario(model_id=m, events=args.events, label_delay=300, seed=i)):
+                producer.send(topics[topic], key=key, value=value)
+                total += 1
+        producer.flush()
+        producer.close()
+        print(f"produced {total:,} messages: {args.models} models x {args.events:,} predictions + outcomes, "
+              f"{args.partitions} partitions; state.checkpoint_interval {args.checkpoint_interval}")
+        runs = []
+        for i in range(args.repeats):
+            r = one_repeat(bootstrap, broker, topics, work, models, total, args.checkpoint_interval)
+            runs.append(r)
+            disk = f", {r['disk'] / 1e6:.2f} MB on disk" if r["disk"] is not None else ""
+            print(f"run {i + 1}: sqlite {r['sqlite']:,.0f} msg/s, kafka {r['kafka']:,.0f} msg/s; changelog "
+                  f"{r['records']} model records, {r['bytes'] / 1e6:.2f} MB as written{disk} "
+                  f"({r['per_record'] / 1e3:.0f} kB per model record, {r['per_1000'] / 1e3:.1f} kB per 1,000 events); "
+                  f"restores (models, s) {r['restores']}: {r['per_model'] * 1e3:.0f} ms per model")
 
     def med(key: str) -> float:
         return statistics.median(r[key] for r in runs)

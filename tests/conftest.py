@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
 
 from driftwarden.daemon.cli import single_threaded_numerics
-from tests.broker.kafka import KafkaBroker
+from tests.broker.kafka import kafka_broker
 
 single_threaded_numerics()  # as the daemon runs (and OpenBLAS threads only slow small products on CI)
 
@@ -14,16 +13,8 @@ single_threaded_numerics()  # as the daemon runs (and OpenBLAS threads only slow
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> Iterator[str]:
     """A real Kafka broker for the session: ``DRIFTWARDEN_TEST_BOOTSTRAP`` or one we start (and stop)."""
-    existing = os.environ.get("DRIFTWARDEN_TEST_BOOTSTRAP")
-    if existing:
-        yield existing
-        return
-    broker = KafkaBroker()
-    try:
-        broker.start()
-        yield broker.bootstrap
-    finally:
-        broker.stop()
+    with kafka_broker() as (bootstrap, _):
+        yield bootstrap
 
 
 @pytest.fixture(params=["kafka-python", "confluent-kafka"])

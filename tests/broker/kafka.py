@@ -19,6 +19,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 KAFKA_VERSION = "4.1.1"  # keep in step with docker-compose.yml (apache/kafka image)
@@ -170,6 +172,22 @@ class KafkaBroker:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=10)
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+@contextmanager
+def kafka_broker() -> Iterator[tuple[str, KafkaBroker | None]]:
+    """(bootstrap, broker): ``DRIFTWARDEN_TEST_BOOTSTRAP``'s broker (None: not ours), or one started
+    here from the jars and stopped by its PID on the way out, whatever happened."""
+    existing = os.environ.get("DRIFTWARDEN_TEST_BOOTSTRAP")
+    if existing:
+        yield existing, None
+        return
+    broker = KafkaBroker()
+    try:
+        broker.start()
+        yield broker.bootstrap, broker
+    finally:
+        broker.stop()
 
 
 def main(argv: list[str]) -> int:
