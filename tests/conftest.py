@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -23,3 +24,15 @@ def kafka_client(request: pytest.FixtureRequest) -> str:
     if request.param == "confluent-kafka":
         pytest.importorskip("confluent_kafka", reason="the confluent extra: pip install 'driftwarden[confluent]'")
     return str(request.param)
+
+
+@pytest.fixture
+def app_threads() -> Iterator[list[Any]]:
+    """The AppThreads a test starts (``tests/app_thread.py``), stopped even when the test fails."""
+    from tests.app_thread import stop_all
+
+    started: list[Any] = []
+    try:
+        yield started
+    finally:
+        stop_all(started)

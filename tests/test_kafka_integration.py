@@ -22,7 +22,7 @@ from kafka.admin import KafkaAdminClient, NewTopic
 from driftwarden.alerts.webhook import verify_signature
 from driftwarden.daemon.simulate import Scenario, write_reference
 from driftwarden.daemon.simulate_kafka import produce_scenario
-from tests.app_thread import AppThread, stop_all
+from tests.app_thread import AppThread
 from tests.servers import RecordingServer, slack_api, webhook_receiver
 
 pytestmark = pytest.mark.kafka
@@ -131,24 +131,15 @@ class DaemonThread(AppThread):
         assert self.app.totals.predictions >= predictions, self.app.totals
 
 
-@pytest.fixture
-def daemons() -> Iterator[list[DaemonThread]]:
-    started: list[DaemonThread] = []
-    try:
-        yield started
-    finally:
-        stop_all(started)
-
-
 def test_drifted_model_alerts_slack_and_requests_retraining(
     tmp_path: Path, kafka_bootstrap: str, topics: dict[str, str], slack: RecordingServer, ci: RecordingServer,
-    daemons: list[DaemonThread], kafka_client: str,
+    app_threads: list[DaemonThread], kafka_client: str,
 ) -> None:
     config = write_config(tmp_path, kafka_bootstrap, topics, slack, ci, kafka_client)
     scenario = Scenario(events=8000, covariate_shift_at=3000, label_delay=200)
     produce_scenario(kafka_bootstrap, scenario, topics["predictions"], topics["outcomes"])
     daemon = DaemonThread(config)
-    daemons.append(daemon)
+    app_threads.append(daemon)
     def mentions_shifted_feature(r: Any) -> bool:
         if not r.path.endswith("chat.postMessage"):
             return False
@@ -188,12 +179,12 @@ def test_drifted_model_alerts_slack_and_requests_retraining(
 
 def test_model_without_drift_stays_quiet(
     tmp_path: Path, kafka_bootstrap: str, topics: dict[str, str], slack: RecordingServer, ci: RecordingServer,
-    daemons: list[DaemonThread], kafka_client: str,
+    app_threads: list[DaemonThread], kafka_client: str,
 ) -> None:
     config = write_config(tmp_path, kafka_bootstrap, topics, slack, ci, kafka_client)
     produce_scenario(kafka_bootstrap, Scenario(events=6000, label_delay=200), topics["predictions"], topics["outcomes"])
     daemon = DaemonThread(config)
-    daemons.append(daemon)
+    app_threads.append(daemon)
     daemon.wait_consumed(6000)
     time.sleep(2)  # let group_wait (0s) / delivery pass: a wrongly queued alert would be sent by now
     daemon.stop()
@@ -207,13 +198,13 @@ def test_model_without_drift_stays_quiet(
 
 def test_malformed_events_go_to_dead_letter_topic_and_good_ones_flow(
     tmp_path: Path, kafka_bootstrap: str, topics: dict[str, str], slack: RecordingServer, ci: RecordingServer,
-    daemons: list[DaemonThread], kafka_client: str,
+    app_threads: list[DaemonThread], kafka_client: str,
 ) -> None:
     config = write_config(tmp_path, kafka_bootstrap, topics, slack, ci, kafka_client)
     scenario = Scenario(events=3000, malformed_every=100, label_delay=100)
     produce_scenario(kafka_bootstrap, scenario, topics["predictions"], topics["outcomes"])
     daemon = DaemonThread(config)
-    daemons.append(daemon)
+    app_threads.append(daemon)
     daemon.wait_consumed(3000 - 30)
     daemon.stop()
     assert daemon.app.totals.dead_lettered == 30
@@ -306,7 +297,7 @@ def test_sigterm_commits_and_a_restarted_daemon_resumes_from_committed_offsets(
 
 def test_alerts_topic_receiver_publishes_alert_events(
     tmp_path: Path, kafka_bootstrap: str, topics: dict[str, str], slack: RecordingServer, ci: RecordingServer,
-    daemons: list[DaemonThread], kafka_client: str,
+    app_threads: list[DaemonThread], kafka_client: str,
 ) -> None:
     config_path = write_config(tmp_path, kafka_bootstrap, topics, slack, ci, kafka_client)
     config = yaml.safe_load(config_path.read_text())
@@ -318,7 +309,7 @@ def test_alerts_topic_receiver_publishes_alert_events(
     produce_scenario(kafka_bootstrap, Scenario(events=6000, covariate_shift_at=2000, label_delay=200),
                      topics["predictions"], topics["outcomes"])
     daemon = DaemonThread(config_path)
-    daemons.append(daemon)
+    app_threads.append(daemon)
     consumer = KafkaConsumer(alerts_topic, bootstrap_servers=kafka_bootstrap, auto_offset_reset="earliest",
                              group_id=None, consumer_timeout_ms=1000)
     records: list[Any] = []
@@ -339,7 +330,7 @@ def test_alerts_topic_receiver_publishes_alert_events(
 
 
 def test_two_instances_in_one_group_share_the_models_by_partition(
-    tmp_path: Path, kafka_bootstrap: str, slack: RecordingServer, ci: RecordingServer, daemons: list[DaemonThread],
+    tmp_path: Path, kafka_bootstrap: str, slack: RecordingServer, ci: RecordingServer, app_threads: list[DaemonThread],
     kafka_client: str,
 ) -> None:
     """Partitions are keyed by model: each instance owns the models of its partitions."""
@@ -361,7 +352,7 @@ def test_two_instances_in_one_group_share_the_models_by_partition(
         config["models"] = [config["models"][0], second]
         path.write_text(yaml.safe_dump(config))
         instances.append(DaemonThread(path))
-        daemons.append(instances[-1])
+        app_threads.append(instances[-1])
 
     def assigned(d: DaemonThread) -> int:
         return len(d.source.consumer.assignment())

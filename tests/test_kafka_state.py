@@ -13,7 +13,6 @@ import threading
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,7 @@ from driftwarden.daemon.config import load_config
 from driftwarden.daemon.kafka_io import open_dead_letters
 from driftwarden.daemon.simulate import Scenario, messages, write_reference
 from driftwarden.daemon.status_cmd import run_status
-from tests.app_thread import AppThread, stop_all
+from tests.app_thread import AppThread
 from tests.servers import RecordingServer, Request
 
 pytestmark = pytest.mark.kafka
@@ -133,15 +132,6 @@ class Instance(AppThread):
         return self.app.kafka_state.ownership.owned_models()
 
 
-@pytest.fixture
-def instances() -> Iterator[list[Instance]]:
-    started: list[Instance] = []
-    try:
-        yield started
-    finally:
-        stop_all(started)
-
-
 def wait_for(condition: Any, what: Any, timeout: float = 90.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -168,7 +158,7 @@ def comparable(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def test_a_model_moved_mid_stream_gives_the_single_instance_findings(
-    tmp_path: Path, kafka_bootstrap: str, instances: list[Instance], kafka_client: str
+    tmp_path: Path, kafka_bootstrap: str, app_threads: list[Instance], kafka_client: str
 ) -> None:
     topics, topics2 = make_topics(kafka_bootstrap), make_topics(kafka_bootstrap)
     events = scenario_messages()
@@ -176,7 +166,7 @@ def test_a_model_moved_mid_stream_gives_the_single_instance_findings(
 
     # the reference: one instance reads everything
     alone = Instance(write_config(tmp_path / "alone", kafka_bootstrap, topics, f"ref-{topics['predictions']}"))
-    instances.append(alone)
+    app_threads.append(alone)
     wait_for(lambda: consumed([alone]) >= len(events), "the single instance to read every event")
     alone_labelled = {m: alone.app.models[m].labelled_samples for m in MODELS}
     alone.stop()
@@ -191,11 +181,11 @@ def test_a_model_moved_mid_stream_gives_the_single_instance_findings(
     assert sum(1 for _, key, _ in first if key is None) >= 5, "keyless predictions must wait across the move"
     produce(kafka_bootstrap, topics2, first)
     a = Instance(write_config(tmp_path / "a", kafka_bootstrap, topics2, group, client=kafka_client))
-    instances.append(a)
+    app_threads.append(a)
     wait_for(lambda: consumed([a]) >= len(first), "A to read the first half")
     a.app.save(a.source)  # the checkpoint the handoff would make anyway; now it is in the changelog
     b = Instance(write_config(tmp_path / "b", kafka_bootstrap, topics2, group, client=kafka_client))
-    instances.append(b)
+    app_threads.append(b)
     wait_for(lambda: len(a.owned) == 1 and len(b.owned) == 1,
              lambda: f"the group to give each instance one model: {describe(a)} {describe(b)}")
     produce(kafka_bootstrap, topics2, events[half:])
@@ -257,7 +247,7 @@ class Gated:
 
 
 def test_a_fenced_owner_does_not_deliver_the_notifications_of_a_model_it_lost(
-    tmp_path: Path, kafka_bootstrap: str, instances: list[Instance]
+    tmp_path: Path, kafka_bootstrap: str, app_threads: list[Instance]
 ) -> None:
     received: list[str] = []
 
@@ -277,7 +267,7 @@ def test_a_fenced_owner_does_not_deliver_the_notifications_of_a_model_it_lost(
             path = write_config(tmp_path / name, kafka_bootstrap, topics, group, webhook=server.url + "/hook")
             notifiers = build_notifiers(load_config(path).alerting)
             instance = Instance(path, {"hook": Gated(notifiers["hook"], gate, sent[name])})
-            instances.append(instance)
+            app_threads.append(instance)
             return instance
 
         a = start("a")
@@ -308,7 +298,7 @@ def test_a_fenced_owner_does_not_deliver_the_notifications_of_a_model_it_lost(
 
 
 def test_a_stale_owners_changelog_record_is_ignored(
-    tmp_path: Path, kafka_bootstrap: str, instances: list[Instance]
+    tmp_path: Path, kafka_bootstrap: str, app_threads: list[Instance]
 ) -> None:
     topics = make_topics(kafka_bootstrap)
     events = scenario_messages()
@@ -316,7 +306,7 @@ def test_a_stale_owners_changelog_record_is_ignored(
     produce(kafka_bootstrap, topics, events)
     group = f"stale-{topics['predictions']}"
     first = Instance(write_config(tmp_path / "first", kafka_bootstrap, topics, group))
-    instances.append(first)
+    app_threads.append(first)
     wait_for(lambda: consumed([first]) >= total, "the first owner to read every event")
     labelled = first.app.models["churn"].labelled_samples
     first.stop()
@@ -329,7 +319,7 @@ def test_a_stale_owners_changelog_record_is_ignored(
     old_epoch = old.epoch
 
     second = Instance(write_config(tmp_path / "second", kafka_bootstrap, topics, group))  # claims old_epoch + 1
-    instances.append(second)
+    app_threads.append(second)
     wait_for(lambda: "churn" in second.owned, lambda: f"the second owner to restore churn: {describe(second)}")
     second.stop()
     # the first owner, fenced but unaware, writes churn's state late, under its old epoch
@@ -344,7 +334,7 @@ def test_a_stale_owners_changelog_record_is_ignored(
 
     third_config = write_config(tmp_path / "third", kafka_bootstrap, topics, group)
     third = Instance(third_config)
-    instances.append(third)
+    app_threads.append(third)
     wait_for(lambda: "churn" in third.owned, lambda: f"the third owner to restore churn: {describe(third)}")
     wait_for(lambda: third.app.models["churn"].labelled_samples == labelled,
              lambda: f"churn restored from the newer owner's record: {third.app.models['churn'].labelled_samples}")
