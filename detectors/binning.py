@@ -9,7 +9,10 @@ values (NaN) are not binned: they are data quality's business.
 Categorical bins: the ``max_categories`` most frequent reference categories
 (ties by name), then ``"__other__"`` for the remaining reference categories
 (present only if any were pooled), then ``"__unseen__"`` for values the
-reference never had. ``None`` is missing, not a category.
+reference never had. ``None`` is missing, not a category. A reference that has not seen
+every category (a high-cardinality column: zip codes, merchant ids) will meet unseen
+values in a stream that did not change; :func:`unseen_share` estimates how many (the
+Good-Turing estimate), and the tests expect that share in ``"__unseen__"``.
 
 Empty-bin smoothing: only PSI needs it (log of zero). Both distributions get
 an additive pseudo-count of ``PSI_PSEUDO_COUNT = 0.5`` per bin (Jeffreys):
@@ -126,6 +129,25 @@ class CategoricalBinning:
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> CategoricalBinning:
         return cls(state["categories"], state["pooled"])
+
+
+def unseen_share(values: np.ndarray) -> float:
+    """Good-Turing estimate of the share of new values that no reference category holds.
+
+    ``n1 / n``: the categories seen exactly once, over the non-missing values (Good 1953,
+    "The population frequencies of species"). Zero when every category was seen at least
+    twice (a column of a few categories); near one for a column of ids.
+
+    >>> unseen_share(np.array(["a", "a", "b", "c", None, "a", "b"], dtype=object))
+    0.16666666666666666
+    >>> unseen_share(np.array(["a", "b", "a", "b"], dtype=object))
+    0.0
+    """
+    present = values[~missing_mask(values)]
+    if present.size == 0:
+        return 0.0
+    counts = Counter(present.tolist()).values()
+    return sum(1 for c in counts if c == 1) / present.size
 
 
 def missing_mask(values: np.ndarray) -> np.ndarray:

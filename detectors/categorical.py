@@ -4,7 +4,9 @@ Only bin counts are kept (reference and window), plus the names of up to 20
 unseen categories for the report. Categories absent from the reference fall
 into the ``__unseen__`` bucket: they count in every statistic (an unseen
 category *is* a distribution change) and their share is reported separately
-as ``unseen_rate``. Chi-square uses the 2 x k contingency table of the bins
+as ``unseen_rate``. The reference's side of that bucket is the share of unseen
+values it predicts itself (Good-Turing, :class:`CategoricalReference`): zero for a
+column of a few categories, so one new category counts in full. Chi-square uses the 2 x k contingency table of the bins
 that are non-empty in either sample, without Yates' correction (equal to
 ``scipy.stats.chi2_contingency(table, correction=False)``); a column with a
 single category on both sides has chi2 = 0, p = 1 (no evidence of change).
@@ -18,7 +20,14 @@ import numpy as np
 from scipy.special import chdtrc
 
 from driftwarden.detectors.base import check_params, register
-from driftwarden.detectors.binning import CategoricalBinning, jensen_shannon, missing_mask, psi, total_variation
+from driftwarden.detectors.binning import (
+    CategoricalBinning,
+    jensen_shannon,
+    missing_mask,
+    psi,
+    total_variation,
+    unseen_share,
+)
 
 MAX_UNSEEN_NAMES = 20
 
@@ -40,13 +49,32 @@ def chi_square(reference: np.ndarray, current: np.ndarray) -> tuple[float, float
     return stat, float(chdtrc(dof, stat)), dof  # chi2.sf without scipy.stats overhead (36 vs 0.8 us)
 
 
+#: the largest unseen share a reference is credited with (a column of ids: every value once)
+MAX_UNSEEN_SHARE = 0.99
+
+
 class CategoricalReference:
-    """What is kept of a categorical reference column: bins, their counts, missing rate."""
+    """What is kept of a categorical reference column: bins, their counts, missing rate.
+
+    ``expected`` is what the tests compare a window with: the counts, with the unseen
+    bucket holding the reference's Good-Turing share of values it has not seen
+    (:func:`~driftwarden.detectors.binning.unseen_share`) instead of zero. Without it a
+    zip code or merchant id column alarms on a stream that never changed: its long tail
+    brings values the reference missed, every block.
+
+    >>> ref = CategoricalReference(np.array(["a"] * 6 + ["b"] * 2 + ["c", "d"], dtype=object))
+    >>> ref.counts.tolist(), ref.unseen_share, ref.expected.round(3).tolist()
+    ([6, 2, 1, 1, 0], 0.2, [6.0, 2.0, 1.0, 1.0, 2.5])
+    """
 
     def __init__(self, values: np.ndarray, max_categories: int = 100) -> None:
         self.binning = CategoricalBinning.from_reference(values, max_categories)
         self.counts = self.binning.counts(values)
         self.missing_rate = float(missing_mask(values).mean()) if values.size else 0.0
+        self.unseen_share = min(unseen_share(values), MAX_UNSEEN_SHARE)
+        self.expected = self.counts.astype(np.float64)
+        # x / (n + x) = share: the unseen bucket's count for that share of the whole
+        self.expected[-1] = self.unseen_share / (1.0 - self.unseen_share) * self.counts.sum()
 
     @property
     def size(self) -> int:
@@ -93,7 +121,7 @@ class CategoricalDriftTest:
         return self._counts.copy()
 
     def result(self) -> dict[str, float]:
-        ref = self.reference.counts
+        ref = self.reference.expected
         n = int(self._counts.sum())
         if n == 0 or ref.sum() == 0:
             return {"n": n, "chi2": 0.0, "chi2_p": 1.0, "psi": 0.0, "jensen_shannon": 0.0, "tvd": 0.0,

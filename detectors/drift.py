@@ -66,7 +66,7 @@ def sparse_chi_square_p(reference: np.ndarray, current: np.ndarray, min_expected
     """Chi-square p-value of ``current`` against ``reference`` counts, rare reference bins merged.
 
     Bins whose expected count in ``current`` (from the reference's shares) is under
-    ``min_expected`` are pooled into one, the unseen bucket (reference count 0) kept apart.
+    ``min_expected`` are pooled into one, the unseen bucket (the last) kept apart.
 
     >>> ref = np.array([5000, 4000, 10, 10, 10, 0])
     >>> round(sparse_chi_square_p(ref, np.array([250, 200, 1, 0, 0, 0])), 3)
@@ -75,6 +75,7 @@ def sparse_chi_square_p(reference: np.ndarray, current: np.ndarray, min_expected
     n = current.sum()
     expected = reference / max(reference.sum(), 1) * n
     rare = (expected < min_expected) & (reference > 0)
+    rare[-1] = False  # the unseen bucket
     if rare.sum() >= 2:
         keep = ~rare
         reference = np.append(reference[keep], reference[rare].sum())
@@ -103,6 +104,11 @@ def ks_block_pvalue(d: np.ndarray, m: np.ndarray, n: np.ndarray) -> np.ndarray:
 
 
 Test = NumericDriftTest | CategoricalDriftTest
+
+
+def _tested_counts(test: Test) -> np.ndarray:
+    """The reference counts a window is compared with (categorical: unseen share included)."""
+    return test.reference.expected if isinstance(test, CategoricalDriftTest) else test.reference.counts
 
 
 class DriftSuite:
@@ -200,7 +206,7 @@ class DriftSuite:
                 c = test.counts
                 if c.sum() < self.settings.min_events:
                     continue
-                pvalues[name] = sparse_chi_square_p(test.reference.counts, c)
+                pvalues[name] = sparse_chi_square_p(test.reference.expected, c)
                 extra[name] = {"block_unseen_rate": float(c[-1] / c.sum())}
                 if test.unseen_names:
                     extra[name]["unseen_categories"] = ", ".join(test.unseen_names)
@@ -243,7 +249,7 @@ class DriftSuite:
         binned = [n for n in names if metric[n] in ("psi", "jensen_shannon", "hellinger")]
         out: dict[str, float] = {}
         if binned:
-            distances = binned_distances([self.tests[n].reference.counts for n in binned],
+            distances = binned_distances([_tested_counts(self.tests[n]) for n in binned],
                                          [self._pooled[n] for n in binned])
             out = {n: float(distances[metric[n]][i]) for i, n in enumerate(binned)}
         for n in names:
@@ -254,7 +260,7 @@ class DriftSuite:
     def _change_effect(self, name: str, metric: str) -> float:
         test = self.tests[name]
         if metric != "wasserstein" or not isinstance(test, NumericDriftTest):
-            return _effect(metric, test.reference.counts, self._pooled[name])
+            return _effect(metric, _tested_counts(test), self._pooled[name])
         pooled = np.concatenate([self._pooled_values[name], test.sorted_window()])[-self._keep_values:]
         self._pooled_values[name] = pooled
         return test.wasserstein(np.sort(pooled))

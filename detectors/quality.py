@@ -29,12 +29,34 @@ import msgspec
 import numpy as np
 
 from driftwarden.detectors.base import check_params, fmt, register, severity
-from driftwarden.detectors.binning import CategoricalBinning, missing_mask
+from driftwarden.detectors.binning import CategoricalBinning, missing_mask, unseen_share
 from driftwarden.detectors.findings import Finding
 from driftwarden.detectors.settings import QUALITY_RANGES, QualitySettings
 from driftwarden.detectors.spec import FeatureSpec
 
 MAX_TRACKED_KEYS = 100
+
+
+UNSEEN_MARGIN_SD = 4.0  # a window's unseen rate is this many standard errors above its expectation
+
+
+def unseen_limit(share: float, allowed: float, n: int, reference_values: int) -> float:
+    """The unseen-category rate above which a window of ``n`` values alerts.
+
+    ``share`` (the reference's Good-Turing estimate) + ``allowed`` (``max_unseen_rate``) +
+    :data:`UNSEEN_MARGIN_SD` standard errors of the window's rate and of the estimate
+    (binomial). A column whose reference saw every category twice has share 0 and the
+    limit is ``allowed`` alone.
+
+    >>> unseen_limit(0.0, 0.01, 5000, 50_000)
+    0.01
+    >>> round(unseen_limit(0.095, 0.01, 5000, 50_000), 4)
+    0.1224
+    """
+    if share <= 0.0:
+        return allowed
+    se = math.sqrt(share * (1.0 - share) * (1.0 / max(n, 1) + 1.0 / max(reference_values, 1)))
+    return min(share + allowed + UNSEEN_MARGIN_SD * se, 1.0)
 
 
 @register("quality")
@@ -56,6 +78,8 @@ class QualityMonitor:
         self.ref_missing: dict[str, float] = {}
         self.ranges: dict[str, tuple[float, float]] = {}
         self.categories: dict[str, CategoricalBinning] = {}
+        self.unseen_share: dict[str, float] = {}  # the reference's Good-Turing share of unseen values
+        self.reference_values: dict[str, int] = {}  # its non-missing values (the share's precision)
         for name, fs in features.items():
             values = reference.get(name)
             if values is None or values.size == 0:
@@ -70,6 +94,8 @@ class QualityMonitor:
                 self.ranges[name] = (lo, hi)
             else:
                 self.categories[name] = CategoricalBinning.from_reference(values, 10**9)
+                self.unseen_share[name] = unseen_share(values)
+                self.reference_values[name] = int((~missing_mask(values)).sum())
         self._type_errors: dict[str, int] = {}
         self._missing_keys: dict[str, int] = {}
         self._undeclared: dict[str, int] = {}
@@ -136,8 +162,10 @@ class QualityMonitor:
                                          window_end, "out-of-range rate", {"lower": lo, "upper": hi}))
             elif name in self.categories:
                 counts = self.categories[name].counts(values)
+                expected = self.unseen_share[name]
                 out.append(self._finding("unseen_category_rate", name, float(counts[-1]) / n,
-                                         s.max_unseen_rate, n, window_end, "unseen-category rate"))
+                                         unseen_limit(expected, s.max_unseen_rate, n, self.reference_values[name]),
+                                         n, window_end, "unseen-category rate", {"reference_unseen_share": expected}))
         seen = set(self._undeclared)
         for key in [*self._undeclared, *[k for k in self._flagged_undeclared if k not in seen]]:
             out.append(self._finding("undeclared_key_rate", key, self._undeclared.get(key, 0) / max(n, 1),

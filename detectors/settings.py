@@ -209,9 +209,12 @@ class QualitySettings(_Settings, frozen=True):
 
     Missing rate alerts above reference rate + ``max_missing_increase``; type
     mismatches, values outside the declared bounds (or, if none, the reference
-    range), unseen categories, missing declared keys, undeclared keys and events
-    dated further in the future than ``event_time.future_tolerance`` alert above
-    their ``max_*_rate``.
+    range), missing declared keys, undeclared keys and events dated further in the
+    future than ``event_time.future_tolerance`` alert above their ``max_*_rate``.
+    Unseen categories alert above ``max_unseen_rate`` plus the share the reference
+    itself predicts (Good-Turing: its categories seen once over its values; zero for a
+    column of a few categories, large for zip codes or ids, whose tails the reference
+    cannot hold) and 4 standard errors of that share and the window's rate.
     """
 
     enabled: bool = True
