@@ -11,8 +11,9 @@ Categorical bins: the ``max_categories`` most frequent reference categories
 (present only if any were pooled), then ``"__unseen__"`` for values the
 reference never had. ``None`` is missing, not a category. A reference that has not seen
 every category (a high-cardinality column: zip codes, merchant ids) will meet unseen
-values in a stream that did not change; :func:`unseen_share` estimates how many (the
-Good-Turing estimate), and the tests expect that share in ``"__unseen__"``.
+values in a stream that did not change, and its rare categories less often than it holds
+them; :func:`good_turing_counts` estimates both (Good-Turing), and the tests expect that
+(:class:`~driftwarden.detectors.categorical.CategoricalReference`).
 
 Empty-bin smoothing: only PSI needs it (log of zero). Both distributions get
 an additive pseudo-count of ``PSI_PSEUDO_COUNT = 0.5`` per bin (Jeffreys):
@@ -119,6 +120,11 @@ class CategoricalBinning:
             out[index.get(value if type(value) is str else str(value), unseen)] += count
         return out
 
+    def bin_indices(self, categories: np.ndarray) -> np.ndarray:
+        """The bin of each category name (``__unseen__`` for names the reference lacks)."""
+        index, unseen = self._index, self.unseen_index
+        return np.fromiter((index.get(str(c), unseen) for c in categories), dtype=np.int64, count=len(categories))
+
     def unseen_categories(self, values: np.ndarray, limit: int = 20) -> list[str]:
         present = values[~missing_mask(values)].astype(str)
         return [str(u) for u in np.unique(present) if str(u) not in self._index][:limit]
@@ -148,6 +154,43 @@ def unseen_share(values: np.ndarray) -> float:
         return 0.0
     counts = Counter(present.tolist()).values()
     return sum(1 for c in counts if c == 1) / present.size
+
+
+MAX_TURING_COUNT = 20  # counts below this are re-estimated by Turing's formula
+
+
+def good_turing_counts(counts: np.ndarray) -> tuple[np.ndarray, float]:
+    """Per-category counts as a new sample of the same size would hold them, and the unseen count.
+
+    A sample over-counts its rare categories: the ``N_1`` categories seen once hold,
+    together, not ``N_1`` but about ``2 N_2`` values of a new sample (``N_r``: categories
+    seen ``r`` times), and about ``N_1`` new values belong to no category it has
+    (Good 1953). So a category seen ``r < MAX_TURING_COUNT`` times counts
+    ``r* = (r + 1) N_(r+1) / N_r`` (up to the first ``r`` with ``N_(r+1) = 0``), larger
+    counts keep theirs, the seen total is scaled to ``n - N_1``, and the unseen get
+    ``N_1``. Without singletons (a column of a few categories) the counts come back as
+    they are.
+
+    >>> adjusted, unseen = good_turing_counts(np.array([6, 2, 1, 1]))
+    >>> adjusted.round(2).tolist(), unseen
+    ([4.8, 1.6, 0.8, 0.8], 2.0)
+    >>> good_turing_counts(np.array([30, 20]))[0].tolist()
+    [30.0, 20.0]
+    """
+    adjusted = counts.astype(np.float64)
+    n = int(counts.sum())
+    freq = np.bincount(counts) if counts.size else np.zeros(1, dtype=np.int64)
+    n1 = int(freq[1]) if freq.size > 1 else 0
+    if n == 0 or n1 == 0:
+        return adjusted, 0.0
+    r = 1
+    while r < MAX_TURING_COUNT and r + 1 < freq.size and freq[r + 1] > 0:
+        adjusted[counts == r] = (r + 1) * freq[r + 1] / freq[r]
+        r += 1
+    seen = adjusted.sum()
+    if seen > 0:
+        adjusted *= (n - n1) / seen
+    return adjusted, float(n1)
 
 
 def missing_mask(values: np.ndarray) -> np.ndarray:
