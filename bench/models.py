@@ -286,6 +286,9 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
     app, first = start()
     res["startup_first"] = first
     res["rss_started"] = rss()
+    print(f"  {args.models} models: started in {first['config'] + first['app']:.1f} s (detector construction "
+          f"{first.get('detectors', 0):.1f} s, reference load {first.get('references', 0):.1f} s), "
+          f"RSS {res['rss_started'] / MiB:,.0f} MiB", file=sys.stderr, flush=True)
     prepare_loop()  # as App.run before its loop: the KS kernel compiled, start-up's objects frozen
     traffic = Traffic(args.models, args.features)
     fed = 0

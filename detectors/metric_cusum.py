@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -54,11 +55,28 @@ REFERENCE_Z = 2.0  # the reference value's own error, charged at this many stand
 FLOOR = 0.05  # a change window's mean must be this fraction of the baseline worse to alarm
 
 
+@lru_cache(maxsize=8)
+def draw_rows(n: int, block: int, draws: int = DRAWS, seed: int = 0) -> np.ndarray:
+    """``draws`` random blocks of ``block`` of ``n`` rows (without replacement, each sorted): one per row.
+
+    The same for every model whose reference has ``n`` rows: drawn once, shared (read-only).
+    """
+    rng = np.random.default_rng(seed)
+    rows = np.stack([np.sort(rng.choice(n, block, replace=False)) for _ in range(draws)])
+    rows = rows.astype(np.int32 if n < 2**31 else np.int64)
+    rows.flags.writeable = False
+    return rows
+
+
 def block_spread(fn: Callable[[Columns], dict[str, float]], reference: Columns, block: int,
-                 draws: int = DRAWS, seed: int = 0) -> dict[str, tuple[float, float | None]]:
+                 draws: int = DRAWS, seed: int = 0,
+                 many: Callable[[Columns, np.ndarray], dict[str, np.ndarray]] | None = None,
+                 ) -> dict[str, tuple[float, float | None]]:
     """Per metric: (value on the whole reference, std over ``draws`` subsamples of ``block`` rows).
 
     ``fn`` returns every metric of a set of rows at once (CBPE computes them together).
+    ``many``, when given, returns what ``fn`` would for every subsample at once (rows of an index
+    matrix; :mod:`detectors.subsample_metrics`): the same draws, one numpy call instead of ``draws``.
     The std is None when fewer than two subsamples give a finite value or the
     reference has fewer than ``2 * block`` rows.
 
@@ -71,13 +89,17 @@ def block_spread(fn: Callable[[Columns], dict[str, float]], reference: Columns, 
     whole = fn(reference) if n else {}
     if n < 2 * block:
         return {k: (v, None) for k, v in whole.items()}
-    rng = np.random.default_rng(seed)
+    rows = draw_rows(n, block, draws, seed)
     samples: dict[str, list[float]] = {k: [] for k in whole}
-    for _ in range(draws):
-        idx = np.sort(rng.choice(n, block, replace=False))
-        for k, v in fn({c: a[idx] for c, a in reference.items()}).items():
-            if k in samples and math.isfinite(v):
-                samples[k].append(v)
+    if many is not None:
+        for k, values in many(reference, rows).items():
+            if k in samples:
+                samples[k] = [v for v in values.tolist() if math.isfinite(v)]
+    else:
+        for idx in rows:
+            for k, v in fn({c: a[idx] for c, a in reference.items()}).items():
+                if k in samples and math.isfinite(v):
+                    samples[k].append(v)
     fpc = math.sqrt(max(1.0 - block / n, 1e-9))
     return {k: (whole[k], float(np.std(samples[k], ddof=1)) / fpc if len(samples[k]) >= 2 else None)
             for k in whole}
@@ -145,16 +167,18 @@ class MetricCusum:
 class BlockMetrics:
     """Labelled rows cut into blocks of ``block`` (by count: batching does not matter), each metric judged.
 
-    ``fn`` gives every metric of a block's columns; the metrics without a usable
-    reference spread are left out (``names``).
+    ``fn`` gives every metric of a block's columns (``many``: of many blocks at once, for the
+    reference's spread; see :func:`block_spread`); the metrics without a usable reference spread
+    are left out (``names``).
     """
 
     def __init__(self, fn: Callable[[Columns], dict[str, float]], reference: Columns, block: int,
                  directions: dict[str, str], kind: Kind, calibration: Calibration | None = None,
-                 floor: float = FLOOR, critical_factor: float = 2.0, label: str = "") -> None:
+                 floor: float = FLOOR, critical_factor: float = 2.0, label: str = "",
+                 many: Callable[[Columns, np.ndarray], dict[str, np.ndarray]] | None = None) -> None:
         self.fn, self.block = fn, block
         rows = len(next(iter(reference.values()))) if reference else 0
-        spreads = block_spread(fn, reference, block)
+        spreads = block_spread(fn, reference, block, many=many)
         usable = [m for m in directions if m in spreads and spreads[m][1] and math.isfinite(spreads[m][0])]
         cal = calibration or calibrate(1.0, block, len(usable))
         self.metrics = {m: MetricCusum(m, kind, baseline=spreads[m][0], std=float(spreads[m][1] or 0.0), rows=rows,

@@ -52,6 +52,7 @@ from driftwarden.detectors.quality import QualityMonitor
 from driftwarden.detectors.realized import RealizedTracker
 from driftwarden.detectors.settings import MonitorSettings
 from driftwarden.detectors.spec import FeatureSpec, ModelSpec
+from driftwarden.detectors.subsample_metrics import binary_metrics_many, cbpe_many
 from driftwarden.detectors.thresholds import threshold_from_settings
 from driftwarden.detectors.traffic import TrafficMonitor
 from driftwarden.detectors.window import ColumnWindow
@@ -105,11 +106,11 @@ class ModelMonitor:
             if self.cbpe is not None:
                 assert reference.score is not None
                 cbpe = self.cbpe
+                scored = {"score": reference.score, "prediction": reference.y_pred}
                 self.estimated_blocks = BlockMetrics(
-                    lambda c: cbpe.expected(c["score"], c["prediction"]),
-                    {"score": reference.score, "prediction": reference.y_pred}, s.block,
+                    lambda c: cbpe.expected(c["score"], c["prediction"]), scored, s.block,
                     {m: METRICS[m].direction for m in cbpe.metrics}, "estimated_performance", self.calibration,
-                    critical_factor=s.critical_factor, label="estimated ")
+                    critical_factor=s.critical_factor, label="estimated ", many=cbpe_many(cbpe, scored))
         self.realized = None
         if self.cbpe is not None and not self.sequential:  # sequential: realized values are the performance CUSUMs'
             assert reference.score is not None
@@ -136,7 +137,8 @@ class ModelMonitor:
                 lambda c: {m: fn(c["y_true"], c["y_pred"], scores_of(c), positive) for m, fn in fns.items()},
                 ref_cols, s.block, {m: METRICS[m].direction for m in moved}, "performance",
                 calibrate_outcomes(p.false_alarms_per_million, s.block, len(moved)),
-                critical_factor=s.critical_factor)
+                critical_factor=s.critical_factor,
+                many=binary_metrics_many(moved, positive, ref_cols) if spec.task == "binary" else None)
         self.performance = (PerformanceMonitor(spec.task, ref_cols, perf_window, metrics, spec.positive_label,
                                                p.threshold, p.thresholds, p.confidence, s.critical_factor)
                             if p.enabled and metrics else None)

@@ -29,6 +29,7 @@ from scipy.stats import kstwobign
 
 from driftwarden.detectors.base import check_params, decode_array, encode_array, register, run_bounds
 from driftwarden.detectors.binning import NumericBinning, hellinger, jensen_shannon, psi
+from driftwarden.detectors.compact_array import compact
 from driftwarden.detectors.ks_exact import ks_sorted
 from driftwarden.detectors.kstwo import kstwo_sf
 
@@ -173,21 +174,12 @@ _EMPTY = np.empty(0, dtype=np.float64)
 _EMPTY.flags.writeable = False
 
 
-def _compact(values: np.ndarray) -> np.ndarray:
-    """``values`` as float32 when every value survives the round trip bit for bit, else as they are.
-
-    Integer-valued and other coarse features (ages, counts, small codes) halve their
-    footprint; any value float32 cannot hold exactly keeps the whole column float64.
-    """
-    narrow = values.astype(np.float32)
-    return narrow if np.array_equal(narrow.astype(np.float64), values) else values
-
-
 class NumericReference:
     """What is kept of a numeric reference column (bounded by ``sample_size``).
 
-    Kept per subject: the sorted sample (float32 when that is exact, see :func:`_compact`),
-    the KS cut points, the bins and their counts, and a few moments. What only the
+    Kept per subject: the sorted sample and the KS cut points (each in the fewest bytes that give
+    back every value exactly: :func:`detectors.compact_array.compact`), the bins and their counts,
+    and a few moments. What only the
     Wasserstein distance needs (``prefix``, ``right``: two more arrays of the sample's
     length) is derived from the sample when asked for, not kept: it is asked for only for
     drifted subjects or where Wasserstein is the effect size, and keeping it tripled the
@@ -203,13 +195,14 @@ class NumericReference:
         self.n_values = int(finite.size)  # the reference's values: the m of the KS p-value
         if finite.size > sample_size:
             finite = finite[np.linspace(0, finite.size - 1, sample_size).round().astype(np.int64)]
-        self._sorted = _compact(finite)
+        self._sorted = compact(finite)
         # KS branch and bound: distinct reference quantiles and the reference counts <= and < each
         # (cells of at least CELL values: on a small sample 512 cuts cost as much memory as the sample)
         cuts = min(KS_CUTS, max(2, finite.size // KS_CELL))
         picks = np.linspace(0, finite.size - 1, min(cuts, finite.size)).round().astype(np.int64)
-        self.cut_values: np.ndarray = np.unique(finite[picks])
-        counts_type = np.int32 if finite.size < 2**31 else np.int64  # the kernel takes int64: widened per call
+        self._cut_values = compact(np.unique(finite[picks]))
+        # the kernel takes int64: widened per call
+        counts_type = np.uint16 if finite.size < 2**16 else np.int32 if finite.size < 2**31 else np.int64
         self._cut_at_or_below = np.searchsorted(finite, self.cut_values, side="right").astype(counts_type)
         self._cut_below = np.searchsorted(finite, self.cut_values, side="left").astype(counts_type)
         self.binning = NumericBinning.from_reference(values, bins)
@@ -224,8 +217,11 @@ class NumericReference:
     @property
     def sorted(self) -> np.ndarray:
         """The sorted sample as float64 (the values that were kept, exactly)."""
-        s = self._sorted
-        return s if s.dtype == np.float64 else s.astype(np.float64)
+        return self._sorted.values()
+
+    @property
+    def cut_values(self) -> np.ndarray:
+        return self._cut_values.values()
 
     @property
     def cut_at_or_below(self) -> np.ndarray:
@@ -253,8 +249,8 @@ class NumericReference:
 
     def nbytes(self) -> int:
         """Bytes of the arrays kept (the bench's per-object figure)."""
-        return sum(a.nbytes for a in (self._sorted, self.cut_values, self._cut_at_or_below, self._cut_below,
-                                      self.binning.edges, self.counts))
+        return self._sorted.nbytes + self._cut_values.nbytes + sum(
+            a.nbytes for a in (self._cut_at_or_below, self._cut_below, self.binning.edges, self.counts))
 
 
 @register("numeric_drift")

@@ -116,7 +116,8 @@ class SequentialAccuracy:
             self.cusums.append(_Named(cs, name, column, code))
         self.seen = 0
         self.named: dict[str, Any] | None = None  # the segment blamed in the current alarm, and its test
-        self._errors = np.empty(0)  # the last KEEP outcomes: errors, their predictions' times, segment codes
+        # the last KEEP outcomes: errors (0/1, a byte each), their predictions' times, segment codes
+        self._errors = np.empty(0, dtype=np.uint8)
         self._times = np.empty(0)
         self._codes: dict[str, np.ndarray] = {c: np.empty(0, dtype=np.int64) for c in self.baseline.columns}
 
@@ -163,7 +164,8 @@ class SequentialAccuracy:
             state = [(float(s_end[i]), int(zero_end[i])) for s_end, zero_end in at_ends]
             out.append(self._verdict(base + end, state, keep, offset + end, float(outcome_t[end - 1])))
         self.seen += n
-        self._errors, self._times = keep["errors"][-KEEP:], keep["times"][-KEEP:]
+        # copies: a view would keep the whole concatenation (KEEP + this batch) alive
+        self._errors, self._times = keep["errors"][-KEEP:].astype(np.uint8), keep["times"][-KEEP:].copy()
         self._codes = {k: keep[k][-KEEP:] for k in self._codes}
         return out
 
@@ -228,7 +230,7 @@ class SequentialAccuracy:
 
     def load_state(self, state: dict[str, Any]) -> None:
         self.seen, self.named = int(state["seen"]), state["named"]
-        self._errors = np.asarray(state["errors"], dtype=np.float64)
+        self._errors = np.asarray(state["errors"], dtype=np.float64).astype(np.uint8)
         self._times = np.asarray(state["times"], dtype=np.float64)
         self._codes = {k: np.asarray(state["codes"].get(k, []), dtype=np.int64) for k in self._codes}
         for c in self.cusums:

@@ -89,9 +89,10 @@ class ColumnWindow:
         if self._spill is not None and self._n >= self._spill_every and self.room:
             self._spill.append({k: v[: self._n].copy() for k, v in self._cols.items()})
             self._spilled += self._n
-            self._n = 0  # the buffers stay (their columns and dtypes; at most a spill's rows long)
-            keep = self._size(self._spill_every)
-            self._cols = {k: v if v.size <= keep else np.empty(keep, v.dtype) for k, v in self._cols.items()}
+            self._n = 0
+            # the columns and dtypes stay, their buffers go: regrown by doubling as rows come, a window
+            # holds ~2/3 of a spill's rows on average instead of a full spill's rows for good
+            self._cols = {k: v[:0].copy() for k, v in self._cols.items()}
 
     def _size(self, rows: int) -> int:
         """The buffer length for ``rows`` rows: doubled, at most the capacity."""

@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 from driftwarden.daemon.demo import demo_app
 from driftwarden.daemon.pipeline import Message
 from driftwarden.daemon.simulate import Scenario, messages
-from driftwarden.daemon.window_spill import SpilledWindows
+from driftwarden.daemon.window_spill import SpilledRows, SpilledWindows
 from driftwarden.detectors.last_windows import InMemoryWindows
+from driftwarden.detectors.window import ColumnWindow
 
 
 @settings(max_examples=50, deadline=None)
@@ -91,3 +92,26 @@ def test_the_daemon_keeps_the_last_windows_on_disk_with_the_same_rows(tmp_path: 
     restored = again.pipeline.models["churn"].monitor.state()
     assert restored["pred_window"] == saved["pred_window"] and restored["outcome_window"] == saved["outcome_window"]
     again.close()
+
+
+@settings(max_examples=30, deadline=None)
+@given(sizes=st.lists(st.integers(1, 120), min_size=1, max_size=40))
+def test_an_open_window_holds_only_the_rows_since_its_last_spill(tmp_path_factory: pytest.TempPathFactory,
+                                                                  sizes: list[int]) -> None:
+    """Right after a spill a window holds no buffer; before the next its buffers are at most twice its
+    rows (they were a full spill's rows for good: ~200 KB a model for the prediction and outcome windows);
+    the rows read back are the rows added, in order."""
+    spilled = ColumnWindow(2000, SpilledRows(tmp_path_factory.mktemp("rows"), "m", "prediction"), 100)
+    kept, start = ColumnWindow(2000), 0
+    for n in sizes:
+        n = min(n, spilled.room)
+        if not n:
+            break
+        cols = {"t": np.arange(start, start + n, dtype=np.float64), "x": np.full(n, start % 7, dtype=np.int64)}
+        spilled.add(cols)
+        kept.add(cols)
+        start += n
+        in_memory = len(spilled) - spilled._spilled
+        assert spilled.nbytes() <= max(2 * in_memory, 16) * 16  # two 8-byte columns
+    want, got = kept.take(), spilled.take()
+    assert list(got) == list(want) and all(np.array_equal(got[k], want[k]) for k in want)

@@ -6,6 +6,7 @@ import json
 from collections import deque
 from typing import Any
 
+import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -15,6 +16,12 @@ evaluation = st.tuples(st.sampled_from(["a/x/1", "b/y/2", "c/z/3"]), st.floats(0
                        st.floats(allow_nan=False, allow_infinity=False, width=64), st.floats(-1e3, 1e3), st.booleans())
 
 
+def _f32(x: float) -> float:
+    """What the ring shows of a statistic: its float32, to 7 significant digits."""
+    with np.errstate(over="ignore"):
+        return float(f"{np.float32(x):.7g}")
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.integers(1, 7), st.lists(evaluation, max_size=60))
 def test_the_ring_equals_a_deque_of_lists(maxlen: int, evaluations: list[tuple[str, float, float, float, bool]]) -> None:
@@ -22,7 +29,7 @@ def test_the_ring_equals_a_deque_of_lists(maxlen: int, evaluations: list[tuple[s
     kept: dict[str, deque[list[Any]]] = {}
     for key, end, stat, thr, bad in evaluations:
         h.append(key, end, stat, thr, bad)
-        kept.setdefault(key, deque(maxlen=maxlen)).append([end, stat, thr, bad])
+        kept.setdefault(key, deque(maxlen=maxlen)).append([end, _f32(stat), _f32(thr), bad])
     want = {k: list(v) for k, v in kept.items()}
     assert h.entries() == want
     again = CheckHistory(maxlen)
@@ -38,3 +45,10 @@ def test_nan_statistics_survive() -> None:
     h.append("k", 1.0, float("nan"), 0.5, False)
     (row,) = h.entries()["k"]
     assert row[0] == 1.0 and row[1] != row[1] and row[3] is False
+
+
+def test_statistics_keep_7_digits_and_event_times_all_of_theirs() -> None:
+    h = CheckHistory(3)
+    h.append("k", 1_764_720_000.123456, 0.123456789, 1e300, True)
+    assert h.entries()["k"] == [[1_764_720_000.123456, 0.1234568, float("inf"), True]]
+    assert h.nbytes() == 3 * 17

@@ -107,11 +107,11 @@ def test_many_small_batches_cost_their_data_not_an_array_each() -> None:
        st.lists(st.floats(-60, 60, allow_nan=False), min_size=2, max_size=200))
 @pytest.mark.usefixtures("ks_backend")
 def test_a_float32_sample_gives_scipys_results_on_the_values_kept(ref: list[int], win: list[float]) -> None:
-    """Integer-valued references are kept as float32 (exact): KS bit-identical to scipy, Wasserstein
+    """Quarters are kept in 16-bit codes (exact): KS bit-identical to scipy, Wasserstein
     equal to scipy's, and the arrays Wasserstein derives equal to the ones that used to be kept."""
-    r = np.array(ref, dtype=np.float64) / 4  # quarters: exact in float32
+    r = np.array(ref, dtype=np.float64) / 4  # quarters: 2 decimals
     reference = NumericReference(r)
-    assert reference._sorted.dtype == np.float32
+    assert reference._sorted.data.dtype == np.uint16
     assert reference.sorted.dtype == np.float64 and np.array_equal(reference.sorted, np.sort(r))
     np.testing.assert_array_equal(reference.prefix, reference_prefix(np.sort(r)))
     np.testing.assert_array_equal(reference.right, run_bounds(np.sort(r))[0])
@@ -123,10 +123,29 @@ def test_a_float32_sample_gives_scipys_results_on_the_values_kept(ref: list[int]
     assert test.result()["wasserstein"] * scale == pytest.approx(stats.wasserstein_distance(r, w), rel=1e-9, abs=1e-9)
 
 
-def test_values_float32_cannot_hold_keep_the_sample_float64() -> None:
-    r = np.array([0.1, 0.2, 1.0, 2.0])  # 0.1 is not a float32
+def test_values_of_full_precision_keep_the_sample_float64() -> None:
+    r = np.array([0.1, np.pi, 1.0, 2.0])  # 0.1 is not a float32, pi has all 17 digits
     reference = NumericReference(r)
-    assert reference._sorted.dtype == np.float64 and reference.sorted.tolist() == [0.1, 0.2, 1.0, 2.0]
+    assert reference._sorted.data.dtype == np.float64 and reference.sorted.tolist() == [0.1, 1.0, 2.0, np.pi]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(-10**7, 10**7), min_size=2, max_size=300), st.integers(0, 6), st.floats(-1e6, 1e6),
+       st.lists(st.floats(-1e4, 1e4, allow_nan=False), min_size=2, max_size=200))
+@pytest.mark.usefixtures("ks_backend")
+def test_a_sample_of_decimals_gives_the_statistics_of_its_float64_values(
+        codes: list[int], decimals: int, shift: float, win: list[float]) -> None:
+    """Values with a few decimals (as data is rounded) are kept as integer codes, decoded bit for bit:
+    KS (exact path) equal to scipy's on the float64 values, Wasserstein equal to the float64 sample's."""
+    r = np.round(np.array(codes, dtype=np.float64) / 10**decimals + round(shift, decimals), decimals)
+    reference = NumericReference(r)
+    np.testing.assert_array_equal(reference.sorted, np.sort(r))  # exact, whatever the representation
+    assert reference._sorted.nbytes <= np.sort(r).nbytes
+    w = np.array(win)
+    assert ks_bounded(reference, np.sort(w)) == stats.ks_2samp(r, w, method="asymp").statistic
+    test = NumericDriftTest(reference, window_size=len(w))
+    test.update(w)
+    np.testing.assert_array_equal(reference.prefix, reference_prefix(np.sort(r)))
 
 
 def test_a_drift_test_holds_a_buffer_only_while_its_window_fills() -> None:

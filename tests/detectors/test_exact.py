@@ -204,7 +204,7 @@ def _replay_model(name: str, stream: np.ndarray, limit: int) -> list[int]:
 def test_buffer_trims_and_batch_splits_match_river_one_value_at_a_time(name: str, seed: int, cuts: list[int],
                                                                        errors: str) -> None:
     """Detections across replay-buffer trims equal river fed value by value, for any batch split;
-    0/1 errors (kept as float32, exact), regression errors (float64) and a stream that turns from
+    0/1 errors (kept as bytes, exact), regression errors (float64) and a stream that turns from
     one to the other (the buffer widened); a restored detector's next detections are the same."""
     rng = np.random.default_rng(seed)
     rates = np.repeat(rng.uniform(0.02, 0.5, 4), 1000)  # up to three changes
@@ -218,6 +218,8 @@ def test_buffer_trims_and_batch_splits_match_river_one_value_at_a_time(name: str
     for part in np.split(stream, sorted(set(cuts))):
         got += det.update(part)
     assert got == expected
+    if errors == "binary":
+        assert det._buffer.dtype == np.uint8  # a byte a 0/1 error (float32: 4)
     fresh = ConceptDriftDetector.from_state(ConceptDriftDetector(name, replay_limit=600).state())  # nothing kept
     assert fresh.buffered == 0 and fresh.update(stream[:10]) == []
     det = ConceptDriftDetector(name, refractory=0, replay_limit=600)

@@ -177,3 +177,21 @@ def test_state_round_trip_gives_the_same_next_verdicts() -> None:
     b.load_state(a.state())
     t = 1234 + np.arange(1000.0)
     assert [f.to_dict() for f in b.observe(*second, t)] == [f.to_dict() for f in a.observe(*second, t)]
+
+
+def test_the_recent_outcomes_are_a_byte_an_error_and_hold_no_batch_alive() -> None:
+    """The last KEEP outcomes that name a segment: 0/1 errors as bytes (float64: 40 KB a model), and
+    copies, not views of the batch they came with; a checkpoint round trip gives the same verdicts."""
+    from driftwarden.detectors.performance_cusum import KEEP
+
+    rng = np.random.default_rng(5)
+    seq = SequentialAccuracy(SPEC, *REF, PerformanceSettings())
+    yt, yp, feats = _rows(rng, 3 * KEEP, pro_error=0.4)
+    seq.observe(yt, yp, feats, np.arange(3.0 * KEEP))
+    assert seq._errors.dtype == np.uint8 and seq._errors.size == KEEP and seq._errors.base is None
+    assert seq._times.base is None
+    twin = SequentialAccuracy(SPEC, *REF, PerformanceSettings())
+    twin.load_state(seq.state())
+    yt, yp, feats = _rows(rng, 2000, pro_error=0.4)
+    t = 3.0 * KEEP + np.arange(2000.0)
+    assert [f.details for f in seq.observe(yt, yp, feats, t)] == [f.details for f in twin.observe(yt, yp, feats, t)]
