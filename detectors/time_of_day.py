@@ -16,16 +16,20 @@ reference, as without this module.
 
 Which subjects (:func:`follows_the_day`): a chi-square test of independence of the
 subject's bins (its drift bins: reference deciles, or categories) and the slot over the
-reference rows, Holm-corrected over the model's subjects at :data:`DEPENDENCE_ALPHA`.
+reference rows, and for a numeric subject a 2-dof test of a smooth cycle (:func:`cycle_p`),
+all Holm-corrected together over the model's subjects at :data:`DEPENDENCE_ALPHA`.
 A steady subject keeps its KS test against the whole reference (full sensitivity); a
 subject picked by chance loses only a little power, never its false-alarm guarantee.
 
-How a block is judged (:meth:`DailyProfile.expected`): the block's rows fall into slots
-with weights ``w_s``; under "no drift" its bins follow the mixture ``sum_s w_s p_s`` of
+How a block is judged (:meth:`DailyProfile.expected`): each of the block's rows weighs half
+for its slot and a quarter for each neighbour (:meth:`DaySlots.weights`: every block of a
+slot reuses that slot's reference rows, so their scores share its sampling noise; the
+neighbours give 2.7 times the rows, and on the scenario suite's two-day cycle the CUSUMs of
+the cycling subjects stayed at 0.5-0.9 h where the slot alone let them reach 1.3-1.4 h);
+with slot weights ``w_s``, under "no drift" its bins follow the mixture ``sum_s w_s p_s`` of
 the slots' reference proportions. The block's p-value is the chi-square homogeneity test
 of its bin counts against that mixture taken as a reference sample of ``m_eff =
-1 / sum_s (w_s^2 / m_s)`` rows (the mixture's sampling variance; a block inside one slot
-is tested against that slot's ``m_s`` reference rows exactly). The effect-size floor
+1 / sum_s (w_s^2 / m_s)`` rows (the mixture's sampling variance). The effect-size floor
 compares the change window with the same mixture, pooled over its blocks.
 
 Memory: per selected subject its bin counts per slot (24 x bins int32, ~1 KB), per model
@@ -51,6 +55,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import chdtrc
 
+from driftwarden.detectors.binning import NumericBinning
+
 DAY = 86_400.0
 SLOTS = 24  # time-of-day slots of equal reference counts
 MIN_SPAN = DAY - 3_600.0  # the reference's timestamps span at least 23 h (a day of data)
@@ -69,13 +75,25 @@ class DaySlots:
     def n(self) -> int:
         return int(self.edges.size + 1)
 
+    @property
+    def centres(self) -> np.ndarray:
+        """Each slot's middle (seconds of the day; the first and last slots meet at midnight)."""
+        bounds = np.concatenate([[0.0], self.edges, [DAY]])
+        return (bounds[:-1] + bounds[1:]) / 2
+
     def of(self, timestamps: np.ndarray) -> np.ndarray:
         """Slot index of each epoch-seconds timestamp."""
         return np.searchsorted(self.edges, np.mod(timestamps, DAY), side="right")
 
     def weights(self, timestamps: np.ndarray) -> np.ndarray:
-        """Share of ``timestamps`` in each slot."""
-        return np.bincount(self.of(timestamps), minlength=self.n) / max(timestamps.size, 1)
+        """Weights of the slots a block with these ``timestamps`` is judged against: each row counts
+        half for its own slot and a quarter for each neighbour (the day is a circle).
+
+        >>> DaySlots(np.array([21_600.0, 43_200.0, 64_800.0])).weights(np.array([0.0, 100.0])).tolist()
+        [0.5, 0.25, 0.0, 0.25]
+        """
+        own = np.bincount(self.of(timestamps), minlength=self.n) / max(timestamps.size, 1)
+        return 0.5 * own + 0.25 * (np.roll(own, 1) + np.roll(own, -1))
 
 
 def day_slots(timestamps: np.ndarray | None) -> tuple[DaySlots | None, str]:
@@ -117,6 +135,38 @@ def independence_p(table: np.ndarray) -> float:
     expected = rows[:, None] * t.sum(axis=0)[None, :] / t.sum()
     stat = float(np.sum((t - expected) ** 2 / expected))
     return float(chdtrc((t.shape[0] - 1) * (t.shape[1] - 1), stat))
+
+
+def cycle_p(table: np.ndarray, centres: np.ndarray) -> float:
+    """Test of a daily cycle in an ordered variable: its bins' mid-ranks against ``(cos, sin)`` of the
+    slots' centres (seconds of the day), the linear-by-linear association test with two row scores.
+
+    ``Q = T' Cov(T)^-1 T`` with ``T = sum_s x_s sum_b n_sb (v_b - v)`` (x_s the centred row scores,
+    v_b the bins' mid-ranks), ``Cov(T) = S_xx sum_i (v_i - v)^2 / (N - 1)`` under independence
+    (permutation covariance), is chi-square with 2 dof; it equals ``(N - 1) R^2`` of the rows'
+    mid-ranks regressed on the two scores. Far more powerful than :func:`independence_p` for a
+    smooth cycle (2 dof instead of (slots - 1)(bins - 1)).
+
+    >>> t = np.array([[40, 30, 30], [30, 40, 30], [30, 30, 40], [30, 30, 40]])
+    >>> round(cycle_p(t, np.array([0.0, 21_600.0, 43_200.0, 64_800.0])), 4)
+    0.1554
+    """
+    t = np.asarray(table, dtype=np.float64)
+    n = t.sum()
+    rows, cols = t.sum(axis=1), t.sum(axis=0)
+    if n < 3 or (cols > 0).sum() < 2 or (rows > 0).sum() < 3:
+        return 1.0
+    v = np.cumsum(cols) - (cols - 1) / 2  # mid-rank of each bin
+    v = v - cols @ v / n
+    angle = 2 * np.pi * np.asarray(centres, dtype=np.float64) / DAY
+    x = np.column_stack([np.cos(angle), np.sin(angle)])
+    x = x - rows @ x / n
+    stat = x.T @ (t @ v)
+    cov = (x.T * rows) @ x * (cols @ (v * v)) / (n - 1)
+    if np.linalg.matrix_rank(cov) < 2:
+        return 1.0
+    q = float(stat @ np.linalg.solve(cov, stat))
+    return float(chdtrc(2, q))
 
 
 def holm(p: np.ndarray) -> np.ndarray:
@@ -175,17 +225,28 @@ class DailyProfile:
         return bool(self.slot_counts.sum(axis=1).min() < MIN_ROWS_PER_SLOT)
 
 
-def follows_the_day(profiles: dict[str, DailyProfile], alpha: float = DEPENDENCE_ALPHA) -> dict[str, DailyProfile]:
-    """The subjects whose reference distribution depends on the slot (Holm over all of them)."""
-    names = [n for n, p in profiles.items() if not p.thin]
-    if not names:
+def follows_the_day(profiles: dict[str, DailyProfile], centres: np.ndarray, ordered: set[str],
+                    alpha: float = DEPENDENCE_ALPHA) -> dict[str, DailyProfile]:
+    """The subjects whose reference distribution depends on the slot.
+
+    Every subject gets :func:`independence_p` (any dependence); an ``ordered`` (numeric)
+    one also :func:`cycle_p` (a smooth cycle of its level, which the first misses when it
+    is weak: the scenario suite's score moves by ~0.06 sd over the day, p = 0.19 by the
+    first, yet against the whole day its CUSUM reached 1.2 h in two days). All p-values of
+    the model form one Holm family; a subject is chosen by its smallest adjusted one.
+    """
+    tests = [(n, independence_p(p.slot_counts)) for n, p in profiles.items() if not p.thin]
+    tests += [(n, cycle_p(profiles[n].slot_counts, centres)) for n in profiles if n in ordered and not profiles[n].thin]
+    if not tests:
         return {}
-    raw = np.array([independence_p(profiles[n].slot_counts) for n in names])
-    adjusted = holm(raw)
+    adjusted = holm(np.array([p for _, p in tests]))
+    best: dict[str, float] = {}
+    for (name, _), p in zip(tests, adjusted, strict=True):
+        best[name] = min(best.get(name, 1.0), float(p))
     out = {}
-    for name, p in zip(names, adjusted, strict=True):
+    for name, p in best.items():
         if p < alpha:
-            profiles[name].p_value = float(p)
+            profiles[name].p_value = p
             out[name] = profiles[name]
     return out
 
@@ -206,7 +267,8 @@ def daily_profiles(timestamps: np.ndarray | None, columns: dict[str, tuple[np.nd
     bounds = np.searchsorted(slot_of_rows[order], np.arange(slots.n + 1))
     by_slot = stamped[order]  # the timestamped rows, slot by slot
     profiles = {name: DailyProfile.of(by_slot, bounds, values, binning) for name, (values, binning) in columns.items()}
-    chosen = follows_the_day(profiles, alpha)
+    ordered = {name for name, (_, binning) in columns.items() if isinstance(binning, NumericBinning)}
+    chosen = follows_the_day(profiles, slots.centres, ordered, alpha)
     if not chosen:
         return slots, {}, f"no subject depends on the time of day in the reference ({why})"
     listed = ", ".join(f"{n} (p={p.p_value:.1e})" for n, p in chosen.items())

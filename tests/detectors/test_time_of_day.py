@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy.stats import chi2_contingency
+from scipy.stats import chi2, chi2_contingency, rankdata
 
 from driftwarden.detectors.batch import OutcomeBatch, PredictionBatch
 from driftwarden.detectors.findings import Finding
 from driftwarden.detectors.monitor import ModelMonitor
 from driftwarden.detectors.sequential import CusumAlarm
-from driftwarden.detectors.time_of_day import DAY, DailyProfile, DaySlots, day_slots, holm, independence_p
+from driftwarden.detectors.time_of_day import DAY, DailyProfile, DaySlots, cycle_p, day_slots, holm, independence_p
 from tests.detectors.conftest import make_spec
 
 AMPLITUDE = 0.4  # of age's sd
@@ -78,6 +78,20 @@ def test_independence_test_equals_scipy_and_holm_by_hand() -> None:
     assert independence_p(np.array([[5, 5], [0, 0]])) == 1.0  # one row left: nothing to test
     # Holm: sorted p times (m, m-1, ...), running maximum: 0.004*4, 0.01*3, 0.02*2, 0.3*1
     assert holm(np.array([0.3, 0.01, 0.004, 0.02])).tolist() == pytest.approx([0.3, 0.03, 0.016, 0.04])
+
+
+def test_cycle_test_is_n_minus_one_r_squared_of_the_mid_ranks_on_cos_and_sin() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        table = rng.integers(5, 60, size=(6, 4))
+        centres = np.sort(rng.uniform(0, DAY, 6))
+        slot = np.repeat(np.arange(6), table.sum(axis=1))
+        y = rankdata(np.concatenate([np.repeat(np.arange(4), row) for row in table]))
+        angle = 2 * np.pi * centres[slot] / DAY
+        x = np.column_stack([np.ones(y.size), np.cos(angle), np.sin(angle)])
+        residual = y - x @ np.linalg.lstsq(x, y, rcond=None)[0]
+        r2 = 1 - residual @ residual / np.sum((y - y.mean()) ** 2)
+        assert cycle_p(table, centres) == pytest.approx(chi2.sf((y.size - 1) * r2, 2), rel=1e-9)
 
 
 def test_a_mixture_of_slots_is_judged_with_its_effective_size() -> None:
