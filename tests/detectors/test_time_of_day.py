@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from scipy.stats import chi2, chi2_contingency, rankdata
 
 from driftwarden.detectors.batch import OutcomeBatch, PredictionBatch
+from driftwarden.detectors.binning import CategoricalBinning, NumericBinning
 from driftwarden.detectors.findings import Finding
 from driftwarden.detectors.monitor import ModelMonitor
 from driftwarden.detectors.sequential import CusumAlarm
@@ -92,6 +93,19 @@ def test_cycle_test_is_n_minus_one_r_squared_of_the_mid_ranks_on_cos_and_sin() -
         residual = y - x @ np.linalg.lstsq(x, y, rcond=None)[0]
         r2 = 1 - residual @ residual / np.sum((y - y.mean()) ** 2)
         assert cycle_p(table, centres) == pytest.approx(chi2.sf((y.size - 1) * r2, 2), rel=1e-9)
+
+
+def test_slot_counts_are_the_binnings_counts_of_each_slots_rows() -> None:
+    rng = np.random.default_rng(3)
+    values = np.where(rng.random(3_000) < 0.1, np.nan, rng.normal(size=3_000).round(1))
+    labels = rng.choice(np.array(["a", "b", None], dtype=object), 3_000)
+    slot = rng.integers(0, 5, 3_000)
+    by_slot = np.argsort(slot, kind="stable")
+    bounds = np.searchsorted(slot[by_slot], np.arange(6))
+    for column, binning in ((values, NumericBinning.from_reference(values, 10)),
+                            (labels, CategoricalBinning.from_reference(labels, 10))):
+        expected = np.vstack([binning.counts(column[slot == s]) for s in range(5)])
+        assert DailyProfile.of(by_slot, bounds, column, binning).slot_counts.tolist() == expected.tolist()
 
 
 def test_a_mixture_of_slots_is_judged_with_its_effective_size() -> None:
