@@ -139,6 +139,9 @@ class App:
                 monitor = ModelMonitor(mc.id, spec, monitor_reference, spilled)
                 log.warning("model %s: checkpointed detector state does not fit the current config (%s); "
                             "its windows start afresh", mc.id, exc)
+        if monitor.drift is not None and monitor.drift.daily_note:  # which subjects follow the day, and why
+            log.log(logging.INFO if monitor.drift.daily else logging.DEBUG, "model %s: drift: %s", mc.id,
+                    monitor.drift.daily_note)
         runtime = ModelRuntime(mc, spec, monitor, reference_path=reference_path,
                                clock=ModelClock(self._idle_after, self._future_tolerance))
         if clock_state is not None:

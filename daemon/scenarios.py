@@ -33,7 +33,13 @@ Faults (:data:`FAULTS`), from prediction index ``onset`` on:
 ``region_mix``     ``region`` .40/.30/.20/.10 -> .25/.30/.25/.20 (PSI 0.151)
 ``decorrelate``    the correlation of ``credit_limit`` and ``balance`` drops 0.8 -> 0 (marginals kept)
 ``gradual``        ``income`` moves up linearly, reaching +0.5 sd after 50,000 predictions
+``session_shift``  ``session_minutes`` jumps by +0.5 sd (on the daily-cycle stream: the feature that cycles)
 =================  ==============================================================================
+
+Two faults also run on the daily-cycle stream (``cycle_session_shift``, ``cycle_region_mix``):
+judging a cycling feature against its reference's same hours must not blind the detectors.
+The reference of a daily-cycle stream carries its ``timestamp`` column (whole days: what lets
+the detectors see the cycle); the others' references have none, as many users' have.
 """
 
 from __future__ import annotations
@@ -52,9 +58,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 Fault = Literal["shift", "new_category", "new_version", "nulls", "concept", "segment_concept", "region_mix",
-                "decorrelate", "gradual"]
+                "decorrelate", "gradual", "session_shift"]
 FAULTS: tuple[Fault, ...] = ("shift", "new_category", "new_version", "nulls", "concept", "segment_concept",
-                             "region_mix", "decorrelate", "gradual")
+                             "region_mix", "decorrelate", "gradual", "session_shift")
 PERFORMANCE_FAULTS = frozenset({"concept", "segment_concept"})
 
 MODEL_ID = "credit"
@@ -144,11 +150,16 @@ def catalogue(quick: bool = False) -> dict[str, Stream]:
     """
     # the onset falls inside a window of any round size: the fault's first window is partly clean
     events, onset, clean = (60_000, 22_345, 200_000) if quick else (150_000, 52_345, 1_000_000)
-    suite: dict[str, Stream] = {f: Stream(f, events, fault=f, onset=onset, seed=100 + i) for i, f in enumerate(FAULTS)}
+    suite: dict[str, Stream] = {f: Stream(f, events, fault=f, onset=onset, seed=100 + i)
+                                for i, f in enumerate(FAULTS) if f != "session_shift"}
     suite["stationary"] = Stream("stationary", clean, seed=201)
     # whole days at a mean 6/s: 2 days = 1,036,800 predictions (quick: 200,000 in 0.39 days)
     cycle_events = clean if quick else int(2 * DAY * 6.0)
     suite["daily_cycle"] = Stream("daily_cycle", cycle_events, rate=6.0, daily_cycle=True, seed=202)
+    on_cycle: tuple[Fault, ...] = ("session_shift", "region_mix")
+    for i, fault in enumerate(on_cycle):
+        suite[f"cycle_{fault}"] = Stream(f"cycle_{fault}", events, fault=fault, onset=onset, rate=6.0,
+                                         daily_cycle=True, seed=300 + i)
     return suite
 
 
@@ -226,6 +237,8 @@ def _block(stream: Stream, start: int, n: int) -> dict[str, np.ndarray]:
     minutes = rng.gamma(SESSION_SHAPE, SESSION_SCALE, n)
     if stream.daily_cycle:
         minutes = minutes + CYCLE_FEATURE_SD * np.sqrt(SESSION_SHAPE) * SESSION_SCALE * _hour_wave(t)
+    if fault == "session_shift":
+        minutes = minutes + np.where(after, SHIFT_SD * np.sqrt(SESSION_SHAPE) * SESSION_SCALE, 0.0)
     x["session_minutes"] = minutes.clip(0).round(1)
     x["utilization"] = rng.beta(2, 5, n).round(3)
     days = rng.exponential(6, n).round(1)
@@ -313,6 +326,8 @@ def reference_table(stream: Stream, rows: int = 50_000) -> pa.Table:
         arrays[name] = pa.array(values, mask=np.isnan(values)) if kind == "numeric" else pa.array(values.tolist())
     for name in ("prediction", "score", "outcome"):
         arrays[name] = pa.array(cols[name])
+    if ref.daily_cycle:
+        arrays["timestamp"] = pa.array(cols["timestamp"])  # epoch seconds
     return pa.table(arrays)
 
 

@@ -8,7 +8,10 @@ score (kind ``prediction_drift``).
 the effect size is pooled over its change window (:mod:`detectors.sequential`;
 threshold from :mod:`detectors.calibration`). Categorical bins that the reference
 makes rare in a block (expected count < 5) are merged for the block's chi-square,
-whose p-value is too small on sparse cells.
+whose p-value is too small on sparse cells. A subject whose distribution follows the
+time of day in a reference of whole days is judged against the reference rows of the
+block's own hours instead (:mod:`detectors.time_of_day`: chi-square on its bins, the
+effect too); without such a reference nothing changes.
 
 ``drift.method: window``: :meth:`DriftSuite.evaluate` per window. Each subject with at least
 ``min_events`` non-missing values gets a p-value (KS numeric, chi-square
@@ -36,6 +39,7 @@ from driftwarden.detectors.numeric import NumericDriftTest, NumericReference, ks
 from driftwarden.detectors.sequential import CusumAlarm, sequential_finding, z_score
 from driftwarden.detectors.settings import MonitorSettings
 from driftwarden.detectors.spec import ModelSpec
+from driftwarden.detectors.time_of_day import DailyProfile, daily_profiles
 
 METRIC_LABELS = {"psi": "PSI", "jensen_shannon": "JS distance", "hellinger": "Hellinger distance",
                  "wasserstein": "Wasserstein/std", "tvd": "TVD"}
@@ -111,6 +115,12 @@ def _tested_counts(test: Test) -> np.ndarray:
     return test.reference.expected if isinstance(test, CategoricalDriftTest) else test.reference.counts
 
 
+def _same_hours(profile: DailyProfile, expected: np.ndarray) -> dict[str, Any]:
+    """Finding details of a block judged against the reference's same time of day."""
+    return {"reference": "same time of day", "reference_rows_same_hours": round(float(expected.sum())),
+            "time_of_day_dependence_p": profile.p_value}
+
+
 class DriftSuite:
     """All drift subjects of one model and their current window."""
 
@@ -134,19 +144,25 @@ class DriftSuite:
             columns["prediction"] = (pred_type, reference.y_pred, "prediction_drift")
             if reference.score is not None and reference.score.dtype.kind == "f":
                 columns["score"] = ("numeric", reference.score, "prediction_drift")
+        binned: dict[str, tuple[np.ndarray, object]] = {}
         for name, (ftype, values, kind) in columns.items():
             if ftype == "numeric":
-                ref = NumericReference(np.asarray(values, dtype=np.float64), s.numeric_bins,
-                                       s.reference_sample_size)
+                values = np.asarray(values, dtype=np.float64)
+                ref = NumericReference(values, s.numeric_bins, s.reference_sample_size)
                 self.tests[name] = NumericDriftTest(ref, size)
             else:
                 self.tests[name] = CategoricalDriftTest(CategoricalReference(values, s.max_categories))
             self.kinds[name] = kind
             self.types[name] = ftype
+            binned[name] = (values, self.tests[name].reference.binning)
+        # sequential: subjects that follow the day in the reference are judged against its same hours
+        self.day_slots, self.daily, self.daily_note = (daily_profiles(reference.prediction_timestamps, binned)
+                                                       if s.method == "sequential" else (None, {}, ""))
         self.calibration: Calibration | None = None
         self.alarms: dict[str, CusumAlarm] = {}
         self._pooled: dict[str, np.ndarray] = {}  # change-window bin counts per subject
         self._pooled_values: dict[str, np.ndarray] = {}  # change-window values (Wasserstein floor only)
+        self._pooled_reference: dict[str, np.ndarray] = {}  # daily subjects: their change window's expected counts
         self._keep_values = size if s.numeric_metric == "wasserstein" else 0
 
     def arm(self, calibration: Calibration) -> None:
@@ -155,6 +171,7 @@ class DriftSuite:
         self.alarms = {name: CusumAlarm(calibration.h, calibration.k) for name in self.tests}
         self._pooled = {name: np.zeros(t.reference.counts.size, dtype=np.int64) for name, t in self.tests.items()}
         self._pooled_values = {name: np.empty(0) for name in self.tests if self.types[name] == "numeric"}
+        self._pooled_reference = {name: np.zeros(self._pooled[name].size) for name in self.daily}
 
     def update(self, features: dict[str, np.ndarray], prediction: np.ndarray,
                score: np.ndarray | None) -> None:
@@ -180,12 +197,14 @@ class DriftSuite:
         results.update(self._numeric_results())
         return results
 
-    def evaluate_block(self, block_end: float, block_size: int) -> list[Finding]:
+    def evaluate_block(self, block_end: float, block_size: int, times: np.ndarray | None = None) -> list[Finding]:
         """Sequential findings after the current block (call ``reset`` afterwards; needs :meth:`arm`).
 
         Only what the CUSUM needs is computed per block: the KS statistic (numeric) or the
         bin counts (categorical), one p-value each, and the floor's metric over the change
-        windows, vectorized across subjects where it can be.
+        windows, vectorized across subjects where it can be. ``times``: the block's event
+        times; with them a subject that follows the day (:attr:`daily`) is judged against
+        the reference's same time of day (:mod:`detectors.time_of_day`).
         """
         if self.calibration is None:
             raise RuntimeError("DriftSuite.evaluate_block needs arm(calibration) first")
@@ -195,21 +214,33 @@ class DriftSuite:
         pvalues: dict[str, float] = {}
         extra: dict[str, dict[str, Any]] = {}
         ks: dict[str, tuple[float, int, int]] = {}
+        weights = self.day_slots.weights(times) if self.daily and self.day_slots and times is not None else None
+        expected: dict[str, np.ndarray] = {}  # daily subjects: the reference counts of the block's hours
         for name, test in self.tests.items():
+            profile = self.daily.get(name) if weights is not None else None
             if isinstance(test, NumericDriftTest):
                 w = test.sorted_window()
                 if w.size < self.settings.min_events or test.reference.size == 0:
                     continue
                 c = test.bin_counts(w)
-                ks[name] = (ks_bounded(test.reference, w), test.reference.n_values, int(w.size))
+                if profile is None:
+                    ks[name] = (ks_bounded(test.reference, w), test.reference.n_values, int(w.size))
+                else:
+                    extra[name] = {}
             else:
                 c = test.counts
                 if c.sum() < self.settings.min_events:
                     continue
-                pvalues[name] = sparse_chi_square_p(test.reference.expected, c)
                 extra[name] = {"block_unseen_rate": float(c[-1] / c.sum())}
                 if test.unseen_names:
                     extra[name]["unseen_categories"] = ", ".join(test.unseen_names)
+                if profile is None:
+                    pvalues[name] = sparse_chi_square_p(test.reference.expected, c)
+            if profile is not None:
+                assert weights is not None
+                expected[name] = profile.expected(weights)
+                pvalues[name] = sparse_chi_square_p(expected[name], c)
+                extra[name].update(_same_hours(profile, expected[name]))
             names.append(name)
             counts.append(c)
         if ks:
@@ -224,7 +255,11 @@ class DriftSuite:
                 self._pooled[name][:] = 0
                 if name in self._pooled_values:
                     self._pooled_values[name] = np.empty(0)
+                if name in self._pooled_reference:
+                    self._pooled_reference[name][:] = 0.0
             self._pooled[name] += c
+            if name in expected:  # the reference's share at the block's hours, as many values as the block's
+                self._pooled_reference[name] += expected[name] / max(expected[name].sum(), 1.0) * c.sum()
             self.alarms[name].step(float(z[names.index(name)]))
         effects = self._change_effects(names)
         findings = []
@@ -234,10 +269,11 @@ class DriftSuite:
             floor = s.effect_threshold("numeric" if numeric else "categorical", sequential=True)
             alarm = self.alarms[name]
             alarm.decide(effects[name], floor)
+            label = METRIC_LABELS[metric] + (" (same hours)" if name in expected and metric != "wasserstein" else "")
             findings.append(sequential_finding(
                 kind=self.kinds[name], subject=name, alarm=alarm, calibration=self.calibration, z=float(z[i]),
-                p=pvalues[name], test="KS" if numeric else "chi2", effect=effects[name], floor=floor,
-                effect_label=METRIC_LABELS[metric], window_end=block_end, block_events=block_size,
+                p=pvalues[name], test="KS" if name in ks else "chi2", effect=effects[name], floor=floor,
+                effect_label=label, window_end=block_end, block_events=block_size,
                 change_events=int(self._pooled[name].sum()), critical_factor=self.settings.critical_factor,
                 extra=extra[name]))
         return findings
@@ -249,7 +285,7 @@ class DriftSuite:
         binned = [n for n in names if metric[n] in ("psi", "jensen_shannon", "hellinger")]
         out: dict[str, float] = {}
         if binned:
-            distances = binned_distances([_tested_counts(self.tests[n]) for n in binned],
+            distances = binned_distances([self._reference_counts(n) for n in binned],
                                          [self._pooled[n] for n in binned])
             out = {n: float(distances[metric[n]][i]) for i, n in enumerate(binned)}
         for n in names:
@@ -257,10 +293,15 @@ class DriftSuite:
                 out[n] = self._change_effect(n, metric[n])
         return out
 
+    def _reference_counts(self, name: str) -> np.ndarray:
+        """What a change window is compared with: the reference's same hours for a daily subject that has them."""
+        pooled = self._pooled_reference.get(name)
+        return pooled if pooled is not None and pooled.sum() > 0 else _tested_counts(self.tests[name])
+
     def _change_effect(self, name: str, metric: str) -> float:
         test = self.tests[name]
         if metric != "wasserstein" or not isinstance(test, NumericDriftTest):
-            return _effect(metric, _tested_counts(test), self._pooled[name])
+            return _effect(metric, self._reference_counts(name), self._pooled[name])
         pooled = np.concatenate([self._pooled_values[name], test.sorted_window()])[-self._keep_values:]
         self._pooled_values[name] = pooled
         return test.wasserstein(np.sort(pooled))
@@ -268,7 +309,9 @@ class DriftSuite:
     def sequential_state(self) -> dict[str, Any]:
         """The CUSUMs and their change windows (JSON-safe)."""
         return {name: {**alarm.state(), "pooled": self._pooled[name].tolist(),
-                       **({"values": encode_array(self._pooled_values[name])} if name in self._pooled_values else {})}
+                       **({"values": encode_array(self._pooled_values[name])} if name in self._pooled_values else {}),
+                       **({"pooled_reference": self._pooled_reference[name].tolist()}
+                          if name in self._pooled_reference else {})}
                 for name, alarm in self.alarms.items()}
 
     def load_sequential_state(self, state: dict[str, Any]) -> None:
@@ -281,6 +324,9 @@ class DriftSuite:
                 self._pooled[name] = pooled
             if "values" in state[name] and name in self._pooled_values:
                 self._pooled_values[name] = decode_array(state[name]["values"])
+            if name in self._pooled_reference:
+                expected = np.asarray(state[name].get("pooled_reference", ()), dtype=np.float64)
+                self._pooled_reference[name] = expected if expected.size == pooled.size else np.zeros(pooled.size)
 
     def evaluate(self, window_end: float, window_size: int) -> list[Finding]:
         """Findings of the current window (call ``reset`` afterwards)."""

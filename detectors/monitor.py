@@ -240,7 +240,7 @@ class ModelMonitor:
         out: list[Finding] = []
         if self.drift is not None:
             self.drift.update(features, cols["prediction"], cols.get("score"))
-            out.extend(self.drift.evaluate_block(end, n))
+            out.extend(self.drift.evaluate_block(end, n, cols["t"]))
             self.drift.reset()
         if self.pca is not None and (matrix := self._numeric_matrix(features)) is not None:
             out.append(self.pca.evaluate_block(matrix, end))

@@ -168,6 +168,24 @@ def test_daily_cycle_moves_the_rate_and_session_minutes() -> None:
     assert ref.num_rows == 20_000 and len(set(ref_hours.tolist())) == 24
 
 
+def test_session_shift_moves_session_minutes_by_half_a_standard_deviation() -> None:
+    shifted = Stream("s", 30_000, fault="session_shift", onset=ONSET, rate=6.0, daily_cycle=True)
+    clean = generate(Stream("c", 30_000, rate=6.0, daily_cycle=True))  # the same seed: the same draws
+    cols, after = generate(shifted), np.arange(30_000) >= ONSET
+    diff = cols["session_minutes"] - clean["session_minutes"]
+    assert np.all(diff[~after] == 0) and np.median(diff[after]) == pytest.approx(0.5 * 6.0)
+    suite = catalogue()
+    assert [(s.fault, s.daily_cycle) for n, s in suite.items() if n.startswith("cycle_")] == [
+        ("session_shift", True), ("region_mix", True)]
+
+
+def test_only_a_daily_cycle_reference_carries_its_timestamps_over_whole_days() -> None:
+    cycle = Stream("cycle", 1_000, rate=6.0, daily_cycle=True)
+    stamps = reference_table(cycle, rows=20_000).column("timestamp").to_numpy()
+    assert (stamps.max() - stamps.min()) / DAY == pytest.approx(1.0, abs=1e-3)
+    assert "timestamp" not in reference_table(Stream("plain", 1_000), rows=2_000).column_names
+
+
 def test_messages_follow_the_contract_and_outcomes_come_after_their_delay() -> None:
     stream = Stream("nulls", 2_000, fault="nulls", onset=500, label_delay=30.0)
     seen = list(messages(stream))
@@ -193,3 +211,13 @@ def test_runner_detects_a_new_category_and_nothing_on_a_clean_stream(tmp_path: P
     clean = bench.run_stream(Stream("stationary", 15_000, seed=5), tmp_path / "c", reports=False)
     assert not clean.detected and clean.false_alarms == 0 and clean.clean_predictions == 15_000
     assert "detected 1/1 faults; false alarms: 0 in 20,000" in bench.table([fault, clean])
+
+
+def test_runner_sees_no_drift_in_a_night_of_a_daily_cycle_and_a_shift_of_the_cycling_feature(tmp_path: Path) -> None:
+    bench = _bench()  # from midnight: session_minutes at its lowest (it alarmed after 1,000 against the whole day)
+    night = bench.run_stream(Stream("daily_cycle", 40_000, rate=6.0, daily_cycle=True, seed=202), tmp_path / "n",
+                             reports=False)
+    assert night.false_alarms == 0, night.false_alarm_names
+    shift = bench.run_stream(Stream("cycle_session_shift", 30_000, fault="session_shift", onset=15_000, rate=6.0,
+                                    daily_cycle=True, seed=300), tmp_path / "s", reports=False)
+    assert shift.detected and shift.false_alarms == 0 and 0 < shift.delay <= 2_000 and "session_minutes" in shift.first
