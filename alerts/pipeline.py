@@ -5,7 +5,9 @@
                       -> [per due group] inhibit -> supersede -> silence -> dedup
                          -> outbox.put (durable, before any send) -> notification log
                       -> retraining planner (after inhibit + silence) -> outbox.put
-A notification lists its alerts most likely cause first (``alerts/cause.py``).
+A notification lists its alerts most likely cause first (``alerts/cause.py``); once a group has
+notified, a new alert makes another notification only if it is news (``alerts/news.py``: a
+topic not told yet, or an escalation), else it joins the group's list quietly.
     deliver(now)      -> outbox due entries, in order per receiver -> notifier -> record
                          (retryable failures back off from the outbox; permanent ones are recorded)
 
@@ -40,6 +42,7 @@ from driftwarden.alerts.inhibit import Inhibitor
 from driftwarden.alerts.lifecycle import AlertLifecycle
 from driftwarden.alerts.log_receiver import LogNotifier
 from driftwarden.alerts.model import Alert
+from driftwarden.alerts.news import is_news, told_topics
 from driftwarden.alerts.notify import DeliveryResult, Notification, Notifier, error_result, retry_delay
 from driftwarden.alerts.outbox import Outbox, OutboxEntry
 from driftwarden.alerts.retrain import RetrainPlanner
@@ -151,13 +154,21 @@ class AlertPipeline:
         firing = frozenset(a.instance for a in shown if a.state == "firing")
         resolved = frozenset(a.instance for a in shown if a.state == "resolved")
         entry = self.nflog.get(group.key)
-        last = LastNotification(entry.firing, entry.resolved, entry.sent_at) if entry else None
+        quiet: frozenset[str] = frozenset()
+        if entry is not None and entry.firing:  # an open thread: only news makes another notification
+            quiet = frozenset(a.instance for a in shown if a.state == "firing" and a.instance not in entry.firing
+                              and not is_news(a, entry.topics))
+        last = LastNotification(entry.firing | quiet, entry.resolved | entry.quiet | quiet, entry.sent_at) \
+            if entry else None
         reason = decide(last, firing, resolved, now, route.repeat_interval, self._send_resolved(group.receiver))
         reason_text = reason.value
         if reason is Reason.NOTHING and group.report_pending and entry is not None and entry.firing:
             reason_text = "report_attached"
         if reason_text != Reason.NOTHING.value:
-            self._enqueue(group, entry, reason_text, shown, firing, resolved, now)
+            self._enqueue(group, entry, reason_text, shown, firing, resolved, now, quiet)
+        elif entry is not None and quiet:  # said nothing new: recorded as told, their resolution is no news either
+            self.nflog.record(group.key, msgspec.structs.replace(entry, firing=entry.firing | quiet,
+                                                                 quiet=entry.quiet | quiet))
         group.report_pending = False
         self.groups.flushed(group, now, route.group_interval, [a.instance for a in everything if a.state == "resolved"])
 
@@ -170,6 +181,7 @@ class AlertPipeline:
         firing: frozenset[str],
         resolved: frozenset[str],
         now: float,
+        quiet: frozenset[str] = frozenset(),
     ) -> None:
         new_thread = entry is None or not entry.firing
         seq = 0 if entry is None or new_thread else entry.seq + 1
@@ -200,8 +212,12 @@ class AlertPipeline:
         )
         self.outbox.put(key, group.receiver, n.payload(), now, thread_key=thread_key if new_thread else None)
         if firing:
+            before = entry if entry is not None and not new_thread else None
+            topics = told_topics((a for a in shown if a.state == "firing"), before.topics if before else None)
             self.nflog.record(
-                group.key, NotificationLogEntry(firing=firing, resolved=resolved, sent_at=now, thread_key=thread_key, seq=seq)
+                group.key, NotificationLogEntry(firing=firing, resolved=resolved, sent_at=now, thread_key=thread_key,
+                                                seq=seq, topics=topics,
+                                                quiet=(before.quiet & firing if before else frozenset()) | quiet)
             )
         else:
             self.nflog.entries.pop(group.key, None)  # all resolved: the next firing starts a new thread
