@@ -7,6 +7,8 @@ alert is what it tells a person:
 
 - an input-side check (traffic, data quality, data drift, the joint distribution) tells that
   *its subject* changed: ``data_drift:age`` and ``data_drift:income`` are two pieces of news;
+  the joint distribution's alert that puts most of the change on one feature (``blames:
+  age (95%), ...``) tells what ``data_drift:age`` told, one whose correlation changed is news;
 - prediction drift tells that the model's output moved (``prediction``);
 - realized or estimated performance and concept drift tell that the model got worse
   (``performance``), whichever metric or detector says it;
@@ -22,6 +24,12 @@ of a check then supersedes its warning (:mod:`alerts.supersede`): one line, not 
 >>> told = told_topics([a("performance", "accuracy"), a("data_drift", "age", "critical")])
 >>> told
 {'performance': 1, 'data_drift:age': 2}
+>>> pca = a("multivariate_drift", "features"); pca.annotations["blames"] = "age (95%), tenure_days (4%)"
+>>> topic(pca), is_news(pca, told)
+('data_drift:age', False)
+>>> pca.annotations["blames"] = "income, debt (corr 0.80 -> 0.02)"
+>>> topic(pca), is_news(pca, told)
+('multivariate_drift:features', True)
 >>> [is_news(x, told) for x in (a("performance", "f1"), a("concept_drift", "error"), a("performance", "f1", "critical"),
 ...                              a("data_drift", "income"), a("data_drift", "age"))]
 [False, False, True, True, False]
@@ -29,6 +37,7 @@ of a check then supersedes its warning (:mod:`alerts.supersede`): one line, not 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 
 from driftwarden.alerts.model import SEVERITY_RANK, Alert
@@ -40,7 +49,16 @@ OUTPUT_TOPICS = {"prediction_drift": "prediction", "performance": "performance",
 def topic(alert: Alert) -> str:
     """What ``alert`` tells a person (see the module doc)."""
     kind = alert.labels.get("kind", "")
+    if kind == "multivariate_drift" and (lead := _leading_feature(alert.annotations.get("blames", ""))):
+        return f"data_drift:{lead}"
     return OUTPUT_TOPICS.get(kind) or f"{kind}:{alert.labels.get('subject', '')}"
+
+
+def _leading_feature(blames: str) -> str | None:
+    """The feature a multivariate alert puts most of the change on (``age (95%), ...``); None for a
+    changed correlation (``income, debt (corr 0.80 -> 0.02)``: news of its own)."""
+    found = re.match(r"\s*([^,(]+?) \(\d+%\)", blames)
+    return found.group(1) if found else None
 
 
 def told_topics(alerts: Iterable[Alert], told: Mapping[str, int] | None = None) -> dict[str, int]:
