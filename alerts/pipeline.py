@@ -108,15 +108,27 @@ class AlertPipeline:
         if model_version:
             self.lifecycle.new_version(model_id, model_version, now)
 
-    def attach_report(self, fingerprint: str, link: str, summary_markdown: str) -> None:
-        """Annotate the alert(s) of ``fingerprint``; groups that already notified send a reply."""
+    def attach_report(self, fingerprint: str, link: str, summary_markdown: str, announce: bool = True) -> None:
+        """Annotate the alert(s) of ``fingerprint``; groups that already notified send a reply
+        (unless ``announce`` is false: an update of a report the group already linked)."""
         notes = {"report_link": link, "report_summary": summary_markdown}
         self.lifecycle.annotate(fingerprint, notes)
         for group in self.groups.groups.values():
             for alert in group.alerts.values():
                 if alert.fingerprint == fingerprint:
                     alert.annotations.update(notes)
-                    group.report_pending = True
+                    group.report_pending = group.report_pending or announce
+
+    def incident_of(self, fingerprint: str, now: float) -> str | None:
+        """The key of the notification group (the incident) that the firing alert of
+        ``fingerprint`` belongs to, routing the alerts now if the last flush did not; None when
+        no alert of it fires. Reports use it: one report per incident."""
+        self._route(self.lifecycle.active(), now)
+        firing = {a.key for a in self.lifecycle.active() if a.fingerprint == fingerprint and a.state == "firing"}
+        for group in self.groups.groups.values():
+            if any(a.key in firing and a.state == "firing" for a in group.alerts.values()):
+                return group.key
+        return None
 
     # -- grouping, dedup, outbox ---------------------------------------------------------------
     def run_stages(self, alerts: Sequence[Alert], now: float) -> list[Alert]:
@@ -127,16 +139,20 @@ class AlertPipeline:
 
     def flush(self, now: float) -> None:
         """Route alerts into groups, notify due groups (written to the outbox), plan retraining."""
-        touched: set[tuple[str, str]] = set()
         active = self.lifecycle.active()
-        for alert in sorted(active, key=lambda a: (a.starts_at, a.key)):  # a fault's first alert opens its group
-            for route in self.routes.match(alert.labels):
-                touched.add((self.groups.insert(route, alert, now).key, alert.instance))
-        self.groups.sweep(touched)
+        self.groups.sweep(self._route(active, now))
         self.lifecycle.drop_resolved()
         self._plan_retraining(active, now)
         for group in self.groups.due(now):
             self._flush_group(group, now)
+
+    def _route(self, active: list[Alert], now: float) -> set[tuple[str, str]]:
+        """Put ``active`` alerts into their groups; the (group key, instance) pairs routed."""
+        touched: set[tuple[str, str]] = set()
+        for alert in sorted(active, key=lambda a: (a.starts_at, a.key)):  # a fault's first alert opens its group
+            for route in self.routes.match(alert.labels):
+                touched.add((self.groups.insert(route, alert, now).key, alert.instance))
+        return touched
 
     def _plan_retraining(self, active: list[Alert], now: float) -> None:
         passed = self.run_stages([a for a in active if a.state == "firing"], now)
