@@ -3,9 +3,13 @@ fault are notified together.
 
 One fault, one group: within a route's ``group_by`` group, alerts are split into *incidents* by
 event time. An alert joins the open incident that held its check (same fingerprint: a warning
-and its critical, a check that resolved and fires again while the incident is open), else the latest open incident that
+and its critical, a check that resolved and fires again while the incident is open), else the
+open incident with a firing alert of its topic (:mod:`alerts.news`: realized F1 confirming the
+estimate that fired an hour before, ADWIN after accuracy: one fault however long it lasts),
+else the latest open incident that
 started no more than ``span`` seconds before or after it (``starts_at``, event time), else it
-starts a new incident. Each incident is a group of its own (key ``<route group>@<start>``),
+starts a new incident. A change of another input (a second feature drifting long after the
+first) is another incident. Each incident is a group of its own (key ``<route group>@<start>``),
 with its own thread, so a fault 17 minutes later is a new message, not a reply to the last.
 
 A new group waits ``group_wait`` before its first flush (so a burst of alerts lands in one
@@ -16,12 +20,14 @@ flush that carried them; an empty group is dropped.
 >>> from driftwarden.alerts.model import Alert
 >>> route = RouteNode("root", "log", (), ("model",), 30.0, 300.0, 14400.0)
 >>> groups = Groups()
->>> a = Alert(fingerprint="f", severity="warning", labels={"model": "churn"}, state="firing", starts_at=0)
+>>> a = Alert(fingerprint="f", severity="warning", labels={"model": "churn", "kind": "data_drift", "subject": "age"},
+...           state="firing", starts_at=0)
 >>> g = groups.insert(route, a, now=1000.0)
 >>> g.key, g.next_flush_at, [x.key for x in groups.due(1029.0)], [x.key for x in groups.due(1030.0)]
 ('root:log:{model="churn"}@19700101T000000Z', 1030.0, [], ['root:log:{model="churn"}@19700101T000000Z'])
->>> later = Alert(fingerprint="g", severity="warning", labels={"model": "churn"}, state="firing", starts_at=1200)
->>> groups.insert(route, later, now=1300.0).key  # 20 minutes later: another fault
+>>> later = Alert(fingerprint="g", severity="warning", labels={"model": "churn", "kind": "data_drift", "subject": "income"},
+...               state="firing", starts_at=1200)
+>>> groups.insert(route, later, now=1300.0).key  # 20 minutes later, another input: another fault
 'root:log:{model="churn"}@19700101T002000Z'
 """
 
@@ -33,6 +39,7 @@ from datetime import UTC, datetime
 import msgspec
 
 from driftwarden.alerts.model import Alert
+from driftwarden.alerts.news import topic
 from driftwarden.alerts.routing import RouteNode
 
 INCIDENT_SPAN = 600.0  # seconds of event time: alerts starting this close belong to one fault
@@ -91,6 +98,10 @@ class Groups:
         for group in open_:
             if alert.fingerprint in group.fingerprints:
                 return group
+        about = topic(alert)
+        for group in sorted(open_, key=lambda g: -g.started_at):
+            if any(a.state == "firing" and topic(a) == about for a in group.alerts.values()):
+                return group
         near = [g for g in open_ if abs(alert.starts_at - g.started_at) <= self.span]
         return max(near, key=lambda g: g.started_at, default=None)
 
@@ -132,6 +143,8 @@ class NotificationLogEntry(msgspec.Struct, kw_only=True):
     sent_at: float
     thread_key: str
     seq: int = 0
+    topics: dict[str, int] = msgspec.field(default_factory=dict)  # told in the thread: topic -> severity rank
+    quiet: frozenset[str] = frozenset()  # firing instances recorded without news of their own (not announced)
 
 
 class NotificationLog:

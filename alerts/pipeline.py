@@ -5,7 +5,9 @@
                       -> [per due group] inhibit -> supersede -> silence -> dedup
                          -> outbox.put (durable, before any send) -> notification log
                       -> retraining planner (after inhibit + silence) -> outbox.put
-A notification lists its alerts most likely cause first (``alerts/cause.py``).
+A notification lists its alerts most likely cause first (``alerts/cause.py``); once a group has
+notified, a new alert makes another notification only if it is news (``alerts/news.py``: a
+topic not told yet, or an escalation), else it joins the group's list quietly.
     deliver(now)      -> outbox due entries, in order per receiver -> notifier -> record
                          (retryable failures back off from the outbox; permanent ones are recorded)
 
@@ -40,6 +42,7 @@ from driftwarden.alerts.inhibit import Inhibitor
 from driftwarden.alerts.lifecycle import AlertLifecycle
 from driftwarden.alerts.log_receiver import LogNotifier
 from driftwarden.alerts.model import Alert
+from driftwarden.alerts.news import is_news, told_topics
 from driftwarden.alerts.notify import DeliveryResult, Notification, Notifier, error_result, retry_delay
 from driftwarden.alerts.outbox import Outbox, OutboxEntry
 from driftwarden.alerts.retrain import RetrainPlanner
@@ -105,15 +108,27 @@ class AlertPipeline:
         if model_version:
             self.lifecycle.new_version(model_id, model_version, now)
 
-    def attach_report(self, fingerprint: str, link: str, summary_markdown: str) -> None:
-        """Annotate the alert(s) of ``fingerprint``; groups that already notified send a reply."""
+    def attach_report(self, fingerprint: str, link: str, summary_markdown: str, announce: bool = True) -> None:
+        """Annotate the alert(s) of ``fingerprint``; groups that already notified send a reply
+        (unless ``announce`` is false: an update of a report the group already linked)."""
         notes = {"report_link": link, "report_summary": summary_markdown}
         self.lifecycle.annotate(fingerprint, notes)
         for group in self.groups.groups.values():
             for alert in group.alerts.values():
                 if alert.fingerprint == fingerprint:
                     alert.annotations.update(notes)
-                    group.report_pending = True
+                    group.report_pending = group.report_pending or announce
+
+    def incident_of(self, fingerprint: str, now: float) -> str | None:
+        """The key of the notification group (the incident) that the firing alert of
+        ``fingerprint`` belongs to, routing the alerts now if the last flush did not; None when
+        no alert of it fires. Reports use it: one report per incident."""
+        self._route(self.lifecycle.active(), now)
+        firing = {a.key for a in self.lifecycle.active() if a.fingerprint == fingerprint and a.state == "firing"}
+        for group in self.groups.groups.values():
+            if any(a.key in firing and a.state == "firing" for a in group.alerts.values()):
+                return group.key
+        return None
 
     # -- grouping, dedup, outbox ---------------------------------------------------------------
     def run_stages(self, alerts: Sequence[Alert], now: float) -> list[Alert]:
@@ -124,16 +139,20 @@ class AlertPipeline:
 
     def flush(self, now: float) -> None:
         """Route alerts into groups, notify due groups (written to the outbox), plan retraining."""
-        touched: set[tuple[str, str]] = set()
         active = self.lifecycle.active()
-        for alert in sorted(active, key=lambda a: (a.starts_at, a.key)):  # a fault's first alert opens its group
-            for route in self.routes.match(alert.labels):
-                touched.add((self.groups.insert(route, alert, now).key, alert.instance))
-        self.groups.sweep(touched)
+        self.groups.sweep(self._route(active, now))
         self.lifecycle.drop_resolved()
         self._plan_retraining(active, now)
         for group in self.groups.due(now):
             self._flush_group(group, now)
+
+    def _route(self, active: list[Alert], now: float) -> set[tuple[str, str]]:
+        """Put ``active`` alerts into their groups; the (group key, instance) pairs routed."""
+        touched: set[tuple[str, str]] = set()
+        for alert in sorted(active, key=lambda a: (a.starts_at, a.key)):  # a fault's first alert opens its group
+            for route in self.routes.match(alert.labels):
+                touched.add((self.groups.insert(route, alert, now).key, alert.instance))
+        return touched
 
     def _plan_retraining(self, active: list[Alert], now: float) -> None:
         passed = self.run_stages([a for a in active if a.state == "firing"], now)
@@ -151,13 +170,21 @@ class AlertPipeline:
         firing = frozenset(a.instance for a in shown if a.state == "firing")
         resolved = frozenset(a.instance for a in shown if a.state == "resolved")
         entry = self.nflog.get(group.key)
-        last = LastNotification(entry.firing, entry.resolved, entry.sent_at) if entry else None
+        quiet: frozenset[str] = frozenset()
+        if entry is not None and entry.firing:  # an open thread: only news makes another notification
+            quiet = frozenset(a.instance for a in shown if a.state == "firing" and a.instance not in entry.firing
+                              and not is_news(a, entry.topics))
+        last = LastNotification(entry.firing | quiet, entry.resolved | entry.quiet | quiet, entry.sent_at) \
+            if entry else None
         reason = decide(last, firing, resolved, now, route.repeat_interval, self._send_resolved(group.receiver))
         reason_text = reason.value
         if reason is Reason.NOTHING and group.report_pending and entry is not None and entry.firing:
             reason_text = "report_attached"
         if reason_text != Reason.NOTHING.value:
-            self._enqueue(group, entry, reason_text, shown, firing, resolved, now)
+            self._enqueue(group, entry, reason_text, shown, firing, resolved, now, quiet)
+        elif entry is not None and quiet:  # said nothing new: recorded as told, their resolution is no news either
+            self.nflog.record(group.key, msgspec.structs.replace(entry, firing=entry.firing | quiet,
+                                                                 quiet=entry.quiet | quiet))
         group.report_pending = False
         self.groups.flushed(group, now, route.group_interval, [a.instance for a in everything if a.state == "resolved"])
 
@@ -170,6 +197,7 @@ class AlertPipeline:
         firing: frozenset[str],
         resolved: frozenset[str],
         now: float,
+        quiet: frozenset[str] = frozenset(),
     ) -> None:
         new_thread = entry is None or not entry.firing
         seq = 0 if entry is None or new_thread else entry.seq + 1
@@ -200,8 +228,12 @@ class AlertPipeline:
         )
         self.outbox.put(key, group.receiver, n.payload(), now, thread_key=thread_key if new_thread else None)
         if firing:
+            before = entry if entry is not None and not new_thread else None
+            topics = told_topics((a for a in shown if a.state == "firing"), before.topics if before else None)
             self.nflog.record(
-                group.key, NotificationLogEntry(firing=firing, resolved=resolved, sent_at=now, thread_key=thread_key, seq=seq)
+                group.key, NotificationLogEntry(firing=firing, resolved=resolved, sent_at=now, thread_key=thread_key,
+                                                seq=seq, topics=topics,
+                                                quiet=(before.quiet & firing if before else frozenset()) | quiet)
             )
         else:
             self.nflog.entries.pop(group.key, None)  # all resolved: the next firing starts a new thread

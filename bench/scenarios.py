@@ -144,6 +144,7 @@ class Row:
     peak_rss_mb: float
     false_alarm_names: list[str] = field(default_factory=list)
     fired_names: list[str] = field(default_factory=list)  # every alert that fired after the onset
+    told_names: list[str] = field(default_factory=list)  # every notification counted in ``notif``
 
     @property
     def fa_per_million(self) -> float:
@@ -235,7 +236,18 @@ def run_stream(stream: Stream, directory: Path, batch_size: int = 500, reports: 
                            (before if stream.fault else fired)],
         fired_names=[f"{f.named(stream.model_version)} ({f.severity}) @+{f.predictions - onset}" for f in after]
         if stream.fault else [],
+        told_names=[_told(n, onset_time) for n in told] if stream.fault else [],
     )
+
+
+def _told(n: Notification, onset_time: float) -> str:
+    """One notification: when (event seconds after the onset), which group, why, its lead alert, what is new."""
+    group = n.group_key.rsplit("@", 1)[-1]
+    lead = n.firing_alerts()[0] if n.firing_alerts() else None
+    named = f"{lead.labels.get('kind', '')} {lead.labels.get('subject', '')} ({lead.severity})" if lead else "-"
+    new = ", ".join(sorted({a.labels.get("kind", "") + " " + a.labels.get("subject", "") + f" ({a.severity})"
+                            for a in n.alerts if a.instance in set(n.new)}))
+    return f"+{n.created_at - onset_time:.0f}s group @{group} {n.thread_role} {n.reason}: leads {named}; new {new}"
 
 
 def _run_one(args: tuple[Stream, int]) -> Row:
@@ -276,6 +288,8 @@ def table(rows: list[Row], verbose: bool = False) -> str:
     for r in rows if verbose else []:
         for name in r.fired_names:
             print(f"  fired in {r.name}: {name}", file=out)
+        for name in r.told_names:
+            print(f"  told in {r.name}: {name}", file=out)
     return out.getvalue()
 
 

@@ -15,12 +15,14 @@ a group already notified then gets the report as a thread reply.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -89,12 +91,18 @@ def report_inputs(*, model_id: str, monitor: ModelMonitor, reference: OutcomeBat
                         monitor.snapshot(), monitor.state(), list(triggering), list(recent), now, model_version)
 
 
-def render_report(inputs: ReportInputs, reports_dir: Path, base_url: str | None) -> ReportFiles:
-    """Build and write the report: segment analysis, plots, bundle (the slow part, no monitor access)."""
+def render_report(inputs: ReportInputs, reports_dir: Path, base_url: str | None,
+                  report_id: str | None = None) -> ReportFiles:
+    """Build and write the report: segment analysis, plots, bundle (the slow part, no monitor access).
+
+    ``report_id``: rewrite that report (an incident's report, updated) instead of writing a new one.
+    """
     report = build_report(model_id=inputs.model_id, spec=inputs.spec, reference=inputs.reference,
                           current=inputs.current, outcomes=inputs.outcomes, triggering=inputs.triggering,
                           recent=inputs.recent, snapshot=inputs.snapshot, detector_state=inputs.detector_state,
                           now=inputs.now, model_version=inputs.model_version)
+    if report_id is not None:
+        report.report_id = report_id
     return write_report(report, reports_dir, inputs.now, base_url)
 
 
@@ -116,11 +124,23 @@ def _latest_per_check(findings: Sequence[Finding]) -> list[Finding]:
     return list(latest.values())
 
 
+@dataclass
+class Incident:
+    """The report of one incident (one notification group): its id and the checks it explains."""
+
+    report_id: str
+    triggering: dict[tuple[str, str, str], Finding]
+
+
 class ReportHook:
     """``Pipeline(on_degraded=ReportHook(config, alerts))``: a report when a check starts failing.
 
-    A check (model, kind, detector, subject) gets at most one report per ``min_interval``
-    seconds; the report's link and Markdown summary are attached to its alert.
+    One report per incident: the checks whose alerts start firing together, or later in the same
+    notification group (``AlertPipeline.incident_of``), are explained by one report, which is
+    rewritten in place (same folder and link) as checks join, so a fault's thread links one
+    report, not one per check. Only its first version is announced as a reply to the group.
+    Without a group (no alert pipeline, or no route) a check gets at most one report per
+    ``min_interval`` seconds. The report's link and Markdown summary are attached to the alerts.
     """
 
     def __init__(self, config: Config, alerts: AlertPipeline | None, min_interval: float = 3600.0) -> None:
@@ -131,7 +151,8 @@ class ReportHook:
         self._references: dict[str, OutcomeBatch] = {}
         self._last: dict[tuple[str, str, str, str], float] = {}
         self._worker: ThreadPoolExecutor | None = None
-        self._rendering: list[tuple[Future[ReportFiles], str, list[Finding]]] = []
+        self._rendering: list[tuple[Future[ReportFiles], str, list[Finding], bool]] = []
+        self.incidents: dict[str, Incident] = {}  # by notification group key, while the group is open
 
     def reference(self, runtime: ModelRuntime) -> OutcomeBatch:
         path = runtime.reference_path or str(self.config.resolve(runtime.config.reference))
@@ -153,11 +174,11 @@ class ReportHook:
         """Wait for the reports being rendered (up to ``timeout``), attach them, and go back to rendering inline."""
         if self._worker is None:
             return
-        wait_for([future for future, _, _ in self._rendering], timeout=timeout)
+        wait_for([future for future, *_ in self._rendering], timeout=timeout)
         self.drain()
         self._worker.shutdown(wait=False, cancel_futures=True)
         self._worker = None
-        for _, mid, _ in self._rendering:
+        for _, mid, *_ in self._rendering:
             log.warning("model %s: a root-cause report was still rendering at shutdown; it is dropped", mid)
         self._rendering = []
 
@@ -168,9 +189,27 @@ class ReportHook:
         new = [f for f in started if now - self._last.get((mid, *f.key), -np.inf) >= self.min_interval]
         if not new:
             return
+        by_incident: dict[str | None, list[Finding]] = {}
+        for f in new:
+            key = self.alerts.incident_of(fingerprint(mid, *f.key), now) if self.alerts is not None else None
+            by_incident.setdefault(key, []).append(f)
+        if self.alerts is not None:  # closed incidents: their next alert is another incident
+            open_groups = self.alerts.groups.groups
+            self.incidents = {k: v for k, v in self.incidents.items() if k in open_groups}
+        for key, found in by_incident.items():
+            incident = self.incidents.get(key) if key is not None else None
+            triggering = {**(incident.triggering if incident else {}), **{f.key: f for f in found}}
+            self._report(runtime, list(triggering.values()), degraded, found, now,
+                         incident.report_id if incident else None, key)
+
+    def _report(self, runtime: ModelRuntime, triggering: list[Finding], degraded: list[Finding], new: list[Finding],
+                now: float, report_id: str | None, incident: str | None) -> None:
+        """Render (or rewrite, given ``report_id``) the report on ``triggering`` and attach it to their alerts;
+        ``new``: the checks that just started firing."""
+        mid = runtime.config.id
         try:
             inputs = report_inputs(model_id=mid, monitor=runtime.monitor, reference=self.reference(runtime), now=now,
-                                   triggering=new, recent=degraded, model_version=runtime.model_version)
+                                   triggering=triggering, recent=degraded, model_version=runtime.model_version)
         except Exception:  # a report must never stop the pipeline
             log.exception("model %s: root-cause report failed", mid)
             return
@@ -178,44 +217,57 @@ class ReportHook:
             return
         for f in new:  # one report per check and interval, also while it renders
             self._last[(mid, *f.key)] = now
+        announce = report_id is None
+        if report_id is None:
+            report_id = _report_id(mid, now, triggering)
+        if incident is not None:
+            self.incidents[incident] = Incident(report_id, {f.key: f for f in triggering})
         if self._worker is not None:
             self._rendering.append((self._worker.submit(render_report, inputs, self.reports_dir,
-                                                        self.config.reports_url()), mid, new))
+                                                        self.config.reports_url(), report_id), mid, triggering,
+                                    announce))
             return
         try:
-            files = render_report(inputs, self.reports_dir, self.config.reports_url())
+            files = render_report(inputs, self.reports_dir, self.config.reports_url(), report_id)
         except Exception:
-            self._failed(mid, new)
+            self._failed(mid, triggering)
             return
-        self._attach(mid, new, files)
+        self._attach(mid, triggering, files, announce)  # every check of the incident: the same numbers
 
     def drain(self) -> None:
         """Attach the reports the worker has finished (call from the thread that owns the alerts)."""
         rendering, self._rendering = self._rendering, []
-        for future, mid, new in rendering:
+        for future, mid, new, announce in rendering:
             if not future.done():
-                self._rendering.append((future, mid, new))
+                self._rendering.append((future, mid, new, announce))
             elif future.exception() is not None:
                 self._failed(mid, new, future.exception())
             else:
-                self._attach(mid, new, future.result())
+                self._attach(mid, new, future.result(), announce)
 
     def _failed(self, mid: str, new: list[Finding], exc: BaseException | None = None) -> None:
         log.error("model %s: root-cause report failed", mid, exc_info=exc or True)
         for f in new:  # the next firing of these checks may try again
             self._last.pop((mid, *f.key), None)
 
-    def _attach(self, mid: str, new: list[Finding], files: ReportFiles) -> None:
-        log.info("model %s: root-cause report %s", mid, files.html)
+    def _attach(self, mid: str, new: list[Finding], files: ReportFiles, announce: bool = True) -> None:
+        log.info("model %s: root-cause report %s%s", mid, files.html, "" if announce else " (updated)")
         if self.alerts is not None:
             link = self._link(files)
             summary = files.markdown.read_text(encoding="utf-8")
             for f in new:
-                self.alerts.attach_report(fingerprint(mid, f.kind, f.detector, f.subject), link, summary)
+                self.alerts.attach_report(fingerprint(mid, f.kind, f.detector, f.subject), link, summary, announce)
 
     def _link(self, files: ReportFiles) -> str:
         rel = files.html.relative_to(self.reports_dir).as_posix()
         return f"{self.config.reports_url()}/{rel}"
+
+
+def _report_id(model_id: str, now: float, triggering: Sequence[Finding]) -> str:
+    """A new report's id: its time and a digest of what it explains (as ``build_report`` names one)."""
+    stamp = datetime.fromtimestamp(now, UTC).strftime("%Y%m%dT%H%M%SZ")
+    keys = sorted(f.key for f in triggering)
+    return f"{stamp}-{hashlib.sha256(f'{model_id}|{now}|{keys}'.encode()).hexdigest()[:8]}"
 
 
 def terminal_text(markdown: str) -> str:

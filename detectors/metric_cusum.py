@@ -68,6 +68,20 @@ def draw_rows(n: int, block: int, draws: int = DRAWS, seed: int = 0) -> np.ndarr
     return rows
 
 
+def effect_severity(effect: float, baseline: float, critical_factor: float, floor: float = FLOOR) -> str:
+    """Severity of a degraded metric by the size of its effect, the same rule for every metric.
+
+    ``critical`` when the metric is worse than its baseline by at least ``critical_factor``
+    times the alarm floor (a fraction ``floor`` of the baseline): with the defaults, 10 %
+    worse. Accuracy (per outcome), F1, ROC AUC and CBPE's estimates (per block) all use it, so
+    one fault that moves them alike gets one severity.
+
+    >>> effect_severity(0.739 - 0.498, 0.739, 2.0), effect_severity(0.05, 0.739, 2.0)
+    ('critical', 'warning')
+    """
+    return severity(effect, floor * abs(baseline), 0.0, critical_factor)
+
+
 def block_spread(fn: Callable[[Columns], dict[str, float]], reference: Columns, block: int,
                  draws: int = DRAWS, seed: int = 0,
                  many: Callable[[Columns, np.ndarray], dict[str, np.ndarray]] | None = None,
@@ -119,6 +133,7 @@ class MetricCusum:
         self.baseline, self.std, self.rows, self.block = baseline, std, rows, block
         self.sign = 1.0 if direction == "decrease" else -1.0
         self.calibration = calibration
+        self.floor_fraction = floor
         self.floor = floor * abs(baseline)
         self.critical_factor = critical_factor
         self.alarm = CusumAlarm(calibration.h, calibration.k)
@@ -151,7 +166,7 @@ class MetricCusum:
         details: dict[str, Any] = {"sequential": True, "value": value, "baseline": self.baseline, "z": z,
                                    "change_window_value": mean, "effect": effect, "effect_floor": self.floor,
                                    "change_window_blocks": self.run_n, **self.calibration.details()}
-        sev = severity(effect, self.floor, 0.0, self.critical_factor) if degraded else "warning"
+        sev = effect_severity(effect, self.baseline, self.critical_factor, self.floor_fraction) if degraded else "warning"
         return Finding(kind=self.kind, detector=self.name, subject=self.name, statistic=a.s, threshold=a.h,
                        degraded=degraded, window_end=window_end, window_size=n, severity=sev,  # type: ignore[arg-type]
                        summary=summary, details=details)

@@ -39,6 +39,7 @@ from driftwarden.detectors.calibration import calibrate, calibrate_outcomes, ref
 from driftwarden.detectors.check_history import CheckHistory
 from driftwarden.detectors.concept import BINARY_ONLY, ConceptDriftDetector, change_split, error_stream
 from driftwarden.detectors.drift import DriftSuite
+from driftwarden.detectors.estimate_pairs import EstimatePairs
 from driftwarden.detectors.estimation import CbpeEstimator
 from driftwarden.detectors.findings import Finding
 from driftwarden.detectors.kpi import KpiMonitor
@@ -111,6 +112,10 @@ class ModelMonitor:
                     lambda c: cbpe.expected(c["score"], c["prediction"]), scored, s.block,
                     {m: METRICS[m].direction for m in cbpe.metrics}, "estimated_performance", self.calibration,
                     critical_factor=s.critical_factor, label="estimated ", many=cbpe_many(cbpe, scored))
+        # sequential: CBPE's block estimates beside the realized metric of the same predictions (reports)
+        self.estimate_pairs = (EstimatePairs(self.estimated_blocks.names, spec.positive_label,
+                                             s.estimation.realized_coverage)
+                               if self.estimated_blocks is not None else None)
         self.realized = None
         if self.cbpe is not None and not self.sequential:  # sequential: realized values are the performance CUSUMs'
             assert reference.score is not None
@@ -245,7 +250,12 @@ class ModelMonitor:
         if self.pca is not None and (matrix := self._numeric_matrix(features)) is not None:
             out.append(self.pca.evaluate_block(matrix, end))
         if self.estimated_blocks is not None and "score" in cols:
-            out.extend(self.estimated_blocks.judge_block({"score": cols["score"], "prediction": cols["prediction"]}, end))
+            estimates = self.estimated_blocks.judge_block({"score": cols["score"], "prediction": cols["prediction"]}, end)
+            out.extend(estimates)
+            if self.estimate_pairs is not None:
+                self.estimate_pairs.add_block(float(cols["t"][0]), end, len(cols["t"]),
+                                              {f.detector: v for f in estimates
+                                               if isinstance(v := f.details.get("value"), float | int)})
         if self.quality is not None:
             out.extend(self.quality.evaluate_missing(features, n, end))
         self._record(out)
@@ -283,6 +293,8 @@ class ModelMonitor:
             realized_blocks = self.realized_blocks.observe(ycols, batch.timestamps)
             self._record(realized_blocks)
             out.extend(realized_blocks)
+        if self.estimate_pairs is not None:
+            self.estimate_pairs.observe(batch.prediction_timestamps, batch.y_true, batch.y_pred, batch.score)
         if self.realized is not None:
             realized = self.realized.observe(batch.prediction_timestamps, batch.y_true, batch.y_pred, batch.score,
                                              batch.timestamps)
@@ -421,6 +433,7 @@ class ModelMonitor:
             "quality": self.quality.state() if self.quality is not None else None,
             "traffic": self.traffic.state() if self.traffic is not None else None,
             "realized": self.realized.state() if self.realized is not None else None,
+            "estimate_pairs": self.estimate_pairs.state() if self.estimate_pairs is not None else None,
             "sequential_accuracy": self.sequential_accuracy.state() if self.sequential_accuracy is not None else None,
             "metric_blocks": {k: b.state() for k, b in self._metric_blocks().items()},
             "history": self.history.entries(),
@@ -450,6 +463,8 @@ class ModelMonitor:
             self.traffic.load_state(state["traffic"])
         if self.realized is not None and state.get("realized") is not None:
             self.realized.load_state(state["realized"])
+        if self.estimate_pairs is not None and state.get("estimate_pairs") is not None:
+            self.estimate_pairs.load_state(state["estimate_pairs"])
         if self.sequential_accuracy is not None and state.get("sequential_accuracy") is not None:
             self.sequential_accuracy.load_state(state["sequential_accuracy"])
         for k, b in self._metric_blocks().items():
@@ -480,6 +495,7 @@ class ModelMonitor:
                                 for e in v] for k, v in self.history.entries().items()},
             "current_window": {"size": len(self.pred_window), "histograms": histograms},
             "performance_timeline": list(self.timeline),
+            "estimate_pairs": self.estimate_pairs.pairs() if self.estimate_pairs is not None else [],
             "concept": None if self.concept is None else {
                 "detector": self.concept.name, "seen": self.concept.n_seen,
                 "last_change": self.concept.last_change, "merged": self.concept.merged},

@@ -27,7 +27,11 @@ fault wait 10,000 outcomes. Here every labelled outcome adds evidence:
   traffic; the most significant segment blamed at ``segment_alpha`` is
   ``details["segment"]`` (``plan=pro``); it and its test's numbers are kept for the
   rest of the alarm (segments are tested until one is blamed). A fault of the whole
-  model names no segment.
+  model names no segment;
+* a degraded verdict is ``critical`` when the accuracy since the change (of the blamed
+  segment, when a segment's CUSUM leads) is worse than its baseline by ``critical_factor``
+  times 5 % of it, the rule F1, ROC AUC and CBPE's estimates follow
+  (:func:`~driftwarden.detectors.metric_cusum.effect_severity`).
 
 Results do not depend on how outcomes are batched: batches are cut at block ends.
 
@@ -59,6 +63,7 @@ import numpy as np
 
 from driftwarden.detectors.cusum import BernoulliCusum, threshold_for
 from driftwarden.detectors.findings import Finding
+from driftwarden.detectors.metric_cusum import effect_severity
 from driftwarden.detectors.segments import SegmentBaseline, default_segment_columns
 from driftwarden.detectors.settings import PerformanceSettings
 from driftwarden.detectors.spec import ModelSpec
@@ -207,9 +212,11 @@ class SequentialAccuracy:
                        f"{lead.cusum.h:.3g}")
             if self.named is not None:
                 summary += f"; worst segment {self._describe(details)}"
-            error = 1.0 - accuracy if lead.column is None else 1.0 - details.get("segment_accuracy", accuracy)
-            p0, p1 = lead.cusum.p0, lead.cusum.p1
-            severity = "critical" if error >= p0 + self.critical_factor * (p1 - p0) else "warning"
+            # the effect's size, by the rule of every other metric (F1, ROC AUC, estimates): relative to the baseline
+            value, base = accuracy, 1.0 - self.reference_error
+            if lead.column is not None and "segment_accuracy" in details:
+                value, base = details["segment_accuracy"], details["segment_baseline"]
+            severity = effect_severity(base - value, base, self.critical_factor)
         else:
             self.named = None
         return Finding(kind="performance", detector="accuracy", subject="accuracy", statistic=round(ratio, 6),

@@ -281,7 +281,10 @@ class MonitorSettings(_Settings, frozen=True):
     * ``critical_factor``: a degraded finding is ``critical`` when its statistic is
       beyond the threshold by ``critical_factor`` times the threshold's own distance
       from the healthy value (e.g. PSI >= 2 x 0.2; accuracy bound 0.85 under a 0.90
-      baseline -> critical below 0.80).
+      baseline -> critical below 0.80). A sequential performance metric (accuracy, F1,
+      ROC AUC, CBPE's estimates) is ``critical`` when it is worse than its baseline by
+      ``critical_factor`` times its 5 % alarm floor, i.e. 10 % worse by default, the same
+      rule for every metric so that one fault gets one severity.
     * ``segments``: the columns whose values are segments (``[plan, region]``) for
       per-segment performance; ``None``: the categorical features with at most 12
       reference categories.

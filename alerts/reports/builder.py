@@ -244,7 +244,8 @@ def _plots(report: Report, spec: ModelSpec, reference: OutcomeBatch, current: Pr
     lines = estimated_and_realized(snapshot, perf_key.split("/")[1], not sequential) if perf_key else {}
     if lines:
         metric = perf_key.split("/")[1] if perf_key else ""
-        out["timeline:estimated_vs_realized"] = P.timeline(f"{metric}: estimated against realized (dashed: bound)",
+        dashed = "the reference" if sequential else "bound"  # a sequential estimate's history holds the baseline
+        out["timeline:estimated_vs_realized"] = P.timeline(f"{metric}: estimated against realized (dashed: {dashed})",
                                                            lines, report.onset, metric)
     other = {key_of(f): series[key_of(f)] for f in trig if key_of(f) != perf_key and key_of(f) in series
              and not key_of(f).startswith("data_drift/")}

@@ -123,7 +123,9 @@ def estimated_and_realized(snapshot: Mapping[str, Any] | None, metric: str,
     """``metric`` as CBPE estimated it and as realized, per window (for one plot).
 
     The monitor's evaluations keep, under the estimate's key, the estimate of a window first and
-    its realized value (once labels covered it) second; ``performance/<metric>`` adds the
+    its realized value (once labels covered it) second; in sequential mode the snapshot's
+    ``estimate_pairs`` give each estimated block's realized value over the labels of its own
+    predictions (``detectors/estimate_pairs.py``); ``performance/<metric>`` adds the
     realized metric of the outcome windows (unless ``outcome_windows`` is false: a sequential check's
     points there are its evidence, S / h, not the metric).
     """
@@ -133,6 +135,11 @@ def estimated_and_realized(snapshot: Mapping[str, Any] | None, metric: str,
     for p in evaluations.get(f"estimated_performance/{metric}/{metric}") or []:
         pt = Point(float(p["window_end"]), float(p["statistic"]), float(p["threshold"]), bool(p["degraded"]))
         (realized if pt.window_end in estimated else estimated)[pt.window_end] = pt
+    for pair in (snapshot or {}).get("estimate_pairs") or []:  # sequential: each estimate block's own labels
+        value = (pair.get("realized") or {}).get(metric)
+        if value is not None:
+            end = float(pair["window_end"])
+            realized[end] = Point(end, float(value), math.nan, False)  # the estimate's line draws the bound
     windows = [Point(float(p["window_end"]), float(p["statistic"]), float(p["threshold"]), bool(p["degraded"]))
                for p in (evaluations.get(f"performance/{metric}/{metric}") or [] if outcome_windows else [])]
     lines = {"estimated (CBPE)": [estimated[t] for t in sorted(estimated)],

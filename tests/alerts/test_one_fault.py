@@ -200,7 +200,11 @@ def test_a_check_that_fires_again_rejoins_its_fault(pipe: tuple[AlertPipeline, R
     assert by_group['root:log:{model="churn"}@20251130T051640Z'] == [[("performance", "accuracy", "critical", "firing")]]
     first = by_group['root:log:{model="churn"}@20251130T050000Z']
     assert ("multivariate_drift", "features", "warning", "resolved") in first[1]
-    assert ("multivariate_drift", "features", "warning", "firing") in first[2]
+    # it fires again in its fault: its topic was told, so no notification of its own (a flapping
+    # check is not news), but the fault's group holds it
+    assert len(first) == 2
+    group = p.groups.groups['root:log:{model="churn"}@20251130T050000Z']
+    assert [a.labels["kind"] for a in group.alerts.values() if a.state == "firing"].count("multivariate_drift") == 1
 
 
 def test_a_group_saved_before_incidents_keeps_its_alerts_after_an_upgrade(pipe: tuple[AlertPipeline, Recorder]) -> None:
@@ -218,3 +222,60 @@ def test_a_group_saved_before_incidents_keeps_its_alerts_after_an_upgrade(pipe: 
     tick(p, T0 + 330)
     assert [(n.group_key, n.reason, [a.labels["subject"] for a in n.alerts]) for n in rec.sent[1:]] == [
         ('root:log:{model="churn"}', "new_alerts", ["age", "plan"])]
+
+
+def perf(metric: str, value: float, t: float, *, kind: str = "performance", severity: str = "warning",
+         detector: str | None = None) -> Finding:
+    return f(kind, metric, value, t, threshold=0.70, severity=severity, detector=detector or metric)
+
+
+def test_checks_that_repeat_a_told_fault_join_its_list_without_a_notification_of_their_own(
+        pipe: tuple[AlertPipeline, Recorder]) -> None:
+    """Accuracy fell (told); F1, ROC AUC and ADWIN then say the same: no message each. A cause found
+    later (income drifted) and an escalation to critical are news: a reply each, in the same thread."""
+    p, rec = pipe
+    p.ingest("churn", {}, [perf("accuracy", 0.60, T0, detector="accuracy")], now=T0)
+    tick(p, T0 + 30)
+    p.ingest("churn", {}, [perf("f1", 0.55, T0 + 60), perf("roc_auc", 0.62, T0 + 60),
+                           f("concept_drift", "error", 0.4, T0 + 120, detector="adwin")], now=T0 + 120)
+    tick(p, T0 + 400)
+    assert [n.reason for n in rec.sent] == ["first_notification"]
+    p.ingest("churn", {}, [f("data_drift", "income", 0.9, T0 + 450, detector="cusum")], now=T0 + 450)
+    tick(p, T0 + 700)
+    p.ingest("churn", {}, [perf("f1", 0.40, T0 + 750, severity="critical")], now=T0 + 750)
+    tick(p, T0 + 1000)
+    assert [(n.reason, n.thread_role) for n in rec.sent] == [
+        ("first_notification", "root"), ("new_alerts", "reply"), ("new_alerts", "reply")]
+    assert lines(rec.sent[1])[0] == ("data_drift", "income", "warning", "firing")  # the cause leads
+    assert ("performance", "f1", "critical", "firing") in lines(rec.sent[2])
+    assert len({n.group_key for n in rec.sent}) == 1
+    # the quiet ones resolving is no news either; the fault ending is
+    p.ingest("churn", {}, [f("concept_drift", "error", 0.0, T0 + 1100, detector="adwin", degraded=False)], now=T0 + 1100)
+    tick(p, T0 + 1400)
+    assert len(rec.sent) == 3
+
+
+def test_realized_values_an_hour_after_the_estimate_join_its_fault_quietly(pipe: tuple[AlertPipeline, Recorder]) -> None:
+    p, rec = pipe
+    p.ingest("churn", {}, [perf("f1", 0.61, T0, kind="estimated_performance")], now=T0)
+    tick(p, T0 + 30)
+    t = T0 + 3600  # the labels come in an hour later: realized F1 confirms the estimate
+    p.ingest("churn", {}, [perf("f1", 0.58, t)], now=t)
+    tick(p, t + 330)
+    assert [n.reason for n in rec.sent] == ["first_notification"]
+    (group,) = p.groups.groups.values()
+    assert sorted(a.labels["kind"] for a in group.alerts.values()) == ["estimated_performance", "performance"]
+
+
+def test_two_unrelated_faults_in_two_features_at_different_times_are_each_told(
+        pipe: tuple[AlertPipeline, Recorder]) -> None:
+    """The first still fires when the second starts 20 minutes later: another group, its own first message."""
+    p, rec = pipe
+    p.ingest("churn", {}, [f("data_drift", "age", 0.5, T0)], now=T0)
+    tick(p, T0 + 30)
+    t = T0 + 20 * 60
+    p.ingest("churn", {}, [f("data_drift", "age", 0.5, t), f("data_drift", "income", 0.6, t)], now=t)
+    tick(p, t + 30)
+    assert [(n.reason, n.thread_role, lines(n)[0][1]) for n in rec.sent] == [
+        ("first_notification", "root", "age"), ("first_notification", "root", "income")]
+    assert len({n.group_key for n in rec.sent}) == 2

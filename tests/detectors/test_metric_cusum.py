@@ -163,3 +163,14 @@ def test_rejects_a_two_sided_metric_and_a_zero_spread() -> None:
     with pytest.raises(ValueError, match="std > 0"):
         MetricCusum("r", "performance", baseline=0.5, std=0.0, rows=10, block=BLOCK, direction="decrease",
                     calibration=cal)
+
+
+def test_severity_is_critical_at_twice_the_floor_of_relative_effect() -> None:
+    cal = calibrate(budget=1.0, block=BLOCK, subjects=1)
+    severities = {}
+    for value in (0.74, 0.70):  # 7.5 % and 12.5 % worse than 0.8
+        mc = MetricCusum("f1", "performance", baseline=0.8, std=0.02, rows=50_000, block=BLOCK,
+                         direction="decrease", calibration=cal)
+        found = [mc.judge(value, BLOCK, float(i)) for i in range(8)]
+        severities[value] = found[-1].severity if found[-1].degraded else None
+    assert severities == {0.74: "warning", 0.70: "critical"}

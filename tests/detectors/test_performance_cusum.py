@@ -195,3 +195,26 @@ def test_the_recent_outcomes_are_a_byte_an_error_and_hold_no_batch_alive() -> No
     yt, yp, feats = _rows(rng, 2000, pro_error=0.4)
     t = 3.0 * KEEP + np.arange(2000.0)
     assert [f.details for f in seq.observe(yt, yp, feats, t)] == [f.details for f in twin.observe(yt, yp, feats, t)]
+
+
+def test_severity_follows_the_relative_effect_like_every_other_metric() -> None:
+    """A degraded verdict is critical exactly when its accuracy is 10 % or more worse than its
+    baseline, the rule of F1 and ROC AUC: 0.85 -> 0.65 (24 % worse) ends critical. (The CUSUM's
+    own alternative made 0.739 -> 0.498 a warning while F1 was critical in the same fault.)"""
+    seen = set()
+    for error in (0.35, 0.21):
+        rng = np.random.default_rng(5)
+        seq = SequentialAccuracy(SPEC, *REF, PerformanceSettings())
+        y_true, y_pred, feats = _rows(rng, 6000, error=error)
+        verdicts = [f for f in seq.observe(y_true, y_pred, feats, np.arange(6000.0)) if f.degraded]
+        assert verdicts, error
+        for f in verdicts:
+            d = f.details
+            value, base = d["accuracy_since_change"], d["baseline"]
+            if d["leading"] != "all" and "segment_accuracy" in d:  # a segment's CUSUM leads: its numbers
+                value, base = d["segment_accuracy"], d["segment_baseline"]
+            assert f.severity == ("critical" if (base - value) / base >= 0.10 else "warning"), (error, d)
+            seen.add(f.severity)
+        if error == 0.35:
+            assert verdicts[-1].severity == "critical"
+    assert seen == {"critical", "warning"}

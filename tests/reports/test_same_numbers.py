@@ -7,6 +7,8 @@ from __future__ import annotations
 import html
 from collections.abc import Callable
 
+import numpy as np
+
 from driftwarden.alerts.alertmanager import postable_alert
 from driftwarden.alerts.lifecycle import AlertLifecycle
 from driftwarden.alerts.log_receiver import alert_line as log_line
@@ -16,6 +18,7 @@ from driftwarden.alerts.reports.builder import build_report
 from driftwarden.alerts.reports.html import render
 from driftwarden.alerts.reports.summary import render_markdown
 from driftwarden.alerts.slack_blocks import alert_line as slack_line
+from driftwarden.daemon.simulate import START
 from driftwarden.detectors.batch import OutcomeBatch
 from driftwarden.detectors.findings import Finding
 from tests.reports.conftest import WINDOW, Run, churn_spec, stream
@@ -125,8 +128,17 @@ def test_a_sequential_accuracy_report_plots_its_cusum_as_evidence_not_as_accurac
     assert max(p["statistic"] for p in t["performance"]) > 1.0  # S / h: evidence, kept apart from accuracy
     lines = t["estimated_and_realized"]
     # CBPE's estimate is itself a CUSUM verdict per block now: its history is the block's estimate
-    # (not S) against the reference accuracy; no realized accuracy per window exists to pair with it
+    # (not S) against the reference accuracy, paired with the realized accuracy of each block's own
+    # predictions (detectors/estimate_pairs.py): CBPE, blind to the new relation, stays up; the truth falls
     assert "realized, outcome windows" not in lines and "estimated (CBPE)" in lines
+    estimated = {p["window_end"]: p["statistic"] for p in lines["estimated (CBPE)"]}
+    realized = {p["window_end"]: p["statistic"] for p in lines["realized, same windows"]}
+    assert realized and set(realized) <= set(estimated)
+    onset = START + 2 * WINDOW / 20
+    before = [realized[t] - estimated[t] for t in realized if t < onset]
+    after = [realized[t] - estimated[t] for t in realized if t > onset + 60]
+    assert before and after
+    assert abs(float(np.mean(before))) < 0.05 and float(np.mean(after)) < -0.15, (before, after)
     assert all(0.0 <= p["statistic"] <= 1.0 for points in lines.values() for p in points)
     baseline = {round(p["threshold"], 9) for p in lines["estimated (CBPE)"]}  # the reference's, one value
     assert len(baseline) == 1 and abs(next(iter(baseline)) - float(acc.details["baseline"])) < 0.01
