@@ -132,7 +132,7 @@ class Instance(AppThread):
         return self.app.kafka_state.ownership.owned_models()
 
 
-def wait_for(condition: Any, what: Any, timeout: float = 90.0) -> None:
+def wait_for(condition: Any, what: Any, timeout: float = 180.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
