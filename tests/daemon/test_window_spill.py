@@ -91,3 +91,18 @@ def test_the_daemon_keeps_the_last_windows_on_disk_with_the_same_rows(tmp_path: 
     restored = again.pipeline.models["churn"].monitor.state()
     assert restored["pred_window"] == saved["pred_window"] and restored["outcome_window"] == saved["outcome_window"]
     again.close()
+
+
+def test_a_put_over_a_window_leaves_one_file_and_reads_the_new_rows(tmp_path: Path) -> None:
+    """The old file is moved aside before the new one goes in (no rename over a file), then removed."""
+    store = SpilledWindows(tmp_path, "m")
+    store.put("prediction", {"t": np.array([1.0])})
+    store.put("prediction", {"t": np.array([2.0, 3.0])})
+    back = store.get("prediction")
+    assert back is not None and back["t"].tolist() == [2.0, 3.0]
+    assert [p.name for p in tmp_path.iterdir()] == ["m.prediction.pickle"]
+    (tmp_path / "m.prediction.pickle").rename(tmp_path / "m.prediction.old")  # as a put leaves it for a moment
+    back = store.get("prediction")
+    assert back is not None and back["t"].tolist() == [2.0, 3.0]
+    store.clear()
+    assert list(tmp_path.iterdir()) == []
