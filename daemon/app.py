@@ -62,8 +62,8 @@ def prepare_loop() -> None:
     And collect the young generation every :data:`GC_YOUNG_THRESHOLD` allocations, not
     Python's 700: a poll of 5,000 messages allocates ~10^5 tuples, lists and dicts, almost
     all freed by their reference counts soon after, and at 700 the collector ran ~2,000
-    times over 100k predictions + outcomes, 14-17 % of App.handle's CPU time; at 50,000,
-    4-6 % (``bench/kafka_run.py``'s batches, measured with gc.callbacks, alternated). Only
+    times over 100k predictions + outcomes, 8-17 % of App.handle's CPU time; at 50,000,
+    2-6 % (load 2-10; ``bench/kafka_run.py``'s batches, gc.callbacks, alternated). Only
     cyclic garbage waits longer for it: at most one threshold's worth of objects.
     """
     ks_warm_up()
