@@ -100,7 +100,10 @@ class Slicer:
             v = np.asarray(values, dtype=np.float64)
             codes = np.searchsorted(self.binning.edges, np.nan_to_num(v), side="left")
             return np.where(np.isnan(v), missing, codes)
-        found = list(map(self._known.get, values.tolist()))
+        try:
+            found = list(map(self._known.get, values.tolist()))
+        except TypeError:  # an unhashable value: the text path below
+            found = [None]
         if None not in found:  # every value a reference category or missing: one dict lookup each, no sort
             return np.array(found, dtype=np.int64)
         miss = missing_mask(values)
