@@ -203,16 +203,16 @@ def _columns(events: Sequence[PredictionEvent], spec: ModelSpec, typed: TypedDec
             extra = f.keys() - declared
             if extra:
                 undeclared.update(extra)
-    versions = [e.model_version for e in events]
-    predictions = [e.prediction for e in events]
-    scores = [e.score for e in events]
-    batch = _batch(timestamps([e.timestamp for e in events]), features, predictions, scores, versions, spec,
+    versions = list(map(_VERSION, events))
+    predictions = list(map(_PREDICTION, events))
+    scores = list(map(_SCORE, events))
+    batch = _batch(timestamps(list(map(_TIMESTAMP, events))), features, predictions, scores, versions, spec,
                    type_errors=type_errors, missing_keys=missing_keys, undeclared_keys=dict(undeclared))
     if not hold:
         return batch, []
     if model is None or not events:
         return batch, list(events)
-    held: list[Held] = list(map(model.held_type, repeat(events[0].model_id), [e.prediction_id for e in events],
+    held: list[Held] = list(map(model.held_type, repeat(events[0].model_id), list(map(_PREDICTION_ID, events)),
                                 batch.timestamps.tolist(), predictions, scores, model.shared_versions(versions),
                                 packed,  # one per event, b"" when the model has no numeric feature
                                 categorical_rows if model.categorical else repeat(())))
@@ -250,7 +250,7 @@ def _batch(times: np.ndarray, features: dict[str, np.ndarray], predictions: list
         prediction=label_column(predictions, spec),
         score=score_column(scores, spec),
         class_scores=class_score_columns(scores, spec),
-        model_version=None if all(v is None for v in versions) else _objects(versions),
+        model_version=None if versions.count(None) == len(versions) else _objects(versions),  # count: in C
         **quality,
     )
 
@@ -267,6 +267,8 @@ def _feature_columns(numeric: Sequence[str], matrix: np.ndarray, categorical: Se
     return {name: out[name] for name in order if name in out}
 
 
+_VERSION, _PREDICTION, _SCORE = (operator.attrgetter(a) for a in ("model_version", "prediction", "score"))
+_TIMESTAMP, _PREDICTION_ID = operator.attrgetter("timestamp"), operator.attrgetter("prediction_id")
 _HELD_NUMERIC = operator.attrgetter("numeric")
 _HELD_CATEGORICAL = operator.attrgetter("categorical")
 _HELD_SCALARS = operator.attrgetter("timestamp", "prediction", "score", "model_version")

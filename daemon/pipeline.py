@@ -373,10 +373,7 @@ def outcome_batch(pairs: Sequence[Pair], spec: ModelSpec, typed: TypedDecoders |
     else:  # mixed (predictions restored from a checkpoint, or of the contract decoder): as events
         events = [p.to_event() if isinstance(p, HeldPrediction) else p for p in predictions]
         features = prediction_batch(events, spec, typed)
-    kpi_names = sorted({k for kpis in map(_KPIS, outcomes) if kpis for k in kpis})
-    kpis = {
-        name: np.array([(o.kpis or {}).get(name, np.nan) for o in outcomes], dtype=np.float64) for name in kpi_names
-    }
+    kpis = kpi_columns(list(map(_KPIS, outcomes)))
     return OutcomeBatch(
         timestamps=timestamps(list(map(_TIMESTAMP, outcomes))),
         prediction_timestamps=features.timestamps,
@@ -388,3 +385,23 @@ def outcome_batch(pairs: Sequence[Pair], spec: ModelSpec, typed: TypedDecoders |
         model_version=features.model_version,
         class_scores=features.class_scores,
     )
+
+
+def kpi_columns(kpis: Sequence[dict[str, float] | None]) -> dict[str, np.ndarray]:
+    """One float64 column per KPI name any outcome has (NaN where an outcome lacks it), names sorted.
+
+    >>> {k: v.tolist() for k, v in kpi_columns([{"revenue": 2.0}, None, {"revenue": 1.0, "churned": 1.0}]).items()}
+    {'churned': [nan, nan, 1.0], 'revenue': [2.0, nan, 1.0]}
+    """
+    present = [k for k in kpis if k]
+    names = sorted(set().union(*present)) if present else []
+    out = {}
+    for name in names:
+        if len(present) == len(kpis):
+            try:  # every outcome has the KPI, the common case: one pass in C
+                out[name] = np.fromiter(map(operator.itemgetter(name), present), np.float64, len(present))
+                continue
+            except KeyError:
+                pass
+        out[name] = np.array([(k or {}).get(name, np.nan) for k in kpis], dtype=np.float64)
+    return out

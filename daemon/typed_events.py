@@ -46,6 +46,7 @@ from driftwarden.detectors.spec import ModelSpec
 
 CategoricalValue = str | Int64 | float | bool | None  # a larger integer: the contract decoder's
 MAX_SHARED_VERSIONS = 1000
+_FEATURES = operator.attrgetter("features")
 
 
 class ModelEvents:
@@ -74,7 +75,7 @@ class ModelEvents:
         by_kind = [i for i, k in enumerate(kinds) if k == "numeric"] + [i for i, k in enumerate(kinds) if k != "numeric"]
         # declared order from (numeric values..., categorical values...)
         self._declared = _getter(operator.itemgetter, [by_kind.index(i) for i in range(len(kinds))])
-        self._versions: dict[str, str] = {}
+        self._versions: dict[str | None, str | None] = {}
 
     def rows(self, features: Sequence[Any]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
         """Numeric and categorical values of typed ``features``, as rows in declared order."""
@@ -97,7 +98,7 @@ class ModelEvents:
         table = self._versions
         if len(table) > MAX_SHARED_VERSIONS:
             table.clear()
-        return [table.setdefault(v, v) if v is not None else None for v in versions]
+        return list(map(table.setdefault, versions, versions))  # None keeps None (an entry of its own)
 
     def as_dict(self, features: Any) -> dict[str, Any]:
         return dict(zip(self.names, msgspec.structs.astuple(features), strict=True))
@@ -182,8 +183,8 @@ class TypedDecoders:
         Otherwise typed features are given back as dicts, so the caller can take
         the contract decoder's path for the whole batch.
         """
-        features = [e.features for e in events]
-        kinds = {type(e) for e in events}
+        features = list(map(_FEATURES, events))
+        kinds = set(map(type, events))
         if len(kinds) == 1:
             model = self._types.get(next(iter(kinds)))
             if model is not None:

@@ -85,6 +85,9 @@ class Slicer:
             self.cats = CategoricalBinning.from_reference(reference, max_categories)
             self.index = {c: i for i, c in enumerate(self.cats.categories)}
             self.labels = [*self.cats.categories, OTHER]
+            # a reference category's code; None: missing
+            self._known: dict[str | None, int] = {None: len(self.labels)}
+            self._known.update(self.index)
         self.labels.append(MISSING)
 
     @property
@@ -97,6 +100,12 @@ class Slicer:
             v = np.asarray(values, dtype=np.float64)
             codes = np.searchsorted(self.binning.edges, np.nan_to_num(v), side="left")
             return np.where(np.isnan(v), missing, codes)
+        try:
+            found = list(map(self._known.get, values.tolist()))
+        except TypeError:  # an unhashable value: the text path below
+            found = [None]
+        if None not in found:  # every value a reference category or missing: one dict lookup each, no sort
+            return np.array(found, dtype=np.int64)
         miss = missing_mask(values)
         uniq, inverse = np.unique(np.where(miss, "", values).astype(str), return_inverse=True)
         table = np.array([self.index.get(u, missing - 1) for u in uniq], dtype=np.int64)

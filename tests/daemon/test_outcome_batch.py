@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from driftwarden.daemon.events import OutcomeEvent
-from driftwarden.daemon.pipeline import outcome_batch
+from driftwarden.daemon.pipeline import kpi_columns, outcome_batch
 from driftwarden.daemon.typed_events import ModelEvents
 from driftwarden.detectors.spec import FeatureSpec, ModelSpec
 
@@ -45,3 +45,18 @@ def test_outcome_batch_columns_are_the_pairs_fields(rows: list[tuple]) -> None: 
     assert sorted(batch.kpis) == names
     for name in names:
         np.testing.assert_array_equal(batch.kpis[name], [(o.kpis or {}).get(name, np.nan) for _, o in pairs])
+
+
+def _kpi_columns_one_by_one(kpis: list[dict[str, float] | None]) -> dict[str, np.ndarray]:
+    """The KPI columns as outcome_batch built them before kpi_columns: a comprehension per name."""
+    names = sorted({k for d in kpis if d for k in d})
+    return {name: np.array([(d or {}).get(name, np.nan) for d in kpis], dtype=np.float64) for name in names}
+
+
+@given(st.lists(st.one_of(st.none(), st.dictionaries(st.sampled_from(["revenue", "cost", "churned"]),
+                                                     st.floats(allow_nan=True) | st.integers(-9, 9))), max_size=30))
+def test_kpi_columns_are_those_read_one_by_one(kpis: list[dict[str, float] | None]) -> None:
+    got, want = kpi_columns(kpis), _kpi_columns_one_by_one(kpis)
+    assert list(got) == list(want)
+    for name in want:
+        assert got[name].dtype == np.float64 and got[name].tobytes() == want[name].tobytes()

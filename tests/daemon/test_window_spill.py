@@ -115,3 +115,18 @@ def test_an_open_window_holds_only_the_rows_since_its_last_spill(tmp_path_factor
         assert spilled.nbytes() <= max(2 * in_memory, 16) * 16  # two 8-byte columns
     want, got = kept.take(), spilled.take()
     assert list(got) == list(want) and all(np.array_equal(got[k], want[k]) for k in want)
+
+
+def test_a_put_over_a_window_leaves_one_file_and_reads_the_new_rows(tmp_path: Path) -> None:
+    """The old file is moved aside before the new one goes in (no rename over a file), then removed."""
+    store = SpilledWindows(tmp_path, "m")
+    store.put("prediction", {"t": np.array([1.0])})
+    store.put("prediction", {"t": np.array([2.0, 3.0])})
+    back = store.get("prediction")
+    assert back is not None and back["t"].tolist() == [2.0, 3.0]
+    assert [p.name for p in tmp_path.iterdir()] == ["m.prediction.pickle"]
+    (tmp_path / "m.prediction.pickle").rename(tmp_path / "m.prediction.old")  # as a put leaves it for a moment
+    back = store.get("prediction")
+    assert back is not None and back["t"].tolist() == [2.0, 3.0]
+    store.clear()
+    assert list(tmp_path.iterdir()) == []

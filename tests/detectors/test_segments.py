@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.stats import binomtest, norm
 
-from driftwarden.detectors.segments import SegmentBaseline, default_segment_columns, holm
+from driftwarden.detectors.binning import missing_mask
+from driftwarden.detectors.segments import SegmentBaseline, Slicer, default_segment_columns, holm
 from driftwarden.detectors.settings import MonitorSettings
 from driftwarden.detectors.spec import FeatureSpec, ModelSpec
 
@@ -84,3 +87,31 @@ def test_default_segment_columns_are_the_categorical_features_with_few_categorie
     assert default_segment_columns(spec, feats) == ["plan", "region"]
     chosen = ModelSpec(task="binary", features=spec.features, monitoring=MonitorSettings(segments=["region", "age"]))
     assert default_segment_columns(chosen, feats) == ["region", "age"]
+
+
+def _codes_by_sorting(slicer: Slicer, values: np.ndarray) -> np.ndarray:
+    """Slicer.codes of a categorical column before its dictionary fast path: text, np.unique, a table."""
+    missing = len(slicer.labels) - 1
+    miss = missing_mask(values)
+    uniq, inverse = np.unique(np.where(miss, "", values).astype(str), return_inverse=True)
+    table = np.array([slicer.index.get(u, missing - 1) for u in uniq], dtype=np.int64)
+    return np.where(miss, missing, table[inverse.ravel()])
+
+
+_VALUE = st.one_of(st.sampled_from(["basic", "pro", "enterprise", "b", "", "pro\x00", None, 1, 1.5, True]),
+                   st.floats(allow_nan=True), st.text(max_size=3))
+
+
+@settings(max_examples=300, deadline=None)
+@given(reference=st.lists(_VALUE, min_size=1, max_size=40), values=st.lists(_VALUE, max_size=40),
+       max_categories=st.integers(1, 5))
+def test_categorical_codes_are_those_of_the_sorting_path(reference: list[object], values: list[object],
+                                                         max_categories: int) -> None:
+    def column(items: list[object]) -> np.ndarray:
+        out = np.empty(len(items), dtype=object)
+        out[:] = items
+        return out
+
+    slicer = Slicer("plan", column(reference), False, 4, max_categories)
+    got, want = slicer.codes(column(values)), _codes_by_sorting(slicer, column(values))
+    assert got.dtype == want.dtype and got.tolist() == want.tolist()
