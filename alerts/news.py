@@ -15,8 +15,9 @@ alert is what it tells a person:
 - business KPIs tell that the business felt it (``kpi``).
 
 A new firing alert in a fault already notified is news when its topic was not told in that
-fault's thread yet, or was told at a lower severity (an escalation to critical). The critical
-of a check then supersedes its warning (:mod:`alerts.supersede`): one line, not two.
+fault's thread yet. An escalation to critical is not: the warning and the critical of one check
+never both notify (the critical supersedes the warning in the fault's list, :mod:`alerts.supersede`,
+and leads any later message of the thread).
 
 >>> from driftwarden.alerts.model import Alert
 >>> def a(kind, subject, sev="warning"):
@@ -32,7 +33,7 @@ of a check then supersedes its warning (:mod:`alerts.supersede`): one line, not 
 ('multivariate_drift:features', True)
 >>> [is_news(x, told) for x in (a("performance", "f1"), a("concept_drift", "error"), a("performance", "f1", "critical"),
 ...                              a("data_drift", "income"), a("data_drift", "age"))]
-[False, False, True, True, False]
+[False, False, False, True, False]
 """
 
 from __future__ import annotations
@@ -71,5 +72,5 @@ def told_topics(alerts: Iterable[Alert], told: Mapping[str, int] | None = None) 
 
 
 def is_news(alert: Alert, told: Mapping[str, int]) -> bool:
-    """Whether ``alert`` says something its fault's thread has not said (topic, or severity)."""
-    return SEVERITY_RANK.get(alert.severity, 1) > told.get(topic(alert), 0)
+    """Whether ``alert`` says something its fault's thread has not said (its topic)."""
+    return topic(alert) not in told

@@ -7,7 +7,7 @@
                       -> retraining planner (after inhibit + silence) -> outbox.put
 A notification lists its alerts most likely cause first (``alerts/cause.py``); once a group has
 notified, a new alert makes another notification only if it is news (``alerts/news.py``: a
-topic not told yet, or an escalation), else it joins the group's list quietly.
+topic not told yet; an escalation to critical is not), else it joins the group's list quietly.
     deliver(now)      -> outbox due entries, in order per receiver -> notifier -> record
                          (retryable failures back off from the outbox; permanent ones are recorded)
 

@@ -86,19 +86,23 @@ def test_a_fault_is_one_group_led_by_its_cause_and_a_later_fault_is_another(pipe
 
 def test_a_critical_supersedes_its_warning_one_line_through_escalation_and_resolution(
         pipe: tuple[AlertPipeline, Recorder]) -> None:
+    """The warning and the critical of one check never both notify: the escalation joins the fault's
+    list quietly, superseding the warning; the fault's end is told once, as the critical."""
     p, rec = pipe
     p.ingest("churn", {}, [f("data_drift", "age", 0.3, T0)], now=T0)
     tick(p, T0 + 30)
     p.ingest("churn", {}, [f("data_drift", "age", 0.9, T0 + 60, severity="critical")], now=T0 + 60)
     tick(p, T0 + 330)
+    assert [n.reason for n in rec.sent] == ["first_notification"]
+    (group,) = p.groups.groups.values()
+    critical = [a for a in group.alerts.values() if a.severity == "critical" and a.state == "firing"]
+    assert len(critical) == 1
     p.ingest("churn", {}, [f("data_drift", "age", 0.01, T0 + 400, degraded=False)], now=T0 + 400)
     tick(p, T0 + 630)
     assert [(n.reason, lines(n)) for n in rec.sent] == [
         ("first_notification", [("data_drift", "age", "warning", "firing")]),
-        ("new_alerts", [("data_drift", "age", "critical", "firing")]),  # the escalation, no warning beside it
         ("resolved", [("data_drift", "age", "critical", "resolved")]),  # one resolution, not two
     ]
-    assert rec.sent[1].alerts[0].annotations["supersedes"] == "warning"
     assert len({n.thread_key for n in rec.sent}) == 1
 
 
@@ -232,7 +236,7 @@ def perf(metric: str, value: float, t: float, *, kind: str = "performance", seve
 def test_checks_that_repeat_a_told_fault_join_its_list_without_a_notification_of_their_own(
         pipe: tuple[AlertPipeline, Recorder]) -> None:
     """Accuracy fell (told); F1, ROC AUC and ADWIN then say the same: no message each. A cause found
-    later (income drifted) and an escalation to critical are news: a reply each, in the same thread."""
+    later (income drifted) is news: a reply in the same thread; F1 turning critical is not."""
     p, rec = pipe
     p.ingest("churn", {}, [perf("accuracy", 0.60, T0, detector="accuracy")], now=T0)
     tick(p, T0 + 30)
@@ -244,15 +248,13 @@ def test_checks_that_repeat_a_told_fault_join_its_list_without_a_notification_of
     tick(p, T0 + 700)
     p.ingest("churn", {}, [perf("f1", 0.40, T0 + 750, severity="critical")], now=T0 + 750)
     tick(p, T0 + 1000)
-    assert [(n.reason, n.thread_role) for n in rec.sent] == [
-        ("first_notification", "root"), ("new_alerts", "reply"), ("new_alerts", "reply")]
+    assert [(n.reason, n.thread_role) for n in rec.sent] == [("first_notification", "root"), ("new_alerts", "reply")]
     assert lines(rec.sent[1])[0] == ("data_drift", "income", "warning", "firing")  # the cause leads
-    assert ("performance", "f1", "critical", "firing") in lines(rec.sent[2])
     assert len({n.group_key for n in rec.sent}) == 1
     # the quiet ones resolving is no news either; the fault ending is
     p.ingest("churn", {}, [f("concept_drift", "error", 0.0, T0 + 1100, detector="adwin", degraded=False)], now=T0 + 1100)
     tick(p, T0 + 1400)
-    assert len(rec.sent) == 3
+    assert len(rec.sent) == 2
 
 
 def test_realized_values_an_hour_after_the_estimate_join_its_fault_quietly(pipe: tuple[AlertPipeline, Recorder]) -> None:
