@@ -6,9 +6,11 @@ in the fault's notification, but only news earns a notification of its own. The 
 alert is what it tells a person:
 
 - an input-side check (traffic, data quality, data drift, the joint distribution) tells that
-  *its subject* changed: ``data_drift:age`` and ``data_drift:income`` are two pieces of news;
+  *its subject* changed: ``feature:age`` and ``feature:income`` are two pieces of news, and the
+  data-quality and data-drift checks of one feature tell the same (a new category is both an
+  unseen-category rate and a drift of ``region``; nulls are both a missing rate and a drift);
   the joint distribution's alert that puts most of the change on one feature (``blames:
-  age (95%), ...``) tells what ``data_drift:age`` told, one whose correlation changed is news;
+  age (95%), ...``) tells what ``feature:age`` told, one whose correlation changed is news;
 - prediction drift tells that the model's output moved (``prediction``);
 - realized or estimated performance and concept drift tell that the model got worse
   (``performance``), whichever metric or detector says it;
@@ -24,16 +26,18 @@ and leads any later message of the thread).
 ...     return Alert(fingerprint=subject, severity=sev, state="firing", starts_at=0, labels={"kind": kind, "subject": subject})
 >>> told = told_topics([a("performance", "accuracy"), a("data_drift", "age", "critical")])
 >>> told
-{'performance': 1, 'data_drift:age': 2}
+{'performance': 1, 'feature:age': 2}
 >>> pca = a("multivariate_drift", "features"); pca.annotations["blames"] = "age (95%), tenure_days (4%)"
 >>> topic(pca), is_news(pca, told)
-('data_drift:age', False)
+('feature:age', False)
 >>> pca.annotations["blames"] = "income, debt (corr 0.80 -> 0.02)"
 >>> topic(pca), is_news(pca, told)
 ('multivariate_drift:features', True)
 >>> [is_news(x, told) for x in (a("performance", "f1"), a("concept_drift", "error"), a("performance", "f1", "critical"),
 ...                              a("data_drift", "income"), a("data_drift", "age"))]
 [False, False, False, True, False]
+>>> is_news(a("quality", "age"), told), topic(a("quality", "age"))  # its missing rate: age again
+(False, 'feature:age')
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from collections.abc import Iterable, Mapping
 
 from driftwarden.alerts.model import SEVERITY_RANK, Alert
 
+FEATURE_KINDS = frozenset({"data_drift", "quality"})  # checks of one input feature: its subject is the topic
 OUTPUT_TOPICS = {"prediction_drift": "prediction", "performance": "performance",
                  "estimated_performance": "performance", "concept_drift": "performance", "kpi": "kpi"}
 
@@ -51,7 +56,9 @@ def topic(alert: Alert) -> str:
     """What ``alert`` tells a person (see the module doc)."""
     kind = alert.labels.get("kind", "")
     if kind == "multivariate_drift" and (lead := _leading_feature(alert.annotations.get("blames", ""))):
-        return f"data_drift:{lead}"
+        return f"feature:{lead}"
+    if kind in FEATURE_KINDS:
+        return f"feature:{alert.labels.get('subject', '')}"
     return OUTPUT_TOPICS.get(kind) or f"{kind}:{alert.labels.get('subject', '')}"
 
 

@@ -281,3 +281,20 @@ def test_two_unrelated_faults_in_two_features_at_different_times_are_each_told(
     assert [(n.reason, n.thread_role, lines(n)[0][1]) for n in rec.sent] == [
         ("first_notification", "root", "age"), ("first_notification", "root", "income")]
     assert len({n.group_key for n in rec.sent}) == 2
+
+
+def test_a_new_category_told_as_drift_is_not_told_again_as_an_unseen_category_rate(
+        pipe: tuple[AlertPipeline, Recorder]) -> None:
+    """The drift CUSUM names region first; the windowed unseen-category check says the same of region
+    15 minutes later: it joins the fault's list without a message (the scenario suite's new_category
+    sent two)."""
+    p, rec = pipe
+    p.ingest("churn", {}, [f("data_drift", "region", 0.9, T0, severity="critical", detector="cusum")], now=T0)
+    tick(p, T0 + 30)
+    t = T0 + 900
+    p.ingest("churn", {}, [f("quality", "region", 0.12, t, severity="critical", detector="unseen_category_rate")],
+             now=t)
+    tick(p, t + 330)
+    assert [n.reason for n in rec.sent] == ["first_notification"]
+    (group,) = p.groups.groups.values()
+    assert {a.labels["kind"] for a in group.alerts.values()} == {"data_drift", "quality"}
