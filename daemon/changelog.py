@@ -260,7 +260,8 @@ def read_changelog(settings: KafkaSettings, topic: str, partitions: Iterable[int
 
 
 def group_status(settings: KafkaSettings, topic: str, timeout: float = 20.0) -> dict[str, Any]:
-    """Who owns each partition and its models, by the changelog: owner, epoch, generation, versions, offsets."""
+    """Who owns each partition and its models, by the changelog: owner, epoch, generation, versions, offsets
+    and each model's labelled events as its last record says."""
     out: dict[str, Any] = {}
     for p, st in sorted(read_changelog(settings, topic, None, timeout).items()):
         marker = st.marker
@@ -273,6 +274,8 @@ def group_status(settings: KafkaSettings, topic: str, timeout: float = 20.0) -> 
             "offsets": marker.offsets if marker else {},
             "ignored_stale_records": st.stale,
             "models": {m: {"version": r.version, "epoch": r.epoch, "owner": r.member, "offsets": r.offsets,
-                           "written_at": r.written_at} for m, r in sorted(st.models.items())},
+                           "written_at": r.written_at,
+                           "labelled_samples": ((r.state or {}).get("meta") or {}).get("labelled_samples")}
+                       for m, r in sorted(st.models.items())},
         }
     return out

@@ -95,8 +95,8 @@ class Fleet:
 
 
 def merge_status(statuses: list[dict[str, Any]]) -> dict[str, Any]:
-    """With ``state.backend: kafka`` the offsets are also read from the changelog (``group``): an
-    instance that released its partitions (SIGTERM) keeps none in its SQLite cache."""
+    """With ``state.backend: kafka`` the offsets and labelled counts are also read from the changelog
+    (``group``): an instance that released its partitions (SIGTERM) keeps none in its SQLite cache."""
     checkpointed = [s for s in statuses if s.get("checkpointed")]
     if not checkpointed:
         return {"checkpointed": False, "offsets": {}, "models": {}, "alerts": [], "undelivered": [], "failed": []}
@@ -110,6 +110,13 @@ def merge_status(statuses: list[dict[str, Any]]) -> dict[str, Any]:
         for m, state in s.get("models", {}).items():
             if state.get("labelled_samples", 0) >= models.get(m, {}).get("labelled_samples", -1):
                 models[m] = state
+    # a model whose last owner released it at SIGTERM may be in no instance's cache: its changelog record says
+    for s in statuses:
+        for part in ((s.get("group") or {}).get("partitions") or {}).values():
+            for m, record in (part.get("models") or {}).items():
+                labelled = record.get("labelled_samples") or 0
+                if labelled > models.get(m, {}).get("labelled_samples", -1):
+                    models[m] = {**models.get(m, {}), "labelled_samples": labelled}
     return {
         "checkpointed": True,
         "offsets": offsets,
