@@ -1,11 +1,14 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+import itertools
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 import pytest
 
 from driftwarden.detectors.batch import OutcomeBatch, PredictionBatch
+from driftwarden.detectors.findings import Finding
+from driftwarden.detectors.monitor import ModelMonitor
 from driftwarden.detectors.settings import MonitorSettings
 from driftwarden.detectors.spec import FeatureSpec, ModelSpec
 
@@ -53,3 +56,14 @@ def ks_backend(request: pytest.FixtureRequest) -> Iterator[str]:
         yield request.param
     finally:
         ks_exact.use_backend(previous)
+
+
+def feed_predictions(mon: ModelMonitor, data: OutcomeBatch, cuts: Iterable[int] = ()) -> list[Finding]:
+    """``data``'s predictions through ``mon`` in the batches ``cuts`` make (streaming == batch tests)."""
+    bounds = sorted({0, len(data), *(c for c in cuts if 0 < c < len(data))})
+    out: list[Finding] = []
+    for a, b in itertools.pairwise(bounds):
+        out += mon.observe_predictions(PredictionBatch(
+            data.prediction_timestamps[a:b], {k: v[a:b] for k, v in data.features.items()}, data.y_pred[a:b],
+            None if data.score is None else data.score[a:b]))
+    return out

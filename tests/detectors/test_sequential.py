@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 
 import numpy as np
@@ -18,7 +17,7 @@ from driftwarden.detectors.drift import sparse_chi_square_p
 from driftwarden.detectors.findings import Finding
 from driftwarden.detectors.monitor import ModelMonitor
 from driftwarden.detectors.sequential import Z_MAX, CusumAlarm, z_score
-from tests.detectors.conftest import make_outcomes, make_spec
+from tests.detectors.conftest import feed_predictions, make_outcomes, make_spec
 
 REF = make_outcomes(np.random.default_rng(7), 20_000)
 SEQUENTIAL_KINDS = ("data_drift", "prediction_drift", "multivariate_drift")
@@ -119,15 +118,7 @@ def _keyed(findings: list[Finding]) -> list[tuple]:
              f.p_value, json.dumps(f.details, sort_keys=True)) for f in findings]
 
 
-def _split_feed(mon: ModelMonitor, data: OutcomeBatch, cuts: list[int]) -> list[Finding]:
-    n = len(data)
-    bounds = sorted({0, n, *(c for c in cuts if 0 < c < n)})
-    out: list[Finding] = []
-    for a, b in itertools.pairwise(bounds):
-        out += mon.observe_predictions(PredictionBatch(
-            data.prediction_timestamps[a:b], {k: v[a:b] for k, v in data.features.items()}, data.y_pred[a:b],
-            None if data.score is None else data.score[a:b]))
-    return out
+_split_feed = feed_predictions
 
 
 def _concat(a: OutcomeBatch, b: OutcomeBatch) -> OutcomeBatch:

@@ -7,7 +7,6 @@ is; a reference without timestamps or shorter than a day changes nothing.
 
 from __future__ import annotations
 
-import itertools
 import json
 
 import numpy as np
@@ -16,13 +15,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import chi2, chi2_contingency, rankdata
 
-from driftwarden.detectors.batch import OutcomeBatch, PredictionBatch
+from driftwarden.detectors.batch import OutcomeBatch
 from driftwarden.detectors.binning import CategoricalBinning, NumericBinning
 from driftwarden.detectors.findings import Finding
 from driftwarden.detectors.monitor import ModelMonitor
 from driftwarden.detectors.sequential import CusumAlarm
 from driftwarden.detectors.time_of_day import DAY, DailyProfile, DaySlots, cycle_p, day_slots, holm, independence_p
-from tests.detectors.conftest import make_spec
+from tests.detectors.conftest import feed_predictions, make_spec
 
 AMPLITUDE = 0.4  # of age's sd
 T0 = 1_796_169_600.0  # 2026-12-01T00:00:00Z, a midnight
@@ -47,14 +46,7 @@ def without_timestamps(ref: OutcomeBatch) -> OutcomeBatch:
     return OutcomeBatch(zeros, zeros, ref.y_true, ref.y_pred, ref.score, ref.features)
 
 
-def feed(mon: ModelMonitor, data: OutcomeBatch, cuts: list[int] | tuple[int, ...] = ()) -> list[Finding]:
-    bounds = sorted({0, len(data), *(c for c in cuts if 0 < c < len(data))})
-    out: list[Finding] = []
-    for a, b in itertools.pairwise(bounds):
-        out += mon.observe_predictions(PredictionBatch(
-            data.prediction_timestamps[a:b], {k: v[a:b] for k, v in data.features.items()}, data.y_pred[a:b],
-            None if data.score is None else data.score[a:b]))
-    return out
+feed = feed_predictions
 
 
 def keyed(findings: list[Finding]) -> list[tuple]:
