@@ -56,6 +56,10 @@ class Metrics:
                                      registry=r)
         self.checks = CheckGauges(r)
 
+    def exposition(self) -> bytes:
+        """Every metric in Prometheus' text format (what ``/metrics`` serves)."""
+        return self.checks.series.exposition(self.registry)
+
     def observe_findings(self, model: str, findings: Sequence[Finding], changed: Iterable[Alert] = ()) -> None:
         """One evaluation of ``model``: its checks' gauges, and the alerts whose state it changed."""
         self.checks.observe(model, findings, changed)
