@@ -145,8 +145,9 @@ def label_text(labels: Mapping[str, str]) -> str:
 
 
 class CheckGauges:
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: CollectorRegistry, exclude_kinds: Iterable[str] = ()) -> None:
         r = registry
+        self._excluded = frozenset(exclude_kinds)
         self._checks: dict[str, dict[CheckKey, _Tracked]] = {}
         self.series = CheckSeries(self._checks)
         r.register(self.series)
@@ -169,6 +170,9 @@ class CheckGauges:
         """One evaluation's findings of ``model`` and the alerts whose state they changed."""
         checks = self._checks.setdefault(model, {})
         for f in findings:
+            if f.kind in self._excluded:
+                self._special(model, f)
+                continue
             if f.key not in checks and not self._admit(model, checks, f):
                 continue
             tracked = checks.get(f.key)

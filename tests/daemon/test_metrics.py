@@ -256,3 +256,20 @@ def test_metrics_are_served_gzip_compressed_when_asked(tmp_path: Path) -> None:
         server.stop()
     assert gzip.decompress(packed) == plain == m.exposition()
     assert len(packed) < len(plain) / 5
+
+
+def test_excluded_kinds_get_no_check_series_but_keep_their_alerts_and_gauges() -> None:
+    m = Metrics(exclude_check_kinds=["quality", "estimated_performance"])
+    lc = AlertLifecycle(for_windows=1)
+    found = [Finding("quality", "missing_rate", "age", 0.4, 0.05, True, 100.0, 500, severity="critical"),
+             Finding("data_drift", "psi", "age", 0.1, 0.2, False, 100.0, 500),
+             Finding("estimated_performance", "f1", "f1", 0.7, 0.6, False, 100.0, 500)]
+    m.observe_findings("churn", found, lc.update("churn", {}, found, now=101.0))
+    names = {series.split("{")[0] + ("" if "kind=" not in series else series.split('kind="')[1].split('"')[0])
+             for series in served(m)}
+    assert "driftwarden_check_statisticdata_drift" in names
+    assert not {"driftwarden_check_statisticquality", "driftwarden_check_statisticestimated_performance"} & names
+    assert m.registry.get_sample_value("driftwarden_alert_firing", {
+        "model": "churn", "kind": "quality", "detector": "missing_rate", "subject": "age", "severity": "critical"}) == 1.0
+    assert m.registry.get_sample_value("driftwarden_performance",
+                                       {"model": "churn", "metric": "f1", "source": "estimated"}) == 0.7
