@@ -174,6 +174,7 @@ class App:
             self.save()
             return
         with self._delivering, self._lock:  # no notification of theirs is in flight while they leave
+            self.pipeline.flush(self.clock())  # their waiting events go into the state handed over
             self.kafka_state.revoked(partitions)
 
     @property
@@ -229,6 +230,7 @@ class App:
             self._save(source)
 
     def _save(self, source: Source | None) -> None:
+        self.pipeline.flush(self.clock())  # 0. the events waiting to be run: the offsets claim them
         flush = getattr(self.dead_letters, "flush", None)
         if flush is not None:
             try:
@@ -318,6 +320,8 @@ class App:
                 "kafka_problems": problems, "models": sorted(self.models)}
 
     def close(self) -> None:
+        with self._lock:
+            self.pipeline.flush(self.clock())  # what was consumed is counted, even without a last checkpoint
         if self.kafka_state is not None:
             self.kafka_state.close()
         self.checkpoint.close()
