@@ -203,6 +203,11 @@ class App:
         self.last_progress = now
         return result
 
+    def run_waiting(self) -> None:
+        """Run every model's waiting events now (any thread): before what reads a model's live state."""
+        with self._lock:
+            self.pipeline.flush(self.clock())
+
     def housekeeping(self, source: Source | None = None) -> None:
         """Timers: detector ticks, alert grouping, delivery from the outbox, periodic checkpoint."""
         with self._lock:
@@ -320,8 +325,7 @@ class App:
                 "kafka_problems": problems, "models": sorted(self.models)}
 
     def close(self) -> None:
-        with self._lock:
-            self.pipeline.flush(self.clock())  # what was consumed is counted, even without a last checkpoint
+        self.run_waiting()  # what was consumed is counted, even without a last checkpoint
         if self.kafka_state is not None:
             self.kafka_state.close()
         self.checkpoint.close()

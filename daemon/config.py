@@ -236,10 +236,13 @@ def _cross_checks(config: Config, *, check_files: bool = True) -> list[str]:
     if config.coalesce.max_waiting < 1:
         problems.append(f"coalesce.max_waiting: must be >= 1, got {config.coalesce.max_waiting}")
     try:
-        if parse_duration(config.coalesce.max_wait) < 0:
-            problems.append(f"coalesce.max_wait: must be >= 0, got {config.coalesce.max_wait!r}")
+        max_wait, idle_after = parse_duration(config.coalesce.max_wait), parse_duration(config.event_time.idle_after)
     except ValueError:
         pass  # reported with the other durations
+    else:
+        if not 0 <= max_wait < idle_after:  # events held longer would make a flowing source look silent
+            problems.append(f"coalesce.max_wait: must be >= 0 and shorter than event_time.idle_after "
+                            f"({config.event_time.idle_after}), got {config.coalesce.max_wait!r}")
     if config.state.backend == "kafka" and "model" not in config.alerting.group_by:
         problems.append("alerting.group_by: must include \"model\" with state.backend kafka "
                         "(a group's notifications follow its model to the instance that owns it)")

@@ -139,8 +139,10 @@ class HttpServer:
         timeout: float = 10.0,
         max_connections: int = 64,
         models: Iterable[str] = (),
+        before_metrics: Callable[[], None] | None = None,
     ) -> None:
-        """``models``: ids of the configured models, listed on ``/reports/`` before they have a report."""
+        """``models``: ids of the configured models, listed on ``/reports/`` before they have a report;
+        ``before_metrics``: called before ``/metrics`` is read (the daemon runs its waiting events)."""
         reports_root = reports_dir.resolve()
         configured = tuple(models)
 
@@ -163,6 +165,8 @@ class HttpServer:
                     status = health()
                     self._send(200 if status.get("ok") else 503, "application/json", json.dumps(status).encode())
                 elif path == "/metrics":
+                    if before_metrics is not None:
+                        before_metrics()
                     self._send(200, CONTENT_TYPE_LATEST, generate_latest(metrics.registry))
                 elif path == "/reports":
                     self._send(301, "text/plain", b"moved to reports/\n", location="reports/")

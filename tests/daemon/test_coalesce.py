@@ -154,7 +154,7 @@ def test_findings_do_not_depend_on_poll_size(in_polls_of_5000: Any, tmp_path: Pa
 def test_a_checkpoint_while_events_wait_loses_none_and_counts_none_twice(in_polls_of_5000: Any,
                                                                          tmp_path: Path) -> None:
     big_seen, big_counts, _ = in_polls_of_5000
-    seen, result, waited = run(tmp_path, 7, restart_at=700, coalesce={"max_wait": "1m"})
+    seen, result, waited = run(tmp_path, 7, restart_at=700, coalesce={"max_wait": "50s"})
     assert waited > 100  # the checkpoint was taken while many events waited
     assert result == big_counts
     for model_id in big_seen:
@@ -185,14 +185,14 @@ def test_a_waiting_model_runs_when_its_oldest_event_waited_max_wait(tmp_path: Pa
 def test_the_total_waiting_over_models_stays_under_the_bound(tmp_path: Path) -> None:
     msgs = traffic()[:6000]
     clock = [msgs[0][1]]
-    app = make_app(tmp_path, clock, {"max_waiting": 300, "max_wait": "1h"})
+    app = make_app(tmp_path, clock, {"max_waiting": 300, "max_wait": "59s"})
     most = 0
     for start in range(0, len(msgs), 50):
         app.handle([m for m, _ in msgs[start:start + 50]])
         most = max(most, app.pipeline.buffers.waiting)
         assert app.pipeline.buffers.waiting <= 300
     assert most > 150  # events did wait, and the bound, not a model's count (500), let them go
-    app.pipeline.flush(clock[0])
+    app.run_waiting()  # as before /metrics is read
     assert app.pipeline.buffers.waiting == 0
     assert sum(app.metrics.events.labels(topic=t, model=s.model_id)._value.get()
                for t in ("predictions", "outcomes") for s in STREAMS) == len(msgs)
@@ -203,6 +203,7 @@ def test_the_total_waiting_over_models_stays_under_the_bound(tmp_path: Path) -> 
     ({"events": 0}, "coalesce.events: must be >= 1, got 0"),
     ({"max_waiting": 0}, "coalesce.max_waiting: must be >= 1, got 0"),
     ({"max_wait": "soon"}, "coalesce.max_wait: "),
+    ({"max_wait": "2m"}, "coalesce.max_wait: must be >= 0 and shorter than event_time.idle_after (60s), got '2m'"),
     ({"max_wiat": "1s"}, "coalesce.max_wiat"),
 ])
 def test_coalesce_settings_are_validated_with_their_yaml_path(setting: dict[str, Any], problem: str) -> None:
