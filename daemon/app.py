@@ -125,7 +125,7 @@ class App:
         self._lock = threading.RLock()  # rebalance callbacks may come from the consumer's thread
         self._delivery: threading.Thread | None = None
         self._source: Source | None = None
-        self.totals = BatchResult()
+        self._dead_lettered = 0
         self._delivering = threading.Lock()  # held by a delivery round; a revocation waits for it
         self.kafka_state: KafkaState | None = KafkaState(self) if kafka_state else None
 
@@ -178,6 +178,13 @@ class App:
             self.kafka_state.revoked(partitions)
 
     @property
+    def totals(self) -> BatchResult:
+        """Since the start: predictions and outcomes run through their model's path (not those still
+        waiting in its buffer), messages dead-lettered."""
+        ran = self.pipeline.ran
+        return BatchResult(predictions=ran.predictions, outcomes=ran.outcomes, dead_lettered=self._dead_lettered)
+
+    @property
     def models(self) -> dict[str, ModelRuntime]:
         return self.pipeline.models
 
@@ -197,9 +204,7 @@ class App:
             if offset > self.offsets.get(tp, -1):
                 self.offsets[tp] = offset
         self._dirty = self._dirty or bool(batch)
-        self.totals.predictions += result.predictions
-        self.totals.outcomes += result.outcomes
-        self.totals.dead_lettered += result.dead_lettered
+        self._dead_lettered += result.dead_lettered
         self.last_progress = now
         return result
 

@@ -127,6 +127,7 @@ class Pipeline:
         self._seq = itertools.count()  # arrival order among findings decided at the same time
         self._touched: set[str] = set(self.models)  # models whose state changed since take_touched()
         self.released_by_tick = False  # a tick let outcomes waiting in order go (the caller resets it)
+        self.ran = BatchResult()  # predictions and outcomes run through their model's path, since the start
         settings = config.coalesce
         self.buffers = EventBuffers(parse_duration(settings.max_wait), settings.max_waiting,
                                     {m: settings.events or r.config.monitoring.block for m, r in self.models.items()})
@@ -191,12 +192,14 @@ class Pipeline:
                 self._guard(model_id, "predictions", runtime.monitor.observe_predictions, batch)))
             pairs.extend(self.join.add_predictions(model_id, held, runtime.clock.watermark("predictions")))
             self.metrics.events.labels(topic="predictions", model=model_id).inc(len(model_events))
+            self.ran.predictions += len(model_events)
         if model_outcomes:
             clock = runtime.clock
             self._observe_time(runtime, "outcomes", timestamps([o.timestamp for o in model_outcomes]), now)
             pairs.extend(self.join.add_outcomes(model_id, model_outcomes, clock.watermark("predictions"),
                                                 future_after=now + clock.future_tolerance))
             self.metrics.events.labels(topic="outcomes", model=model_id).inc(len(model_outcomes))
+            self.ran.outcomes += len(model_outcomes)
         findings.extend(self._labelled(runtime, pairs, now))
         model_now = runtime.clock.now(now)
         expired = self.join.expire(model_id, model_now) if model_now is not None else 0

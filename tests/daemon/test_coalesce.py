@@ -171,6 +171,7 @@ def test_a_waiting_model_runs_when_its_oldest_event_waited_max_wait(tmp_path: Pa
     app.handle([m for m, _ in msgs[20:]])
     app.housekeeping()
     assert app.pipeline.buffers.waiting == 40 and runtime.clock.watermark("predictions") is None
+    assert app.totals.predictions == 0  # consumed, not yet run through the model's path
     clock[0] += 0.9  # the oldest waited 2.9 s
     app.housekeeping()
     assert app.pipeline.buffers.waiting == 40
@@ -179,6 +180,7 @@ def test_a_waiting_model_runs_when_its_oldest_event_waited_max_wait(tmp_path: Pa
     assert app.pipeline.buffers.waiting == 0
     assert runtime.clock.watermark("predictions") is not None
     assert app.metrics.events.labels(topic="predictions", model="credit-a")._value.get() == 40
+    assert app.totals.predictions == 40
     app.close()
 
 
