@@ -125,7 +125,7 @@ class App:
         self._lock = threading.RLock()  # rebalance callbacks may come from the consumer's thread
         self._delivery: threading.Thread | None = None
         self._source: Source | None = None
-        self.totals = BatchResult()
+        self._dead_lettered = 0
         self._delivering = threading.Lock()  # held by a delivery round; a revocation waits for it
         self.kafka_state: KafkaState | None = KafkaState(self) if kafka_state else None
 
@@ -174,7 +174,15 @@ class App:
             self.save()
             return
         with self._delivering, self._lock:  # no notification of theirs is in flight while they leave
+            self.pipeline.flush(self.clock())  # their waiting events go into the state handed over
             self.kafka_state.revoked(partitions)
+
+    @property
+    def totals(self) -> BatchResult:
+        """Since the start: predictions and outcomes run through their model's path (not those still
+        waiting in its buffer), messages dead-lettered."""
+        ran = self.pipeline.ran
+        return BatchResult(predictions=ran.predictions, outcomes=ran.outcomes, dead_lettered=self._dead_lettered)
 
     @property
     def models(self) -> dict[str, ModelRuntime]:
@@ -196,11 +204,14 @@ class App:
             if offset > self.offsets.get(tp, -1):
                 self.offsets[tp] = offset
         self._dirty = self._dirty or bool(batch)
-        self.totals.predictions += result.predictions
-        self.totals.outcomes += result.outcomes
-        self.totals.dead_lettered += result.dead_lettered
+        self._dead_lettered += result.dead_lettered
         self.last_progress = now
         return result
+
+    def run_waiting(self) -> None:
+        """Run every model's waiting events now (any thread): before what reads a model's live state."""
+        with self._lock:
+            self.pipeline.flush(self.clock())
 
     def housekeeping(self, source: Source | None = None) -> None:
         """Timers: detector ticks, alert grouping, delivery from the outbox, periodic checkpoint."""
@@ -229,6 +240,7 @@ class App:
             self._save(source)
 
     def _save(self, source: Source | None) -> None:
+        self.pipeline.flush(self.clock())  # 0. the events waiting to be run: the offsets claim them
         flush = getattr(self.dead_letters, "flush", None)
         if flush is not None:
             try:
@@ -318,6 +330,7 @@ class App:
                 "kafka_problems": problems, "models": sorted(self.models)}
 
     def close(self) -> None:
+        self.run_waiting()  # what was consumed is counted, even without a last checkpoint
         if self.kafka_state is not None:
             self.kafka_state.close()
         self.checkpoint.close()

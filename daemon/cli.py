@@ -72,7 +72,7 @@ def _run(args: argparse.Namespace) -> int:
     server = None
     if config.http.enabled:
         server = HttpServer(config.http.host, config.http.port, app.metrics, app.reports_dir, app.health,
-                            models=[m.id for m in config.models])
+                            models=[m.id for m in config.models], before_metrics=app.run_waiting)
         server.start()
         logging.getLogger("driftwarden").info("http on %s:%d", *server.address)
     from driftwarden.daemon.scheduler import Maintenance

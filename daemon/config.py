@@ -18,6 +18,7 @@ import yaml
 
 from driftwarden.alerts.settings import AlertingSettings, Duration, seconds
 from driftwarden.daemon.clock import EventTimeSettings
+from driftwarden.daemon.coalesce import CoalesceSettings
 from driftwarden.daemon.rebuild import RebuildSettings
 from driftwarden.daemon.strict import convert
 from driftwarden.detectors.findings import Kind
@@ -154,6 +155,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     state: StateSettings = msgspec.field(default_factory=StateSettings)
     join: JoinSettings = msgspec.field(default_factory=JoinSettings)
     event_time: EventTimeSettings = msgspec.field(default_factory=EventTimeSettings)
+    coalesce: CoalesceSettings = msgspec.field(default_factory=CoalesceSettings)
     http: HttpSettings = msgspec.field(default_factory=HttpSettings)
     reports: ReportSettings = msgspec.field(default_factory=ReportSettings)
     alerting: AlertingSettings = msgspec.field(default_factory=AlertingSettings)
@@ -185,6 +187,7 @@ _DURATION_FIELDS = {
     "join.ttl",
     "event_time.future_tolerance",
     "event_time.idle_after",
+    "coalesce.max_wait",
     "reports.retention",
 }
 
@@ -232,6 +235,18 @@ def _cross_checks(config: Config, *, check_files: bool = True) -> list[str]:
             problems.append(f"{dotted}: {exc}")
     if not config.models:
         problems.append("models: at least one model is required")
+    if config.coalesce.events is not None and config.coalesce.events < 1:
+        problems.append(f"coalesce.events: must be >= 1, got {config.coalesce.events}")
+    if config.coalesce.max_waiting < 1:
+        problems.append(f"coalesce.max_waiting: must be >= 1, got {config.coalesce.max_waiting}")
+    try:
+        max_wait, idle_after = parse_duration(config.coalesce.max_wait), parse_duration(config.event_time.idle_after)
+    except ValueError:
+        pass  # reported with the other durations
+    else:
+        if not 0 <= max_wait < idle_after:  # events held longer would make a flowing source look silent
+            problems.append(f"coalesce.max_wait: must be >= 0 and shorter than event_time.idle_after "
+                            f"({config.event_time.idle_after}), got {config.coalesce.max_wait!r}")
     if config.state.backend == "kafka" and "model" not in config.alerting.group_by:
         problems.append("alerting.group_by: must include \"model\" with state.backend kafka "
                         "(a group's notifications follow its model to the instance that owns it)")

@@ -158,8 +158,10 @@ class HttpServer:
         timeout: float = 10.0,
         max_connections: int = 64,
         models: Iterable[str] = (),
+        before_metrics: Callable[[], None] | None = None,
     ) -> None:
-        """``models``: ids of the configured models, listed on ``/reports/`` before they have a report."""
+        """``models``: ids of the configured models, listed on ``/reports/`` before they have a report;
+        ``before_metrics``: called before ``/metrics`` is read (the daemon runs its waiting events)."""
         reports_root = reports_dir.resolve()
         configured = tuple(models)
 
@@ -182,6 +184,8 @@ class HttpServer:
                     status = health()
                     self._send(200 if status.get("ok") else 503, "application/json", json.dumps(status).encode())
                 elif path == "/metrics":
+                    if before_metrics is not None:
+                        before_metrics()
                     text = metrics.exposition()
                     if accepts_gzip(self.headers.get("Accept-Encoding", "")):  # Prometheus asks for it
                         self._send(200, CONTENT_TYPE_LATEST, gzip.compress(text, compresslevel=1), encoding="gzip")

@@ -11,7 +11,7 @@ import itertools
 import logging
 import operator
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -19,8 +19,9 @@ import numpy as np
 
 from driftwarden.alerts.pipeline import AlertPipeline
 from driftwarden.daemon.clock import ModelClock
+from driftwarden.daemon.coalesce import EventBuffers
 from driftwarden.daemon.columns import held_batch, label_column, prediction_batch, prediction_columns, timestamps
-from driftwarden.daemon.config import Config, ModelConfig
+from driftwarden.daemon.config import Config, ModelConfig, parse_duration
 from driftwarden.daemon.events import (
     OutcomeEvent,
     PredictionEvent,
@@ -126,12 +127,21 @@ class Pipeline:
         self._seq = itertools.count()  # arrival order among findings decided at the same time
         self._touched: set[str] = set(self.models)  # models whose state changed since take_touched()
         self.released_by_tick = False  # a tick let outcomes waiting in order go (the caller resets it)
+        self.ran = BatchResult()  # predictions and outcomes run through their model's path, since the start
+        settings = config.coalesce
+        self.buffers = EventBuffers(parse_duration(settings.max_wait), settings.max_waiting,
+                                    {m: settings.events or r.config.monitoring.block for m, r in self.models.items()})
 
     def process(self, messages: Polled, now: float) -> BatchResult:
-        """Run one polled batch through the whole path; ``now`` drives the alert lifecycle."""
+        """Decode, dead-letter and route one polled batch now; run the models that are due.
+
+        A model's routed events wait in its buffer (:mod:`daemon.coalesce`) and go through its
+        path together, as one bigger poll, when it holds enough of them, when the oldest has
+        waited long enough, or when all models together hold too many. ``now`` drives the alert
+        lifecycle; the findings returned are those of the models run in this call.
+        """
         result = BatchResult()
         pred_msgs, out_msgs = messages.split(self.config.kafka.predictions_topic)
-        findings: dict[str, list[Finding]] = defaultdict(list)
 
         events, rejected = self.typed.decode_predictions(pred_msgs.key_column(), pred_msgs.value_column())
         typed, contract = self.typed.take_counts()
@@ -139,44 +149,66 @@ class Pipeline:
         self.metrics.decode_path.labels(path="contract").inc(contract)
         self._dead_letter(pred_msgs, rejected, result)
         by_model: dict[str, list[PredictionEvent]] = self._route(events)
-        pairs: dict[str, list[Pair]] = defaultdict(list)
-        for model_id, model_events in by_model.items():
-            runtime = self.models[model_id]
+        outcome_events, rejected = decode_outcomes(out_msgs.value_column())
+        self._dead_letter(out_msgs, rejected, result)
+        outcomes_by_model: dict[str, list[OutcomeEvent]] = self._route(outcome_events)
+        for model_id in {**by_model, **outcomes_by_model}:
+            model_events, model_outcomes = by_model.get(model_id, []), outcomes_by_model.get(model_id, [])
+            self.buffers.add(model_id, model_events, model_outcomes, now)
+            result.predictions += len(model_events)
+            result.outcomes += len(model_outcomes)
+        result.findings = self._run(self.buffers.due(now), now)
+        return result
+
+    def flush(self, now: float, models: Iterable[str] | None = None) -> dict[str, list[Finding]]:
+        """Run the waiting events of ``models`` (default: every model) through their path now.
+
+        Before anything reads or saves a model's state: a checkpoint, a hand-over, the end of input.
+        """
+        return self._run(self.buffers.models() if models is None else [m for m in models if m in self.buffers], now)
+
+    def _run(self, model_ids: Sequence[str], now: float) -> dict[str, list[Finding]]:
+        out: dict[str, list[Finding]] = {}
+        for model_id in model_ids:
+            waiting = self.buffers.take(model_id)
+            if waiting is not None:
+                out[model_id] = self._run_model(model_id, waiting.predictions, waiting.outcomes, now)
+        if out:
+            self.metrics.pending_joins.set(self.join.pending_count)
+        return out
+
+    def _run_model(self, model_id: str, model_events: list[PredictionEvent], model_outcomes: list[OutcomeEvent],
+                   now: float) -> list[Finding]:
+        """One model's waiting events through its path, as one poll: predictions first, then outcomes."""
+        runtime = self.models[model_id]
+        findings: list[Finding] = []
+        pairs: list[Pair] = []
+        if model_events:
             batch, held = prediction_columns(model_events, runtime.spec, self.typed)
             batch.timestamps = self._observe_time(runtime, "predictions", batch.timestamps, now)
             self._track_version(runtime, model_events, now)
             # held now, not at ingest: a rebuild that completes later in this batch must not let them through
-            findings[model_id].extend(runtime.rebuild.hold(
+            findings.extend(runtime.rebuild.hold(
                 self._guard(model_id, "predictions", runtime.monitor.observe_predictions, batch)))
-            pairs[model_id].extend(self.join.add_predictions(model_id, held, runtime.clock.watermark("predictions")))
+            pairs.extend(self.join.add_predictions(model_id, held, runtime.clock.watermark("predictions")))
             self.metrics.events.labels(topic="predictions", model=model_id).inc(len(model_events))
-            result.predictions += len(model_events)
-
-        outcome_events, rejected = decode_outcomes(out_msgs.value_column())
-        self._dead_letter(out_msgs, rejected, result)
-        outcomes_by_model: dict[str, list[OutcomeEvent]] = self._route(outcome_events)
-        for model_id, model_outcomes in outcomes_by_model.items():
-            clock = self.models[model_id].clock
-            self._observe_time(self.models[model_id], "outcomes", timestamps([o.timestamp for o in model_outcomes]), now)
-            pairs[model_id].extend(self.join.add_outcomes(model_id, model_outcomes, clock.watermark("predictions"),
-                                                          future_after=now + clock.future_tolerance))
+            self.ran.predictions += len(model_events)
+        if model_outcomes:
+            clock = runtime.clock
+            self._observe_time(runtime, "outcomes", timestamps([o.timestamp for o in model_outcomes]), now)
+            pairs.extend(self.join.add_outcomes(model_id, model_outcomes, clock.watermark("predictions"),
+                                                future_after=now + clock.future_tolerance))
             self.metrics.events.labels(topic="outcomes", model=model_id).inc(len(model_outcomes))
-            result.outcomes += len(model_outcomes)
-
-        for model_id, model_pairs in pairs.items():
-            findings[model_id].extend(self._labelled(self.models[model_id], model_pairs, now))
-        for model_id in {*by_model, *outcomes_by_model}:
-            model_now = self.models[model_id].clock.now(now)
-            expired = self.join.expire(model_id, model_now) if model_now is not None else 0
-            if expired:
-                self.metrics.join_expired.labels(model=model_id).inc(expired)
-        self.metrics.pending_joins.set(self.join.pending_count)
-
-        self._touched.update(by_model, pairs)
-        for model_id, model_findings in findings.items():
-            self._ingest(model_id, model_findings, now)
-        result.findings = dict(findings)
-        return result
+            self.ran.outcomes += len(model_outcomes)
+        findings.extend(self._labelled(runtime, pairs, now))
+        model_now = runtime.clock.now(now)
+        expired = self.join.expire(model_id, model_now) if model_now is not None else 0
+        if expired:
+            self.metrics.join_expired.labels(model=model_id).inc(expired)
+        if model_events or pairs:
+            self._touched.add(model_id)
+        self._ingest(model_id, findings, now)
+        return findings
 
     def _route(self, events: Sequence[tuple[int, E]]) -> dict[str, list[E]]:
         """Decoded events grouped by model; events of models not in the config are counted, not kept."""
@@ -247,9 +279,17 @@ class Pipeline:
         return touched
 
     def tick(self, now: float) -> None:
-        """Time-based checks (staleness, traffic) for every model on its own clock, then alert timers."""
+        """Time-based checks (staleness, traffic) for every model on its own clock, then alert timers.
+
+        Models whose oldest waiting event waited ``coalesce.max_wait`` run first; a model whose
+        events still wait is not checked (they would move its clock and fill its traffic counts):
+        its checks run at the first tick after they went through.
+        """
+        self._run(self.buffers.due(now), now)
         clocks = self.clocks(now)
         for model_id, event_now in clocks.items():
+            if model_id in self.buffers:
+                continue
             runtime = self.models[model_id]
             found = []
             if self.join.waiting_in_order(model_id) and runtime.clock.silent("predictions", now):
@@ -311,6 +351,7 @@ class Pipeline:
         waiting finding reaches the alerts in its order; no detector is ticked (the time
         after the end of a replay is not a silence of its traffic).
         """
+        self.flush(now)
         for model_id, runtime in self.models.items():
             found = self._labelled(runtime, self.join.release(model_id, force=True), now)
             heap = self._waiting.setdefault(model_id, [])

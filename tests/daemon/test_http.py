@@ -28,9 +28,14 @@ def server(tmp_path: Path):  # type: ignore[no-untyped-def]
     (reports / "churn" / "r1" / "report.html").write_text("<html>report</html>")
     (tmp_path / "secret.txt").write_text("not for the web")
     metrics = Metrics()
-    metrics.events.labels(topic="predictions", model="churn").inc(3)
+    metrics.events.labels(topic="predictions", model="churn").inc(1)
     healthy = {"ok": True}
-    srv = HttpServer("127.0.0.1", 0, metrics, reports, lambda: dict(healthy))
+    waiting = [2]  # events a model holds until /metrics is read (the daemon's App.run_waiting)
+
+    def run_waiting() -> None:
+        metrics.events.labels(topic="predictions", model="churn").inc(waiting.pop() if waiting else 0)
+
+    srv = HttpServer("127.0.0.1", 0, metrics, reports, lambda: dict(healthy), before_metrics=run_waiting)
     srv.start()
     try:
         yield f"http://127.0.0.1:{srv.address[1]}", healthy
