@@ -78,7 +78,9 @@ class CheckHistory:
         >>> g = CheckHistory(2); g.load(h.state()); g.entries() == h.entries()
         True
         """
-        keys, counts, parts = list(self._rows), [], []
+        keys = list(self._rows)
+        counts: list[int] = []
+        parts: list[bytes] = []
         for k in keys:  # the rings' bytes in order (np.roll and np.concatenate of records cost ~20 us a check)
             n, ring = self._count[k], self._rows[k]
             cut = n % self.maxlen if n > self.maxlen else 0
