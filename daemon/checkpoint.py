@@ -46,14 +46,14 @@ CREATE TABLE IF NOT EXISTS pending_outcomes (model_id TEXT, prediction_id TEXT, 
 """
 
 
-def _plain(value: Any) -> Any:
+def plain_float(value: Any) -> Any:
     """What JSON wrote for the values msgspec does not take: float subclasses (numpy's float64) as floats."""
     if isinstance(value, float):
         return float(value)
     raise TypeError(f"a checkpointed state holds a {type(value).__name__}, which JSON cannot carry either")
 
 
-_encoder = msgspec.msgpack.Encoder(enc_hook=_plain)
+_encoder = msgspec.msgpack.Encoder(enc_hook=plain_float)
 _decoder = msgspec.msgpack.Decoder()
 
 
