@@ -1,4 +1,4 @@
-"""The checkpoint's state format: MessagePack carries what JSON carried, and JSON checkpoints of earlier versions restore.
+"""The checkpoint's state format: zstd + MessagePack carries what JSON did; JSON checkpoints of earlier versions restore.
 
 ``data/checkpoint_v1_json.db.gz`` was written by the version before MessagePack (states as JSON
 text, history as lists): the demo config with ``window_size: 500``, 3,500 scenario events in
@@ -15,6 +15,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import numpy as np
 import pytest
 import yaml
@@ -54,9 +55,10 @@ def test_messagepack_gives_back_what_json_gave_nan_infinities_and_empty_arrays_i
              "array": encode_array(np.array([1.0, math.nan, -math.inf])), "empty array": encode_array(np.empty(0)),
              "empty int array": encode_array(np.empty((0, 3), dtype=np.int64))}
     stored = encode_state(state)
-    assert isinstance(stored, bytes)
+    assert isinstance(stored, bytes) and stored[:4] == b"\x28\xb5\x2f\xfd"  # a zstd frame
     back = decode_state(stored)
     assert canon(back) == canon(old_round_trip(state))
+    assert canon(decode_state(msgspec.msgpack.encode(state, enc_hook=float))) == canon(back)  # MessagePack alone
     assert decode_array(back["array"]).tobytes() == np.array([1.0, math.nan, -math.inf]).tobytes()
     assert decode_array(back["empty int array"]).shape == (0, 3)
     assert canon(decode_state(json.dumps(state, allow_nan=True))) == canon(back)  # the old text, read as before
