@@ -138,6 +138,8 @@ def test_a_json_checkpoint_of_the_earlier_version_restores_and_goes_on_as_if_nev
         assert restored.join.pending_count == through.join.pending_count == 500
         mine, theirs = restored.models["churn"].monitor, through.models["churn"].monitor
         assert comparable(mine) == comparable(theirs)
+        state = mine.state()  # categorical features, KPIs: stored as JSON gave it back (str keys stay str)
+        assert canon(decode_state(encode_state(state))) == canon(old_round_trip(state))
         _feed(restored, events[EVENTS_IN_OLD:])
         _feed(through, events[EVENTS_IN_OLD:])
         assert len(mine.history) > 10 and comparable(mine) == comparable(theirs)
