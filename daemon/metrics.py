@@ -50,6 +50,10 @@ class Metrics:
             ["model", "stage"], registry=r,
         )
         self.checkpoints = Counter("driftwarden_checkpoints", "Checkpoints committed", registry=r)
+        self.checkpoint_seconds = Histogram(
+            "driftwarden_checkpoint_seconds", "Duration of one checkpoint (the next periodic one waits at least 4 "
+            "times as long)", registry=r, buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+        )
         self.lag = Gauge(
             "driftwarden_consumer_lag", "Messages behind the end of the partition", ["topic", "partition"], registry=r
         )

@@ -18,6 +18,7 @@ end as float64 (event time needs it), the statistic and threshold as float32 (sh
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import numpy as np
@@ -60,22 +61,55 @@ class CheckHistory:
 
     def rows(self, key: str) -> list[list[Any]]:
         """The evaluations of ``key``, oldest first, as [window_end, statistic, threshold, degraded]."""
-        n, ring = self._count[key], self._rows[key]
-        if n > self.maxlen:
-            ring = np.roll(ring, -(n % self.maxlen))
-        ring = ring[: min(n, self.maxlen)]
+        ring = self._ordered(key)
         return [list(r) for r in zip(ring["window_end"].tolist(), _shown(ring["statistic"]), _shown(ring["threshold"]),
                                      ring["degraded"].tolist(), strict=True)]
 
     def entries(self) -> dict[str, list[list[Any]]]:
-        """Every check's evaluations (JSON-safe, NaN aside): what ``state()`` stores."""
+        """Every check's evaluations (JSON-safe, NaN aside): what reports show (and earlier checkpoints held)."""
         return {k: self.rows(k) for k in self._rows}
 
-    def load(self, entries: dict[str, list[list[Any]]]) -> None:
+    def state(self) -> dict[str, Any]:
+        """The rows as stored (exact: float32 statistics as float32), every check's oldest first, in one
+        base64 string: ~0.03 ms a model of ~110 checks, where :meth:`entries` (a list of 4 a row) took ~0.8 ms.
+
+        >>> h = CheckHistory(2)
+        >>> h.append("a/b/x", 1.0, 0.1, 0.5, True)
+        >>> g = CheckHistory(2); g.load(h.state()); g.entries() == h.entries()
+        True
+        """
+        keys = list(self._rows)
+        counts: list[int] = []
+        parts: list[bytes] = []
+        for k in keys:  # the rings' bytes in order (np.roll and np.concatenate of records cost ~20 us a check)
+            n, ring = self._count[k], self._rows[k]
+            cut = n % self.maxlen if n > self.maxlen else 0
+            parts += (ring[cut : min(n, self.maxlen)].tobytes(), ring[:cut].tobytes())
+            counts.append(min(n, self.maxlen))
+        return {"keys": keys, "counts": counts, "rows": base64.b64encode(b"".join(parts)).decode()}
+
+    def _ordered(self, key: str) -> np.ndarray:
+        n, ring = self._count[key], self._rows[key]
+        if n > self.maxlen:
+            ring = np.roll(ring, -(n % self.maxlen))
+        return ring[: min(n, self.maxlen)]
+
+    def load(self, state: dict[str, Any]) -> None:
+        """From :meth:`state`, or from :meth:`entries` (what checkpoints of earlier versions hold)."""
         self._rows.clear()
         self._count.clear()
-        for key, rows in entries.items():
-            for window_end, statistic, threshold, degraded in rows[-self.maxlen :]:
+        if set(state) == {"keys", "counts", "rows"} and isinstance(state["rows"], str):
+            data = np.frombuffer(base64.b64decode(state["rows"]), dtype=ROW)
+            start = 0
+            for key, count in zip(state["keys"], state["counts"], strict=True):
+                rows = data[start + max(0, count - self.maxlen) : start + count]
+                start += count
+                ring = self._rows[key] = np.empty(self.maxlen, dtype=ROW)
+                ring[: len(rows)] = rows
+                self._count[key] = len(rows)
+            return
+        for key, entries in state.items():
+            for window_end, statistic, threshold, degraded in entries[-self.maxlen :]:
                 self.append(key, window_end, statistic, threshold, bool(degraded))
 
     def nbytes(self) -> int:

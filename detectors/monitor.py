@@ -436,7 +436,7 @@ class ModelMonitor:
             "estimate_pairs": self.estimate_pairs.state() if self.estimate_pairs is not None else None,
             "sequential_accuracy": self.sequential_accuracy.state() if self.sequential_accuracy is not None else None,
             "metric_blocks": {k: b.state() for k, b in self._metric_blocks().items()},
-            "history": self.history.entries(),
+            "history": self.history.state(),
             "timeline": list(self.timeline),
         }
 

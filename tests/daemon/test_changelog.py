@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
+import msgspec
 from hypothesis import given
 from hypothesis import strategies as st
 
 from driftwarden.alerts.outbox import Outbox
-from driftwarden.daemon.changelog import StateRecord, encode, resolve
+from driftwarden.daemon.changelog import StateRecord, decode, encode, resolve
 from driftwarden.daemon.model_state import alert_share, merge_alert_share, without_model
 from driftwarden.daemon.ownership import CatchUp, Ownership, PredictionId, Resume
 from driftwarden.daemon.pipeline import Message
@@ -51,6 +53,21 @@ def test_a_stale_write_of_a_model_the_new_owner_has_not_written_is_ignored() -> 
 def test_tombstones_remove_keys() -> None:
     got = resolve(0, log(model(1, 1), marker(1), (model(1, 1).key(), None), (marker(1).key(), None)))
     assert got.models == {} and got.marker is None and got.keys == set()
+
+
+def test_records_are_messagepack_and_the_json_records_of_earlier_versions_still_resolve() -> None:
+    state = {"monitor": {"nan": math.nan, "inf": [math.inf, -math.inf], "empty": []}, "meta": {"labelled_samples": 3}}
+    new = StateRecord(kind="model", partition=0, epoch=2, model_id="churn", version=5, offsets={"p[0]": 7}, state=state)
+    # what the earlier version's encode wrote (stdlib json with NaN literals), compaction may keep it for long
+    old = json.dumps(msgspec.to_builtins(StateRecord(kind="model", partition=0, epoch=1, model_id="old", version=2,
+                                                     state=state)), separators=(",", ":"), allow_nan=True).encode()
+    assert encode(new)[:1] != b"{" and old[:1] == b"{"
+    for record in (decode(encode(new)), decode(old)):
+        assert record.state is not None and math.isnan(record.state["monitor"]["nan"])
+        assert record.state["monitor"]["inf"] == [math.inf, -math.inf] and record.state["monitor"]["empty"] == []
+    assert msgspec.structs.replace(decode(encode(new)), state=None) == msgspec.structs.replace(new, state=None)
+    got = resolve(0, [("model/old@1", old), (new.key(), encode(new))])
+    assert {m: (r.epoch, r.version) for m, r in got.models.items()} == {"old": (1, 2), "churn": (2, 5)}
 
 
 def messages(topic: str, partition: int, rows: list[tuple[int, str, str]]) -> list[Message]:

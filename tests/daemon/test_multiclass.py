@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from driftwarden.daemon.checkpoint import decode_state, encode_state
 from driftwarden.daemon.columns import prediction_batch
 from driftwarden.daemon.events import OutcomeEvent, PredictionEvent
 from driftwarden.daemon.join import OutcomeJoin
@@ -16,6 +18,7 @@ from driftwarden.daemon.reference import load_reference
 from driftwarden.detectors.monitor import ModelMonitor
 from driftwarden.detectors.settings import MonitorSettings
 from driftwarden.detectors.spec import FeatureSpec, ModelSpec
+from tests.daemon.test_checkpoint_format import canon
 
 CLASSES = ["cat", "dog", "fox"]
 SPEC = ModelSpec(task="multiclass", features={"x": FeatureSpec("numeric")},
@@ -64,3 +67,6 @@ def test_multiclass_roc_auc_and_log_loss_from_class_probabilities(tmp_path: Path
     assert healthy["roc_auc"][0] > 0.8 and not healthy["roc_auc"][1]
     broken = run(True, 10_000)
     assert broken["roc_auc"][1] and broken["roc_auc"][0] < 0.65
+    # its state (class scores, per-class counts) comes back from a checkpoint as JSON gave it back: keys, types, NaN
+    state = monitor.state()
+    assert canon(decode_state(encode_state(state))) == canon(json.loads(json.dumps(state, allow_nan=True)))

@@ -1,0 +1,101 @@
+"""What a periodic checkpoint costs per model: seconds (CPU and wall) and bytes, and where the time goes.
+
+    python bench/checkpoint.py [--models 200] [--events 600000] [--window-size 1000] [--repeats 5]
+                               [--root DIR]
+
+Feeds ``--events`` predictions (and their outcomes) of ``--models`` models of 20 numeric
+features through ``App.handle`` (``bench/models.py``'s traffic; no checkpoint while feeding),
+then ``--repeats`` times marks every model touched and times ``App.save``: CPU seconds
+(``time.process_time``: the machine is shared) and wall seconds, and the bytes of the models'
+states in the SQLite file. Then the two parts of a model's state alone: making it
+(``ModelMonitor.state``) and encoding it as the checkpoint stores it. Medians, per model.
+
+``--root`` runs another checkout's code (its ``bench/models.py`` and package) for an A/B:
+``/work/main/.venv/bin/python bench/checkpoint.py --root /work/main``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--models", type=int, default=200)
+    ap.add_argument("--events", type=int, default=600_000)
+    ap.add_argument("--window-size", type=int, default=1000)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--root", default=str(Path(__file__).resolve().parents[1]))
+    args = ap.parse_args()
+    root = Path(args.root)
+    sys.path[:0] = [str(root), str(root / "bench")]
+    import models as bench_models  # the root's bench/models.py
+
+    from driftwarden.daemon.app import App, prepare_loop
+    from driftwarden.daemon.cli import single_threaded_numerics
+    from driftwarden.daemon.config import load_config
+
+    single_threaded_numerics()
+    try:
+        from driftwarden.daemon.checkpoint import encode_state
+    except ImportError:  # the JSON text of earlier versions
+        def encode_state(state: dict[str, Any]) -> bytes:
+            return json.dumps(state, separators=(",", ":"), allow_nan=True).encode()
+
+    class NoDeadLetters:
+        def send(self, message: Any, reason: str) -> None:
+            raise AssertionError(reason)
+
+    n = args.models
+    work = Path(tempfile.mkdtemp(prefix="dw-checkpoint-"))
+    paths = bench_models.write_references(work, n, 20, 10_000)
+    (work / "driftwarden.yaml").write_text(json.dumps(bench_models.config_dict(work, paths, 20, args.window_size)))
+    app = App(load_config(work / "driftwarden.yaml"), NoDeadLetters())
+    prepare_loop()
+    app._checkpoint_every = float("inf")  # no checkpoint while feeding: the saves below are the ones timed
+    traffic, fed = bench_models.Traffic(n, 20), 0
+    while fed < args.events:
+        app.handle(traffic.poll(bench_models.BATCH))
+        app.housekeeping(None)
+        fed += bench_models.BATCH
+    db = sqlite3.connect(app.checkpoint.path)
+    cpu, wall, size = [], [], []
+    for _ in range(args.repeats):
+        app.pipeline._touched = set(app.models)  # every model saw events since the last checkpoint
+        t, w = time.process_time(), time.perf_counter()
+        app.save(None)
+        cpu.append((time.process_time() - t) / n)
+        wall.append((time.perf_counter() - w) / n)
+        size.append(db.execute("SELECT SUM(LENGTH(state)) FROM monitors").fetchone()[0] / n)
+    monitors = [r.monitor for r in app.models.values()]
+    make, encode = [], []
+    for _ in range(args.repeats):
+        t = time.process_time()
+        states = [m.state() for m in monitors]
+        make.append((time.process_time() - t) / n)
+        t = time.process_time()
+        for s in states:
+            encode_state(s)
+        encode.append((time.process_time() - t) / n)
+        del states
+    t = time.process_time()
+    for m in app.models:
+        app.checkpoint.monitor_state(m)
+    read = (time.process_time() - t) / n
+    med = statistics.median
+    print(f"{root}: {n} models, {fed:,} events: App.save {med(cpu) * 1e3:.2f} ms CPU ({med(wall) * 1e3:.2f} ms wall) "
+          f"and {med(size) / 1024:.0f} KiB a model; state() {med(make) * 1e3:.2f} ms, encode {med(encode) * 1e3:.2f} ms, "
+          f"read back {read * 1e3:.2f} ms")
+    app.close()
+
+
+if __name__ == "__main__":
+    main()

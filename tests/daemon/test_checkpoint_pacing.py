@@ -1,0 +1,76 @@
+"""Periodic checkpoints are paced: the next one waits at least CHECKPOINT_PAUSE_FACTOR times the last one's duration."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from driftwarden.daemon.app import CHECKPOINT_PAUSE_FACTOR, App
+from driftwarden.daemon.demo import DEMO_CONFIG, demo_app
+from driftwarden.daemon.pipeline import Message
+from driftwarden.daemon.simulate import START, Scenario, messages
+
+
+class SlowCheckpoints:
+    """The app's real checkpoint; each commit advances the fake clock by ``took`` seconds (a slow disk)."""
+
+    def __init__(self, app: App, now: list[float]) -> None:
+        self.commit, self.now, self.took, self.commits = app.checkpoint.commit, now, 0.0, 0
+        app.checkpoint.commit = self  # type: ignore[method-assign]
+
+    def __call__(self, *args: Any, **kwargs: Any) -> None:
+        self.commit(*args, **kwargs)
+        self.now[0] += self.took
+        self.commits += 1
+
+
+def test_a_slow_checkpoint_stretches_the_interval_and_a_fast_one_restores_it(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    now = [START]
+    data = yaml.safe_load(DEMO_CONFIG.read_text())
+    data["state"]["checkpoint_interval"] = "5s"
+    app = demo_app(tmp_path, data, clock=lambda: now[0])
+    interval = 5.0
+    slow = SlowCheckpoints(app, now)
+    feed = ([Message(t, 0, i, k, v)] for i, (t, k, v) in enumerate(messages(Scenario())))
+
+    def step(seconds: float) -> int:
+        """``seconds`` of wall time later, one event and the loop's timers; the commits so far."""
+        now[0] += seconds
+        app.handle(next(feed))
+        app.housekeeping()
+        return slow.commits
+
+    sample = app.metrics.registry.get_sample_value
+    try:
+        assert step(interval) == 1  # the interval elapsed: a checkpoint
+        slow.took = 3.0
+        with caplog.at_level(logging.INFO, logger="driftwarden"):
+            assert step(interval) == 2  # this one takes 3 s
+        stretched = CHECKPOINT_PAUSE_FACTOR * 3.0
+        assert stretched > interval
+        assert [r.getMessage() for r in caplog.records if "waits" in r.getMessage()] == [
+            f"checkpoint of 1 models took 3.00 s: the next one waits {stretched:.1f} s "
+            f"({CHECKPOINT_PAUSE_FACTOR:g} x its duration), not state.checkpoint_interval {interval:.1f} s"]
+        assert sample("driftwarden_checkpoint_seconds_count") == 2
+        assert sample("driftwarden_checkpoint_seconds_sum") == 3.0
+        slow.took = 0.0
+        assert step(interval) == 2  # the interval is not enough now
+        assert step(stretched - interval - 0.5) == 2
+        assert step(0.5) == 3  # 4 x 3 s after the slow one ended
+        assert step(interval - 0.5) == 3  # that one was fast: the interval again
+        assert step(0.5) == 4
+        # saves outside the timer (shutdown, revocation) are never held back
+        slow.took = 10.0
+        app.save()
+        app.save()
+        assert slow.commits == 6
+        assert all(step(interval) == 6 for _ in itertools.repeat(None, 7))  # 7 x 5 s < 4 x 10 s
+        assert step(interval) == 7
+    finally:
+        app.close()
