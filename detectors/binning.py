@@ -53,9 +53,30 @@ class NumericBinning:
         qs = np.quantile(finite, np.arange(1, bins) / bins)
         return cls(np.unique(qs))
 
+    @classmethod
+    def from_sorted(cls, finite: np.ndarray, bins: int) -> NumericBinning:
+        """:meth:`from_reference` of values whose finite ones, sorted, are ``finite`` (the same edges)."""
+        if finite.size == 0:
+            return cls(np.empty(0))
+        return cls(np.unique(np.quantile(finite, np.arange(1, bins) / bins)))
+
     @property
     def n_bins(self) -> int:
         return int(self.edges.size + 1)
+
+    def counts_sorted(self, finite: np.ndarray, below: int = 0, above: int = 0) -> np.ndarray:
+        """:meth:`counts` of values whose finite ones, sorted, are ``finite``, with ``below`` of them
+        -inf and ``above`` +inf: one search per edge instead of one per value (the same integers).
+
+        >>> b = NumericBinning(np.array([0.0, 1.0]))
+        >>> b.counts_sorted(np.array([-1.0, 0.0, 0.5, 1.0, 2.0]), below=1, above=2).tolist()
+        [3, 2, 3]
+        """
+        at_or_below = np.searchsorted(finite, self.edges, side="right")  # bin i is (edge[i-1], edge[i]]
+        out = np.diff(np.concatenate(([0], at_or_below, [finite.size]))).astype(np.int64)
+        out[0] += below
+        out[-1] += above
+        return out
 
     def counts(self, values: np.ndarray) -> np.ndarray:
         """Counts per bin of the non-NaN ``values`` (searchsorted + bincount)."""
