@@ -26,11 +26,14 @@ would (missing scores, a metric it does not know): the caller then loops.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from driftwarden.detectors.estimation import CbpeEstimator
 from driftwarden.detectors.metrics import METRICS  # noqa: F401 (the doctest's reference)
+
+if TYPE_CHECKING:  # estimation imports performance, which imports this module
+    from driftwarden.detectors.estimation import CbpeEstimator
 
 Columns = dict[str, np.ndarray]
 ManyFn = Callable[[Columns, np.ndarray], dict[str, np.ndarray]]  # (columns, draws x block rows) -> values per draw

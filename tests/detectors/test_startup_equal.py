@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from driftwarden.detectors.binning import NumericBinning
 from driftwarden.detectors.numeric import NumericReference
+from driftwarden.detectors.performance import MIN_REFERENCE_ROWS, Baseline, PerformanceMonitor
 
 SPECIALS = [np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0, 1.0]
 
@@ -39,3 +43,44 @@ def test_numeric_reference_bins_and_counts_from_the_one_sort_equal_the_old(
     edges, counts = _old_numeric_binning(values, bins)
     assert ref.binning.edges.tobytes() == edges.tobytes()  # bit for bit (signed zeros too)
     assert ref.counts.dtype == counts.dtype and ref.counts.tolist() == counts.tolist()
+
+
+def _old_baseline(fn: Any, reference: dict[str, np.ndarray], window: int) -> tuple[float, float | None]:
+    """performance.Baseline before the shared draws: (value, std)."""
+    n = len(next(iter(reference.values())))
+    value = fn(reference) if n else math.nan
+    chunk = min(window, n // 10)
+    std = None
+    if n >= MIN_REFERENCE_ROWS and chunk >= 2:
+        rng = np.random.default_rng(0)
+        vals = []
+        for _ in range(Baseline.BOOTSTRAP):
+            idx = np.sort(rng.choice(n, chunk, replace=False))
+            vals.append(fn({k: v[idx] for k, v in reference.items()}))
+        finite = [v for v in vals if math.isfinite(v)]
+        if len(finite) >= 2:
+            std = float(np.std(finite, ddof=1)) / math.sqrt(max(1.0 - chunk / n, 1e-9))
+    return value, std
+
+
+LABELS = np.array(["0", "1"], dtype=object)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 3000), levels=st.sampled_from([2, 7, 1000]),
+       window=st.sampled_from([5, 100, 1000]), nan_score=st.booleans(),
+       metrics=st.sampled_from([["f1", "roc_auc"], ["accuracy", "precision", "recall", "f1", "roc_auc"],
+                                ["f1", "brier"], ["roc_auc"]]))
+def test_performance_baselines_of_all_draws_at_once_equal_the_old_loop(
+        seed: int, n: int, levels: int, window: int, nan_score: bool, metrics: list[str]) -> None:
+    rng = np.random.default_rng(seed)
+    score = np.round(rng.beta(2, 3, n) * levels) / levels
+    if nan_score and n:
+        score[rng.integers(0, n)] = np.nan
+    y, pred = rng.random(n) < np.nan_to_num(score), rng.random(n) < 0.5
+    ref = {"y_true": LABELS[y.astype(int)], "y_pred": LABELS[pred.astype(int)], "score": score}
+    pm = PerformanceMonitor("binary", ref, window, metrics)
+    for m in pm.metrics:
+        old = _old_baseline(lambda c, m=m: m.fn(c["y_true"], c["y_pred"], c["score"], "1"), ref, window)
+        new = pm.baselines[m.name]
+        assert (new.value, new.std) == old or (math.isnan(old[0]) and math.isnan(new.value) and new.std == old[1])
