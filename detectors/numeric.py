@@ -195,7 +195,7 @@ class NumericReference:
         self.n_values = int(finite.size)  # the reference's values: the m of the KS p-value
         # bins and counts from the one sort: quantiles and counts depend on the values, not their
         # order; but which of -0.0 and 0.0 (equal) becomes an edge does, so such columns bin as before
-        if np.signbit(finite[finite == 0.0]).any():
+        if np.signbit(values[values == 0.0]).any():
             self.binning = NumericBinning.from_reference(values, bins)
             self.counts = self.binning.counts(values)
         else:
