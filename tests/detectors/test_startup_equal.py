@@ -10,8 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from driftwarden.detectors.binning import NumericBinning
+from driftwarden.detectors.estimation import CbpeEstimator
+from driftwarden.detectors.metric_cusum import draw_rows
 from driftwarden.detectors.numeric import NumericReference
 from driftwarden.detectors.performance import MIN_REFERENCE_ROWS, Baseline, PerformanceMonitor
+from driftwarden.detectors.subsample_metrics import ScoreOrder, binary_metrics_many, cbpe_many, row_run_bounds
 
 SPECIALS = [np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0, 1.0]
 
@@ -84,3 +87,48 @@ def test_performance_baselines_of_all_draws_at_once_equal_the_old_loop(
         old = _old_baseline(lambda c, m=m: m.fn(c["y_true"], c["y_pred"], c["score"], "1"), ref, window)
         new = pm.baselines[m.name]
         assert (new.value, new.std) == old or (math.isnan(old[0]) and math.isnan(new.value) and new.std == old[1])
+
+
+def _old_row_run_bounds(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """subsample_metrics.row_run_bounds before the run-start version."""
+    rows, cols = w.shape
+    flat = np.arange(w.size).reshape(w.shape)
+    new = np.ones(w.shape, dtype=bool)
+    new[:, 1:] = w[:, 1:] != w[:, :-1]
+    first = np.maximum.accumulate(np.where(new, flat, 0).ravel()).reshape(w.shape)
+    last = np.ones(w.shape, dtype=bool)
+    last[:, :-1] = new[:, 1:]
+    end = np.minimum.accumulate(np.where(last, flat + 1, w.size).ravel()[::-1])[::-1].reshape(w.shape)
+    offset = (np.arange(rows) * cols)[:, None]
+    return end - offset, first - offset
+
+
+@settings(max_examples=100, deadline=None)
+@given(rows=st.integers(1, 8), cols=st.integers(1, 40), levels=st.integers(1, 50), seed=st.integers(0, 2**32 - 1))
+def test_row_run_bounds_equal_the_old(rows: int, cols: int, levels: int, seed: int) -> None:
+    w = np.sort(np.random.default_rng(seed).integers(0, levels, (rows, cols)).astype(np.float64), axis=1)
+    for new, old in zip(row_run_bounds(w), _old_row_run_bounds(w), strict=True):
+        assert new.tolist() == old.tolist()
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), levels=st.sampled_from([3, 20, 1000]), block=st.integers(5, 80))
+def test_one_score_order_shared_by_realized_and_cbpe_gives_what_each_alone_gives(
+        seed: int, levels: int, block: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = 4 * block + 7
+    score = np.round(rng.beta(2, 3, n) * levels) / levels
+    ref = {"y_true": LABELS[(rng.random(n) < score).astype(int)],
+           "y_pred": LABELS[(rng.random(n) < 0.5).astype(int)], "score": score}
+    scored = {"score": score, "prediction": ref["y_pred"]}
+    est = CbpeEstimator(score, ref["y_true"], ref["y_pred"], "1", window=block)
+    rows = draw_rows(n, block, draws=30, seed=seed % 1000)
+    order = ScoreOrder(score)
+    realized = ["f1", "roc_auc"]
+    for shared, alone in ((binary_metrics_many(realized, "1", ref, order), binary_metrics_many(realized, "1", ref)),
+                          (cbpe_many(est, scored, order), cbpe_many(est, scored))):
+        assert shared is not None and alone is not None
+        got, want = shared(ref, rows), alone(ref, rows)
+        for m in want:
+            assert got[m].tobytes() == want[m].tobytes(), m
+    assert ScoreOrder.for_score(order, score.copy()) is not order  # another array: its own order
