@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from driftwarden.detectors.binning import NumericBinning
 from driftwarden.detectors.estimation import CbpeEstimator
 from driftwarden.detectors.metric_cusum import draw_rows
+from driftwarden.detectors.multivariate import PcaDrift, _correlation
 from driftwarden.detectors.numeric import NumericReference
 from driftwarden.detectors.performance import MIN_REFERENCE_ROWS, Baseline, PerformanceMonitor
 from driftwarden.detectors.subsample_metrics import ScoreOrder, binary_metrics_many, cbpe_many, row_run_bounds
@@ -132,3 +133,23 @@ def test_one_score_order_shared_by_realized_and_cbpe_gives_what_each_alone_gives
         for m in want:
             assert got[m].tobytes() == want[m].tobytes(), m
     assert ScoreOrder.for_score(order, score.copy()) is not order  # another array: its own order
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), rows=st.sampled_from([5, 39, 40, 501, 3000]), cols=st.integers(2, 8),
+       missing=st.sampled_from([0.0, 0.05]))
+def test_pca_reference_statistics_from_one_residual_pass_equal_the_methods(
+        seed: int, rows: int, cols: int, missing: float) -> None:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(rows, cols)) @ rng.normal(size=(cols, cols))
+    x[rng.random(x.shape) < missing] = np.nan
+    pca = PcaDrift(x, window=500)
+    held_out = x[1::2] if rows >= 40 else x
+    errors = pca.row_errors(held_out)  # what __init__ called before (unchanged methods)
+    assert pca.feature_errors.tobytes() == pca.feature_contributions(held_out).tobytes()
+    assert pca.correlation.tobytes() == _correlation(pca._standardize(held_out)).tobytes()
+    assert pca.baseline.value == float(errors.mean()) and pca.baseline.std == float(errors.std(ddof=1))
+    whole = errors[~np.isnan(held_out).any(axis=1)]
+    if whole.size >= 2:
+        assert pca.complete_baseline.value == float(whole.mean())
+        assert pca.complete_baseline.std == float(whole.std(ddof=1))
