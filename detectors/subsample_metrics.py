@@ -163,8 +163,8 @@ def cbpe_many(est: CbpeEstimator, reference: Columns, order: ScoreOrder | None =
     predicted_all = reference["prediction"] == est.positive
 
     def many(_: Columns, rows: np.ndarray) -> dict[str, np.ndarray]:
-        by_score, ordered, bounds = ScoreOrder.for_score(order, score).of(rows)  # CBPE's sums in score order
-        p = est.calibrate(ordered)
+        by_score, _ordered, bounds = ScoreOrder.for_score(order, score).of(rows)  # CBPE's sums in score order
+        p = est.calibrate(score)[by_score]  # each reference row calibrated once, not once per draw it is in
         pred = predicted_all[by_score]
         tp, fp = np.where(pred, p, 0.0).sum(axis=1), np.where(pred, 1 - p, 0.0).sum(axis=1)
         fn, tn = np.where(pred, 0.0, p).sum(axis=1), np.where(pred, 0.0, 1 - p).sum(axis=1)

@@ -153,3 +153,49 @@ def test_pca_reference_statistics_from_one_residual_pass_equal_the_methods(
     if whole.size >= 2:
         assert pca.complete_baseline.value == float(whole.mean())
         assert pca.complete_baseline.std == float(whole.std(ddof=1))
+
+
+def _old_cbpe_many(est: CbpeEstimator, reference: dict[str, np.ndarray]) -> Any:
+    """subsample_metrics.cbpe_many before the shared score order and the calibration of each row once."""
+    from driftwarden.detectors.subsample_metrics import NAN, SortedBlocks, _ratio
+
+    score = reference["score"]
+    predicted_all = reference["prediction"] == est.positive
+
+    def many(_: Any, rows: np.ndarray) -> dict[str, np.ndarray]:
+        by_score = SortedBlocks(score).rows(rows)
+        ordered = score[by_score]
+        p = est.calibrate(ordered)
+        pred = predicted_all[by_score]
+        tp, fp = np.where(pred, p, 0.0).sum(axis=1), np.where(pred, 1 - p, 0.0).sum(axis=1)
+        fn, tn = np.where(pred, 0.0, p).sum(axis=1), np.where(pred, 0.0, 1 - p).sum(axis=1)
+        q = 1.0 - p
+        cq = np.zeros((q.shape[0], q.shape[1] + 1))
+        np.cumsum(q, axis=1, out=cq[:, 1:])
+        right, left = _old_row_run_bounds(ordered)
+        below = np.take_along_axis(cq, left, axis=1)
+        ties = np.take_along_axis(cq, right, axis=1) - below - q
+        num = np.sum(p * (below + 0.5 * ties), axis=1)
+        den = p.sum(axis=1) * q.sum(axis=1) - np.sum(p * q, axis=1)
+        return {"accuracy": (tp + tn) / rows.shape[1], "f1": _ratio(2 * tp, 2 * tp + fp + fn, NAN),
+                "roc_auc": _ratio(num, den, NAN)}
+
+    return many
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), levels=st.sampled_from([3, 20, 1000]), block=st.integers(5, 80),
+       bins=st.integers(2, 30))
+def test_cbpe_many_equals_the_old(seed: int, levels: int, block: int, bins: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = 4 * block + 7
+    score = np.round(rng.beta(2, 3, n) * levels) / levels
+    y_true, y_pred = LABELS[(rng.random(n) < score).astype(int)], LABELS[(rng.random(n) < 0.5).astype(int)]
+    scored = {"score": score, "prediction": y_pred}
+    est = CbpeEstimator(score, y_true, y_pred, "1", bins=bins, window=block)
+    rows = draw_rows(n, block, draws=30, seed=seed % 1000)
+    new = cbpe_many(est, scored)
+    assert new is not None
+    got, want = new(scored, rows), _old_cbpe_many(est, scored)(scored, rows)
+    for m in want:
+        assert got[m].tobytes() == want[m].tobytes(), m
