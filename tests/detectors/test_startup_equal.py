@@ -9,7 +9,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from driftwarden.detectors.binning import NumericBinning
+from driftwarden.detectors.binning import NumericBinning, sorted_quantiles
 from driftwarden.detectors.estimation import CbpeEstimator
 from driftwarden.detectors.metric_cusum import draw_rows
 from driftwarden.detectors.multivariate import PcaDrift, _correlation
@@ -199,3 +199,24 @@ def test_cbpe_many_equals_the_old(seed: int, levels: int, block: int, bins: int)
     got, want = new(scored, rows), _old_cbpe_many(est, scored)(scored, rows)
     for m in want:
         assert got[m].tobytes() == want[m].tobytes(), m
+
+
+@settings(max_examples=300, deadline=None)
+@given(values=st.lists(st.floats(allow_nan=False, allow_infinity=False, width=64), min_size=1, max_size=60),
+       bins=st.integers(2, 40), extra=st.lists(st.floats(0.0, 1.0), max_size=5))
+def test_sorted_quantiles_are_numpys(values: list[float], bins: int, extra: list[float]) -> None:
+    a = np.sort(np.array(values)) + 0.0  # no -0.0: such columns bin as before (NumericReference)
+    q = np.concatenate([np.arange(1, bins) / bins, extra, [0.0, 1.0]])
+    with np.errstate(over="ignore", invalid="ignore"):  # huge values: numpy overflows alike
+        want = np.quantile(a, q)
+        got = sorted_quantiles(a, q)
+    assert got.tobytes() == want.tobytes()
+
+
+@settings(max_examples=100, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 20_000), levels=st.sampled_from([1, 5, 100, 10**6]),
+       bins=st.integers(2, 20))
+def test_sorted_quantiles_of_reference_sized_columns_are_numpys(seed: int, n: int, levels: int, bins: int) -> None:
+    a = np.sort(_column(seed, n, levels, 0.0)) + 0.0  # no -0.0: such columns bin as before (NumericReference)
+    q = np.arange(1, bins) / bins
+    assert sorted_quantiles(a, q).tobytes() == np.quantile(a, q).tobytes()
