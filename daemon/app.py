@@ -27,7 +27,9 @@ from driftwarden.daemon.pipeline import BatchResult, DeadLetters, Message, Model
 from driftwarden.daemon.polled import Polled
 from driftwarden.daemon.reference import load_reference
 from driftwarden.daemon.report_cmd import ReportHook
+from driftwarden.daemon.threshold_cache import load_thresholds, save_thresholds, threshold_file
 from driftwarden.daemon.window_spill import SPILL_ROWS_FROM, WindowFiles, spill_directory
+from driftwarden.detectors.cusum import solved_thresholds
 from driftwarden.detectors.ks_exact import warm_up as ks_warm_up
 from driftwarden.detectors.monitor import ModelMonitor
 
@@ -100,9 +102,13 @@ class App:
         kafka_state = config.state.backend == "kafka"  # then state comes from the changelog, on assignment
         runtime_meta = {} if kafka_state else self.checkpoint.meta("models") or {}
         clocks = {} if kafka_state else self.checkpoint.meta("clocks") or {}
+        thresholds = threshold_file(state_path)  # CUSUM thresholds an earlier run solved
+        known = load_thresholds(thresholds)
         models = {mc.id: self.build_runtime(mc.id, None if kafka_state else self.checkpoint.monitor_state(mc.id),
                                             runtime_meta.get(mc.id, {}), clocks.get(mc.id))
                   for mc in config.models}
+        if len(solved_thresholds()) > known:
+            save_thresholds(thresholds)
         self.join = OutcomeJoin(parse_duration(config.join.ttl), config.join.max_pending)
         if not kafka_state:
             self.join.restore(*self.checkpoint.pending())

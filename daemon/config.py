@@ -192,6 +192,19 @@ _DURATION_FIELDS = {
 }
 
 
+def parse_yaml(text: str) -> Any:
+    """``yaml.safe_load(text)``, parsed by libyaml when PyYAML has it (~10x faster: a config of 1,000
+    models). The constructor is the same (SafeConstructor), so is the data; a document libyaml
+    refuses is parsed again by the Python parser, so an error reads as it always did."""
+    loader = getattr(yaml, "CSafeLoader", None)
+    if loader is not None:
+        try:
+            return yaml.load(text, Loader=loader)
+        except yaml.YAMLError:
+            pass
+    return yaml.safe_load(text)
+
+
 def load_config(path: str | os.PathLike[str], *, check_files: bool = True) -> Config:
     """Read and validate a YAML file; raise :class:`ConfigError` listing every problem.
 
@@ -204,7 +217,7 @@ def load_config(path: str | os.PathLike[str], *, check_files: bool = True) -> Co
     except OSError as exc:
         raise ConfigError(source, [f"cannot read the file: {exc.strerror}"]) from exc
     try:
-        data = yaml.safe_load(text)
+        data = parse_yaml(text)
     except yaml.YAMLError as exc:
         raise ConfigError(source, [f"not valid YAML: {exc}"]) from exc
     return parse_config(data, source=source, base_dir=str(Path(path).resolve().parent), check_files=check_files)

@@ -15,6 +15,7 @@ every problem instead of stopping at the first.
 
 from __future__ import annotations
 
+import functools
 import types
 import typing
 from typing import Any
@@ -69,8 +70,7 @@ def _convert_struct(value: Any, tp: type[msgspec.Struct], path: str, errors: lis
     if not isinstance(value, dict):
         errors.append(f"{path}: expected a mapping, got {_kind(value)}")
         return None
-    fields = {f.encode_name: f for f in msgspec.structs.fields(tp)}
-    hints = typing.get_type_hints(tp)
+    fields, hints = _struct_fields(tp)
     kwargs: dict[str, Any] = {}
     before = len(errors)
     for key in value:
@@ -96,6 +96,13 @@ def _convert_struct(value: Any, tp: type[msgspec.Struct], path: str, errors: lis
         else:
             errors.append(f"{path or '<top>'}: {message}")
         return None
+
+
+@functools.cache
+def _struct_fields(tp: type[msgspec.Struct]) -> tuple[dict[str, msgspec.structs.FieldInfo], dict[str, Any]]:
+    """A Struct's fields by their names in YAML and its resolved type hints: a class's never change, and
+    resolving them was half of loading a config (4,400 Structs for 200 models)."""
+    return {f.encode_name: f for f in msgspec.structs.fields(tp)}, typing.get_type_hints(tp)
 
 
 def _is_structured(tp: Any) -> bool:

@@ -100,14 +100,39 @@ def average_run_length(p0: float, p1: float, h: float) -> float:
     return float(np.atleast_1d(run)[0])
 
 
+# Thresholds solved so far, (p0, p1, target) -> h: ~9 sparse solves each, and a restart asks for
+# the same ones again (the daemon keeps them beside its state: remember_thresholds)
+_SOLVED: dict[tuple[float, float, float], float] = {}
+# what a solved threshold depends on besides its key: a saved one from another chain is not used
+CHAIN = f"brook-evans steps={STEPS_PER_CORRECT} max_states={MAX_STATES} bisection-cents"
+
+
+def solved_thresholds() -> list[tuple[float, float, float, float]]:
+    """Every (p0, p1, target, h) :func:`threshold_for` solved or was told (:func:`remember_thresholds`)."""
+    return [(*key, h) for key, h in _SOLVED.items()]
+
+
+def remember_thresholds(rows: list[tuple[float, float, float, float]]) -> None:
+    """Thresholds solved earlier (by this :data:`CHAIN`): :func:`threshold_for` returns them unsolved."""
+    for p0, p1, target, h in rows:
+        _SOLVED[(float(p0), float(p1), float(target))] = float(h)
+
+
 def threshold_for(p0: float, p1: float, target: float) -> float:
     """The smallest ``h`` (to 0.01) whose in-control average run length is at least ``target`` outcomes.
 
     Bracketed by doubling, then bisection on hundredths: the returned ``h`` reaches the target
     and ``h - 0.01`` does not. (Secant steps on the log run length diverged where the
     discretized chain makes it flat: p0 = 0.285 asked for h = 1e11; for the scenario suite's
-    new_category reference they never ended.)
+    new_category reference they never ended.) Solved once per (p0, p1, target).
     """
+    key = (float(p0), float(p1), float(target))
+    if key not in _SOLVED:
+        _SOLVED[key] = _solve_threshold(p0, p1, target)
+    return _SOLVED[key]
+
+
+def _solve_threshold(p0: float, p1: float, target: float) -> float:
     def reaches(cents: int) -> bool:
         return average_run_length(p0, p1, cents / 100) >= target
 

@@ -53,7 +53,7 @@ from driftwarden.detectors.quality import QualityMonitor
 from driftwarden.detectors.realized import RealizedTracker
 from driftwarden.detectors.settings import MonitorSettings
 from driftwarden.detectors.spec import FeatureSpec, ModelSpec
-from driftwarden.detectors.subsample_metrics import binary_metrics_many, cbpe_many
+from driftwarden.detectors.subsample_metrics import ScoreOrder, binary_metrics_many, cbpe_many
 from driftwarden.detectors.thresholds import threshold_from_settings
 from driftwarden.detectors.traffic import TrafficMonitor
 from driftwarden.detectors.window import ColumnWindow
@@ -92,6 +92,8 @@ class ModelMonitor:
             self.cbpe = CbpeEstimator(reference.score, reference.y_true, reference.y_pred, spec.positive_label,
                                       s.estimation.calibration_bins, s.estimation.metrics, s.window_size,
                                       threshold_from_settings(s.estimation.threshold), s.critical_factor)
+        # the realized and the estimated metrics' reference spreads sort the same draws of the scores
+        order = ScoreOrder(reference.score) if reference.score is not None else None
         self.calibration = None
         self.estimated_blocks: BlockMetrics | None = None  # sequential: CBPE's estimates every block
         if self.sequential:
@@ -111,7 +113,7 @@ class ModelMonitor:
                 self.estimated_blocks = BlockMetrics(
                     lambda c: cbpe.expected(c["score"], c["prediction"]), scored, s.block,
                     {m: METRICS[m].direction for m in cbpe.metrics}, "estimated_performance", self.calibration,
-                    critical_factor=s.critical_factor, label="estimated ", many=cbpe_many(cbpe, scored))
+                    critical_factor=s.critical_factor, label="estimated ", many=cbpe_many(cbpe, scored, order))
         # sequential: CBPE's block estimates beside the realized metric of the same predictions (reports)
         self.estimate_pairs = (EstimatePairs(self.estimated_blocks.names, spec.positive_label,
                                              s.estimation.realized_coverage)
@@ -143,7 +145,7 @@ class ModelMonitor:
                 ref_cols, s.block, {m: METRICS[m].direction for m in moved}, "performance",
                 calibrate_outcomes(p.false_alarms_per_million, s.block, len(moved)),
                 critical_factor=s.critical_factor,
-                many=binary_metrics_many(moved, positive, ref_cols) if spec.task == "binary" else None)
+                many=binary_metrics_many(moved, positive, ref_cols, order) if spec.task == "binary" else None)
         self.performance = (PerformanceMonitor(spec.task, ref_cols, perf_window, metrics, spec.positive_label,
                                                p.threshold, p.thresholds, p.confidence, s.critical_factor)
                             if p.enabled and metrics else None)

@@ -101,9 +101,13 @@ class PcaDrift:
         # A window's statistic is a mean of independent row errors: its spread is the rows'
         # spread / sqrt(n), estimated from every held-out row (ten chunk means gave a noisy
         # spread that made ~1.4% of no-drift windows alarm).
-        errors = self.row_errors(held_out)
-        self.feature_errors = self.feature_contributions(held_out)
-        self.correlation = _correlation(self._standardize(held_out))
+        # the held-out rows standardized and their residuals once, for all three (what row_errors,
+        # feature_contributions and _correlation(_standardize(.)) of them give: the same operations)
+        z = self._standardize(held_out)
+        r = self._residuals_of(z)
+        errors = np.mean(r**2, axis=1)
+        self.feature_errors = np.asarray((z * r).mean(axis=0))
+        self.correlation = _correlation(z)
         spread = float(errors.std(ddof=1)) if errors.size >= 2 else None
         self.baseline = Baseline.of(float(errors.mean()), spread, chunk=1, rows=int(errors.size))
         whole = errors[~np.isnan(held_out).any(axis=1)]  # the sequential test's rows: complete ones
@@ -119,7 +123,9 @@ class PcaDrift:
 
     def residuals(self, x: np.ndarray) -> np.ndarray:
         """Per row and feature: the standardized value minus its reconstruction."""
-        z = self._standardize(np.asarray(x, dtype=np.float64))
+        return self._residuals_of(self._standardize(np.asarray(x, dtype=np.float64)))
+
+    def _residuals_of(self, z: np.ndarray) -> np.ndarray:
         return z - (z @ self.components.T) @ self.components
 
     def row_errors(self, x: np.ndarray) -> np.ndarray:

@@ -193,6 +193,15 @@ class NumericReference:
     def __init__(self, values: np.ndarray, bins: int = 10, sample_size: int = REFERENCE_SAMPLE_SIZE) -> None:
         finite = np.sort(values[np.isfinite(values)])
         self.n_values = int(finite.size)  # the reference's values: the m of the KS p-value
+        # bins and counts from the one sort: quantiles and counts depend on the values, not their
+        # order; but which of -0.0 and 0.0 (equal) becomes an edge does, so such columns bin as before
+        if np.signbit(values[values == 0.0]).any():
+            self.binning = NumericBinning.from_reference(values, bins)
+            self.counts = self.binning.counts(values)
+        else:
+            self.binning = NumericBinning.from_sorted(finite, bins)
+            infinite = values[np.isinf(values)]
+            self.counts = self.binning.counts_sorted(finite, int((infinite < 0).sum()), int((infinite > 0).sum()))
         if finite.size > sample_size:
             finite = finite[np.linspace(0, finite.size - 1, sample_size).round().astype(np.int64)]
         self._sorted = compact(finite)
@@ -205,8 +214,6 @@ class NumericReference:
         counts_type = np.uint16 if finite.size < 2**16 else np.int32 if finite.size < 2**31 else np.int64
         self._cut_at_or_below = np.searchsorted(finite, self.cut_values, side="right").astype(counts_type)
         self._cut_below = np.searchsorted(finite, self.cut_values, side="left").astype(counts_type)
-        self.binning = NumericBinning.from_reference(values, bins)
-        self.counts = self.binning.counts(values)
         present = values[~np.isnan(values)]
         self.std = float(present.std()) if present.size else 0.0
         self.mean = float(present.mean()) if present.size else 0.0

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any, ClassVar
 
 import numpy as np
@@ -22,10 +23,25 @@ from driftwarden.detectors.base import check_params, fmt, register, severity
 from driftwarden.detectors.findings import Finding, Kind
 from driftwarden.detectors.metrics import DEFAULT_METRICS, METRICS, ClassScores, Metric
 from driftwarden.detectors.settings import ThresholdSettings
+from driftwarden.detectors.subsample_metrics import binary_metrics_many
 from driftwarden.detectors.thresholds import RelativeThreshold, StdThreshold, Threshold, breach, threshold_from_settings
 
 Columns = dict[str, np.ndarray]
 MIN_REFERENCE_ROWS = 20
+
+
+@lru_cache(maxsize=8)
+def bootstrap_rows(n: int, chunk: int, draws: int) -> np.ndarray:
+    """The rows of :class:`Baseline`'s ``draws`` subsamples of ``chunk`` of ``n`` (seed 0, each sorted), one
+    per row: the same for every metric and model whose reference has ``n`` rows, so drawn once (read-only).
+
+    >>> rows = bootstrap_rows(100, 10, 3); rows.shape, bool((np.diff(rows, axis=1) > 0).all())
+    ((3, 10), True)
+    """
+    rng = np.random.default_rng(0)
+    rows = np.stack([np.sort(rng.choice(n, chunk, replace=False)) for _ in range(draws)])
+    rows.flags.writeable = False
+    return rows
 
 
 class Baseline:
@@ -43,18 +59,19 @@ class Baseline:
 
     BOOTSTRAP = 32  # relative error of the spread ~13% (ten disjoint chunks: ~24%)
 
-    def __init__(self, fn: Callable[[Columns], float], reference: Columns, window: int) -> None:
+    def __init__(self, fn: Callable[[Columns], float], reference: Columns, window: int,
+                 draws: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
+        """``draws``, when given, returns what ``fn`` would for every row of an index matrix at once
+        (:mod:`detectors.subsample_metrics`): the same subsamples, one numpy call for all of them."""
         n = len(next(iter(reference.values()))) if reference else 0
         self.value = fn(reference) if n else math.nan
         self.rows = n
         self.chunk = min(window, n // 10)
         self.std: float | None = None
         if n >= MIN_REFERENCE_ROWS and self.chunk >= 2:
-            rng = np.random.default_rng(0)
-            vals = []
-            for _ in range(self.BOOTSTRAP):
-                idx = np.sort(rng.choice(n, self.chunk, replace=False))
-                vals.append(fn({k: v[idx] for k, v in reference.items()}))
+            rows = bootstrap_rows(n, self.chunk, self.BOOTSTRAP)
+            vals = (draws(rows).tolist() if draws is not None
+                    else [fn({k: v[idx] for k, v in reference.items()}) for idx in rows])
             finite = [v for v in vals if math.isfinite(v)]
             if len(finite) >= 2:
                 fpc = math.sqrt(max(1.0 - self.chunk / n, 1e-9))
@@ -153,7 +170,22 @@ class PerformanceMonitor:
         default = threshold or ThresholdSettings()
         per = thresholds or {}
         self.strategies = {m.name: threshold_from_settings(per.get(m.name, default)) for m in self.metrics}
-        self.baselines = {m.name: Baseline(_metric_fn(m, positive), reference, window) for m in self.metrics}
+        # binary: every metric's subsamples at once, exactly the one-subsample values (subsample_metrics)
+        many = (binary_metrics_many([m.name for m in self.metrics], positive, reference)
+                if task == "binary" and not any(k.startswith("p:") for k in reference) else None)
+        shared: list[tuple[np.ndarray, dict[str, np.ndarray]]] = []  # (rows, every metric's values)
+
+        def draws_of(name: str) -> Callable[[np.ndarray], np.ndarray]:
+            def draws(rows: np.ndarray) -> np.ndarray:
+                if not shared or shared[0][0] is not rows:  # every metric draws the same rows: computed once
+                    assert many is not None
+                    shared[:] = [(rows, many(reference, rows))]
+                return shared[0][1][name]
+
+            return draws
+
+        self.baselines = {m.name: Baseline(_metric_fn(m, positive), reference, window,
+                                           draws_of(m.name) if many is not None else None) for m in self.metrics}
 
     def evaluate(self, window: Columns, window_end: float) -> list[Finding]:
         n = len(window["y_true"])
