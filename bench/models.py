@@ -349,6 +349,7 @@ def main() -> None:
     ap.add_argument("--reference-rows", type=int, default=10_000)
     ap.add_argument("--window-size", type=int, default=5000)
     ap.add_argument("--breakdown-models", type=int, default=10, help="models in the tracemalloc run (0: skip)")
+    ap.add_argument("--json", type=Path, help="write the figures and their baselines here (bench/run_all.py)")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--tracemalloc", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--workdir", help=argparse.SUPPRESS)
@@ -399,6 +400,38 @@ def main() -> None:
           f"{args.models} models {big['events_per_cpu_s']:,.0f} events")
     print(f"peak RSS: 1 model {base['peak_rss'] / MiB:,.0f} MiB, {args.models} models "
           f"{big['peak_rss'] / MiB:,.0f} MiB ({big['peak_rss'] / base['peak_rss']:.2f}x)")
+    if args.json is not None:
+        write_figures(args, base, big, per_model)
+
+
+def figure(what: str, value: float, unit: str, baseline: str | None = None,
+           baseline_value: float | None = None) -> dict[str, object]:
+    """One figure for bench/run_all.py, with the baseline measured in the same run."""
+    return {"what": what, "value": value, "unit": unit, "baseline": baseline, "baseline_value": baseline_value}
+
+
+def write_figures(args: argparse.Namespace, base: dict[str, Any], big: dict[str, Any], per_model: float) -> None:
+    n = args.models
+    command = (f"bench/models.py --models {n} --features {args.features} --events {args.events} "
+               f"--window-size {args.window_size} --reference-rows {args.reference_rows}")
+    start = {k: big[k]["config"] + big[k]["app"] for k in ("startup_first", "startup_restart")}
+    figures = [
+        figure(f"{n} models x {args.features} features in one process, RSS after two windows each ({command})",
+               big["rss_warm"] / MiB, "MiB", "1 model, same start-up and windows", base["rss_warm"] / MiB),
+        figure("RSS per model (N models minus 1, over N - 1)", per_model / 1024, "KiB"),
+        figure(f"start-up of {n} models (config, references, detectors)", start["startup_first"], "s",
+               "1 model", base["startup_first"]["config"] + base["startup_first"]["app"]),
+        figure(f"restart of {n} models from their checkpoint", start["startup_restart"], "s",
+               "their first start", start["startup_first"]),
+        figure(f"{n} models: App.handle + housekeeping, keyed events spread over the models", big["events_per_s"],
+               "events/s", "1 model", base["events_per_s"]),
+        figure(f"peak RSS, {n} models", big["peak_rss"] / MiB, "MiB"),
+    ]
+    marks = big["rss_over_time"]
+    if len(marks) >= 2:
+        figures.insert(1, figure(f"RSS of {n} models at {marks[-1][0]:,} events", marks[-1][1] / MiB, "MiB",
+                                 f"at {marks[0][0]:,} events", marks[0][1] / MiB))
+    args.json.write_text(json.dumps({"bench": "models", "command": command, "figures": figures}, indent=1))
 
 
 if __name__ == "__main__":

@@ -38,9 +38,11 @@ class Bench:
 BENCHES = [
     Bench("bench/detectors.py", ("--repeats", "5", "--events", "50000"), ("--repeats", "1", "--events", "5000")),
     Bench("bench/kafka_run.py", ("--events", "100000", "--repeats", "3"), ("--events", "5000", "--repeats", "1")),
-    # the memory bench (1,000 models in one process) plugs in here: a script that takes --json PATH
-    # and writes {"bench", "command", "figures": [...]} as the two above do, e.g.
-    # Bench("bench/models.py", ("--models", "1000"), ("--models", "20")),
+    Bench("bench/scrape.py", ("--models", "1000", "--repeats", "3"), ("--models", "20", "--repeats", "1")),
+    # many models in one process; the size (--models 1000 --events 10000000) takes hours here
+    Bench("bench/models.py", ("--models", "200", "--events", "2000000", "--window-size", "1000",
+                              "--breakdown-models", "0"),
+          ("--models", "5", "--events", "20000", "--window-size", "1000", "--breakdown-models", "0")),
 ]
 
 

@@ -86,7 +86,7 @@ class App:
     ) -> None:
         self.config = config
         self.clock = clock
-        self.metrics = Metrics()
+        self.metrics = Metrics(config.http.exclude_check_kinds)
         self.dead_letters = dead_letters
         state_path = config.resolve(config.state.path)
         self.checkpoint = Checkpoint(state_path)

@@ -21,6 +21,7 @@ from driftwarden.daemon.clock import EventTimeSettings
 from driftwarden.daemon.coalesce import CoalesceSettings
 from driftwarden.daemon.rebuild import RebuildSettings
 from driftwarden.daemon.strict import convert
+from driftwarden.detectors.findings import Kind
 from driftwarden.detectors.settings import MonitorSettings
 from driftwarden.detectors.spec import FeatureSpec, ModelSpec, Task
 
@@ -101,6 +102,9 @@ class HttpSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     host: str = "127.0.0.1"
     port: int = 9108
     enabled: bool = True
+    # kinds of checks without per-check series on /metrics (their alerts and reports stay): a default
+    # model of 20 features has 111 checks x 4 series, 80 of them quality rates
+    exclude_check_kinds: list[Kind] = msgspec.field(default_factory=list)
 
     def local_url(self, path: str) -> str:
         """The daemon's own URL for ``path`` (a wildcard bind address is reached on 127.0.0.1)."""

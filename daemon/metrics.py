@@ -19,7 +19,8 @@ disable_created_metrics()  # process-wide in prometheus-client: the daemon's reg
 
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, exclude_check_kinds: Iterable[str] = ()) -> None:
+        """``exclude_check_kinds``: kinds of checks that get no per-check series (``http.exclude_check_kinds``)."""
         self.registry = CollectorRegistry()
         r = self.registry
         self.events = Counter("driftwarden_events", "Decoded events by topic and model", ["topic", "model"], registry=r)
@@ -54,7 +55,11 @@ class Metrics:
         )
         self.last_checkpoint = Gauge("driftwarden_last_checkpoint_timestamp_seconds", "Wall time of the last checkpoint",
                                      registry=r)
-        self.checks = CheckGauges(r)
+        self.checks = CheckGauges(r, exclude_kinds=exclude_check_kinds)
+
+    def exposition(self) -> bytes:
+        """Every metric in Prometheus' text format (what ``/metrics`` serves)."""
+        return self.checks.series.exposition(self.registry)
 
     def observe_findings(self, model: str, findings: Sequence[Finding], changed: Iterable[Alert] = ()) -> None:
         """One evaluation of ``model``: its checks' gauges, and the alerts whose state it changed."""

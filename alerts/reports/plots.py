@@ -58,6 +58,28 @@ def _times(t: Sequence[float]) -> np.ndarray:
     return (np.asarray(t, dtype=np.float64) * 1000).astype("datetime64[ms]")
 
 
+# matplotlib's dates are years 1-9999; a margin keeps the axis' own padding inside them
+_FIRST_DATE, _LAST_DATE = -62_000_000_000.0, 253_000_000_000.0
+
+
+def time_range(times: Sequence[float]) -> tuple[float, float] | None:
+    """The times a timeline plots: around the bulk of them, so that one event dated decades off
+    (hostile or broken clocks) neither stretches the axis over decades nor leaves matplotlib's
+    date range (which raised "Date ordinal ... converts to ..." and lost the plot). None if no
+    time is plottable.
+
+    >>> time_range([1.75e9, 1.75e9 + 60, 1.75e9 + 120, 4e11])
+    (1749913060.0, 1750087060.0)
+    """
+    t = np.asarray(times, dtype=np.float64)
+    t = t[np.isfinite(t) & (t > _FIRST_DATE) & (t < _LAST_DATE)]
+    if not t.size:
+        return None
+    lo, mid, hi = np.percentile(t, [25, 50, 75])
+    reach = 10 * (hi - lo) + 86_400.0  # ten inter-quartile spans, at least a day
+    return float(max(mid - reach, _FIRST_DATE)), float(min(mid + reach, _LAST_DATE))
+
+
 def distribution(name: str, reference: np.ndarray, current: np.ndarray, numeric: bool) -> str:
     """Reference vs current: density histograms (numeric) or category shares (categorical)."""
     fig = _figure()
@@ -112,11 +134,23 @@ def timeline(
     ylabel: str,
     band: tuple[list[float], list[float], list[float]] | None = None,
 ) -> str:
-    """Statistic per window end for each line, its threshold dashed, degraded windows marked, onset line."""
+    """Statistic per window end for each line, its threshold dashed, degraded windows marked, onset line.
+
+    Points dated outside :func:`time_range` of all the lines' points are left out, and counted in the title.
+    """
     fig = _figure(7.0, 2.8)
     ax = fig.add_subplot()
-    ax.set_title(plot_text(title, 80), fontsize=10)
-    for i, (label, points) in enumerate(lines.items()):
+    span = time_range([p.window_end for points in lines.values() for p in points])
+
+    def inside(t: float) -> bool:
+        return span is not None and span[0] <= t <= span[1]
+
+    left_out = sum(not inside(p.window_end) for points in lines.values() for p in points)
+    if left_out:
+        title = f"{title} ({left_out} point{'s' * (left_out > 1)} dated far off left out)"
+    ax.set_title(plot_text(title, 80 + 40 * bool(left_out)), fontsize=10)
+    for i, (label, all_points) in enumerate(lines.items()):
+        points = [p for p in all_points if inside(p.window_end)]
         if not points:
             continue
         color = f"C{i % 10}"
@@ -127,8 +161,11 @@ def timeline(
         if bad:
             ax.scatter(_times([p.window_end for p in bad]), [p.statistic for p in bad], color=BAD_COLOR, zorder=3, s=18)
     if band is not None and band[0]:
-        ax.fill_between(_times(band[0]), band[1], band[2], color="C0", alpha=0.15, label="confidence interval")
-    if onset is not None:
+        keep = [i for i, t in enumerate(band[0]) if inside(t)]
+        if keep:
+            ax.fill_between(_times([band[0][i] for i in keep]), [band[1][i] for i in keep], [band[2][i] for i in keep],
+                            color="C0", alpha=0.15, label="confidence interval")
+    if onset is not None and inside(onset):
         ax.axvline(_times([onset])[0], color=BAD_COLOR, linewidth=1.2, label="onset")
     locator = AutoDateLocator()
     ax.xaxis.set_major_locator(locator)

@@ -96,3 +96,10 @@ def test_check_config_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 def test_shipped_configs_parse(name: str) -> None:
     data = yaml.safe_load((ROOT / "config" / name).read_text())
     assert data["models"]
+
+
+def test_excluded_check_kinds_are_validated_by_name(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, {"models": [model()], "http": {"exclude_check_kinds": ["quality"]}}))
+    assert config.http.exclude_check_kinds == ["quality"]
+    found = problems(tmp_path, {"models": [model()], "http": {"exclude_check_kinds": ["quality", "qualty"]}})
+    assert any(p.startswith("http.exclude_check_kinds[1]: invalid enum value 'qualty'") for p in found), found

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client import generate_latest
@@ -201,3 +203,73 @@ def test_the_check_collector_serves_what_labelled_gauges_served(evaluations: lis
            if fam.name.startswith("driftwarden_check_") and fam.name != "driftwarden_check_subjects_dropped"
            for s in fam.samples}
     assert got == want
+
+
+def _lines_by_family(text: str) -> dict[str, list[str]]:
+    """The exposition's lines grouped by family (from its # HELP line), each family's lines in order."""
+    out: dict[str, list[str]] = {}
+    family = ""
+    for line in text.splitlines():
+        if line.startswith("# HELP "):
+            family = line.split(" ")[2]
+        out.setdefault(family, []).append(line)
+    return out
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.text(max_size=8), st.sampled_from(["data_drift", "quality"]), st.text(max_size=12),
+                          st.floats(allow_nan=True, allow_infinity=True), st.booleans(),
+                          st.one_of(st.none(), st.floats(0, 1)), st.floats(0, 2e9)), max_size=30))
+def test_the_served_text_is_what_generate_latest_writes(evaluations: list[tuple[str, str, str, float, bool,
+                                                                                   float | None, float]]) -> None:
+    """``Metrics.exposition`` writes the per-check series from label text made once per check:
+    line for line what prometheus_client's ``generate_latest`` writes for the same registry (labels
+    with quotes, backslashes, newlines and any unicode; NaN, infinities, 1e+06 floats), each family whole."""
+    m = Metrics()
+    m.events.labels(topic="predictions", model="churn").inc(3)
+    for model, kind, subject, stat, bad, p, end in evaluations:
+        m.observe_findings(model, [Finding(kind, "psi", subject, stat, 0.2, bad, end, 10, p_value=p)])
+    assert _lines_by_family(m.exposition().decode()) == _lines_by_family(generate_latest(m.registry).decode())
+
+
+def test_metrics_are_served_gzip_compressed_when_asked(tmp_path: Path) -> None:
+    import gzip
+    import urllib.request
+
+    from driftwarden.daemon.http_server import HttpServer
+
+    m = Metrics()
+    for i in range(200):
+        m.observe_findings(f"model-{i}", [Finding("data_drift", "cusum", f"f{j:02d}", 0.1, 1.0, False, 1.7e9, 500)
+                                          for j in range(20)])
+    server = HttpServer("127.0.0.1", 0, m, tmp_path, lambda: {"ok": True})
+    server.start()
+    try:
+        url = "http://{}:{}/metrics".format(*server.address)
+        with urllib.request.urlopen(urllib.request.Request(url, headers={"Accept-Encoding": "gzip"})) as r:
+            assert r.headers["Content-Encoding"] == "gzip"
+            packed = r.read()
+        with urllib.request.urlopen(url) as r:
+            assert r.headers["Content-Encoding"] is None
+            plain = r.read()
+    finally:
+        server.stop()
+    assert gzip.decompress(packed) == plain == m.exposition()
+    assert len(packed) < len(plain) / 5
+
+
+def test_excluded_kinds_get_no_check_series_but_keep_their_alerts_and_gauges() -> None:
+    m = Metrics(exclude_check_kinds=["quality", "estimated_performance"])
+    lc = AlertLifecycle(for_windows=1)
+    found = [Finding("quality", "missing_rate", "age", 0.4, 0.05, True, 100.0, 500, severity="critical"),
+             Finding("data_drift", "psi", "age", 0.1, 0.2, False, 100.0, 500),
+             Finding("estimated_performance", "f1", "f1", 0.7, 0.6, False, 100.0, 500)]
+    m.observe_findings("churn", found, lc.update("churn", {}, found, now=101.0))
+    names = {series.split("{")[0] + ("" if "kind=" not in series else series.split('kind="')[1].split('"')[0])
+             for series in served(m)}
+    assert "driftwarden_check_statisticdata_drift" in names
+    assert not {"driftwarden_check_statisticquality", "driftwarden_check_statisticestimated_performance"} & names
+    assert m.registry.get_sample_value("driftwarden_alert_firing", {
+        "model": "churn", "kind": "quality", "detector": "missing_rate", "subject": "age", "severity": "critical"}) == 1.0
+    assert m.registry.get_sample_value("driftwarden_performance",
+                                       {"model": "churn", "metric": "f1", "source": "estimated"}) == 0.7

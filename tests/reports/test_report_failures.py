@@ -11,6 +11,7 @@ import pytest
 
 from driftwarden.alerts.reports import plots
 from driftwarden.alerts.reports.builder import build_report, write_report
+from driftwarden.alerts.reports.history import Point
 from driftwarden.alerts.reports.report import Report, Segment
 from driftwarden.alerts.reports.retention import purge_reports
 from driftwarden.alerts.reports.segments import wilson_interval
@@ -93,3 +94,21 @@ def test_retention_removes_a_writer_s_leftovers_but_not_a_report_in_progress(rep
     assert leftover.exists()  # a minute old: may be a report being written
     result = purge_reports(tmp_path, retention_seconds=30 * 86400, now=mtime + 3601)
     assert not leftover.exists() and result.archived == [] and files.html.is_file()
+
+
+@pytest.mark.parametrize("far_off", [4e11, -1e12, 1e15, math.nan, 3e8])
+def test_timeline_leaves_out_points_dated_far_off(far_off: float) -> None:
+    # before the fix, years past 9999 or before 1 raised "Date ordinal ... converts to ..." (CI's chaos run,
+    # hostile timestamps) and the report lost its plots; a point in 1979 stretched the axis over decades
+    points = [Point(NOW + 60 * i, 0.1 * i, 1.0, i > 5) for i in range(10)]
+    uri = plots.timeline("drift", {"age": [*points, Point(far_off, 0.5, 1.0, True)]}, NOW + 300, "statistic",
+                         band=([NOW, far_off], [0.1, 0.2], [0.3, 0.4]))
+    assert uri.startswith("data:image/png;base64,")
+    lo, hi = plots.time_range([p.window_end for p in points] + [far_off]) or (0.0, 0.0)
+    assert lo <= NOW and hi >= NOW + 540 and not lo <= far_off <= hi
+    assert hi - lo < 30 * 86_400
+
+
+def test_time_range_of_nothing_plottable_is_none() -> None:
+    assert plots.time_range([math.nan, 1e20]) is None
+    assert plots.timeline("drift", {"age": [Point(math.nan, 0.5, 1.0, True)]}, None, "statistic").startswith("data:")
