@@ -27,6 +27,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from kafka.errors import KafkaError
+
 from driftwarden.daemon.changelog import (
     Changelog,
     StateRecord,
@@ -37,6 +39,7 @@ from driftwarden.daemon.changelog import (
 from driftwarden.daemon.columns import prediction_columns
 from driftwarden.daemon.events import OutcomeEvent
 from driftwarden.daemon.join import decode_outcome, decode_prediction, encode_event
+from driftwarden.daemon.kafka_outage import is_transient
 from driftwarden.daemon.model_state import alert_share, merge_alert_share, without_model
 from driftwarden.daemon.ownership import CatchUp, Ownership, PredictionId, Resume
 from driftwarden.daemon.pipeline import Message
@@ -136,7 +139,15 @@ class KafkaState:
         if not todo:
             return set()
         started = time.monotonic()
-        states = self.changelog.read(sorted(todo))
+        try:
+            states = self.changelog.read(sorted(todo))
+        except KafkaError as exc:  # the broker went away between the assignment and its restore
+            if not is_transient(exc):
+                raise
+            self.ownership.retry(todo)
+            log.warning("state.backend kafka: reading the changelog of partitions %s failed (%s: %s); "
+                        "their restore is tried again at the next poll", sorted(todo), type(exc).__name__, exc)
+            return set()
         app = self.app
         whole = app.alerts.state()
         waiting = app.pipeline.waiting_state()

@@ -141,6 +141,11 @@ class Ownership:
             todo, self._to_restore = self._to_restore, set()
             return todo
 
+    def retry(self, partitions: Iterable[int]) -> None:
+        """Partitions whose restore failed (the broker away): the next ``take_assigned`` gives them again."""
+        with self._lock:
+            self._to_restore |= set(partitions) - self.partitions
+
     @property
     def restoring(self) -> bool:
         with self._lock:
