@@ -35,7 +35,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
-from driftwarden.daemon.checkpoint import plain_float
+from driftwarden.daemon.checkpoint import STATE_ENCODER
 from driftwarden.daemon.config import KafkaSettings
 from driftwarden.daemon.kafka_io import build_client, client_options
 
@@ -74,14 +74,13 @@ class StateRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
         return f"{_MODEL}{self.model_id}@{self.epoch}" if self.kind == "model" else f"{_MARKER}{self.epoch}"
 
 
-_encoder = msgspec.msgpack.Encoder(enc_hook=plain_float)
 _decoder = msgspec.msgpack.Decoder(StateRecord)
 
 
 def encode(record: StateRecord) -> bytes:
     """MessagePack, as the SQLite checkpoint stores a model's state (NaN and infinities kept as float64):
     ~10x faster than the JSON text (json.dumps, allow_nan) of earlier versions."""
-    return _encoder.encode(record)
+    return STATE_ENCODER.encode(record)
 
 
 def decode(value: bytes) -> StateRecord:

@@ -57,7 +57,8 @@ def plain_float(value: Any) -> Any:
     raise TypeError(f"a checkpointed state holds a {type(value).__name__}, which JSON cannot carry either")
 
 
-_encoder = msgspec.msgpack.Encoder(enc_hook=plain_float)
+# MessagePack of stored states and of the changelog's records (daemon/changelog.py)
+STATE_ENCODER = msgspec.msgpack.Encoder(enc_hook=plain_float)
 _decoder = msgspec.msgpack.Decoder()
 
 
@@ -67,7 +68,7 @@ _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"  # a zstd frame's first bytes (a MessagePack m
 
 def encode_state(state: Mapping[str, Any], compressor: zstandard.ZstdCompressor | None = None) -> bytes:
     """A model's state as stored: MessagePack (floats as float64: NaN and infinities kept), zstd-compressed."""
-    return (compressor or zstandard.ZstdCompressor(level=ZSTD_LEVEL)).compress(_encoder.encode(state))
+    return (compressor or zstandard.ZstdCompressor(level=ZSTD_LEVEL)).compress(STATE_ENCODER.encode(state))
 
 
 def decode_state(stored: bytes | str) -> dict[str, Any]:

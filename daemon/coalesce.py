@@ -105,6 +105,3 @@ class EventBuffers:
 
     def __contains__(self, model_id: object) -> bool:
         return model_id in self._models
-
-    def discard(self, model_id: str) -> None:
-        self.take(model_id)
