@@ -32,6 +32,7 @@ from river import drift
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.figures import figure
 from driftwarden.daemon.app import prepare_loop
 from driftwarden.daemon.cli import single_threaded_numerics
 from driftwarden.detectors.batch import OutcomeBatch, PredictionBatch
@@ -293,11 +294,6 @@ def run_naive(msgs: list[bytes]) -> float:
                 det.update(v)
     return time.perf_counter() - t0
 
-
-def figure(what: str, value: float, unit: str, baseline: str | None = None,
-           baseline_value: float | None = None) -> dict[str, object]:
-    """One figure for bench/run_all.py: a median, and the baseline it is compared with in the same run."""
-    return {"what": what, "value": value, "unit": unit, "baseline": baseline, "baseline_value": baseline_value}
 
 
 def throughput(repeats: int, n: int, json_path: Path | None = None) -> None:

@@ -46,6 +46,7 @@ sys.path.insert(0, str(ROOT))
 
 from kafka.admin import KafkaAdminClient, NewTopic  # noqa: E402
 
+from bench.figures import figure  # noqa: E402
 from driftwarden.daemon.app import App, prepare_loop  # noqa: E402
 from driftwarden.daemon.cli import single_threaded_numerics  # noqa: E402
 from driftwarden.daemon.config import Config, parse_config  # noqa: E402
@@ -245,11 +246,6 @@ def _median(rates: list[float]) -> float:
     done = [r for r in rates if not math.isnan(r)]
     return statistics.median(done) if done else math.nan
 
-
-def figure(what: str, value: float, unit: str, baseline: str | None = None,
-           baseline_value: float | None = None) -> dict[str, Any]:
-    """One figure for bench/run_all.py: a median, and the baseline it is compared with in the same run."""
-    return {"what": what, "value": value, "unit": unit, "baseline": baseline, "baseline_value": baseline_value}
 
 
 def main() -> int:

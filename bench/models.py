@@ -47,6 +47,8 @@ import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
+from bench.figures import figure  # noqa: E402
+
 BATCH = 5000  # messages per poll (kafka.max_poll_records' default)
 LABEL_DELAY = 2000  # an outcome comes this many events after its prediction
 MiB = 1024 * 1024
@@ -403,11 +405,6 @@ def main() -> None:
     if args.json is not None:
         write_figures(args, base, big, per_model)
 
-
-def figure(what: str, value: float, unit: str, baseline: str | None = None,
-           baseline_value: float | None = None) -> dict[str, object]:
-    """One figure for bench/run_all.py, with the baseline measured in the same run."""
-    return {"what": what, "value": value, "unit": unit, "baseline": baseline, "baseline_value": baseline_value}
 
 
 def write_figures(args: argparse.Namespace, base: dict[str, Any], big: dict[str, Any], per_model: float) -> None:

@@ -24,6 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.figures import figure  # noqa: E402
 from driftwarden.daemon.metrics import Metrics  # noqa: E402
 from driftwarden.detectors.findings import Finding  # noqa: E402
 
@@ -46,10 +47,6 @@ def filled(models: int, features: int = 20) -> Metrics:
         m.observe_findings(f"model-{i:04d}", found)
     return m
 
-
-def figure(what: str, value: float, unit: str, baseline: str, baseline_value: float) -> dict[str, object]:
-    """One figure for bench/run_all.py, with the baseline measured in the same run."""
-    return {"what": what, "value": value, "unit": unit, "baseline": baseline, "baseline_value": baseline_value}
 
 
 def cpu(fn: object) -> float:
