@@ -12,9 +12,11 @@ reads it back with the same dtypes and values. The files are not part of the
 checkpoint: a monitor clears its store when it is built, so after a restart a
 report uses the open windows, as it did when these were kept in memory.
 
-* the earlier rows of the open windows (:class:`SpilledRows`): every ``monitoring.block``
-rows a window holds go to the end of its file, read back when the window closes or is
-checkpointed (:class:`~driftwarden.detectors.window.ColumnWindow`). Only with many models
+* the rows of the open windows (:class:`SpilledRows`): the prediction and outcome windows and
+the sequential checks' block; every few dozen rows a window holds
+(:data:`~driftwarden.detectors.monitor.SPILL_ROWS`, a model's coalesced batch at once) go to the end
+of its file, read back when the window closes or is checkpointed
+(:class:`~driftwarden.detectors.window.ColumnWindow`). Only with many models
 (:data:`SPILL_ROWS_FROM`): one model's windows are cheap to hold and fastest in memory.
 
 >>> import tempfile

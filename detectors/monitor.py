@@ -59,6 +59,9 @@ from driftwarden.detectors.traffic import TrafficMonitor
 from driftwarden.detectors.window import ColumnWindow
 
 HISTORY = 50
+# with a storage, a window's rows go to it as soon as this many are in memory (a coalesced batch of
+# a model's events goes at once): ~12 KiB of 25 float64 columns at most stay in memory per window
+SPILL_ROWS = 64
 STATE_VERSION = 1
 
 
@@ -83,7 +86,8 @@ class ModelMonitor:
             self.pca = PcaDrift(matrix, s.window_size, s.multivariate.variance_explained, s.multivariate.k,
                                 s.critical_factor, names=self.numeric)
         # sequential: drift CUSUMs, the PCA CUSUM and the missing rate every ``block`` predictions
-        self.block_window = ColumnWindow(s.block) if self.sequential else None
+        self.block_window = (ColumnWindow(s.block, storage.rows("block") if storage else None, SPILL_ROWS)
+                             if self.sequential else None)
         self.quality = (QualityMonitor(spec.features, reference.features, s.quality, s.critical_factor)
                         if s.quality.enabled else None)
         self.cbpe = None
@@ -163,10 +167,10 @@ class ModelMonitor:
         self.ref_error_sd = float(ref_errors.std()) if ref_errors.size else float("nan")
         self._elevated_since: float | None = None  # time of the last change towards more errors, while it holds
         self.traffic = TrafficMonitor(s.traffic) if s.traffic.enabled else None
-        # with a storage, the open windows' earlier rows go to it every block (``monitoring.block``)
+        # with a storage, the open windows' rows go to it every SPILL_ROWS rows
         self.storage = storage
-        self.pred_window = ColumnWindow(s.window_size, storage.rows("prediction") if storage else None, s.block)
-        self.outcome_window = ColumnWindow(perf_window, storage.rows("outcome") if storage else None, s.block)
+        self.pred_window = ColumnWindow(s.window_size, storage.rows("prediction") if storage else None, SPILL_ROWS)
+        self.outcome_window = ColumnWindow(perf_window, storage.rows("outcome") if storage else None, SPILL_ROWS)
         self.history = CheckHistory(HISTORY)
         # the last evaluated windows (what a report explains): none yet, whatever the store held
         self.last_store: LastWindows = storage.last if storage is not None else InMemoryWindows()
