@@ -28,7 +28,6 @@ from typing import Any
 
 import numpy as np
 
-from driftwarden.alerts.reports import plots as P
 from driftwarden.alerts.reports.bundle import SUFFIX, versions, write_bundle
 from driftwarden.alerts.reports.history import (
     Point,
@@ -221,6 +220,9 @@ def drift_labels(series: Mapping[str, list[Point]], features: list[str]) -> tupl
 def _plots(report: Report, spec: ModelSpec, reference: OutcomeBatch, current: PredictionBatch | OutcomeBatch,
            drift_lines: dict[str, list[Point]], series: dict[str, list[Point]], perf_key: str | None,
            snapshot: Mapping[str, Any] | None, trig: list[Finding], sequential: bool = False) -> dict[str, str]:
+    # matplotlib (~40 MiB of RSS) is loaded by the first report, not by every daemon that may never write one
+    from driftwarden.alerts.reports import plots as P
+
     out: dict[str, str] = {}
     for s in report.suspects[:PLOTTED_SUSPECTS]:
         ref, cur = reference.features.get(s.feature), current.features.get(s.feature)
