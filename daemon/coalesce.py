@@ -23,7 +23,10 @@ A model's predictions wait in held form (:class:`~daemon.held.HeldPrediction`, `
 when every one of them was decoded typed for it: 394 instead of 909 bytes an event, and no
 twenty float objects each to scatter over the heap while 100,000 events wait. Once an untyped
 event joins them, all of them wait as events (the held ones made events again), so that the
-model's batch takes the contract decoder's path as a mixed batch always did.
+model's batch takes the contract decoder's path as a mixed batch always did. The same columns
+and findings; only what the join keeps of those typed events differs in form: a timestamp sent
+as RFC 3339 text comes back as its epoch seconds and a null numeric feature as NaN, so a
+checkpoint writes that prediction's ``timestamp`` as a number (restored, the same time).
 """
 
 from __future__ import annotations
