@@ -9,6 +9,7 @@ events go through their feature dicts, counting what data quality needs
 
 from __future__ import annotations
 
+import math
 import operator
 import struct
 from collections import Counter
@@ -220,6 +221,37 @@ def _columns(events: Sequence[PredictionEvent], spec: ModelSpec, typed: TypedDec
     return batch, held
 
 
+def held_predictions(events: Sequence[PredictionEvent], model: ModelEvents) -> list[HeldPrediction]:
+    """Typed events of one model in held form, as they arrive: what :func:`prediction_columns` holds of them.
+
+    The coalescing buffer (:mod:`daemon.coalesce`) keeps a model's waiting predictions this way
+    (394 instead of 909 bytes an event, one ``bytes`` instead of twenty floats); at its turn
+    :func:`held_batch` makes the same columns of them and the join takes the same objects.
+    Timestamps are epoch seconds clamped to years 1..9999 as :func:`timestamps` does, a null
+    numeric feature is NaN as in :func:`_float_matrix`: for these events ``held_batch`` of
+    this equals ``prediction_columns``' batch (``tests/daemon/test_columns.py`` checks it).
+
+    >>> from driftwarden.detectors.spec import FeatureSpec
+    >>> from driftwarden.daemon.typed_events import TypedDecoders
+    >>> spec = ModelSpec("binary", {"age": FeatureSpec("numeric"), "plan": FeatureSpec("categorical")})
+    >>> typed = TypedDecoders({"m": spec})
+    >>> msg = (b'{"model_id": "m", "prediction_id": "a", "timestamp": "2026-01-01T00:00:00Z", '
+    ...        b'"features": {"age": null, "plan": 2}, "prediction": 1}')
+    >>> events = [e for _, e in typed.decode_predictions([b"m"], [msg])[0]]
+    >>> [h] = held_predictions(events, typed.models["m"])
+    >>> h.timestamp, struct.unpack("=d", h.numeric), h.categorical
+    (1767225600.0, (nan,), (2,))
+    """
+    numeric_rows, categorical_rows = model.rows(list(map(_FEATURES, events)))
+    raw_times = list(map(_TIMESTAMP, events))
+    # decoded epoch seconds are inside years 1..9999 already (EpochSeconds); datetimes are clamped as timestamps()
+    times = raw_times if set(map(type, raw_times)) <= {float} else list(map(event_time, raw_times))
+    return list(map(model.held_type, repeat(events[0].model_id), map(_PREDICTION_ID, events), times,
+                    map(_PREDICTION, events), map(_SCORE, events), model.shared_versions(list(map(_VERSION, events))),
+                    _packed_rows(numeric_rows, len(model.numeric)),
+                    categorical_rows if model.categorical else repeat(())))
+
+
 def held_batch(held: Sequence[HeldPrediction], spec: ModelSpec) -> PredictionBatch:
     """Columns of held predictions of one model layout (the outcome side of a join).
 
@@ -269,6 +301,7 @@ def _feature_columns(numeric: Sequence[str], matrix: np.ndarray, categorical: Se
 
 _VERSION, _PREDICTION, _SCORE = (operator.attrgetter(a) for a in ("model_version", "prediction", "score"))
 _TIMESTAMP, _PREDICTION_ID = operator.attrgetter("timestamp"), operator.attrgetter("prediction_id")
+_FEATURES = operator.attrgetter("features")
 _HELD_NUMERIC = operator.attrgetter("numeric")
 _HELD_CATEGORICAL = operator.attrgetter("categorical")
 _HELD_SCALARS = operator.attrgetter("timestamp", "prediction", "score", "model_version")
@@ -306,6 +339,19 @@ def _float_matrix(rows: Sequence[tuple[Any, ...]], width: int) -> tuple[np.ndarr
         flat, size = matrix.tobytes(), 8 * width
         return matrix, [flat[i : i + size] for i in range(0, len(flat), size)]
     return np.frombuffer(b"".join(packed), dtype=np.float64).reshape(len(rows), width), packed
+
+
+def _packed_rows(rows: Sequence[tuple[float | None, ...]], width: int) -> list[bytes]:
+    """Each row's doubles as :func:`_float_matrix` packs them (None -> NaN), without the matrix.
+
+    >>> [p.hex() for p in _packed_rows([(1.0,), (None,)], 1)]
+    ['000000000000f03f', '000000000000f87f']
+    """
+    pack = _row_packer(width)
+    try:
+        return list(starmap(pack, rows))
+    except struct.error:  # a null feature value: NaN, as numpy makes of None
+        return [pack(*[math.nan if v is None else v for v in row]) if None in row else pack(*row) for row in rows]
 
 
 def _complete_rows(dicts: Sequence[dict[str, Any]], names: list[str]) -> list[tuple[Any, ...]] | None:

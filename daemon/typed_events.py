@@ -177,6 +177,11 @@ class TypedDecoders:
         counts, self._typed, self._contract = (self._typed, self._contract), 0, 0
         return counts
 
+    def model_of(self, events: Sequence[PredictionEvent]) -> ModelEvents | None:
+        """The typed model when every event is typed for the same model, else None."""
+        kinds = set(map(type, events))
+        return self._types.get(next(iter(kinds))) if len(kinds) == 1 else None
+
     def features_of(self, events: Sequence[PredictionEvent]) -> tuple[ModelEvents | None, list[Any]]:
         """The events' features, and the typed model when every event is typed for the same model.
 

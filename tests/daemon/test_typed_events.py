@@ -10,7 +10,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from driftwarden.daemon.columns import prediction_batch, prediction_columns
+from driftwarden.daemon.columns import held_batch, held_predictions, prediction_batch, prediction_columns
 from driftwarden.daemon.events import OutcomeEvent, decode_predictions, event_time
 from driftwarden.daemon.held import HeldPrediction
 from driftwarden.daemon.join import decode_prediction, encode_event
@@ -53,9 +53,12 @@ def message(draw: st.DrawFn, categorical: bool = True) -> tuple[bytes | None, by
         features["class"] = True
     event = {"model_id": "other" if deviation == "other-model" else "churn",
              "prediction_id": draw(st.text(min_size=1, max_size=6)),
-             "timestamp": draw(st.one_of(st.floats(0, 4e9), st.just("2026-11-30T05:00:00Z"))), "features": features,
-             "prediction": draw(st.sampled_from([0, 1, "1", True])),
-             "score": 1.5 if deviation == "bad-score" else draw(st.one_of(st.none(), st.floats(0, 1)))}
+             "timestamp": draw(st.one_of(st.floats(0, 4e9), st.sampled_from(
+                 ["2026-11-30T05:00:00Z", "2026-11-30T05:00:00.123456+02:00", "9999-12-31T23:00:00-05:00"]))),
+             "features": features, "prediction": draw(st.sampled_from([0, 1, "1", True])),
+             "score": 1.5 if deviation == "bad-score" else draw(st.one_of(
+                 st.none(), st.floats(0, 1), st.fixed_dictionaries({"1": st.floats(0, 1), "0": st.floats(0, 1)}))),
+             **({} if (version := draw(st.sampled_from([None, "v1", "v2"]))) is None else {"model_version": version})}
     value = enc(event)[:-3] if deviation == "broken" else enc(event)
     return (None if deviation == "no-key" else b"churn"), value
 
@@ -111,6 +114,20 @@ def _check_held(mine: list[Any], theirs: list[Any], spec: ModelSpec, typed_decod
     _same(batch, prediction_batch(theirs, spec))
     if all(typed_decoders.is_typed(e) for e in mine):
         assert all(isinstance(h, HeldPrediction) for h in held)
+        # held as they arrive (the coalescing buffer's form): the same held objects, the same columns
+        model = typed_decoders.model_of(mine)
+        assert model is not None
+        early = held_predictions(mine, model)
+        assert [msgspec.structs.astuple(h) for h in early] == [msgspec.structs.astuple(h) for h in held]
+        assert list(map(type, early)) == list(map(type, held))
+        again = held_batch(early, spec)
+        _same(again, batch)
+        for a, b in ((again.class_scores, batch.class_scores), (again.model_version, batch.model_version)):
+            assert (a is None) == (b is None)
+            if isinstance(a, dict) and isinstance(b, dict):
+                assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k], equal_nan=True) for k in a)
+            elif a is not None and b is not None:
+                assert a.tolist() == b.tolist()
     outcomes = [OutcomeEvent("churn", e.prediction_id, 1e9, 1) for e in theirs]
     joined = outcome_batch(list(zip(held, outcomes, strict=True)), spec, typed_decoders)
     expected = outcome_batch(list(zip(theirs, outcomes, strict=True)), spec)
