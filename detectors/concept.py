@@ -92,10 +92,13 @@ class ConceptDriftDetector:
         self.replay_limit = replay_limit
         self._detector = make_river_detector(detector, self.params)
         # the values since the last detection (at most replay_limit), replayed into a fresh detector
-        # when trimmed or restored: an array (bytes while every value is 0..255, as 0/1 errors are,
-        # float32 while every value is exact in it), not a list of Python floats (32 bytes a value:
-        # 1.6 MB a model at the limit; float32: 200 KB; bytes: 50 KB)
+        # when trimmed or restored: an array in the narrowest form that holds them exactly (bits while
+        # every value is 0 or 1, as a classifier's errors are; then bytes while 0..255; then float32),
+        # not a list of Python floats (32 bytes a value: 1.6 MB a model at the limit; float32: 200 KB;
+        # bytes: 50 KB; bits: 6 KB, claimed whole with the first value, so a model's memory does
+        # not creep up over its first 50,000 outcomes)
         self._buffer = _EMPTY
+        self._kind = "bits"  # of the buffer: "bits" (packed, 8 values a byte) or a numpy dtype's name
         self._n = 0
         self.n_seen = 0
         self.last_change: int | None = None
@@ -121,13 +124,14 @@ class ConceptDriftDetector:
                 self.n_seen += len(chunk)
                 pos += len(chunk)
                 if self._n >= self.replay_limit:
-                    last = self._buffer[self._n - self.replay_limit // 2 : self._n].copy()
-                    self._buffer, self._n = last, last.size
-                    self._detector = self._replay(self._kept().tolist())
+                    last = self._kept()[self._n - self.replay_limit // 2 :]
+                    self._n = 0
+                    self._keep(last)
+                    self._detector = self._replay(last.tolist())
                 continue
             i = self.n_seen + hit
             self.n_seen, pos = i + 1, pos + hit + 1
-            self._buffer, self._n = _EMPTY, 0  # river resets the detector on its next update
+            self._n = 0  # the buffer is kept for the next values; river resets the detector on its next update
             self.raw_detections += 1
             if self.last_change is None or i - self.last_change >= self.refractory:
                 reported.append(i)
@@ -137,24 +141,49 @@ class ConceptDriftDetector:
         return reported
 
     def _keep(self, values: np.ndarray) -> None:
-        """Append float64 ``values`` to the buffer (grown by doubling, widened to float64 when needed)."""
+        """Append float64 ``values`` to the buffer (widened, bits -> uint8 -> float32 -> float64, as they need)."""
+        if not values.size:
+            return
+        kind = self._kind if self._n else "bits"
+        if kind == "bits" and not bool(np.all((values == 0) | (values == 1))):
+            kind = "uint8"
+        if kind == "uint8" and not bool(np.all((values >= 0) & (values <= 255) & (values == np.floor(values)))):
+            kind = "float32"
+        if kind == "float32" and not np.array_equal(values.astype(np.float32).astype(np.float64), values):
+            kind = "float64"
+        if kind != self._kind:  # the values so far again, in the wider form
+            kept = self._kept() if self._n else values[:0]
+            self._kind, self._buffer, self._n = kind, _EMPTY, 0
+            self._append(kept)
+        self._append(values)
+
+    def _append(self, values: np.ndarray) -> None:
         if not values.size:
             return
         end = self._n + values.size
-        dtype: np.dtype[Any] = self._buffer.dtype if self._n else np.dtype(np.uint8)
-        if dtype == np.uint8 and not bool(np.all((values >= 0) & (values <= 255) & (values == np.floor(values)))):
-            dtype = np.dtype(np.float32)  # widened as the values need
-        if dtype == np.float32 and not np.array_equal(values.astype(np.float32).astype(np.float64), values):
-            dtype = np.dtype(np.float64)
-        if end > self._buffer.size or dtype != self._buffer.dtype:
-            grown = np.empty(max(end, min(self.replay_limit, max(2 * self._buffer.size, 64))), dtype=dtype)
-            grown[: self._n] = self._buffer[: self._n]
-            self._buffer = grown
-        self._buffer[self._n : end] = values
+        if self._kind == "bits":
+            if (end + 7) // 8 > self._buffer.size:  # the whole limit's bytes at once (6 KB at 50,000)
+                grown = np.zeros(max((end + 7) // 8, (self.replay_limit + 7) // 8), dtype=np.uint8)
+                grown[: self._buffer.size] = self._buffer
+                self._buffer = grown
+            first = self._n // 8  # the last byte may hold some bits already: packed again with the new ones
+            head = np.unpackbits(self._buffer[first : first + 1], count=self._n % 8)
+            packed = np.packbits(np.concatenate([head, values.astype(np.uint8)]))
+            self._buffer[first : first + packed.size] = packed
+        else:
+            if end > self._buffer.size:
+                grown = np.empty(max(end, min(self.replay_limit, max(2 * self._buffer.size, 64))), dtype=self._kind)
+                grown[: self._n] = self._buffer[: self._n]
+                self._buffer = grown
+            self._buffer[self._n : end] = values
         self._n = end
 
     def _kept(self) -> np.ndarray:
         """The buffered values as float64 (exactly the values fed)."""
+        if not self._n:
+            return np.empty(0)
+        if self._kind == "bits":
+            return np.unpackbits(self._buffer, count=self._n).astype(np.float64)
         return self._buffer[: self._n].astype(np.float64)
 
     def _replay(self, values: list[float]) -> Any:

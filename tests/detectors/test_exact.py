@@ -219,13 +219,29 @@ def test_buffer_trims_and_batch_splits_match_river_one_value_at_a_time(name: str
         got += det.update(part)
     assert got == expected
     if errors == "binary":
-        assert det._buffer.dtype == np.uint8  # a byte a 0/1 error (float32: 4)
+        assert det._kind == "bits" and det._buffer.nbytes == (600 + 7) // 8  # a bit a 0/1 error (bytes: 8)
     fresh = ConceptDriftDetector.from_state(ConceptDriftDetector(name, replay_limit=600).state())  # nothing kept
     assert fresh.buffered == 0 and fresh.update(stream[:10]) == []
     det = ConceptDriftDetector(name, refractory=0, replay_limit=600)
     first = det.update(stream[:2500])
     twin = ConceptDriftDetector.from_state(json.loads(json.dumps(det.state())))
     assert first + twin.update(stream[2500:]) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(chunks=st.lists(st.lists(st.one_of(st.sampled_from([0.0, 1.0]), st.integers(0, 300).map(float),
+                                          st.floats(-1e6, 1e6, allow_nan=False, width=32),
+                                          st.floats(-1e6, 1e6, allow_nan=False)), max_size=40), max_size=8))
+def test_the_replay_buffer_gives_back_exactly_the_values_kept(chunks: list[list[float]]) -> None:
+    """The replay buffer in any of its forms (bits, bytes, float32, float64, widened on the way)
+    gives back the values appended, in order, bit for bit; 0/1 values take a bit each."""
+    det = ConceptDriftDetector("adwin", replay_limit=10_000)
+    for chunk in chunks:
+        det._keep(np.asarray(chunk, dtype=np.float64))
+    everything = [v for c in chunks for v in c]
+    assert det._kept().tolist() == everything and det.buffered == len(everything)
+    if everything and set(everything) <= {0.0, 1.0}:
+        assert det._kind == "bits" and det._buffer.nbytes == 10_000 // 8
 
 
 @settings(max_examples=60, deadline=None)
