@@ -39,25 +39,43 @@ def _shown(values: np.ndarray) -> list[float]:
     return [float(f"{v:.7g}") for v in values.tolist()]
 
 
+GROW = 16  # checks the rows grow by when a new one appears (a model has ~110)
+
+
 class CheckHistory:
-    """Per check key, its last ``maxlen`` evaluations in order (oldest first)."""
+    """Per check key, its last ``maxlen`` evaluations in order (oldest first).
+
+    One array holds every check's ring (a row of ``maxlen`` evaluations a check) and one its
+    counts: not an array and an int object a check, whose ~110 headers and small blocks a
+    model were ~20 KB more, scattered over the heap between the events' short-lived ones.
+    """
 
     def __init__(self, maxlen: int) -> None:
         self.maxlen = maxlen
-        self._rows: dict[str, np.ndarray] = {}  # key -> maxlen rows of ROW
-        self._count: dict[str, int] = {}  # evaluations appended (the ring's next row is count % maxlen)
+        self._index: dict[str, int] = {}  # key -> its row in _rings and _counts, in the order keys appeared
+        self._rings = np.empty((0, maxlen), dtype=ROW)
+        self._counts = np.zeros(0, dtype=np.int64)  # evaluations appended (the ring's next slot is count % maxlen)
 
     def __len__(self) -> int:
-        return len(self._rows)
+        return len(self._index)
+
+    def _row(self, key: str) -> int:
+        i = self._index.get(key)
+        if i is None:
+            i = self._index[key] = len(self._index)
+            if i == len(self._rings):  # room for GROW more checks
+                rings = np.empty((i + GROW, self.maxlen), dtype=ROW)
+                rings[:i] = self._rings
+                counts = np.zeros(i + GROW, dtype=np.int64)
+                counts[:i] = self._counts
+                self._rings, self._counts = rings, counts
+        return i
 
     def append(self, key: str, window_end: float, statistic: float, threshold: float, degraded: bool) -> None:
-        rows = self._rows.get(key)
-        if rows is None:
-            rows = self._rows[key] = np.empty(self.maxlen, dtype=ROW)
-            self._count[key] = 0
-        n = self._count[key]
-        rows[n % self.maxlen] = (window_end, _narrow(statistic), _narrow(threshold), degraded)
-        self._count[key] = n + 1
+        i = self._row(key)
+        n = int(self._counts[i])
+        self._rings[i, n % self.maxlen] = (window_end, _narrow(statistic), _narrow(threshold), degraded)
+        self._counts[i] = n + 1
 
     def rows(self, key: str) -> list[list[Any]]:
         """The evaluations of ``key``, oldest first, as [window_end, statistic, threshold, degraded]."""
@@ -67,7 +85,7 @@ class CheckHistory:
 
     def entries(self) -> dict[str, list[list[Any]]]:
         """Every check's evaluations (JSON-safe, NaN aside): what reports show (and earlier checkpoints held)."""
-        return {k: self.rows(k) for k in self._rows}
+        return {k: self.rows(k) for k in self._index}
 
     def state(self) -> dict[str, Any]:
         """The rows as stored (exact: float32 statistics as float32), every check's oldest first, in one
@@ -78,39 +96,45 @@ class CheckHistory:
         >>> g = CheckHistory(2); g.load(h.state()); g.entries() == h.entries()
         True
         """
-        keys = list(self._rows)
+        keys = list(self._index)
         counts: list[int] = []
         parts: list[bytes] = []
         for k in keys:  # the rings' bytes in order (np.roll and np.concatenate of records cost ~20 us a check)
-            n, ring = self._count[k], self._rows[k]
+            i = self._index[k]
+            n, ring = int(self._counts[i]), self._rings[i]
             cut = n % self.maxlen if n > self.maxlen else 0
             parts += (ring[cut : min(n, self.maxlen)].tobytes(), ring[:cut].tobytes())
             counts.append(min(n, self.maxlen))
         return {"keys": keys, "counts": counts, "rows": base64.b64encode(b"".join(parts)).decode()}
 
     def _ordered(self, key: str) -> np.ndarray:
-        n, ring = self._count[key], self._rows[key]
+        i = self._index[key]
+        n, ring = int(self._counts[i]), self._rings[i]
         if n > self.maxlen:
             ring = np.roll(ring, -(n % self.maxlen))
         return ring[: min(n, self.maxlen)]
 
     def load(self, state: dict[str, Any]) -> None:
         """From :meth:`state`, or from :meth:`entries` (what checkpoints of earlier versions hold)."""
-        self._rows.clear()
-        self._count.clear()
+        self._index = {}
+        self._rings = np.empty((0, self.maxlen), dtype=ROW)
+        self._counts = np.zeros(0, dtype=np.int64)
         if set(state) == {"keys", "counts", "rows"} and isinstance(state["rows"], str):
             data = np.frombuffer(base64.b64decode(state["rows"]), dtype=ROW)
+            keys = state["keys"]
+            self._rings = np.empty((-(-len(keys) // GROW) * GROW, self.maxlen), dtype=ROW)
+            self._counts = np.zeros(len(self._rings), dtype=np.int64)
             start = 0
-            for key, count in zip(state["keys"], state["counts"], strict=True):
+            for i, (key, count) in enumerate(zip(keys, state["counts"], strict=True)):
                 rows = data[start + max(0, count - self.maxlen) : start + count]
                 start += count
-                ring = self._rows[key] = np.empty(self.maxlen, dtype=ROW)
-                ring[: len(rows)] = rows
-                self._count[key] = len(rows)
+                self._index[key] = i
+                self._rings[i, : len(rows)] = rows
+                self._counts[i] = len(rows)
             return
         for key, entries in state.items():
             for window_end, statistic, threshold, degraded in entries[-self.maxlen :]:
                 self.append(key, window_end, statistic, threshold, bool(degraded))
 
     def nbytes(self) -> int:
-        return sum(r.nbytes for r in self._rows.values())
+        return self._rings.nbytes + self._counts.nbytes

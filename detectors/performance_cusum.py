@@ -84,6 +84,34 @@ class _Named:
     zero_at: int = 0  # outcome index (all outcomes) after which this CUSUM last left 0
 
 
+class Recent:
+    """The last :data:`KEEP` rows of some columns, in arrays of that length claimed (and written)
+    at construction: a model's memory does not creep up over its first KEEP outcomes, and no
+    array is allocated per batch to hold them.
+
+    >>> r = Recent({"x": np.float64}, keep=3)
+    >>> r.keep({"x": np.arange(5.0)}); r.columns()["x"]
+    array([2., 3., 4.])
+    """
+
+    def __init__(self, dtypes: dict[str, Any], keep: int = KEEP) -> None:
+        self._cols = {k: np.zeros(keep, dtype=d) for k, d in dtypes.items()}
+        for v in self._cols.values():
+            v.fill(0)  # calloc'd pages fresh from the system stay unmapped until written: written now
+        self.n = 0
+
+    def columns(self) -> dict[str, np.ndarray]:
+        """The rows kept, oldest first (views: read them before the next :meth:`keep`)."""
+        return {k: v[: self.n] for k, v in self._cols.items()}
+
+    def keep(self, cols: dict[str, np.ndarray]) -> None:
+        """Keep the last rows of ``cols`` (every column as long; the rows kept so far lead them, if wanted)."""
+        for k, v in self._cols.items():
+            tail = cols[k][-v.size :]
+            v[: tail.size] = tail
+            self.n = tail.size
+
+
 def errors_of(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
     """1.0 where the label differs from the prediction (compared as text), else 0.0."""
     if y_true.dtype.kind == "O" and y_pred.dtype.kind == "O":  # labels already text (see batch.py)
@@ -122,9 +150,8 @@ class SequentialAccuracy:
         self.seen = 0
         self.named: dict[str, Any] | None = None  # the segment blamed in the current alarm, and its test
         # the last KEEP outcomes: errors (0/1, a byte each), their predictions' times, segment codes
-        self._errors = np.empty(0, dtype=np.uint8)
-        self._times = np.empty(0)
-        self._codes: dict[str, np.ndarray] = {c: np.empty(0, dtype=np.int64) for c in self.baseline.columns}
+        self._recent = Recent({"errors": np.uint8, "times": np.float64, **{c: np.int64 for c in self.baseline.columns}})
+        self._code_columns = set(self.baseline.columns)
 
     def observe(self, y_true: np.ndarray, y_pred: np.ndarray, features: dict[str, np.ndarray],
                 t: np.ndarray, prediction_t: np.ndarray | None = None) -> list[Finding]:
@@ -157,11 +184,12 @@ class SequentialAccuracy:
             if path.size and (path <= 0.0).any():
                 c.zero_at = int(base + rows[int(last_zero[-1])] + 1)
             at_ends.append((s_end, zero_end))
-        keep = {"errors": np.concatenate([self._errors, err]),
-                "times": np.concatenate([self._times, np.asarray(t if prediction_t is None else prediction_t,
-                                                                 dtype=np.float64)]),
+        recent = self._recent.columns()
+        keep = {"errors": np.concatenate([recent["errors"], err]),
+                "times": np.concatenate([recent["times"], np.asarray(t if prediction_t is None else prediction_t,
+                                                                     dtype=np.float64)]),
                 "ends": np.asarray(t, dtype=np.float64),
-                **{k: np.concatenate([v, codes.get(k, np.full(n, -1))]) for k, v in self._codes.items()}}
+                **{k: np.concatenate([recent[k], codes.get(k, np.full(n, -1))]) for k in self._code_columns}}
         offset = keep["errors"].size - n  # where this batch starts in ``keep``
         out = []
         outcome_t = keep.pop("ends")
@@ -169,9 +197,7 @@ class SequentialAccuracy:
             state = [(float(s_end[i]), int(zero_end[i])) for s_end, zero_end in at_ends]
             out.append(self._verdict(base + end, state, keep, offset + end, float(outcome_t[end - 1])))
         self.seen += n
-        # copies: a view would keep the whole concatenation (KEEP + this batch) alive
-        self._errors, self._times = keep["errors"][-KEEP:].astype(np.uint8), keep["times"][-KEEP:].copy()
-        self._codes = {k: keep[k][-KEEP:] for k in self._codes}
+        self._recent.keep(keep)
         return out
 
     def _verdict(self, seen: int, state: list[tuple[float, int]], keep: dict[str, np.ndarray], stop: int,
@@ -197,7 +223,7 @@ class SequentialAccuracy:
         severity = "warning"
         if degraded:
             if self.named is None:  # tested until a segment is blamed; then its numbers stay those
-                codes = {k: v for k, v in view.items() if k in self._codes}
+                codes = {k: v for k, v in view.items() if k in self._code_columns}
                 blamed = [t for t in self.baseline.tests(codes, 1.0 - recent, self.alpha) if t.blamed(self.alpha)]
                 if blamed:
                     t = blamed[0]
@@ -231,15 +257,18 @@ class SequentialAccuracy:
                 f"(n={d['segment_n']}, Holm p={d['segment_p_holm']:.2g})")
 
     def state(self) -> dict[str, Any]:
-        return {"seen": self.seen, "named": self.named, "errors": self._errors.tolist(), "times": self._times.tolist(),
-                "codes": {k: v.tolist() for k, v in self._codes.items()},
+        recent = self._recent.columns()
+        return {"seen": self.seen, "named": self.named, "errors": recent["errors"].tolist(),
+                "times": recent["times"].tolist(), "codes": {k: recent[k].tolist() for k in self._code_columns},
                 "cusums": {c.name: {**c.cusum.state(), "since": c.zero_at} for c in self.cusums}}
 
     def load_state(self, state: dict[str, Any]) -> None:
         self.seen, self.named = int(state["seen"]), state["named"]
-        self._errors = np.asarray(state["errors"], dtype=np.float64).astype(np.uint8)
-        self._times = np.asarray(state["times"], dtype=np.float64)
-        self._codes = {k: np.asarray(state["codes"].get(k, []), dtype=np.int64) for k in self._codes}
+        errors = np.asarray(state["errors"], dtype=np.float64)
+        self._recent.n = 0
+        self._recent.keep({"errors": errors, "times": np.asarray(state["times"], dtype=np.float64),
+                           **{k: np.asarray(state["codes"].get(k, np.full(errors.size, -1)), dtype=np.int64)
+                              for k in self._code_columns}})
         for c in self.cusums:
             if c.name in state["cusums"]:
                 c.cusum.load_state(state["cusums"][c.name])

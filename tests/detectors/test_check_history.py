@@ -10,7 +10,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from driftwarden.detectors.check_history import CheckHistory
+from driftwarden.detectors.check_history import GROW, CheckHistory
 
 evaluation = st.tuples(st.sampled_from(["a/x/1", "b/y/2", "c/z/3"]), st.floats(0, 2e9),
                        st.floats(allow_nan=False, allow_infinity=False, width=64), st.floats(-1e3, 1e3), st.booleans())
@@ -51,4 +51,15 @@ def test_statistics_keep_7_digits_and_event_times_all_of_theirs() -> None:
     h = CheckHistory(3)
     h.append("k", 1_764_720_000.123456, 0.123456789, 1e300, True)
     assert h.entries()["k"] == [[1_764_720_000.123456, 0.1234568, float("inf"), True]]
-    assert h.nbytes() == 3 * 17
+    assert h.nbytes() == GROW * (3 * 17 + 8)  # 17 bytes an evaluation, 8 a count; room for GROW checks
+
+
+def test_checks_share_one_array_grown_by_GROW_checks() -> None:
+    """A new check takes the next row of the one array; the array grows by GROW rows, the earlier rows kept."""
+    h = CheckHistory(2)
+    for i in range(GROW + 1):
+        for end in range(3):
+            h.append(f"k{i}", float(end), float(i), 1.0, end == 2)
+    assert h.nbytes() == 2 * GROW * (2 * 17 + 8)
+    assert h.entries()["k0"] == [[1.0, 0.0, 1.0, False], [2.0, 0.0, 1.0, True]]
+    assert h.entries()[f"k{GROW}"] == [[1.0, float(GROW), 1.0, False], [2.0, float(GROW), 1.0, True]]

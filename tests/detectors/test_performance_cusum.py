@@ -180,16 +180,21 @@ def test_state_round_trip_gives_the_same_next_verdicts() -> None:
 
 
 def test_the_recent_outcomes_are_a_byte_an_error_and_hold_no_batch_alive() -> None:
-    """The last KEEP outcomes that name a segment: 0/1 errors as bytes (float64: 40 KB a model), and
-    copies, not views of the batch they came with; a checkpoint round trip gives the same verdicts."""
+    """The last KEEP outcomes that name a segment: 0/1 errors as bytes (float64: 40 KB a model), in
+    arrays claimed at construction (not views of the batch they came with, not grown as outcomes
+    come); a checkpoint round trip gives the same verdicts."""
     from driftwarden.detectors.performance_cusum import KEEP
 
     rng = np.random.default_rng(5)
     seq = SequentialAccuracy(SPEC, *REF, PerformanceSettings())
+    claimed = {k: v.base for k, v in seq._recent.columns().items()}
+    assert all(v.size == KEEP and v.base is None for v in claimed.values())
     yt, yp, feats = _rows(rng, 3 * KEEP, pro_error=0.4)
     seq.observe(yt, yp, feats, np.arange(3.0 * KEEP))
-    assert seq._errors.dtype == np.uint8 and seq._errors.size == KEEP and seq._errors.base is None
-    assert seq._times.base is None
+    kept = seq._recent.columns()
+    assert kept["errors"].dtype == np.uint8 and kept["errors"].size == KEEP
+    assert all(v.base is claimed[k] for k, v in kept.items())  # the same arrays as at construction
+    assert kept["times"].tolist() == np.arange(2.0 * KEEP, 3.0 * KEEP).tolist()
     twin = SequentialAccuracy(SPEC, *REF, PerformanceSettings())
     twin.load_state(seq.state())
     yt, yp, feats = _rows(rng, 2000, pro_error=0.4)
