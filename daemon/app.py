@@ -259,6 +259,9 @@ class App:
                 log.debug("checkpoint deferred: %s", exc)
                 return
         started = self.clock()
+        # the join's delta since the last checkpoint, taken in both backends (with the kafka backend the
+        # predictions topic holds the waiting events: the delta is dropped, not left to grow)
+        join_changes = self.join.take_changes()
         if self.kafka_state is not None:
             self.kafka_state.save()  # 2a. the changed models' state to the changelog, flushed
         self.checkpoint.commit(  # 2. state + offsets, one transaction
@@ -266,7 +269,7 @@ class App:
             # only models that saw events since the last checkpoint: a model's state is ~1 MB
             ((m, self.models[m].monitor.state()) for m in self.pipeline.take_touched())
             if self.kafka_state is None else self.kafka_state.take_written(),
-            self.join.take_changes() if self.kafka_state is None else JoinChanges(),  # the predictions topic holds them
+            join_changes if self.kafka_state is None else JoinChanges(),
             {
                 "alerts": self.alerts.state(),
                 "clocks": {m: r.clock.state() for m, r in self.models.items()},

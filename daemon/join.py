@@ -44,10 +44,40 @@ class JoinCounters:
 
 @dataclass
 class JoinChanges:
-    """What changed since the last checkpoint: rows to upsert, keys to delete."""
+    """What changed since the last checkpoint: rows to upsert, keys to delete.
+
+    An event that came and went between two checkpoints leaves nothing: neither a row to
+    write nor a key to delete (most predictions are joined within a checkpoint interval;
+    their keys, kept until the checkpoint, were ~2 small objects an event churning the heap,
+    and a DELETE each of a row never written). ``fresh`` holds, per table, the keys of rows
+    added since the last checkpoint that no earlier checkpoint holds.
+    """
 
     predictions: dict[Key, Held | None] = field(default_factory=dict)
     outcomes: dict[Key, OutcomeEvent | None] = field(default_factory=dict)
+    fresh_predictions: set[Key] = field(default_factory=set)
+    fresh_outcomes: set[Key] = field(default_factory=set)
+
+    def _table(self, table: str) -> tuple[dict[Key, Any], set[Key]]:
+        if table == "predictions":
+            return self.predictions, self.fresh_predictions
+        return self.outcomes, self.fresh_outcomes
+
+    def upsert(self, table: str, key: Key, event: Any, existed: bool) -> None:
+        """``event`` stored under ``key`` (``existed``: it replaced one)."""
+        rows, fresh = self._table(table)
+        if not existed and key not in rows:  # neither stored nor deleted since the last checkpoint: not in it
+            fresh.add(key)
+        rows[key] = event
+
+    def delete(self, table: str, key: Key) -> None:
+        """The row of ``key`` gone: forgotten if no checkpoint holds it, else a key to delete."""
+        rows, fresh = self._table(table)
+        if key in fresh:
+            fresh.discard(key)
+            del rows[key]
+        else:
+            rows[key] = None
 
 
 class OutcomeJoin:
@@ -103,13 +133,14 @@ class OutcomeJoin:
             early = early_store.pop(pid, None) if early_store and pid not in queue else None
             if early is not None:  # an outcome that stopped waiting in order: paired as it comes
                 matched_early += 1
-                self._changes.outcomes[(model_id, pid)] = None
+                self._changes.delete("outcomes", (model_id, pid))
                 pairs.append((event, early))
                 continue
-            if waiting.pop(pid, None) is not None:
+            existed = waiting.pop(pid, None) is not None
+            if existed:
                 self.counters.duplicate_predictions += 1  # the newest prediction wins
             waiting[pid] = event
-            self._changes.predictions[(model_id, pid)] = event
+            self._changes.upsert("predictions", (model_id, pid), event, existed)
         self._n_predictions += len(waiting) - before
         self._n_outcomes -= matched_early
         self.counters.matched += len(pairs)
@@ -138,12 +169,12 @@ class OutcomeJoin:
             if not queue:
                 prediction = waiting.pop(pid, None) if waiting else None
                 if prediction is not None:
-                    self._changes.predictions[(model_id, pid)] = None
+                    self._changes.delete("predictions", (model_id, pid))
                     pairs.append((prediction, event))
                     continue
-            early_store.pop(pid, None)
+            existed = early_store.pop(pid, None) is not None
             early_store[pid] = event
-            self._changes.outcomes[(model_id, pid)] = event
+            self._changes.upsert("outcomes", (model_id, pid), event, existed)
             queue.pop(pid, None)
             if future_after is not None and event_time(event.timestamp) > future_after and pid not in waiting:
                 continue  # waits as a plain early outcome
@@ -178,8 +209,8 @@ class OutcomeJoin:
             prediction = waiting.pop(pid, None)
             if prediction is not None:
                 del queue[pid], early[pid]
-                self._changes.predictions[(model_id, pid)] = None
-                self._changes.outcomes[(model_id, pid)] = None
+                self._changes.delete("predictions", (model_id, pid))
+                self._changes.delete("outcomes", (model_id, pid))
                 pairs.append((prediction, event))
                 continue
             if force or (release_before is not None and release_before >= event_time(event.timestamp)):
@@ -208,7 +239,7 @@ class OutcomeJoin:
         if waiting:
             for pid in _expired_keys(waiting, horizon):
                 del waiting[pid]
-                self._changes.predictions[(model_id, pid)] = None
+                self._changes.delete("predictions", (model_id, pid))
                 expired += 1
             self._n_predictions -= expired
             self.counters.expired_predictions += expired
@@ -217,14 +248,14 @@ class OutcomeJoin:
             gone = _expired_keys(early, horizon)
             for pid in gone:
                 del early[pid]
-                self._changes.outcomes[(model_id, pid)] = None
+                self._changes.delete("outcomes", (model_id, pid))
             self._n_outcomes -= len(gone)
             self.counters.expired_outcomes += len(gone)
         return expired
 
     def _evict(self) -> None:
-        gone = _evict(self._predictions, self._n_predictions - self.max_pending, self._changes.predictions)
-        gone_early = _evict(self._outcomes, self._n_outcomes - self.max_pending, self._changes.outcomes)
+        gone = _evict(self._predictions, self._n_predictions - self.max_pending, self._changes, "predictions")
+        gone_early = _evict(self._outcomes, self._n_outcomes - self.max_pending, self._changes, "outcomes")
         self._n_predictions -= gone
         self._n_outcomes -= gone_early
         self.counters.evicted += gone + gone_early
@@ -302,14 +333,14 @@ class OutcomeJoin:
         self._changes = JoinChanges()
 
 
-def _evict(stores: dict[str, dict[str, Any]], excess: int, changes: dict[Key, Any]) -> int:
+def _evict(stores: dict[str, dict[str, Any]], excess: int, changes: JoinChanges, table: str) -> int:
     """Drop ``excess`` entries, oldest first from the model holding the most; how many went."""
     gone = 0
     while excess > gone:  # one scan per largest model, not per evicted event
         model_id, store = max(stores.items(), key=lambda kv: len(kv[1]))
         for pid in list(itertools.islice(store, excess - gone)):
             del store[pid]
-            changes[(model_id, pid)] = None
+            changes.delete(table, (model_id, pid))
             gone += 1
     return gone
 

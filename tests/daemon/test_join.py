@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from driftwarden.daemon.events import OutcomeEvent, PredictionEvent
 from driftwarden.daemon.join import OutcomeJoin
 
@@ -32,12 +35,23 @@ def test_ttl_expires_old_predictions_per_model() -> None:
 
 def test_max_pending_evicts_oldest_and_changes_are_recorded() -> None:
     join = OutcomeJoin(ttl=1000, max_pending=2)
-    join.add_predictions("m", [p("a", 0), p("b", 1), p("c", 2)])
+    join.add_predictions("m", [p("a", 0), p("b", 1)])
+    assert set(join.take_changes().predictions) == {("m", "a"), ("m", "b")}  # checkpointed
+    join.add_predictions("m", [p("c", 2)])
     assert join.counters.evicted == 1
     changes = join.take_changes()
-    assert changes.predictions[("m", "a")] is None
+    assert changes.predictions[("m", "a")] is None  # a checkpoint holds it: deleted
     assert changes.predictions[("m", "c")] is not None
     assert join.take_changes().predictions == {}
+
+
+def test_an_event_that_came_and_went_between_two_checkpoints_leaves_no_change() -> None:
+    join = OutcomeJoin(ttl=1000, max_pending=10)
+    join.add_predictions("m", [p("a", 0), p("b", 1)])
+    join.add_outcomes("m", [o("a", 2), o("z", 3)])  # "z" waits for its prediction
+    join.add_predictions("m", [p("z", 2.5)])
+    changes = join.take_changes()
+    assert changes.predictions == {("m", "b"): p("b", 1)} and changes.outcomes == {}
 
 
 def test_duplicate_prediction_keeps_newest() -> None:
@@ -64,7 +78,7 @@ def test_the_bound_evicts_from_the_model_holding_the_most() -> None:
     join.add_predictions("m", [p("a", 1), p("b", 2), p("c", 3), p("d", 4)])
     assert join.pending_count == 4 and join.pending_of("n") == 1
     changes = join.take_changes().predictions
-    assert changes[("m", "a")] is None and changes[("n", "z")] is not None
+    assert ("m", "a") not in changes and changes[("n", "z")] is not None  # "a" came and went: no change
 
 
 def test_a_future_dated_outcome_without_its_prediction_holds_no_one() -> None:
@@ -77,3 +91,30 @@ def test_a_future_dated_outcome_without_its_prediction_holds_no_one() -> None:
     pairs = join.add_outcomes("m", [o("b", 5)], release_before=1.0, future_after=10_000.0)
     assert [x.prediction_id for x, _ in pairs] == ["b"] and join.waiting_in_order("m") == 0
     assert join.early_outcome_count == 1  # it still waits for its prediction, as an early outcome
+
+
+@settings(max_examples=300, deadline=None)
+@given(ops=st.lists(st.tuples(st.sampled_from(["predict", "outcome", "expire", "checkpoint"]),
+                              st.sampled_from("abcde"), st.integers(0, 40)), max_size=60))
+def test_the_changes_applied_to_the_checkpoint_give_the_join_as_it_is(ops: list[tuple[str, str, int]]) -> None:
+    """Whatever happens between checkpoints (duplicates, early outcomes, matches, expiry, eviction),
+    the rows the checkpoint holds after applying each delta are the events the join holds."""
+    join = OutcomeJoin(ttl=15, max_pending=3)
+    stored: dict[str, dict[tuple[str, str], object]] = {"predictions": {}, "outcomes": {}}
+    for op, pid, t in ops:
+        if op == "predict":
+            join.add_predictions("m", [p(pid, t)], release_before=t)
+        elif op == "outcome":
+            join.add_outcomes("m", [o(pid, t)], release_before=t)
+        elif op == "expire":
+            join.expire("m", now=t)
+        else:
+            changes = join.take_changes()
+            for table, rows in (("predictions", changes.predictions), ("outcomes", changes.outcomes)):
+                for key, event in rows.items():
+                    if event is None:
+                        stored[table].pop(key, None)
+                    else:
+                        stored[table][key] = event
+            assert stored["predictions"] == {("m", k): v for k, v in join._predictions.get("m", {}).items()}
+            assert stored["outcomes"] == {("m", k): v for k, v in join._outcomes.get("m", {}).items()}
