@@ -69,7 +69,7 @@ def make_river_detector(name: str, params: dict[str, Any]) -> Any:
     return cls(**params)
 
 
-_EMPTY = np.empty(0, dtype=np.float32)
+_EMPTY: np.ndarray[Any, Any] = np.empty(0, dtype=np.uint8)
 _EMPTY.flags.writeable = False
 
 
@@ -97,7 +97,7 @@ class ConceptDriftDetector:
         # not a list of Python floats (32 bytes a value: 1.6 MB a model at the limit; float32: 200 KB;
         # bytes: 50 KB; bits: 6 KB, claimed whole with the first value, so a model's memory does
         # not creep up over its first 50,000 outcomes)
-        self._buffer = _EMPTY
+        self._buffer: np.ndarray[Any, Any] = _EMPTY
         self._kind = "bits"  # of the buffer: "bits" (packed, 8 values a byte) or a numpy dtype's name
         self._n = 0
         self.n_seen = 0
