@@ -50,19 +50,11 @@ class CheckHistory:
     model were ~20 KB more, scattered over the heap between the events' short-lived ones.
     """
 
-    def __init__(self, maxlen: int, reserve: int = 0) -> None:
-        """``reserve``: checks to claim room for now (written, so resident from the start), not as they appear."""
+    def __init__(self, maxlen: int) -> None:
         self.maxlen = maxlen
-        self.reserve = reserve
         self._index: dict[str, int] = {}  # key -> its row in _rings and _counts, in the order keys appeared
-        self._rings, self._counts = self._claim(reserve)
-
-    def _claim(self, checks: int) -> tuple[np.ndarray, np.ndarray]:
-        """Rings and counts for ``checks`` checks (rounded up to GROW), zeroed: their pages written now."""
-        rows = -(-checks // GROW) * GROW
-        rings = np.empty((rows, self.maxlen), dtype=ROW)
-        rings.view(np.uint8)[...] = 0
-        return rings, np.zeros(rows, dtype=np.int64)
+        self._rings = np.empty((0, maxlen), dtype=ROW)
+        self._counts = np.zeros(0, dtype=np.int64)  # evaluations appended (the ring's next slot is count % maxlen)
 
     def __len__(self) -> int:
         return len(self._index)
@@ -72,8 +64,10 @@ class CheckHistory:
         if i is None:
             i = self._index[key] = len(self._index)
             if i == len(self._rings):  # room for GROW more checks
-                rings, counts = self._claim(i + 1)
-                rings[:i], counts[:i] = self._rings, self._counts
+                rings = np.empty((i + GROW, self.maxlen), dtype=ROW)
+                rings[:i] = self._rings
+                counts = np.zeros(i + GROW, dtype=np.int64)
+                counts[:i] = self._counts
                 self._rings, self._counts = rings, counts
         return i
 
@@ -123,10 +117,13 @@ class CheckHistory:
     def load(self, state: dict[str, Any]) -> None:
         """From :meth:`state`, or from :meth:`entries` (what checkpoints of earlier versions hold)."""
         self._index = {}
-        keys = state["keys"] if set(state) == {"keys", "counts", "rows"} else list(state)
-        self._rings, self._counts = self._claim(max(self.reserve, len(keys)))
+        self._rings = np.empty((0, self.maxlen), dtype=ROW)
+        self._counts = np.zeros(0, dtype=np.int64)
         if set(state) == {"keys", "counts", "rows"} and isinstance(state["rows"], str):
             data = np.frombuffer(base64.b64decode(state["rows"]), dtype=ROW)
+            keys = state["keys"]
+            self._rings = np.empty((-(-len(keys) // GROW) * GROW, self.maxlen), dtype=ROW)
+            self._counts = np.zeros(len(self._rings), dtype=np.int64)
             start = 0
             for i, (key, count) in enumerate(zip(keys, state["counts"], strict=True)):
                 rows = data[start + max(0, count - self.maxlen) : start + count]

@@ -171,10 +171,7 @@ class ModelMonitor:
         self.storage = storage
         self.pred_window = ColumnWindow(s.window_size, storage.rows("prediction") if storage else None, SPILL_ROWS)
         self.outcome_window = ColumnWindow(perf_window, storage.rows("outcome") if storage else None, SPILL_ROWS)
-        # room for the checks the model will have, claimed now (most appear only when the first window
-        # closes): per feature its drift test and four data-quality rates, and about a dozen more
-        per_feature = (4 if self.quality is not None else 0) + (1 if self.drift is not None else 0)
-        self.history = CheckHistory(HISTORY, reserve=per_feature * len(spec.features) + 12)
+        self.history = CheckHistory(HISTORY)
         # the last evaluated windows (what a report explains): none yet, whatever the store held
         self.last_store: LastWindows = storage.last if storage is not None else InMemoryWindows()
         self.last_store.clear()

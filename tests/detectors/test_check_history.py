@@ -63,19 +63,3 @@ def test_checks_share_one_array_grown_by_GROW_checks() -> None:
     assert h.nbytes() == 2 * GROW * (2 * 17 + 8)
     assert h.entries()["k0"] == [[1.0, 0.0, 1.0, False], [2.0, 0.0, 1.0, True]]
     assert h.entries()[f"k{GROW}"] == [[1.0, float(GROW), 1.0, False], [2.0, float(GROW), 1.0, True]]
-
-
-def test_reserved_room_is_claimed_at_construction_and_kept_by_a_restore() -> None:
-    """``reserve`` checks' rings exist from the start (rounded up to GROW): the checks that appear
-    later take them without a new array; a restored history keeps the room."""
-    h = CheckHistory(2, reserve=GROW + 1)
-    rings = h._rings
-    assert h.nbytes() == 2 * GROW * (2 * 17 + 8) and not rings.view(np.uint8).any()
-    for i in range(GROW + 1):
-        h.append(f"k{i}", 1.0, 0.5, 1.0, False)
-    assert h._rings is rings
-    g = CheckHistory(2, reserve=GROW + 1)
-    g.load(h.state())
-    assert g.nbytes() == h.nbytes() and g.entries() == h.entries()
-    g.append("another", 2.0, 0.5, 1.0, True)
-    assert g.entries()["another"] == [[2.0, 0.5, 1.0, True]]
