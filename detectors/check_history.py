@@ -53,8 +53,8 @@ class CheckHistory:
     def __init__(self, maxlen: int) -> None:
         self.maxlen = maxlen
         self._index: dict[str, int] = {}  # key -> its row in _rings and _counts, in the order keys appeared
-        self._rings = np.empty((0, maxlen), dtype=ROW)
-        self._counts = np.zeros(0, dtype=np.int64)  # evaluations appended (the ring's next slot is count % maxlen)
+        # evaluations appended to each check (the ring's next slot is count % maxlen)
+        self._rings, self._counts = self._room(0)
 
     def __len__(self) -> int:
         return len(self._index)
@@ -64,12 +64,15 @@ class CheckHistory:
         if i is None:
             i = self._index[key] = len(self._index)
             if i == len(self._rings):  # room for GROW more checks
-                rings = np.empty((i + GROW, self.maxlen), dtype=ROW)
-                rings[:i] = self._rings
-                counts = np.zeros(i + GROW, dtype=np.int64)
-                counts[:i] = self._counts
+                rings, counts = self._room(i + 1)
+                rings[:i], counts[:i] = self._rings, self._counts
                 self._rings, self._counts = rings, counts
         return i
+
+    def _room(self, checks: int) -> tuple[np.ndarray, np.ndarray]:
+        """Rings and counts for ``checks`` checks, rounded up to GROW (counts 0)."""
+        rows = -(-checks // GROW) * GROW
+        return np.empty((rows, self.maxlen), dtype=ROW), np.zeros(rows, dtype=np.int64)
 
     def append(self, key: str, window_end: float, statistic: float, threshold: float, degraded: bool) -> None:
         i = self._row(key)
@@ -117,13 +120,11 @@ class CheckHistory:
     def load(self, state: dict[str, Any]) -> None:
         """From :meth:`state`, or from :meth:`entries` (what checkpoints of earlier versions hold)."""
         self._index = {}
-        self._rings = np.empty((0, self.maxlen), dtype=ROW)
-        self._counts = np.zeros(0, dtype=np.int64)
+        self._rings, self._counts = self._room(0)
         if set(state) == {"keys", "counts", "rows"} and isinstance(state["rows"], str):
             data = np.frombuffer(base64.b64decode(state["rows"]), dtype=ROW)
             keys = state["keys"]
-            self._rings = np.empty((-(-len(keys) // GROW) * GROW, self.maxlen), dtype=ROW)
-            self._counts = np.zeros(len(self._rings), dtype=np.int64)
+            self._rings, self._counts = self._room(len(keys))
             start = 0
             for i, (key, count) in enumerate(zip(keys, state["counts"], strict=True)):
                 rows = data[start + max(0, count - self.maxlen) : start + count]

@@ -152,7 +152,7 @@ class ConceptDriftDetector:
         if kind == "float32" and not np.array_equal(values.astype(np.float32).astype(np.float64), values):
             kind = "float64"
         if kind != self._kind:  # the values so far again, in the wider form
-            kept = self._kept() if self._n else values[:0]
+            kept = self._kept()
             self._kind, self._buffer, self._n = kind, _EMPTY, 0
             self._append(kept)
         self._append(values)

@@ -95,9 +95,8 @@ class Recent:
     """
 
     def __init__(self, dtypes: dict[str, Any], keep: int = KEEP) -> None:
-        self._cols = {k: np.zeros(keep, dtype=d) for k, d in dtypes.items()}
-        for v in self._cols.values():
-            v.fill(0)  # calloc'd pages fresh from the system stay unmapped until written: written now
+        # written, not np.zeros: calloc'd pages fresh from the system stay unmapped until first written
+        self._cols = {k: np.full(keep, 0, dtype=d) for k, d in dtypes.items()}
         self.n = 0
 
     def columns(self) -> dict[str, np.ndarray]:
@@ -109,7 +108,7 @@ class Recent:
         for k, v in self._cols.items():
             tail = cols[k][-v.size :]
             v[: tail.size] = tail
-            self.n = tail.size
+        self.n = tail.size
 
 
 def errors_of(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
@@ -150,8 +149,8 @@ class SequentialAccuracy:
         self.seen = 0
         self.named: dict[str, Any] | None = None  # the segment blamed in the current alarm, and its test
         # the last KEEP outcomes: errors (0/1, a byte each), their predictions' times, segment codes
-        self._recent = Recent({"errors": np.uint8, "times": np.float64, **{c: np.int64 for c in self.baseline.columns}})
-        self._code_columns = set(self.baseline.columns)
+        self._code_columns = self.baseline.columns  # (a property: made once here)
+        self._recent = Recent({"errors": np.uint8, "times": np.float64, **{c: np.int64 for c in self._code_columns}})
 
     def observe(self, y_true: np.ndarray, y_pred: np.ndarray, features: dict[str, np.ndarray],
                 t: np.ndarray, prediction_t: np.ndarray | None = None) -> list[Finding]:
