@@ -37,6 +37,7 @@ from driftwarden.daemon.events import (
 )
 from driftwarden.daemon.held import Held, HeldPrediction
 from driftwarden.daemon.join import OutcomeJoin, Pair
+from driftwarden.daemon.message import Message
 from driftwarden.daemon.metrics import Metrics
 from driftwarden.daemon.rebuild import ReferenceRebuilder, write_reference
 from driftwarden.daemon.typed_events import TypedDecoders
@@ -61,21 +62,6 @@ _KPIS = operator.attrgetter("kpis")
 _PREDICTION, _OUTCOME_EVENT = operator.itemgetter(0), operator.itemgetter(1)  # of a joined pair
 _TIMESTAMP = operator.attrgetter("timestamp")
 _OUTCOME = operator.attrgetter("outcome")
-
-
-@dataclass(slots=True)
-class Message:
-    """One consumed record, independent of the client library (not to be changed once made).
-
-    Not ``frozen``: a frozen dataclass sets each field through ``object.__setattr__``,
-    and one is made per consumed record (0.78 vs 0.22 us each, measured).
-    """
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
 
 
 class DeadLetters(Protocol):

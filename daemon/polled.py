@@ -7,7 +7,7 @@ offset of each partition. A ``Polled`` keeps the client's records as they came, 
 ``Run`` per topic-partition, with their keys and values taken in one ``map`` each;
 a ``Message`` is made for the few records that need one (a dead letter).
 
->>> from driftwarden.daemon.pipeline import Message
+>>> from driftwarden.daemon.message import Message
 >>> polled = Polled.of_messages([Message("p", 0, 7, b"k", b"a"), Message("o", 0, 3, b"k", b"x"),
 ...                              Message("p", 0, 8, b"k", b"b")])
 >>> len(polled), polled.next_offsets()  # one run per topic
@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, overload
 
-from driftwarden.daemon.pipeline import Message
+from driftwarden.daemon.message import Message
 
 
 @dataclass(frozen=True, slots=True)
