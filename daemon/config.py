@@ -60,6 +60,9 @@ class KafkaSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     # the client library: kafka-python (pure Python, the default) or confluent-kafka (librdkafka,
     # the `confluent` extra: ~5x the consume rate); the same semantics either way
     client: Literal["kafka-python", "confluent-kafka"] = "kafka-python"
+    # kafka-python only: its consumer runs in a child process, parsing the next poll on another core
+    # while the daemon handles this one (daemon/consumer_process.py); false: in the daemon's process
+    consumer_process: bool = True
     bootstrap_servers: str = "127.0.0.1:9092"
     group_id: str = "driftwarden"
     predictions_topic: str = "predictions"

@@ -28,7 +28,7 @@ from kafka.structs import OffsetAndMetadata
 from driftwarden.alerts.redact import register_secret
 from driftwarden.daemon.config import ConfigError, KafkaSettings, parse_duration
 from driftwarden.daemon.kafka_outage import DeadLettersPending, Outage, connect_with_backoff, is_transient
-from driftwarden.daemon.pipeline import Message
+from driftwarden.daemon.message import Message
 from driftwarden.daemon.polled import Polled, RecordReader
 from driftwarden.daemon.source_base import Offsets, SourceBase
 
@@ -456,7 +456,7 @@ class KafkaDeadLetters:
 
 @runtime_checkable
 class Source(Protocol):
-    """What the daemon's loop needs of a consumer (KafkaSource, ConfluentSource)."""
+    """What the daemon's loop needs of a consumer (KafkaSource, ConfluentSource, ProcessSource)."""
 
     @property
     def problem(self) -> str | None: ...
@@ -466,6 +466,7 @@ class Source(Protocol):
     def commit(self, offsets: Mapping[tuple[str, int], int]) -> None: ...
     def seek(self, offsets: Mapping[tuple[str, int], int]) -> None: ...
     def lag(self) -> dict[tuple[str, int], int]: ...
+    def assigned(self) -> set[tuple[str, int]]: ...
     def close(self) -> None: ...
 
 
@@ -521,5 +522,10 @@ def open_source(
     if settings.client == "confluent-kafka":
         return _confluent().ConfluentSource(settings, stored_offsets, on_revoke, stop_event=stop_event,
                                             on_assign=on_assign, on_revoked=on_revoked)
+    if settings.consumer_process:
+        from driftwarden.daemon.consumer_process import ProcessSource
+
+        return ProcessSource(settings, stored_offsets, on_revoke, stop_event=stop_event, on_assign=on_assign,
+                             on_revoked=on_revoked)
     return KafkaSource(settings, stored_offsets, on_revoke, stop_event=stop_event, on_assign=on_assign,
                        on_revoked=on_revoked)

@@ -60,6 +60,10 @@ class SourceBase(abc.ABC):
     @abc.abstractmethod
     def _assigned(self) -> set[TopicPartition]: ...
 
+    def assigned(self) -> set[TopicPartition]:
+        """The partitions this member holds now."""
+        return self._assigned()
+
     @abc.abstractmethod
     def _high_watermark(self, key: TopicPartition) -> int | None:
         """The broker's end offset of ``key`` as the last fetch said (None if unknown); no broker call."""

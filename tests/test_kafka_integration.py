@@ -355,7 +355,7 @@ def test_two_instances_in_one_group_share_the_models_by_partition(
         app_threads.append(instances[-1])
 
     def assigned(d: DaemonThread) -> int:
-        return len(d.source.consumer.assignment())
+        return len(d.source.assigned())
 
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and [assigned(d) for d in instances] != [2, 2]:

@@ -145,7 +145,7 @@ def describe(i: Instance) -> str:
     state = i.app.kafka_state
     assert state is not None
     return (f"partitions={sorted(state.ownership.partitions)} seen={state.ownership.partition_of} "
-            f"error={i.error!r} assignment={sorted((tp.topic, tp.partition) for tp in i.source.consumer.assignment())}")
+            f"error={i.error!r} assignment={sorted(i.source.assigned())}")
 
 
 def consumed(instances: list[Instance]) -> int:

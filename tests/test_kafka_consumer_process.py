@@ -1,0 +1,166 @@
+"""kafka-python's consumer in its own process (daemon/consumer_process.py), against a real broker: its
+records, logs and callbacks reach the daemon in order; its life ends with the daemon's, whichever way
+the daemon goes; a consumer process that dies is an error of the daemon's poll, not a silent stall.
+
+(Every Kafka test with ``kafka_client`` kafka-python runs through it too: it is the default.)"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from kafka import KafkaProducer
+from kafka.admin import KafkaAdminClient, NewTopic
+
+from driftwarden.daemon.config import KafkaSettings
+from driftwarden.daemon.consumer_process import ConsumerProcessFailed, ProcessSource
+from driftwarden.daemon.kafka_io import open_source
+
+pytestmark = pytest.mark.kafka
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _topics(bootstrap: str, partitions: int = 1) -> tuple[str, str]:
+    suffix = uuid.uuid4().hex[:8]
+    topics = (f"predictions-{suffix}", f"outcomes-{suffix}")
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        admin.create_topics([NewTopic(t, partitions, 1) for t in topics])
+    finally:
+        admin.close()
+    return topics
+
+
+def _settings(bootstrap: str, topics: tuple[str, str], **overrides: object) -> KafkaSettings:
+    fields: dict[str, object] = dict(
+        bootstrap_servers=bootstrap, group_id=f"process-{uuid.uuid4().hex[:8]}", predictions_topic=topics[0],
+        outcomes_topic=topics[1], dead_letter_topic=f"dlq-{topics[0]}", poll_timeout="200ms", session_timeout="6s",
+        max_poll_records=100,
+    )
+    fields.update(overrides)
+    return KafkaSettings(**fields)  # type: ignore[arg-type]
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie, exited but not yet reaped by whoever adopted it, counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def _wait_gone(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            return True
+        time.sleep(0.1)
+    return not _alive(pid)
+
+
+def test_records_logs_and_callbacks_come_in_order_and_a_seek_drops_what_was_read_before(
+    kafka_bootstrap: str, caplog: pytest.LogCaptureFixture,
+) -> None:
+    topics = _topics(kafka_bootstrap)
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap)
+    try:
+        for i in range(1000):
+            producer.send(topics[0], key=b"m", value=b"%d" % i)
+        producer.flush()
+    finally:
+        producer.close()
+    calls: list[str] = []
+    caplog.set_level(logging.INFO, logger="driftwarden")
+    source = open_source(_settings(kafka_bootstrap, topics), stored_offsets=lambda: calls.append("stored") or {},
+                         on_revoke=lambda: calls.append("revoke"))
+    assert isinstance(source, ProcessSource)
+    try:
+        seen: list[int] = []
+        deadline = time.monotonic() + 60
+        while len(seen) < 300 and time.monotonic() < deadline:
+            polled = source.poll()
+            seen.extend(m.offset for m in polled)
+            assert [int(m.value or b"") for m in polled] == [m.offset for m in polled]
+        assert seen == list(range(len(seen))) and len(seen) >= 300
+        assert "stored" in calls  # the assignment asked the daemon for its checkpoint's offsets
+        assert source.assigned() == {(topics[0], 0), (topics[1], 0)}
+        # the child logged its assignment: the record came through the pipe to the daemon's logger
+        assert any(r.name == "driftwarden.daemon.kafka_io" and "partitions assigned" in r.getMessage()
+                   for r in caplog.records)
+
+        source.seek({(topics[0], 0): 900})  # what the child read ahead of 900 is not handed on
+        after: list[int] = []
+        deadline = time.monotonic() + 60
+        while len(after) < 100 and time.monotonic() < deadline:
+            after.extend(m.offset for m in source.poll())
+        assert after == list(range(900, 1000))
+        assert source.lag() == {(topics[0], 0): 0, (topics[1], 0): 0}
+        source.commit({(topics[0], 0): 1000})
+        assert source.uncommitted == {} and source.problem is None
+    finally:
+        source.close()
+    assert source.process.poll() is not None  # stopped by close, by its PID if need be
+
+
+def test_the_consumer_process_goes_when_the_daemon_is_killed(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """kill -9 of the daemon: its consumer process exits by itself (it must not hold partitions as an orphan)."""
+    topics = _topics(kafka_bootstrap)
+    script = tmp_path / "daemon.py"
+    script.write_text(textwrap.dedent(f"""
+        import sys, time
+        from driftwarden.daemon.config import KafkaSettings
+        from driftwarden.daemon.kafka_io import open_source
+        settings = KafkaSettings(bootstrap_servers={kafka_bootstrap!r}, group_id="killed-{topics[0]}",
+                                 predictions_topic={topics[0]!r}, outcomes_topic={topics[1]!r}, poll_timeout="200ms")
+        source = open_source(settings, stored_offsets=dict, on_revoke=lambda: None)
+        print(source.process.pid, flush=True)
+        while True:
+            source.poll()
+    """))
+    daemon = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    child = None
+    try:
+        assert daemon.stdout is not None
+        child = int(daemon.stdout.readline())
+        time.sleep(2)  # polling: it has joined the group
+        assert _alive(child)
+        daemon.kill()
+        daemon.wait(timeout=10)
+        assert _wait_gone(child, 15), "the consumer process outlived the daemon"
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait(timeout=10)
+        if daemon.stdout is not None:
+            daemon.stdout.close()
+        if child is not None and _alive(child):
+            os.kill(child, signal.SIGKILL)
+
+
+def test_a_consumer_process_that_dies_is_an_error_of_poll(kafka_bootstrap: str) -> None:
+    topics = _topics(kafka_bootstrap)
+    source = open_source(_settings(kafka_bootstrap, topics), stored_offsets=dict, on_revoke=lambda: None)
+    assert isinstance(source, ProcessSource)
+    try:
+        source.poll()
+        source.process.send_signal(signal.SIGINT)  # Ctrl-C reaches the whole process group: ignored
+        source.process.send_signal(signal.SIGTERM)  # systemd signals every process of the unit: ignored
+        time.sleep(0.5)
+        assert source.process.poll() is None
+        source.poll()
+        source.process.kill()
+        source.process.wait(timeout=10)
+        with pytest.raises(ConsumerProcessFailed, match=r"exited \(code -9\)"):
+            for _ in range(20):
+                source.poll()
+    finally:
+        source.close()
