@@ -13,7 +13,8 @@ process and, from outside, as an operator sees it:
 * catch-up: the backlog's messages over the time from the first consumed event until
   ``driftwarden_events_total`` counts them all (read from ``/metrics``, which is scraped every
   ``--scrape-every`` seconds, gzip asked for as Prometheus does; the time is to a scrape's interval);
-* RSS of the daemon's process every few seconds (``/proc/<pid>/status``), its peak and last;
+* RSS of the daemon's process and its children (the consumer process) every few seconds
+  (``/proc/<pid>/status``), its peak and last;
 * the scrape: seconds and bytes of ``/metrics`` (compressed and not);
 * shutdown: SIGTERM until the process is gone (the last checkpoint included).
 
@@ -71,11 +72,23 @@ def produce(bootstrap: str, topics: dict[str, str], models: int, features: int, 
 
 
 def rss_of(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
+    """RSS of the process and its children (kafka-python's consumer process, kafka.consumer_process)."""
+    total = 0
+    for p in (pid, *_children(pid)):
+        try:
+            with open(f"/proc/{p}/status") as f:
+                total += next((int(line.split()[1]) * 1024 for line in f if line.startswith("VmRSS:")), 0)
+        except FileNotFoundError:  # exited meanwhile
+            pass
+    return total
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(c) for c in f.read().split()]
+    except FileNotFoundError:
+        return []
 
 
 def scrape(port: int) -> tuple[float, int, int, float]:

@@ -1,6 +1,6 @@
 """Throughput through a real Kafka broker, per client: the client alone vs. `driftwarden run`'s loop.
 
-    python bench/kafka_run.py [--events 100000] [--repeats 3] [--clients kafka-python,confluent-kafka]
+    python bench/kafka_run.py [--events 100000] [--repeats 3] [--clients kafka-python,kafka-python-inline,confluent-kafka]
                               [--profile confluent-kafka] [--json figures.json]
 
 Starts the test broker (or uses DRIFTWARDEN_TEST_BOOTSTRAP), produces the synthetic churn
@@ -13,7 +13,9 @@ consumes all of it from the beginning with a fresh consumer group:
 * in-process (once per run): the same messages handed to App.handle without a broker, the
   ceiling any client can reach;
 * end-to-end: the real App (decode, join, detectors, alerts, checkpoints) fed by the daemon's
-  source for that client (``kafka.client``).
+  source for that client (``kafka.client``); kafka-python's consumer runs in a process of its own
+  (daemon/consumer_process.py), ``kafka-python-inline`` in the daemon's (``kafka.consumer_process:
+  false``), measured beside it.
 
 Prints each run, then per client the medians and the ratio end-to-end / raw (both measured in
 the same run, interleaved, so a busy machine slows both alike). ``--profile CLIENT`` runs one
@@ -59,13 +61,16 @@ from driftwarden.daemon.simulate_kafka import produce_scenario  # noqa: E402
 from driftwarden.daemon.typed_events import TypedDecoders  # noqa: E402
 from tests.broker.kafka import kafka_broker  # noqa: E402
 
-CLIENTS = ("kafka-python", "confluent-kafka")
+# kafka-python-inline: kafka-python with its consumer in the daemon's process (kafka.consumer_process: false)
+CLIENTS = ("kafka-python", "kafka-python-inline", "confluent-kafka")
 
 
 def _config(bootstrap: str, topics: dict[str, str], workdir: Path, client: str) -> Config:
     run = uuid.uuid4().hex[:8]
+    inline = client == "kafka-python-inline"
     return parse_config({
-        "kafka": {"client": client, "bootstrap_servers": bootstrap, "group_id": f"bench-{run}",
+        "kafka": {"client": "kafka-python" if inline else client, "consumer_process": not inline,
+                  "bootstrap_servers": bootstrap, "group_id": f"bench-{run}",
                   "predictions_topic": topics["predictions"], "outcomes_topic": topics["outcomes"],
                   "dead_letter_topic": topics["dlq"], "poll_timeout": "200ms"},
         "state": {"path": str(workdir / f"state-{run}" / "dw.db"), "checkpoint_interval": "5s"},
@@ -277,28 +282,28 @@ def main() -> int:
             decoded.append(decode_rate(_config(bootstrap, topics, work, clients[0]), scenario))
             rate, gc_share = in_process_rate(_config(bootstrap, topics, work, clients[0]), scenario)
             inproc.append(rate)
-            print(f"run {i + 1} {'no broker':>15}: in-process {inproc[-1]:>10,.0f}/s (App.handle alone, "
+            print(f"run {i + 1} {'no broker':>19}: in-process {inproc[-1]:>10,.0f}/s (App.handle alone, "
                   f"{gc_share:.0%} of it in the cyclic GC); decode alone {decoded[-1]:>10,.0f}/s")
             for client in clients:  # interleaved: a noisy neighbour slows both figures of a run alike
                 raw[client].append(_attempt(f"{client} raw",
                                             partial(raw_rate, _config(bootstrap, topics, work, client), total)))
                 e2e[client].append(_attempt(f"{client} end-to-end",
                                             partial(end_to_end_rate, _config(bootstrap, topics, work, client), total)))
-                print(f"run {i + 1} {client:>15}: raw {raw[client][-1]:>10,.0f}/s  "
+                print(f"run {i + 1} {client:>19}: raw {raw[client][-1]:>10,.0f}/s  "
                       f"end-to-end {e2e[client][-1]:>10,.0f}/s  ({e2e[client][-1] / raw[client][-1]:.2f}x)")
         print(f"\nmedians of {args.repeats} runs, {total:,} messages each (messages/s):")
         med_in, med_dec = statistics.median(inproc), statistics.median(decoded)
-        print(f"{'in-process':>15}  {med_dec:>10,.0f}  {med_in:>10,.0f}  {med_in / med_dec:.2f}x  "
+        print(f"{'in-process':>19}  {med_dec:>10,.0f}  {med_in:>10,.0f}  {med_in / med_dec:.2f}x  "
               "(decode alone vs App.handle, no broker)")
-        print(f"{'client':>15}  {'raw':>10}  {'end-to-end':>10}  ratio")
+        print(f"{'client':>19}  {'raw':>10}  {'end-to-end':>10}  ratio")
         results: dict[str, Any] = {}
         for client in clients:
             r, e = _median(raw[client]), _median(e2e[client])
             if math.isnan(r) or math.isnan(e):
-                print(f"{client:>15}  stalled in every run: no figure")
+                print(f"{client:>19}  stalled in every run: no figure")
                 continue
             results[client] = (r, e)
-            print(f"{client:>15}  {r:>10,.0f}  {e:>10,.0f}  {e / r:.2f}x")
+            print(f"{client:>19}  {r:>10,.0f}  {e:>10,.0f}  {e / r:.2f}x")
         if "confluent-kafka" in results:
             r, e = results["confluent-kafka"]
             target = min(0.8 * r, 200_000)
@@ -307,6 +312,9 @@ def main() -> int:
         if "kafka-python" in results:
             r, e = results["kafka-python"]
             print(f"kafka-python target: end-to-end >= 0.8 x raw = {0.8 * r:,.0f}/s: {'met' if e >= 0.8 * r else 'NOT met'}")
+        if "kafka-python" in results and "kafka-python-inline" in results:
+            e, inline = results["kafka-python"][1], results["kafka-python-inline"][1]
+            print(f"kafka-python, consumer process vs in the daemon's process: {e:,.0f} vs {inline:,.0f}/s ({e / inline:.2f}x)")
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"peak RSS {peak:,.0f} MiB")
         if args.json:
@@ -318,6 +326,10 @@ def main() -> int:
                                       f"{client} consumer alone, daemon's settings", r))
                 figures.append(figure(f"{client}: driftwarden run's loop through the broker", e, "messages/s",
                                       "App.handle, no broker (the ceiling)", med_in))
+            if "kafka-python" in results and "kafka-python-inline" in results:
+                figures.append(figure("kafka-python, its consumer in a process of its own: the loop", results["kafka-python"][1],
+                                      "messages/s", "consumer in the daemon's process (kafka.consumer_process: false)",
+                                      results["kafka-python-inline"][1]))
             figures.append(figure("peak RSS of the kafka bench (all runs)", peak, "MiB"))
             args.json.write_text(json.dumps({"bench": "kafka_run", "command": command, "figures": figures}, indent=1))
         if args.profile:
