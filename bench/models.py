@@ -2,6 +2,7 @@
 
     python bench/models.py [--models 1000] [--features 20] [--events 10000000]
                            [--reference-rows 10000] [--window-size 5000] [--breakdown-models 50]
+                           [--allocator]
 
 Every figure comes from a fresh child process (RSS is per process), run one after the other:
 
@@ -17,6 +18,11 @@ Every figure comes from a fresh child process (RSS is per process), run one afte
   closed a window, its live allocations grouped by component (references, windows, join, alert
   state, metrics, other detector state) from the driftwarden frame that made them.
 
+``--allocator`` prints, for 1 and N models at the end of the run, where the heap is: pymalloc's
+arenas, its blocks in use and its free blocks in used pools (``sys._debugmallocstats``), glibc's
+allocated, free and mmapped bytes (``mallinfo2``): RSS that live data does not explain is one of
+the free figures.
+
 Start-up is timed twice per N: a first start (no checkpoint) and a restart from the checkpoint
 the first one wrote (the restore is what ``driftwarden run`` does after a deploy). Per-model
 bytes are (RSS(N) - RSS(1)) / (N - 1) after the same events per model. All times on a shared
@@ -27,6 +33,8 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
+import ctypes
 import gc
 import json
 import os
@@ -90,6 +98,42 @@ def reset_peak() -> None:
 
     with contextlib.suppress(OSError), open("/proc/self/clear_refs", "w") as f:
         f.write("5")
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in
+                ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks",
+                 "keepcost")]
+
+
+def allocator() -> dict[str, int]:
+    """Where the heap is, in bytes: pymalloc's (``sys._debugmallocstats``: its arenas, the blocks in use
+    and the free blocks of used pools) and glibc's (``mallinfo2``: allocated, free in the heap, mmapped)."""
+    out: dict[str, int] = {}
+    with tempfile.TemporaryFile("w+") as dump:  # it writes to the C stderr
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(dump.fileno(), 2)
+        try:
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        dump.seek(0)
+        for line in dump:
+            name, _, value = line.partition("=")
+            key = {"# arenas allocated current": "pymalloc arenas (1 MiB each)",
+                   "# bytes in allocated blocks": "pymalloc blocks in use",
+                   "# bytes in available blocks": "pymalloc free blocks in used pools"}.get(name.strip())
+            if key:
+                out[key] = int(value.strip().replace(",", "")) << (20 if "arenas" in key else 0)
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallinfo2.restype = _MallInfo2
+        info = libc.mallinfo2()
+        out.update({"glibc allocated": info.uordblks, "glibc free in the heap": info.fordblks,
+                    "glibc mmapped": info.hblkhd})
+    return out
 
 
 # ------------------------------------------------------------------ synthetic models
@@ -340,7 +384,9 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
     res["rss_over_time"] = rss_over_time
     app.save(None)
     res["rss_end"] = rss()
-    res["peak_rss"] = peak_rss()  # start-up and the run (the restart below is a process of its own in production)
+    res["peak_rss"] = peak_rss()
+    if args.allocator:
+        res["allocator"] = allocator()  # start-up and the run (the restart below is a process of its own in production)
     app.close()
     if not args.tracemalloc:
         del app  # a restart is a new process: the first App's memory is not the second's
@@ -361,6 +407,8 @@ def run_child(args: argparse.Namespace, models: int, tracemalloc_run: bool = Fal
                "--reference-rows", str(args.reference_rows), "--window-size", str(args.window_size)]
         if tracemalloc_run:
             cmd.append("--tracemalloc")
+        if args.allocator:
+            cmd.append("--allocator")
         out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -373,6 +421,8 @@ def main() -> None:
     ap.add_argument("--reference-rows", type=int, default=10_000)
     ap.add_argument("--window-size", type=int, default=5000)
     ap.add_argument("--breakdown-models", type=int, default=10, help="models in the tracemalloc run (0: skip)")
+    ap.add_argument("--allocator", action="store_true",
+                    help="print where the heap is at the end of each run (pymalloc's arenas, glibc's heap)")
     ap.add_argument("--json", type=Path, help="write the figures and their baselines here (bench/run_all.py)")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--tracemalloc", action="store_true", help=argparse.SUPPRESS)
@@ -425,6 +475,10 @@ def main() -> None:
     print(f"peak RSS (start-up and run): 1 model {base['peak_rss'] / MiB:,.0f} MiB, {args.models} models "
           f"{big['peak_rss'] / MiB:,.0f} MiB ({big['peak_rss'] / base['peak_rss']:.2f}x); restart from the "
           f"checkpoint (the first App dropped): {args.models} models {big['peak_rss_restart'] / MiB:,.0f} MiB")
+    if args.allocator:
+        print(f"the heap at the end of the run (MiB): {'':28s} 1 model  {args.models} models")
+        for key in big["allocator"]:
+            print(f"  {key:40s} {base['allocator'].get(key, 0) / MiB:10,.1f} {big['allocator'][key] / MiB:10,.1f}")
     if args.json is not None:
         write_figures(args, base, big, per_model)
 
