@@ -115,8 +115,12 @@ class ProcessSource:
         self._control.send((settings, sorted(self._hooks), _log_levels()))
         try:
             self._wait_ready(stop_event)
+        except ConsumerProcessFailed as exc:
+            self._kill(wait=0)
+            raise ConsumerProcessFailed(f"{exc} (kafka.consumer_process: false consumes in the daemon's "
+                                        "process instead)") from exc
         except BaseException:
-            self._kill()
+            self._kill(wait=0)  # it has not joined the group: nothing to leave
             raise
 
     def _wait_ready(self, stop_event: threading.Event | None) -> None:
@@ -282,9 +286,10 @@ class ProcessSource:
         finally:
             self._kill()
 
-    def _kill(self) -> None:
+    def _kill(self, wait: float = 5.0) -> None:
+        """Stop the child by its PID if it has not exited within ``wait`` seconds; close the pipes."""
         try:
-            self.process.wait(timeout=5)
+            self.process.wait(timeout=wait)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(timeout=5)
