@@ -37,8 +37,8 @@ from collections.abc import Callable, Iterable, Mapping
 from multiprocessing.connection import Connection
 from typing import Any
 
-from driftwarden.daemon.config import KafkaSettings, parse_duration
 from driftwarden.daemon.kafka_outage import StoppedWaiting
+from driftwarden.daemon.kafka_settings import KafkaSettings, parse_duration
 from driftwarden.daemon.polled import Polled, RecordReader, Run
 
 log = logging.getLogger(__name__)

@@ -30,9 +30,9 @@ from typing import Any, cast
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from driftwarden.daemon.config import KafkaSettings, parse_duration
 from driftwarden.daemon.kafka_io import CALL_TIMEOUT_MS, PROBE_TIMEOUT_MS, Compression, Offsets, TopicUnavailable, sasl_password
 from driftwarden.daemon.kafka_outage import DeadLettersPending, KafkaUnavailable, Outage, connect_with_backoff
+from driftwarden.daemon.kafka_settings import KafkaSettings, parse_duration
 from driftwarden.daemon.pipeline import Message as DaemonMessage
 from driftwarden.daemon.polled import RecordReader
 from driftwarden.daemon.source_base import SourceBase

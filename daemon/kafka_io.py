@@ -26,8 +26,8 @@ from kafka.producer.future import FutureRecordMetadata
 from kafka.structs import OffsetAndMetadata
 
 from driftwarden.alerts.redact import register_secret
-from driftwarden.daemon.config import ConfigError, KafkaSettings, parse_duration
 from driftwarden.daemon.kafka_outage import DeadLettersPending, Outage, connect_with_backoff, is_transient
+from driftwarden.daemon.kafka_settings import KafkaSettings, parse_duration
 from driftwarden.daemon.message import Message
 from driftwarden.daemon.polled import Polled, RecordReader
 from driftwarden.daemon.source_base import Offsets, SourceBase
@@ -486,6 +486,8 @@ class DeadLetterSink(Protocol):
 
 
 def _confluent() -> Any:
+    from driftwarden.daemon.config import ConfigError  # not at the top: the consumer process imports this module
+
     try:
         from driftwarden.daemon import kafka_confluent
     except ImportError as exc:

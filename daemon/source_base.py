@@ -13,8 +13,8 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from driftwarden.daemon.config import KafkaSettings, parse_duration
 from driftwarden.daemon.kafka_outage import Outage
+from driftwarden.daemon.kafka_settings import KafkaSettings, parse_duration
 from driftwarden.daemon.polled import Polled, RecordReader
 from driftwarden.daemon.record_queues import RecordQueues
 
