@@ -245,7 +245,7 @@ def held_predictions(events: Sequence[PredictionEvent], model: ModelEvents) -> l
     numeric_rows, categorical_rows = model.rows(list(map(_FEATURES, events)))
     raw_times = list(map(_TIMESTAMP, events))
     # decoded epoch seconds are inside years 1..9999 already (EpochSeconds); datetimes are clamped as timestamps()
-    times = raw_times if set(map(type, raw_times)) <= {float} else list(map(event_time, raw_times))
+    times = raw_times if set(map(type, raw_times)) <= {float} else timestamps(raw_times).tolist()
     return list(map(model.held_type, repeat(events[0].model_id), map(_PREDICTION_ID, events), times,
                     map(_PREDICTION, events), map(_SCORE, events), model.shared_versions(list(map(_VERSION, events))),
                     _packed_rows(numeric_rows, len(model.numeric)),

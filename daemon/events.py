@@ -165,7 +165,7 @@ def _decode(
         return events, rejected
     if all(values):
         try:  # fast path: the whole poll is valid (one decoder call per message is C-speed)
-            decoded = [one.decode(v) for v in values]  # type: ignore[arg-type]
+            decoded = list(map(one.decode, values))  # type: ignore[arg-type]
             return list(enumerate(decoded)), rejected
         except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
             pass

@@ -128,19 +128,23 @@ class OutcomeJoin:
         queue = self._queue.get(model_id) or OrderedDict()
         before = len(waiting)
         matched_early = 0
+        changes = self._changes
+        rows, fresh = changes.predictions, changes.fresh_predictions  # JoinChanges.upsert, inlined: once an event
         for event in events:
             pid = event.prediction_id
             early = early_store.pop(pid, None) if early_store and pid not in queue else None
             if early is not None:  # an outcome that stopped waiting in order: paired as it comes
                 matched_early += 1
-                self._changes.delete("outcomes", (model_id, pid))
+                changes.delete("outcomes", (model_id, pid))
                 pairs.append((event, early))
                 continue
-            existed = waiting.pop(pid, None) is not None
-            if existed:
+            key = (model_id, pid)
+            if waiting.pop(pid, None) is not None:
                 self.counters.duplicate_predictions += 1  # the newest prediction wins
+            elif key not in rows:  # neither stored nor deleted since the last checkpoint: not in it
+                fresh.add(key)
             waiting[pid] = event
-            self._changes.upsert("predictions", (model_id, pid), event, existed)
+            rows[key] = event
         self._n_predictions += len(waiting) - before
         self._n_outcomes -= matched_early
         self.counters.matched += len(pairs)
@@ -164,12 +168,18 @@ class OutcomeJoin:
         early_store = self._outcomes.setdefault(model_id, {})
         queue = self._queue.setdefault(model_id, OrderedDict())
         before = len(early_store)
+        rows, fresh = self._changes.predictions, self._changes.fresh_predictions  # JoinChanges.delete, inlined
         for event in events:
             pid = event.prediction_id
             if not queue:
                 prediction = waiting.pop(pid, None) if waiting else None
                 if prediction is not None:
-                    self._changes.delete("predictions", (model_id, pid))
+                    key = (model_id, pid)
+                    if key in fresh:  # came and went since the last checkpoint: leaves no change
+                        fresh.remove(key)
+                        del rows[key]
+                    else:
+                        rows[key] = None
                     pairs.append((prediction, event))
                     continue
             existed = early_store.pop(pid, None) is not None
