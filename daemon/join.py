@@ -72,12 +72,18 @@ class JoinChanges:
 
     def delete(self, table: str, key: Key) -> None:
         """The row of ``key`` gone: forgotten if no checkpoint holds it, else a key to delete."""
+        self.delete_all(table, key[0], (key[1],))
+
+    def delete_all(self, table: str, model_id: str, ids: Iterable[str]) -> None:
+        """:meth:`delete` of each of the model's ``ids``: one call a batch, not one an event."""
         rows, fresh = self._table(table)
-        if key in fresh:
-            fresh.discard(key)
-            del rows[key]
-        else:
-            rows[key] = None
+        for pid in ids:
+            key = (model_id, pid)
+            if key in fresh:
+                fresh.remove(key)
+                del rows[key]
+            else:
+                rows[key] = None
 
 
 class OutcomeJoin:
@@ -127,15 +133,14 @@ class OutcomeJoin:
         early_store = self._outcomes.get(model_id, {})
         queue = self._queue.get(model_id) or OrderedDict()
         before = len(waiting)
-        matched_early = 0
+        matched_early: list[str] = []
         changes = self._changes
         rows, fresh = changes.predictions, changes.fresh_predictions  # JoinChanges.upsert, inlined: once an event
         for event in events:
             pid = event.prediction_id
             early = early_store.pop(pid, None) if early_store and pid not in queue else None
             if early is not None:  # an outcome that stopped waiting in order: paired as it comes
-                matched_early += 1
-                changes.delete("outcomes", (model_id, pid))
+                matched_early.append(pid)
                 pairs.append((event, early))
                 continue
             key = (model_id, pid)
@@ -145,8 +150,9 @@ class OutcomeJoin:
                 fresh.add(key)
             waiting[pid] = event
             rows[key] = event
+        changes.delete_all("outcomes", model_id, matched_early)  # after the loop: it writes the other table
         self._n_predictions += len(waiting) - before
-        self._n_outcomes -= matched_early
+        self._n_outcomes -= len(matched_early)
         self.counters.matched += len(pairs)
         pairs += self.release(model_id, release_before)
         self._evict()
@@ -168,18 +174,13 @@ class OutcomeJoin:
         early_store = self._outcomes.setdefault(model_id, {})
         queue = self._queue.setdefault(model_id, OrderedDict())
         before = len(early_store)
-        rows, fresh = self._changes.predictions, self._changes.fresh_predictions  # JoinChanges.delete, inlined
+        matched: list[str] = []
         for event in events:
             pid = event.prediction_id
             if not queue:
                 prediction = waiting.pop(pid, None) if waiting else None
                 if prediction is not None:
-                    key = (model_id, pid)
-                    if key in fresh:  # came and went since the last checkpoint: leaves no change
-                        fresh.remove(key)
-                        del rows[key]
-                    else:
-                        rows[key] = None
+                    matched.append(pid)
                     pairs.append((prediction, event))
                     continue
             existed = early_store.pop(pid, None) is not None
@@ -189,6 +190,7 @@ class OutcomeJoin:
             if future_after is not None and event_time(event.timestamp) > future_after and pid not in waiting:
                 continue  # waits as a plain early outcome
             queue[pid] = None
+        self._changes.delete_all("predictions", model_id, matched)  # after the loop: it writes the other table
         self._n_predictions -= len(pairs)
         self._n_outcomes += len(early_store) - before
         self.counters.matched += len(pairs)
@@ -210,6 +212,7 @@ class OutcomeJoin:
         waiting = self._predictions.get(model_id, {})
         early = self._outcomes.get(model_id, {})
         pairs: list[Pair] = []
+        matched: list[str] = []
         while queue:
             pid = next(iter(queue))
             event = early.get(pid)
@@ -219,14 +222,15 @@ class OutcomeJoin:
             prediction = waiting.pop(pid, None)
             if prediction is not None:
                 del queue[pid], early[pid]
-                self._changes.delete("predictions", (model_id, pid))
-                self._changes.delete("outcomes", (model_id, pid))
+                matched.append(pid)
                 pairs.append((prediction, event))
                 continue
             if force or (release_before is not None and release_before >= event_time(event.timestamp)):
                 del queue[pid]
                 continue
             break
+        self._changes.delete_all("predictions", model_id, matched)
+        self._changes.delete_all("outcomes", model_id, matched)
         self._n_predictions -= len(pairs)
         self._n_outcomes -= len(pairs)
         self.counters.matched += len(pairs)
@@ -247,10 +251,11 @@ class OutcomeJoin:
         expired = 0
         waiting = self._predictions.get(model_id)
         if waiting:
-            for pid in _expired_keys(waiting, horizon):
+            gone = _expired_keys(waiting, horizon)
+            for pid in gone:
                 del waiting[pid]
-                self._changes.delete("predictions", (model_id, pid))
-                expired += 1
+            self._changes.delete_all("predictions", model_id, gone)
+            expired = len(gone)
             self._n_predictions -= expired
             self.counters.expired_predictions += expired
         early = self._outcomes.get(model_id)
@@ -258,7 +263,7 @@ class OutcomeJoin:
             gone = _expired_keys(early, horizon)
             for pid in gone:
                 del early[pid]
-                self._changes.delete("outcomes", (model_id, pid))
+            self._changes.delete_all("outcomes", model_id, gone)
             self._n_outcomes -= len(gone)
             self.counters.expired_outcomes += len(gone)
         return expired
