@@ -163,6 +163,7 @@ def consumer_config(settings: KafkaSettings) -> dict[str, Any]:
         # had paused came back up to a second after its resume while the loop waited on it, a poll
         # timeout at a time (100k predictions + outcomes: 1.6-1.7 of 4 s in empty polls; 0.5-0.7 now)
         "fetch.queue.backoff.ms": 50,
+        "fetch.wait.max.ms": int(parse_duration(settings.fetch_max_wait) * 1000),  # see KafkaSettings
         "logger": _LibrdkafkaLog(),
     }
 

@@ -218,6 +218,7 @@ class KafkaSource(SourceBase):
             # bigger fetches, fewer round trips: 132k -> 153k messages/s consumed here (CRC checks kept)
             max_partition_fetch_bytes=8 << 20,
             fetch_max_bytes=64 << 20,
+            fetch_max_wait_ms=int(parse_duration(settings.fetch_max_wait) * 1000),
             **client_options(settings),
         )
 

@@ -7,6 +7,7 @@ import sys
 import threading
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from driftwarden.alerts.redact import known_secrets
@@ -83,3 +84,13 @@ def test_the_client_is_chosen_by_config_and_a_missing_library_is_a_config_error(
     stop.set()  # were it imported after all, no waiting for a broker
     with pytest.raises(ConfigError, match=r"pip install 'driftwarden\[confluent\]'"):
         kafka_io.open_source(settings, stored_offsets=dict, on_revoke=lambda: None, stop_event=stop)
+
+
+def test_the_broker_holds_an_empty_fetch_for_kafka_fetch_max_wait() -> None:
+    # one fetch at a time per broker: during a catch-up, each fetch of the backlog also waited this long
+    # on the caught-up topic (librdkafka's default 500 ms; bench/kafka_run.py measures the difference)
+    from driftwarden.daemon.kafka_confluent import consumer_config
+
+    assert consumer_config(KafkaSettings())["fetch.wait.max.ms"] == 100
+    settings = msgspec.convert({"fetch_max_wait": "1s"}, KafkaSettings)  # as the config file gives it
+    assert consumer_config(settings)["fetch.wait.max.ms"] == 1000
