@@ -50,7 +50,7 @@ class KafkaSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     # how long the broker may hold a fetch that found no new records (the clients' default is 500 ms).
     # A client sends one fetch at a time per broker, and leaves out a partition it still has records of:
     # catching up one topic while the other is caught up, each fetch waited this long on the caught-up
-    # one, and the backlog with it (100k predictions + outcomes: 1.2-1.3x the rate end to end at 100 ms)
+    # one, and the backlog with it (100k predictions + outcomes: 1.1-1.4x the loop's rate at 100 ms; bench/README.md)
     fetch_max_wait: Duration = "100ms"
     session_timeout: Duration = "10s"
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
