@@ -63,12 +63,15 @@ class JoinChanges:
             return self.predictions, self.fresh_predictions
         return self.outcomes, self.fresh_outcomes
 
-    def upsert(self, table: str, key: Key, event: Any, existed: bool) -> None:
-        """``event`` stored under ``key`` (``existed``: it replaced one)."""
+    def upsert_all(self, table: str, model_id: str, stored: Iterable[tuple[str, Any, bool]]) -> None:
+        """Each ``(id, event, existed)`` of the model, in order: ``event`` stored under the id
+        (``existed``: it replaced one). One call a batch, not one an event."""
         rows, fresh = self._table(table)
-        if not existed and key not in rows:  # neither stored nor deleted since the last checkpoint: not in it
-            fresh.add(key)
-        rows[key] = event
+        for pid, event, existed in stored:
+            key = (model_id, pid)
+            if not existed and key not in rows:  # neither stored nor deleted since the last checkpoint: not in it
+                fresh.add(key)
+            rows[key] = event
 
     def delete(self, table: str, key: Key) -> None:
         """The row of ``key`` gone: forgotten if no checkpoint holds it, else a key to delete."""
@@ -134,8 +137,7 @@ class OutcomeJoin:
         queue = self._queue.get(model_id) or OrderedDict()
         before = len(waiting)
         matched_early: list[str] = []
-        changes = self._changes
-        rows, fresh = changes.predictions, changes.fresh_predictions  # JoinChanges.upsert, inlined: once an event
+        stored: list[tuple[str, Held, bool]] = []
         for event in events:
             pid = event.prediction_id
             early = early_store.pop(pid, None) if early_store and pid not in queue else None
@@ -143,14 +145,14 @@ class OutcomeJoin:
                 matched_early.append(pid)
                 pairs.append((event, early))
                 continue
-            key = (model_id, pid)
-            if waiting.pop(pid, None) is not None:
+            existed = waiting.pop(pid, None) is not None
+            if existed:
                 self.counters.duplicate_predictions += 1  # the newest prediction wins
-            elif key not in rows:  # neither stored nor deleted since the last checkpoint: not in it
-                fresh.add(key)
             waiting[pid] = event
-            rows[key] = event
-        changes.delete_all("outcomes", model_id, matched_early)  # after the loop: it writes the other table
+            stored.append((pid, event, existed))
+        # the change log after the loop, a batch at a time (each table's changes in their order)
+        self._changes.upsert_all("predictions", model_id, stored)
+        self._changes.delete_all("outcomes", model_id, matched_early)
         self._n_predictions += len(waiting) - before
         self._n_outcomes -= len(matched_early)
         self.counters.matched += len(pairs)
@@ -175,6 +177,7 @@ class OutcomeJoin:
         queue = self._queue.setdefault(model_id, OrderedDict())
         before = len(early_store)
         matched: list[str] = []
+        stored: list[tuple[str, OutcomeEvent, bool]] = []
         for event in events:
             pid = event.prediction_id
             if not queue:
@@ -185,12 +188,13 @@ class OutcomeJoin:
                     continue
             existed = early_store.pop(pid, None) is not None
             early_store[pid] = event
-            self._changes.upsert("outcomes", (model_id, pid), event, existed)
+            stored.append((pid, event, existed))
             queue.pop(pid, None)
             if future_after is not None and event_time(event.timestamp) > future_after and pid not in waiting:
                 continue  # waits as a plain early outcome
             queue[pid] = None
-        self._changes.delete_all("predictions", model_id, matched)  # after the loop: it writes the other table
+        self._changes.upsert_all("outcomes", model_id, stored)  # after the loop, as in add_predictions
+        self._changes.delete_all("predictions", model_id, matched)
         self._n_predictions -= len(pairs)
         self._n_outcomes += len(early_store) - before
         self.counters.matched += len(pairs)
