@@ -142,6 +142,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 _DURATION_FIELDS = {
     "kafka.poll_timeout",
     "kafka.session_timeout",
+    "kafka.fetch_max_wait",
     "state.checkpoint_interval",
     "join.ttl",
     "event_time.future_tolerance",

@@ -103,3 +103,10 @@ def test_excluded_check_kinds_are_validated_by_name(tmp_path: Path) -> None:
     assert config.http.exclude_check_kinds == ["quality"]
     found = problems(tmp_path, {"models": [model()], "http": {"exclude_check_kinds": ["quality", "qualty"]}})
     assert any(p.startswith("http.exclude_check_kinds[1]: invalid enum value 'qualty'") for p in found), found
+
+
+def test_every_kafka_duration_is_checked_when_the_config_loads(tmp_path: Path) -> None:
+    # not when a client is built from it, minutes later or after a broker outage
+    for key in ("poll_timeout", "session_timeout", "fetch_max_wait"):
+        found = problems(tmp_path, {"models": [model()], "kafka": {key: "soon"}})
+        assert any(p.startswith(f"kafka.{key}: not a duration") for p in found), (key, found)
