@@ -33,7 +33,10 @@ import contextlib
 import os
 import pickle
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
+
+import numpy as np
 
 from driftwarden.detectors.last_windows import Columns, WindowKind
 
@@ -107,7 +110,7 @@ class SpilledRows:
     def append(self, columns: Columns) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         with open(self.path, "ab") as f:
-            pickle.dump(columns, f, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump(_blocks(columns), f, protocol=pickle.HIGHEST_PROTOCOL)
 
     def read(self) -> list[Columns]:
         parts: list[Columns] = []
@@ -115,7 +118,7 @@ class SpilledRows:
             with open(self.path, "rb") as f:
                 while True:
                     try:
-                        parts.append(pickle.load(f))  # our own file in the state directory
+                        parts.append(_columns(pickle.load(f)))  # our own file in the state directory
                     except EOFError:
                         return parts
         except FileNotFoundError:
@@ -123,6 +126,42 @@ class SpilledRows:
 
     def clear(self) -> None:
         self.path.unlink(missing_ok=True)
+
+
+# a part of a window's rows as pickled: its column names in order, the numeric columns of each dtype
+# as the rows of one array, and the object columns
+Blocks = tuple[list[str], list[tuple[list[str], np.ndarray]], Columns]
+
+
+def _blocks(columns: Columns) -> Blocks:
+    """``columns`` as one array per dtype: a pickle of one array, not of twenty (54 -> 11 us a part of
+    70 rows x 21 float columns and a string column; a model's spill is written every few dozen rows).
+
+    >>> order, blocks, objects = _blocks({"a": np.arange(2.0), "s": np.array(["x", None], dtype=object),
+    ...                                   "b": np.ones(2)})
+    >>> order, [(names, block.shape) for names, block in blocks], list(objects)
+    (['a', 's', 'b'], [(['a', 'b'], (2, 2))], ['s'])
+    """
+    by_dtype: dict[np.dtype[Any], list[str]] = {}
+    objects: Columns = {}
+    for name, values in columns.items():
+        if values.dtype.kind == "O":
+            objects[name] = values
+        else:
+            by_dtype.setdefault(values.dtype, []).append(name)
+    rows = len(next(iter(columns.values()))) if columns else 0
+    blocks = [(names, np.concatenate([columns[n] for n in names]).reshape(len(names), rows))  # np.stack: 4x the time
+              for names in by_dtype.values()]
+    return list(columns), blocks, objects
+
+
+def _columns(blocks: Blocks) -> Columns:
+    """The columns :func:`_blocks` was given: the same names in order, dtypes and values."""
+    order, numeric, objects = blocks
+    out = dict(objects)
+    for names, block in numeric:
+        out.update(zip(names, block, strict=True))
+    return {name: out[name] for name in order}
 
 
 class WindowFiles:

@@ -18,7 +18,8 @@ from driftwarden.detectors.base import decode_array, encode_array
 class RowSpill(Protocol):
     """Where a window's earlier rows go while it fills (the daemon's: a file per model and window)."""
 
-    def append(self, columns: dict[str, np.ndarray]) -> None: ...
+    def append(self, columns: dict[str, np.ndarray]) -> None:
+        """Keep these rows (the arrays may be the caller's: write them out or copy them, now)."""
 
     def read(self) -> list[dict[str, np.ndarray]]: ...
 
@@ -62,6 +63,8 @@ class ColumnWindow:
             raise ValueError(f"window overflow: {n} rows for {self.room} free slots")
         if not n:
             return
+        if self._spill is not None and self._n + n >= self._spill_every and self.room > n and self._spill_now(columns):
+            return
         end = self._n + n
         for k, v in columns.items():
             buf = self._cols.get(k)
@@ -93,6 +96,35 @@ class ColumnWindow:
             # the columns and dtypes stay, their buffers go: regrown by doubling as rows come, a window
             # holds ~2/3 of a spill's rows on average instead of a full spill's rows for good
             self._cols = {k: v[:0].copy() for k, v in self._cols.items()}
+
+    def _spill_now(self, columns: dict[str, np.ndarray]) -> bool:
+        """Hand the rows in memory and ``columns`` to the spill as one part, not through the buffers.
+
+        A model's coalesced batch is often a spill's worth alone: copied into buffers grown for it
+        and copied out again, it cost ~3 allocations and 2 copies a column (at 200 models, 15 % of
+        the loop's time). The part is the rows as they came; :meth:`_joined` aligns parts whose
+        columns differ. False (nothing done) when rows in memory lack or add a column: the buffers
+        align those.
+        """
+        assert self._spill is not None
+        if not self._n:
+            self._spill.append(dict(columns))
+        elif columns.keys() == self._cols.keys():
+            self._spill.append({k: np.concatenate((buf[: self._n], columns[k])) for k, buf in self._cols.items()})
+        else:
+            return False
+        self._spilled += self._n + len(next(iter(columns.values())))
+        self._n = 0
+        if columns.keys() == self._cols.keys() and all(
+                not v.size and v.dtype == columns[k].dtype for k, v in self._cols.items()):
+            return True  # no buffer, each column's dtype kept: as it was
+        # no buffers, but each column's dtype as the buffers would have it (later rows are promoted alike)
+        dtypes = {k: np.result_type(v.dtype, columns[k].dtype) if k in columns
+                  else v.dtype if v.dtype.kind == "O" else np.result_type(v.dtype, np.float64)
+                  for k, v in self._cols.items()}
+        dtypes.update((k, v.dtype) for k, v in columns.items() if k not in dtypes)
+        self._cols = {k: np.empty(0, dtype) for k, dtype in dtypes.items()}
+        return True
 
     def _size(self, rows: int) -> int:
         """The buffer length for ``rows`` rows: doubled, at most the capacity."""
