@@ -1,14 +1,16 @@
 """What a periodic checkpoint costs per model: seconds (CPU and wall) and bytes, and where the time goes.
 
     python bench/checkpoint.py [--models 200] [--events 600000] [--window-size 1000] [--repeats 5]
-                               [--root DIR]
+                               [--between 10000] [--root DIR]
 
 Feeds ``--events`` predictions (and their outcomes) of ``--models`` models of 20 numeric
 features through ``App.handle`` (``bench/models.py``'s traffic; no checkpoint while feeding),
-then ``--repeats`` times marks every model touched and times ``App.save``: CPU seconds
-(``time.process_time``: the machine is shared) and wall seconds, and the bytes of the models'
-states in the SQLite file. Then the two parts of a model's state alone: making it
-(``ModelMonitor.state``) and encoding it as the checkpoint stores it. Medians, per model.
+checkpoints once, then ``--repeats`` times feeds ``--between`` more events (what comes in
+between two periodic checkpoints), marks every model touched and times ``App.save``: CPU
+seconds (``time.process_time``: the machine is shared) and wall seconds, the bytes it wrote
+(the models' states, and the open windows' rows it added) and the bytes stored. Then the
+two parts of a model's whole state alone (what a report or the changelog takes): making it
+(``ModelMonitor.state``) and encoding it. Medians, per model.
 
 ``--root`` runs another checkout's code (its ``bench/models.py`` and package) for an A/B:
 ``/work/main/.venv/bin/python bench/checkpoint.py --root /work/main``.
@@ -33,6 +35,8 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=600_000)
     ap.add_argument("--window-size", type=int, default=1000)
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--between", type=int, default=10_000,
+                    help="events fed before each timed checkpoint (what came in since the last one)")
     ap.add_argument("--root", default=str(Path(__file__).resolve().parents[1]))
     args = ap.parse_args()
     root = Path(args.root)
@@ -67,14 +71,33 @@ def main() -> None:
         app.housekeeping(None)
         fed += bench_models.BATCH
     db = sqlite3.connect(app.checkpoint.path)
-    cpu, wall, size = [], [], []
+
+    def stored_bytes() -> tuple[int, int]:
+        """Bytes of the models' states, and of their open windows' rows stored apart (window_rows, if any)."""
+        states = db.execute("SELECT SUM(LENGTH(state)) FROM monitors").fetchone()[0] or 0
+        try:
+            rows = db.execute("SELECT SUM(LENGTH(rows)) FROM window_rows").fetchone()[0] or 0
+        except sqlite3.OperationalError:  # a version that stores the windows whole, in the states
+            rows = 0
+        return states, rows
+
+    app.save(None)  # the first checkpoint writes every window whole, in any version: not the periodic cost
+    cpu, wall, size, written = [], [], [], []
     for _ in range(args.repeats):
+        between = 0
+        while between < args.between:  # what came since the last checkpoint
+            app.handle(traffic.poll(bench_models.BATCH))
+            between += bench_models.BATCH
+        app.pipeline.flush(app.clock())  # the models run what waits (App.save would, inside the timing)
         app.pipeline._touched = set(app.models)  # every model saw events since the last checkpoint
+        before = stored_bytes()
         t, w = time.process_time(), time.perf_counter()
         app.save(None)
         cpu.append((time.process_time() - t) / n)
         wall.append((time.perf_counter() - w) / n)
-        size.append(db.execute("SELECT SUM(LENGTH(state)) FROM monitors").fetchone()[0] / n)
+        after = stored_bytes()
+        size.append(sum(after) / n)
+        written.append((after[0] + max(0, after[1] - before[1])) / n)  # states rewritten, rows added
     monitors = [r.monitor for r in app.models.values()]
     make, encode = [], []
     for _ in range(args.repeats):
@@ -91,9 +114,10 @@ def main() -> None:
         app.checkpoint.monitor_state(m)
     read = (time.process_time() - t) / n
     med = statistics.median
-    print(f"{root}: {n} models, {fed:,} events: App.save {med(cpu) * 1e3:.2f} ms CPU ({med(wall) * 1e3:.2f} ms wall) "
-          f"and {med(size) / 1024:.0f} KiB a model; state() {med(make) * 1e3:.2f} ms, encode {med(encode) * 1e3:.2f} ms, "
-          f"read back {read * 1e3:.2f} ms")
+    print(f"{root}: {n} models, {fed:,} events, {args.between:,} between checkpoints: App.save "
+          f"{med(cpu) * 1e3:.2f} ms CPU ({med(wall) * 1e3:.2f} ms wall) a model, ~{med(written) / 1024:.0f} KiB "
+          f"written of {med(size) / 1024:.0f} KiB stored; the whole state(): {med(make) * 1e3:.2f} ms, "
+          f"encode {med(encode) * 1e3:.2f} ms; read back {read * 1e3:.2f} ms")
     app.close()
 
 

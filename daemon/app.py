@@ -32,6 +32,7 @@ from driftwarden.daemon.window_spill import SPILL_ROWS_FROM, WindowFiles, spill_
 from driftwarden.detectors.cusum import solved_thresholds
 from driftwarden.detectors.ks_exact import warm_up as ks_warm_up
 from driftwarden.detectors.monitor import ModelMonitor
+from driftwarden.detectors.window import WindowRows
 
 log = logging.getLogger("driftwarden")
 Offsets = dict[tuple[str, int], int]
@@ -52,6 +53,12 @@ class Source(Protocol):
     def poll(self) -> Sequence[Message]: ...
     def commit(self, offsets: Mapping[tuple[str, int], int]) -> None: ...
     def close(self) -> None: ...
+
+
+def _stored_state(model_id: str, monitor: ModelMonitor) -> tuple[str, dict[str, Any], WindowRows]:
+    """A model's state as a checkpoint stores it: its open windows' rows apart, only the new ones."""
+    rows = WindowRows()
+    return model_id, monitor.state(rows), rows
 
 
 def prepare_loop() -> None:
@@ -266,8 +273,8 @@ class App:
             self.kafka_state.save()  # 2a. the changed models' state to the changelog, flushed
         self.checkpoint.commit(  # 2. state + offsets, one transaction
             self.offsets if self.kafka_state is None else self.kafka_state.cache_offsets(),
-            # only models that saw events since the last checkpoint: a model's state is ~1 MB
-            ((m, self.models[m].monitor.state()) for m in self.pipeline.take_touched())
+            # only models that saw events since the last checkpoint, their open windows' new rows only
+            (_stored_state(m, self.models[m].monitor) for m in self.pipeline.take_touched())
             if self.kafka_state is None else self.kafka_state.take_written(),
             join_changes if self.kafka_state is None else JoinChanges(),
             {

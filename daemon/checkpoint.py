@@ -35,6 +35,7 @@ import zstandard
 
 from driftwarden.daemon.events import OutcomeEvent, PredictionEvent
 from driftwarden.daemon.join import JoinChanges, decode_outcome, decode_prediction, encode_event
+from driftwarden.detectors.window import WindowRows
 
 TopicPartition = tuple[str, int]
 
@@ -47,7 +48,12 @@ CREATE TABLE IF NOT EXISTS pending_predictions (model_id TEXT, prediction_id TEX
     PRIMARY KEY (model_id, prediction_id));
 CREATE TABLE IF NOT EXISTS pending_outcomes (model_id TEXT, prediction_id TEXT, event BLOB,
     PRIMARY KEY (model_id, prediction_id));
+CREATE TABLE IF NOT EXISTS window_rows (model_id TEXT, window TEXT, first_row INTEGER, rows BLOB,
+    PRIMARY KEY (model_id, window, first_row));
 """
+
+# the open windows of a model's state (detectors/monitor.py): stored as WindowRows' markers, their rows in window_rows
+WINDOWS = ("pred_window", "block_window", "outcome_window")
 
 
 def plain_float(value: Any) -> Any:
@@ -107,12 +113,30 @@ class Checkpoint:
         return {(t, p): o for t, p, o in rows}
 
     def monitor_states(self) -> dict[str, dict[str, Any]]:
-        return {m: decode_state(s) for m, s in self._db.execute("SELECT model_id, state FROM monitors")}
+        return {m: self._with_rows(m, decode_state(s))
+                for m, s in self._db.execute("SELECT model_id, state FROM monitors").fetchall()}
 
     def monitor_state(self, model_id: str) -> dict[str, Any] | None:
         """One model's saved state: a start-up of many models parses one at a time (each ~1 MB)."""
         row = self._db.execute("SELECT state FROM monitors WHERE model_id = ?", (model_id,)).fetchone()
-        return None if row is None else decode_state(row[0])
+        return None if row is None else self._with_rows(model_id, decode_state(row[0]))
+
+    def _with_rows(self, model_id: str, state: dict[str, Any]) -> dict[str, Any]:
+        """``state`` with its open windows' stored rows put back (``parts``, in order; see :class:`WindowRows`)."""
+        for name in WINDOWS:
+            window = state.get(name)
+            if isinstance(window, dict) and "stored_rows" in window:
+                parts, expected = [], 0
+                for first, rows in self._db.execute(
+                        "SELECT first_row, rows FROM window_rows WHERE model_id = ? AND window = ? ORDER BY first_row",
+                        (model_id, name)):
+                    if first != expected:
+                        raise ValueError(f"model {model_id}: the stored rows of its {name} skip from {expected} to {first}")
+                    part = decode_state(rows)
+                    parts.append(part["columns"])
+                    expected = first + part["rows"]
+                window["parts"] = parts
+        return state
 
     def meta(self, key: str) -> Any:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -135,7 +159,8 @@ class Checkpoint:
     def commit(
         self,
         offsets: Mapping[TopicPartition, int],
-        monitors: Mapping[str, dict[str, Any]] | Iterable[tuple[str, dict[str, Any]]],
+        monitors: Mapping[str, dict[str, Any]]
+        | Iterable[tuple[str, dict[str, Any]] | tuple[str, dict[str, Any], WindowRows | None]],
         join: JoinChanges,
         meta: Mapping[str, Any],
     ) -> None:
@@ -143,7 +168,10 @@ class Checkpoint:
 
         ``monitors`` may be (model, state) pairs made as they are read: each state is
         serialized and written before the next is made, so a checkpoint of many models
-        holds one model's state at a time, not all of them and their JSON at once.
+        holds one model's state at a time, not all of them and their JSON at once. A
+        state made with :class:`~driftwarden.detectors.window.WindowRows` comes as (model,
+        state, rows): its open windows' new rows go to ``window_rows`` and, once this
+        transaction committed, the windows know them stored.
         """
         stored = self.offsets()
         for tp, offset in offsets.items():
@@ -156,11 +184,14 @@ class Checkpoint:
                 "INSERT OR REPLACE INTO offsets VALUES (?, ?, ?)",
                 [(t, p, o) for (t, p), o in offsets.items()],
             )
-            db.executemany(
-                "INSERT OR REPLACE INTO monitors VALUES (?, ?)",
-                ((m, encode_state(s, self._compressor))
-                 for m, s in (monitors.items() if isinstance(monitors, Mapping) else monitors)),
-            )
+            appended: list[WindowRows] = []
+            for m, state, *apart in monitors.items() if isinstance(monitors, Mapping) else monitors:
+                db.execute("INSERT OR REPLACE INTO monitors VALUES (?, ?)", (m, encode_state(state, self._compressor)))
+                if apart and apart[0] is not None:
+                    self._write_rows(m, apart[0])
+                    appended.append(apart[0])
+                else:  # the whole state: rows stored beside an earlier one are not its
+                    db.execute("DELETE FROM window_rows WHERE model_id = ?", (m,))
             db.executemany(
                 "INSERT OR REPLACE INTO meta VALUES (?, ?)",
                 [(k, json.dumps(v, separators=(",", ":"))) for k, v in meta.items()],
@@ -178,3 +209,15 @@ class Checkpoint:
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        for window_rows in appended:
+            window_rows.stored()
+
+    def _write_rows(self, model_id: str, rows: WindowRows) -> None:
+        """The open windows' rows a model's state lacks: appended, or in place of an earlier window's."""
+        for part in rows.parts:
+            if part.rewrite:
+                self._db.execute("DELETE FROM window_rows WHERE model_id = ? AND window = ?", (model_id, part.name))
+            if part.rows:
+                self._db.execute("INSERT OR REPLACE INTO window_rows VALUES (?, ?, ?, ?)", (
+                    model_id, part.name, part.first,
+                    encode_state({"rows": part.rows, "columns": part.columns}, self._compressor)))

@@ -56,7 +56,7 @@ from driftwarden.detectors.spec import FeatureSpec, ModelSpec
 from driftwarden.detectors.subsample_metrics import ScoreOrder, binary_metrics_many, cbpe_many
 from driftwarden.detectors.thresholds import threshold_from_settings
 from driftwarden.detectors.traffic import TrafficMonitor
-from driftwarden.detectors.window import ColumnWindow
+from driftwarden.detectors.window import ColumnWindow, WindowRows
 
 HISTORY = 50
 # with a storage, a window's rows go to it as soon as this many are in memory (a coalesced batch of
@@ -422,16 +422,23 @@ class ModelMonitor:
                 statistic, threshold = float(value), float(baseline)
             self.history.append("/".join(f.key), f.window_end, statistic, threshold, f.degraded)
 
-    def state(self) -> dict[str, Any]:
-        """JSON-safe state: open windows, concept detector, quality/traffic counters, history."""
+    def state(self, rows: WindowRows | None = None) -> dict[str, Any]:
+        """JSON-safe state: open windows, concept detector, quality/traffic counters, history.
+
+        With ``rows``, each open window is a marker, its rows a checkpoint store lacks go to ``rows``
+        (:class:`~driftwarden.detectors.window.WindowRows`; the store puts them back on reading).
+        """
+        def window(name: str, w: ColumnWindow) -> dict[str, Any]:
+            return w.state() if rows is None else rows.state(name, w)
+
         return {
             "version": STATE_VERSION,
             "model_id": self.model_id,
-            "pred_window": self.pred_window.state(),
-            "block_window": self.block_window.state() if self.block_window is not None else None,
+            "pred_window": window("pred_window", self.pred_window),
+            "block_window": window("block_window", self.block_window) if self.block_window is not None else None,
             "sequential": {"drift": self.drift.sequential_state() if self.drift is not None else {},
                            "pca": self.pca.sequential_state() if self.pca is not None else {}},
-            "outcome_window": self.outcome_window.state(),
+            "outcome_window": window("outcome_window", self.outcome_window),
             "concept": self.concept.state() if self.concept is not None else None,
             "recent_errors": self._recent_errors.tolist(),
             "change_times": list(self._change_times),
