@@ -106,16 +106,22 @@ class SpilledRows:
     def __init__(self, directory: Path, model_id: str, window: str) -> None:
         self.directory = directory
         self.path = directory / f"{quote(model_id, safe='')}.open-{window}.pickle"
+        self._offsets: list[int] = []  # where each part appended since the last clear starts in the file
 
     def append(self, columns: Columns) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         with open(self.path, "ab") as f:
+            self._offsets.append(f.tell())  # the end: opened to append
             pickle.dump(_blocks(columns), f, protocol=pickle.HIGHEST_PROTOCOL)
 
-    def read(self) -> list[Columns]:
+    def read(self, first: int = 0) -> list[Columns]:
+        """The parts appended, from the ``first``-th on (a checkpoint takes the newest rows: the earlier
+        parts are not unpickled)."""
         parts: list[Columns] = []
         try:
             with open(self.path, "rb") as f:
+                if first:
+                    f.seek(self._offsets[first])
                 while True:
                     try:
                         parts.append(_columns(pickle.load(f)))  # our own file in the state directory
@@ -126,6 +132,7 @@ class SpilledRows:
 
     def clear(self) -> None:
         self.path.unlink(missing_ok=True)
+        self._offsets = []
 
 
 # a part of a window's rows as pickled: its column names in order, the numeric columns of each dtype

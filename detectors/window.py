@@ -22,7 +22,8 @@ class RowSpill(Protocol):
     def append(self, columns: dict[str, np.ndarray]) -> None:
         """Keep these rows (the arrays may be the caller's: write them out or copy them, now)."""
 
-    def read(self) -> list[dict[str, np.ndarray]]: ...
+    def read(self, first: int = 0) -> list[dict[str, np.ndarray]]:
+        """The rows appended since the last ``clear``, in order: one dict a call, from the ``first``-th call's on."""
 
     def clear(self) -> None: ...
 
@@ -48,6 +49,7 @@ class ColumnWindow:
         self._spill = spill if spill is not None and 0 < spill_every < capacity else None
         self._spill_every = spill_every
         self._spilled = 0  # rows handed to the spill
+        self._parts: list[int] = []  # rows of each part handed to it, in order
         # rows of this window a checkpoint store holds (its first rows; see WindowRows); None: none of
         # this window's, whatever the store holds under its name is an earlier window's
         self._stored: int | None = None
@@ -96,6 +98,7 @@ class ColumnWindow:
         if self._spill is not None and self._n >= self._spill_every and self.room:
             self._spill.append({k: v[: self._n].copy() for k, v in self._cols.items()})
             self._spilled += self._n
+            self._parts.append(self._n)
             self._n = 0
             # the columns and dtypes stay, their buffers go: regrown by doubling as rows come, a window
             # holds ~2/3 of a spill's rows on average instead of a full spill's rows for good
@@ -117,7 +120,8 @@ class ColumnWindow:
             self._spill.append({k: np.concatenate((buf[: self._n], columns[k])) for k, buf in self._cols.items()})
         else:
             return False
-        self._spilled += self._n + len(next(iter(columns.values())))
+        self._parts.append(self._n + len(next(iter(columns.values()))))
+        self._spilled += self._parts[-1]
         self._n = 0
         if columns.keys() == self._cols.keys() and all(
                 not v.size and v.dtype == columns[k].dtype for k, v in self._cols.items()):
@@ -163,7 +167,7 @@ class ColumnWindow:
         else:
             out = ({k: v if v.size == self._n else v[: self._n].copy() for k, v in self._cols.items()}
                    if self._n else {})
-        self._cols, self._n, self._spilled = {}, 0, 0
+        self._cols, self._n, self._spilled, self._parts = {}, 0, 0, []
         self._stored = None
         return out
 
@@ -175,9 +179,19 @@ class ColumnWindow:
         """The columns of the rows from row ``start`` on (copies), aligned as :meth:`columns`."""
         if start >= len(self):
             return {}
-        if not self._spilled:
-            return {k: v[start : self._n].copy() for k, v in self._cols.items()}
-        return {k: v[start:] for k, v in self._joined().items()}
+        if start >= self._spilled:
+            return {k: v[start - self._spilled : self._n].copy() for k, v in self._cols.items()}
+        assert self._spill is not None
+        first, at = 0, 0  # the part holding row ``start``, and its first row
+        while at + self._parts[first] <= start:
+            at += self._parts[first]
+            first += 1
+        tail = ColumnWindow(self.capacity)  # the parts from there on, aligned as _joined aligns them all
+        for i, part in enumerate(self._spill.read(first)):
+            tail.add({k: v[start - at :] for k, v in part.items()} if i == 0 and start > at else part)
+        if self._n:
+            tail.add({k: v[: self._n] for k, v in self._cols.items()})
+        return tail.take()
 
     def state(self) -> dict[str, Any]:
         cols = self.columns()
@@ -186,7 +200,7 @@ class ColumnWindow:
     def load_state(self, state: dict[str, Any]) -> None:
         """The rows of :meth:`state`, or of a checkpoint store's ``parts`` (:class:`WindowRows`): then the
         store holds these rows (``stored_rows`` of them, else the state is refused)."""
-        self._cols, self._n, self._spilled, self._stored = {}, 0, 0, None
+        self._cols, self._n, self._spilled, self._parts, self._stored = {}, 0, 0, [], None
         if self._spill is not None:
             self._spill.clear()
         for part in state["parts"] if "parts" in state else [state["columns"]]:

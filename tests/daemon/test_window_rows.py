@@ -98,6 +98,27 @@ def test_the_stored_rows_restore_the_window_as_of_the_last_checkpoint_that_commi
         checkpoint.close()
 
 
+@pytest.mark.parametrize("spill", [False, True])
+def test_rows_checkpointed_in_memory_and_spilled_later_are_stored_once(tmp_path: Path, spill: bool) -> None:
+    """Rows still in memory at a checkpoint go to the spill later inside a bigger part: the next
+    checkpoint stores that part from its first new row on."""
+    checkpoint = Checkpoint(tmp_path / "dw.db")
+    w = ColumnWindow(100, SpilledRows(tmp_path, "m", "prediction") if spill else None, 16)
+    firsts = []
+    for n in (10, 20, 7, 30):
+        w.add(_rows(n, len(w), True))
+        rows = WindowRows()
+        checkpoint.commit({}, [("m", {"pred_window": rows.state("pred_window", w)}, rows)], JoinChanges(), {})
+        firsts.append([(p.first, p.rows) for p in rows.parts])
+    assert firsts == [[(0, 10)], [(10, 20)], [(30, 7)], [(37, 30)]]
+    stored = checkpoint.monitor_state("m")
+    assert stored is not None
+    again = ColumnWindow(100)
+    again.load_state(stored["pred_window"])
+    assert _same(again.columns(), w.columns()) and len(again) == 67
+    checkpoint.close()
+
+
 def test_a_state_with_rows_missing_is_refused(tmp_path: Path) -> None:
     checkpoint = Checkpoint(tmp_path / "dw.db")
     w = ColumnWindow(100)

@@ -211,8 +211,8 @@ class ListSpill:
     def append(self, columns: dict[str, np.ndarray]) -> None:
         self.parts.append(columns)
 
-    def read(self) -> list[dict[str, np.ndarray]]:
-        return list(self.parts)
+    def read(self, first: int = 0) -> list[dict[str, np.ndarray]]:
+        return self.parts[first:]
 
     def clear(self) -> None:
         self.parts, self.cleared = [], self.cleared + 1
