@@ -24,9 +24,10 @@ MessagePack without zstd, is still read (:func:`decode_state`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -113,13 +114,25 @@ class Checkpoint:
         return {(t, p): o for t, p, o in rows}
 
     def monitor_states(self) -> dict[str, dict[str, Any]]:
-        return {m: self._with_rows(m, decode_state(s))
-                for m, s in self._db.execute("SELECT model_id, state FROM monitors").fetchall()}
+        with self._snapshot():
+            return {m: self._with_rows(m, decode_state(s))
+                    for m, s in self._db.execute("SELECT model_id, state FROM monitors").fetchall()}
 
     def monitor_state(self, model_id: str) -> dict[str, Any] | None:
         """One model's saved state: a start-up of many models parses one at a time (each ~1 MB)."""
-        row = self._db.execute("SELECT state FROM monitors WHERE model_id = ?", (model_id,)).fetchone()
-        return None if row is None else self._with_rows(model_id, decode_state(row[0]))
+        with self._snapshot():
+            row = self._db.execute("SELECT state FROM monitors WHERE model_id = ?", (model_id,)).fetchone()
+            return None if row is None else self._with_rows(model_id, decode_state(row[0]))
+
+    @contextlib.contextmanager
+    def _snapshot(self) -> Iterator[None]:
+        """One read transaction: a state and its windows' rows of the same checkpoint, whatever a daemon
+        writing this file commits meanwhile (``driftwarden report`` and ``status`` read beside it)."""
+        self._db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self._db.execute("COMMIT")
 
     def _with_rows(self, model_id: str, state: dict[str, Any]) -> dict[str, Any]:
         """``state`` with its open windows' stored rows put back (``parts``, in order; see :class:`WindowRows`)."""

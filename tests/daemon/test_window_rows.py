@@ -143,6 +143,38 @@ def test_a_state_with_rows_missing_is_refused(tmp_path: Path) -> None:
     checkpoint.close()
 
 
+def test_a_reader_beside_the_daemon_gets_a_state_and_its_rows_of_one_checkpoint(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``driftwarden report`` reads the file a running daemon writes: a checkpoint committed between
+    reading a state and reading its rows is not seen half."""
+    writer, reader = Checkpoint(tmp_path / "dw.db"), Checkpoint(tmp_path / "dw.db")
+    w = ColumnWindow(100)
+
+    def checkpoint(n: int) -> None:
+        w.add(_rows(n, len(w), False))
+        rows = WindowRows()
+        writer.commit({}, [("m", {"pred_window": rows.state("pred_window", w)}, rows)], JoinChanges(), {})
+
+    checkpoint(10)
+    read_rows = reader._with_rows
+
+    def meanwhile(model_id: str, state: dict[str, Any]) -> dict[str, Any]:
+        checkpoint(5)  # the daemon commits between the two reads
+        return read_rows(model_id, state)
+
+    monkeypatch.setattr(reader, "_with_rows", meanwhile)
+    state = reader.monitor_state("m")
+    assert state is not None
+    window = ColumnWindow(100)
+    window.load_state(state["pred_window"])
+    assert len(window) == 10
+    monkeypatch.undo()
+    state = reader.monitor_state("m")
+    assert state is not None and state["pred_window"]["stored_rows"] == 15
+    writer.close()
+    reader.close()
+
+
 def _state(app: Any) -> Any:
     return canon(old_round_trip(app.models["churn"].monitor.state()))
 
