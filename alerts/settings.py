@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import re
 import urllib.parse
-from typing import Literal
+from functools import cache
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin, get_type_hints
 
 import msgspec
 
@@ -27,7 +29,11 @@ from driftwarden.alerts.matchers import parse_matchers
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 
-Duration = float | str
+class _IsDuration:
+    """The mark of a :data:`Duration` field: :func:`duration_fields` finds them, no list to keep."""
+
+
+Duration = Annotated[float | str, _IsDuration]  # seconds, or a string like "30s", "5m", "4h", "2d"
 DRIFT_KINDS = "data_drift|prediction_drift|multivariate_drift|concept_drift"
 
 
@@ -55,8 +61,26 @@ class _Strict(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=T
     pass
 
 
-def _check_durations(obj: _Strict, *names: str) -> None:
-    for name in names:
+@cache
+def duration_fields(struct: type[msgspec.Struct]) -> tuple[str, ...]:
+    """The fields of ``struct`` declared :data:`Duration` (or ``Duration | None``), in order.
+
+    >>> duration_fields(RetrainPolicy)
+    ('cooldown',)
+    """
+    hints = get_type_hints(struct, include_extras=True)
+
+    def marked(hint: Any) -> bool:
+        if _IsDuration in getattr(hint, "__metadata__", ()):
+            return True
+        return get_origin(hint) in (Union, UnionType) and any(map(marked, get_args(hint)))
+
+    return tuple(name for name in struct.__struct_fields__ if marked(hints[name]))
+
+
+def check_durations(obj: msgspec.Struct) -> None:
+    """Each :data:`Duration` field of ``obj`` parses (``ValueError`` naming the first that does not)."""
+    for name in duration_fields(type(obj)):
         value = getattr(obj, name)
         if value is not None:
             try:
@@ -75,7 +99,7 @@ class SlackReceiver(_Strict, tag="slack", frozen=True):
     send_resolved: bool = True
 
     def __post_init__(self) -> None:
-        _check_durations(self, "timeout")
+        check_durations(self)
 
 
 class SlackWebhookReceiver(_Strict, tag="slack_webhook", frozen=True):
@@ -86,7 +110,7 @@ class SlackWebhookReceiver(_Strict, tag="slack_webhook", frozen=True):
     send_resolved: bool = True
 
     def __post_init__(self) -> None:
-        _check_durations(self, "timeout")
+        check_durations(self)
 
 
 class WebhookReceiver(_Strict, tag="webhook", frozen=True):
@@ -102,7 +126,7 @@ class WebhookReceiver(_Strict, tag="webhook", frozen=True):
     send_resolved: bool = True
 
     def __post_init__(self) -> None:
-        _check_durations(self, "timeout")
+        check_durations(self)
         if self.preset in ("github", "gitlab") and not self.token_env:
             raise ValueError(f"webhook preset {self.preset!r} needs token_env (the env var holding the token)")
 
@@ -134,7 +158,7 @@ class AlertmanagerReceiver(_Strict, tag="alertmanager", frozen=True):
     send_resolved: bool = True
 
     def __post_init__(self) -> None:
-        _check_durations(self, "timeout", "ends_after")
+        check_durations(self)
         for name in ("url", "reports_url"):
             value = getattr(self, name)
             if value is not None:
@@ -173,7 +197,7 @@ class Route(_Strict, frozen=True):
 
     def __post_init__(self) -> None:
         parse_matchers(self.matchers)
-        _check_durations(self, "group_wait", "group_interval", "repeat_interval")
+        check_durations(self)
 
 
 class InhibitRule(_Strict, frozen=True):
@@ -249,7 +273,7 @@ class RetrainPolicy(_Strict, frozen=True):
 
     def __post_init__(self) -> None:
         parse_matchers(self.triggers)
-        _check_durations(self, "cooldown")
+        check_durations(self)
         if self.min_new_labels < 0 or self.max_per_day < 1:
             raise ValueError("min_new_labels must be >= 0 and max_per_day >= 1")
 
@@ -274,9 +298,7 @@ class AlertingSettings(_Strict, frozen=True):
     retraining: dict[str, RetrainPolicy] = msgspec.field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        _check_durations(self, "incident_span")
-        _check_durations(self, "group_wait", "group_interval", "repeat_interval", "for_seconds", "resolve_after",
-                         "resolve_timeout")
+        check_durations(self)
         if self.for_windows < 1:
             raise ValueError("for_windows must be >= 1")
         if self.route.receiver is None:

@@ -15,7 +15,7 @@ from typing import Any, Literal
 import msgspec
 import yaml
 
-from driftwarden.alerts.settings import AlertingSettings, Duration
+from driftwarden.alerts.settings import AlertingSettings, Duration, duration_fields
 from driftwarden.daemon.clock import EventTimeSettings
 from driftwarden.daemon.coalesce import CoalesceSettings
 from driftwarden.daemon.kafka_settings import KafkaSettings, parse_duration
@@ -139,17 +139,12 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
         return p if p.is_absolute() else Path(self.base_dir) / p
 
 
-_DURATION_FIELDS = {
-    "kafka.poll_timeout",
-    "kafka.session_timeout",
-    "kafka.fetch_max_wait",
-    "state.checkpoint_interval",
-    "join.ttl",
-    "event_time.future_tolerance",
-    "event_time.idle_after",
-    "coalesce.max_wait",
-    "reports.retention",
-}
+def duration_paths(config: Config) -> list[str]:
+    """``section.field`` of every :data:`Duration` field of the config's sections (``alerting``'s are
+    checked as they are read, by its own structs)."""
+    return [f"{section}.{name}" for section in config.__struct_fields__
+            if isinstance(value := getattr(config, section), msgspec.Struct) and section != "alerting"
+            for name in duration_fields(type(value))]
 
 
 def parse_yaml(text: str) -> Any:
@@ -200,7 +195,7 @@ def parse_config(data: Any, source: str = "<config>", base_dir: str = ".", *, ch
 
 def _cross_checks(config: Config, *, check_files: bool = True) -> list[str]:
     problems: list[str] = []
-    for dotted in sorted(_DURATION_FIELDS):
+    for dotted in duration_paths(config):
         section, name = dotted.split(".")
         try:
             parse_duration(getattr(getattr(config, section), name))

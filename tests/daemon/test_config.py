@@ -2,11 +2,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
 import pytest
 import yaml
 
+from driftwarden.alerts.settings import AlertingSettings, duration_fields
 from driftwarden.daemon.cli import main
-from driftwarden.daemon.config import ConfigError, load_config
+from driftwarden.daemon.config import Config, ConfigError, duration_paths, load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -105,8 +107,16 @@ def test_excluded_check_kinds_are_validated_by_name(tmp_path: Path) -> None:
     assert any(p.startswith("http.exclude_check_kinds[1]: invalid enum value 'qualty'") for p in found), found
 
 
-def test_every_kafka_duration_is_checked_when_the_config_loads(tmp_path: Path) -> None:
-    # not when a client is built from it, minutes later or after a broker outage
-    for key in ("poll_timeout", "session_timeout", "fetch_max_wait"):
-        found = problems(tmp_path, {"models": [model()], "kafka": {key: "soon"}})
-        assert any(p.startswith(f"kafka.{key}: not a duration") for p in found), (key, found)
+def test_every_duration_is_checked_when_the_config_loads(tmp_path: Path) -> None:
+    """Every field declared a Duration, found by its type (no list to keep up): not when a client is
+    built from it, minutes later or after a broker outage."""
+    paths = duration_paths(msgspec.convert({"models": []}, Config))
+    assert {"kafka.poll_timeout", "kafka.session_timeout", "kafka.fetch_max_wait", "state.checkpoint_interval",
+            "join.ttl", "event_time.idle_after", "coalesce.max_wait", "reports.retention"} <= set(paths)
+    for path in paths:
+        section, key = path.split(".")
+        found = problems(tmp_path, {"models": [model()], section: {key: "soon"}})
+        assert any(p.startswith(f"{path}: not a duration") for p in found), (path, found)
+    for key in duration_fields(AlertingSettings):  # the alerting block's, as its structs read them
+        found = problems(tmp_path, {"models": [model()], "alerting": {key: "soon"}})
+        assert any(p.startswith(f"alerting.{key}: invalid duration 'soon'") for p in found), (key, found)
