@@ -1,7 +1,7 @@
 """Throughput through a real Kafka broker, per client: the client alone vs. `driftwarden run`'s loop.
 
     python bench/kafka_run.py [--events 100000] [--repeats 3] [--clients kafka-python,kafka-python-inline,confluent-kafka]
-                              [--profile confluent-kafka] [--json figures.json]
+                              [--profile confluent-kafka] [--json figures.json] [--idle SECONDS]
 
 Starts the test broker (or uses DRIFTWARDEN_TEST_BOOTSTRAP), produces the synthetic churn
 traffic (predictions + outcomes) once, then, ``--repeats`` times and for each client in turn,
@@ -20,7 +20,9 @@ consumes all of it from the beginning with a fresh consumer group:
 Prints each run, then per client the medians and the ratio end-to-end / raw (both measured in
 the same run, interleaved, so a busy machine slows both alike). ``--profile CLIENT`` runs one
 more end-to-end pass under cProfile and prints where the time went. ``--json PATH`` writes the
-figures with their baselines for bench/run_all.py.
+figures with their baselines for bench/run_all.py. ``--idle SECONDS`` then runs each client's
+loop on empty topics and prints what waiting costs: CPU of the daemon's process and of
+kafka-python's consumer process, and that process's RSS.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import gc
 import io
 import json
 import math
+import os
 import pstats
 import resource
 import statistics
@@ -246,6 +249,61 @@ def profile(config: Config, total: int, top: int = 25) -> str:
     return out.getvalue()
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (``/proc/<pid>/stat``, all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _status_mib(pid: int, key: str) -> float:
+    """``VmRSS`` or ``VmHWM`` of a process, in MiB (``/proc/<pid>/status``)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) / 1024
+    return math.nan
+
+
+def idle_cost(config: Config, seconds: float) -> dict[str, float]:
+    """`driftwarden run`'s loop on topics with nothing to read: CPU (share of one core) of the daemon's
+    process and of its consumer process (kafka-python's), and the consumer process's RSS.
+
+    The loop is the one :func:`end_to_end_rate` times; it runs until it was assigned its partitions
+    (and a few polls more), then ``seconds`` are measured.
+    """
+    dead = open_dead_letters(config.kafka)
+    app = App(config, dead, producer=dead.producer)
+    source = open_source(config.kafka, stored_offsets=app.checkpoint.offsets, on_revoke=app.save)
+    prepare_loop()
+    child = getattr(getattr(source, "process", None), "pid", None)
+
+    def step() -> None:
+        if source.poll():
+            raise AssertionError("the idle topics had a record")
+        app.housekeeping(source)
+
+    try:
+        settle = time.monotonic() + 60
+        while not source.assigned() and time.monotonic() < settle:
+            step()
+        for _ in range(5):
+            step()
+        own = time.process_time()
+        theirs = _cpu_seconds(child) if child else 0.0
+        started = time.monotonic()
+        while time.monotonic() - started < seconds:
+            step()
+        elapsed = time.monotonic() - started
+        out = {"daemon_cpu": (time.process_time() - own) / elapsed}
+        if child:
+            out["consumer_cpu"] = (_cpu_seconds(child) - theirs) / elapsed
+            out["consumer_rss_mib"] = _status_mib(child, "VmRSS")
+        return out
+    finally:
+        source.close()
+        app.close()
+        dead.close()
+
+
 def _median(rates: list[float]) -> float:
     """Median of the runs that did not stall (NaN if all did)."""
     done = [r for r in rates if not math.isnan(r)]
@@ -260,6 +318,9 @@ def main() -> int:
     parser.add_argument("--clients", default=",".join(CLIENTS))
     parser.add_argument("--profile", choices=CLIENTS, help="one more end-to-end run of this client under cProfile")
     parser.add_argument("--json", type=Path, help="write the figures and their baselines here (bench/run_all.py)")
+    parser.add_argument("--idle", type=float, default=0.0, metavar="SECONDS",
+                        help="then, per client, the loop on empty topics for this long: its CPU and the consumer "
+                             "process's RSS")
     args = parser.parse_args()
     clients = [c for c in args.clients.split(",") if c]
     with kafka_broker() as (bootstrap, _), tempfile.TemporaryDirectory() as tmp:
@@ -332,6 +393,18 @@ def main() -> int:
                                       results["kafka-python-inline"][1]))
             figures.append(figure("peak RSS of the kafka bench (all runs)", peak, "MiB"))
             args.json.write_text(json.dumps({"bench": "kafka_run", "command": command, "figures": figures}, indent=1))
+        if args.idle:
+            quiet = {k: f"bench-idle-{k}-{uuid.uuid4().hex[:6]}" for k in ("predictions", "outcomes", "dlq")}
+            admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+            admin.create_topics([NewTopic(t, 1, 1) for t in quiet.values()])
+            admin.close()
+            print(f"\nidle: the loop polling empty topics for {args.idle:.0f} s (share of one core; poll_timeout "
+                  "200ms, fetch_max_wait as configured):")
+            for client in clients:
+                cost = idle_cost(_config(bootstrap, quiet, work, client), args.idle)
+                child = (f", consumer process {cost['consumer_cpu']:.2%} CPU, {cost['consumer_rss_mib']:.0f} MiB RSS"
+                         if "consumer_cpu" in cost else "")
+                print(f"{client:>19}: daemon process {cost['daemon_cpu']:.2%} CPU{child}")
         if args.profile:
             print(f"\ncProfile of one end-to-end run ({args.profile}), by own time:")
             print(profile(_config(bootstrap, topics, work, args.profile), total))
