@@ -234,3 +234,6 @@ class Checkpoint:
                 self._db.execute("INSERT OR REPLACE INTO window_rows VALUES (?, ?, ?, ?)", (
                     model_id, part.name, part.first,
                     encode_state({"rows": part.rows, "columns": part.columns}, self._compressor)))
+            # written: the commit keeps only the counts (every model's rows held to the end of a checkpoint
+            # after the windows closed: a peak of +420 MiB at 1,000 models)
+            part.columns = {}

@@ -111,6 +111,7 @@ def test_rows_checkpointed_in_memory_and_spilled_later_are_stored_once(tmp_path:
         checkpoint.commit({}, [("m", {"pred_window": rows.state("pred_window", w)}, rows)], JoinChanges(), {})
         firsts.append([(p.first, p.rows) for p in rows.parts])
     assert firsts == [[(0, 10)], [(10, 20)], [(30, 7)], [(37, 30)]]
+    assert rows.parts[0].columns == {}  # written, then dropped: a checkpoint holds one model's rows at a time
     stored = checkpoint.monitor_state("m")
     assert stored is not None
     again = ColumnWindow(100)
