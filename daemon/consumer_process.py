@@ -33,7 +33,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -95,6 +95,10 @@ class ProcessSource:
         self._assignment: frozenset[tuple[str, int]] = frozenset()
         self._calls = 0
         self._closed = False
+        # the thread reading the child's pipe now, and how deep (a callback it serves may commit): one at a time
+        self._guard = threading.Lock()
+        self._user: int | None = None
+        self._depth = 0
         # a fresh interpreter (``python -m``), not multiprocessing's fork (the daemon has threads) or spawn
         # (which runs the parent's __main__ again): three pipes, handed over by their descriptors
         data_r, data_w = os.pipe()  # child -> daemon: batches, callbacks, answers, logs
@@ -167,6 +171,31 @@ class ProcessSource:
             return "taken", None
         return kind, message[1]
 
+    @contextlib.contextmanager
+    def _reading(self, what: str) -> Iterator[None]:
+        """Mark the pipe in use by this thread while ``what`` runs: a second thread gets a clear error.
+
+        The data pipe takes one reader: two threads reading it split a message (``UnpicklingError``),
+        and a lock would deadlock (the loop serves an ``on_revoke`` that takes the App's lock while
+        another thread holding it would wait for the pipe). A source is its loop's alone; only
+        :meth:`assigned` is for any thread. The thread that uses it may call it again from a
+        callback it serves (``on_revoke`` checkpoints and commits).
+        """
+        me = threading.get_ident()
+        with self._guard:
+            if self._user not in (None, me):
+                raise RuntimeError(f"ProcessSource.{what} called from thread {threading.current_thread().name} "
+                                   f"while another thread ({self._user}) uses the source: it is its loop's alone "
+                                   "(only assigned() is safe from any thread)")
+            self._user, self._depth = me, self._depth + 1
+        try:
+            yield
+        finally:
+            with self._guard:
+                self._depth -= 1
+                if not self._depth:
+                    self._user = None
+
     def _serve(self, call: Any) -> None:
         """Answer one callback of the child (it waits)."""
         name, args = call
@@ -186,6 +215,10 @@ class ProcessSource:
         broker)."""
         if self._closed:
             raise ConsumerProcessFailed("the kafka consumer process is closed")
+        with self._reading(name):
+            return self._ask(name, args, answer_callbacks)
+
+    def _ask(self, name: str, args: tuple[Any, ...], answer_callbacks: bool) -> Any:
         self._calls += 1
         number = self._calls
         self._control.send(("call", number, name, args))
@@ -228,6 +261,10 @@ class ProcessSource:
 
     def poll(self) -> Polled:
         """The child's next batch (callbacks that came before it answered first); empty after ``poll_timeout``."""
+        with self._reading("poll"):
+            return self._next_batch()
+
+    def _next_batch(self) -> Polled:
         deadline = time.monotonic() + self._timeout
         while True:
             while self._inbox:
@@ -271,6 +308,10 @@ class ProcessSource:
         """Leave the group (the child's callbacks are answered meanwhile), then stop the child by its PID."""
         if self._closed:
             return
+        with self._reading("close"):
+            self._close()
+
+    def _close(self) -> None:
         self._closed = True
         try:
             self._control.send(("close",))

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -109,6 +110,35 @@ def test_records_logs_and_callbacks_come_in_order_and_a_seek_drops_what_was_read
     finally:
         source.close()
     assert source.process.poll() is not None  # stopped by close, by its PID if need be
+
+
+def test_a_second_thread_using_the_source_gets_an_error_not_half_a_message(kafka_bootstrap: str) -> None:
+    """The child's pipe takes one reader: a call from another thread while the loop polls is refused
+    with an error naming the rule (two readers split a pickle: UnpicklingError, or worse, a wrong
+    batch); assigned() stays for any thread, and the source is the other thread's once the loop let go."""
+    topics = _topics(kafka_bootstrap)
+    source = open_source(_settings(kafka_bootstrap, topics, poll_timeout="3s"), stored_offsets=dict,
+                         on_revoke=lambda: None)
+    assert isinstance(source, ProcessSource)
+    try:
+        polls: list[int] = []
+        loop = threading.Thread(target=lambda: polls.append(len(source.poll())), name="loop")
+        loop.start()
+        deadline = time.monotonic() + 10
+        while source._user is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert source._user == loop.ident
+        with pytest.raises(RuntimeError, match=r"ProcessSource\.lag called from thread MainThread while another "
+                                               r"thread .* it is its loop's alone"):
+            source.lag()
+        with pytest.raises(RuntimeError, match=r"ProcessSource\.commit called"):
+            source.commit({(topics[0], 0): 0})
+        source.assigned()
+        loop.join(timeout=30)
+        assert polls == [0] and source._user is None
+        assert source.lag() is not None  # the loop is done with it: this thread may
+    finally:
+        source.close()
 
 
 def test_the_consumer_process_goes_when_the_daemon_is_killed(kafka_bootstrap: str, tmp_path: Path) -> None:
