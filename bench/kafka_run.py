@@ -52,6 +52,7 @@ sys.path.insert(0, str(ROOT))
 from kafka.admin import KafkaAdminClient, NewTopic  # noqa: E402
 
 from bench.figures import figure  # noqa: E402
+from bench.fleet import rss_of  # noqa: E402
 from driftwarden.daemon.app import App, prepare_loop  # noqa: E402
 from driftwarden.daemon.cli import single_threaded_numerics  # noqa: E402
 from driftwarden.daemon.config import Config, parse_config  # noqa: E402
@@ -255,14 +256,6 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _status_mib(pid: int, key: str) -> float:
-    """``VmRSS`` or ``VmHWM`` of a process, in MiB (``/proc/<pid>/status``)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1]) / 1024
-    return math.nan
-
-
 def idle_cost(config: Config, seconds: float) -> dict[str, float]:
     """`driftwarden run`'s loop on topics with nothing to read: CPU (share of one core) of the daemon's
     process and of its consumer process (kafka-python's), and the consumer process's RSS.
@@ -296,7 +289,7 @@ def idle_cost(config: Config, seconds: float) -> dict[str, float]:
         out = {"daemon_cpu": (time.process_time() - own) / elapsed}
         if child:
             out["consumer_cpu"] = (_cpu_seconds(child) - theirs) / elapsed
-            out["consumer_rss_mib"] = _status_mib(child, "VmRSS")
+            out["consumer_rss_mib"] = rss_of(child) / 2**20
         return out
     finally:
         source.close()

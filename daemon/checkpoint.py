@@ -53,9 +53,6 @@ CREATE TABLE IF NOT EXISTS window_rows (model_id TEXT, window TEXT, first_row IN
     PRIMARY KEY (model_id, window, first_row));
 """
 
-# the open windows of a model's state (detectors/monitor.py): stored as WindowRows' markers, their rows in window_rows
-WINDOWS = ("pred_window", "block_window", "outcome_window")
-
 
 def plain_float(value: Any) -> Any:
     """What JSON wrote for the values msgspec does not take: float subclasses (numpy's float64) as floats."""
@@ -136,8 +133,7 @@ class Checkpoint:
 
     def _with_rows(self, model_id: str, state: dict[str, Any]) -> dict[str, Any]:
         """``state`` with its open windows' stored rows put back (``parts``, in order; see :class:`WindowRows`)."""
-        for name in WINDOWS:
-            window = state.get(name)
+        for name, window in state.items():  # the open windows WindowRows stood in for: their markers
             if isinstance(window, dict) and "stored_rows" in window:
                 parts, expected = [], 0
                 for first, rows in self._db.execute(

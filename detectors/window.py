@@ -109,7 +109,7 @@ class ColumnWindow:
 
         A model's coalesced batch is often a spill's worth alone: copied into buffers grown for it
         and copied out again, it cost ~3 allocations and 2 copies a column (at 200 models, 15 % of
-        the loop's time). The part is the rows as they came; :meth:`_joined` aligns parts whose
+        the loop's time). The part is the rows as they came; :meth:`rows_from` aligns parts whose
         columns differ. False (nothing done) when rows in memory lack or add a column: the buffers
         align those.
         """
@@ -141,27 +141,17 @@ class ColumnWindow:
             size *= 2
         return min(size, self.capacity) if rows <= self.capacity else rows
 
-    def _joined(self) -> dict[str, np.ndarray]:
-        """Spilled and in-memory rows as one window's columns (added again in order: aligned as they came)."""
-        assert self._spill is not None
-        whole = ColumnWindow(self.capacity)
-        for part in self._spill.read():
-            whole.add(part)
-        if self._n:
-            whole.add({k: v[: self._n] for k, v in self._cols.items()})
-        return whole.take()
-
     def columns(self) -> dict[str, np.ndarray]:
         """The rows as columns (copies). A column some batches lacked (a batch without scores,
         say) holds NaN (numeric) or None (object) in their rows, so rows stay aligned."""
         if self._spilled:
-            return self._joined()
+            return self.rows_from(0)
         return {k: v[: self._n].copy() for k, v in self._cols.items()} if self._n else {}
 
     def take(self) -> dict[str, np.ndarray]:
         """The rows as columns, and the window empty again (the buffers are handed over)."""
         if self._spilled:
-            out = self._joined()
+            out = self.rows_from(0)
             assert self._spill is not None
             self._spill.clear()
         else:
@@ -176,7 +166,8 @@ class ColumnWindow:
         return sum(v.nbytes for v in self._cols.values())
 
     def rows_from(self, start: int) -> dict[str, np.ndarray]:
-        """The columns of the rows from row ``start`` on (copies), aligned as :meth:`columns`."""
+        """The columns of the rows from row ``start`` on (copies), aligned as :meth:`columns`: spilled parts
+        are added again in order to a window of their own, so parts whose columns differ line up."""
         if start >= len(self):
             return {}
         if start >= self._spilled:
@@ -186,7 +177,7 @@ class ColumnWindow:
         while at + self._parts[first] <= start:
             at += self._parts[first]
             first += 1
-        tail = ColumnWindow(self.capacity)  # the parts from there on, aligned as _joined aligns them all
+        tail = ColumnWindow(self.capacity)  # the parts from there on
         for i, part in enumerate(self._spill.read(first)):
             tail.add({k: v[start - at :] for k, v in part.items()} if i == 0 and start > at else part)
         if self._n:
