@@ -107,7 +107,7 @@ def test_the_history_state_is_exact_and_reads_the_lists_of_earlier_versions() ->
     g = CheckHistory(3)
     g.load(state)
     assert canon(g.entries()) == canon(h.entries())
-    assert all(g._ordered(k).tobytes() == h._ordered(k).tobytes() for k in ("a/psi/x", "b/ks/y", "c/ks/z"))
+    assert all(g.stored(k).tobytes() == h.stored(k).tobytes() for k in ("a/psi/x", "b/ks/y", "c/ks/z"))
     small = CheckHistory(2)  # a shorter history in the config: the newest rows
     small.load(state)
     assert [r[0] for r in small.rows("a/psi/x")] == [3.0, 4.0]

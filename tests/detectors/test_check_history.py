@@ -10,7 +10,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from driftwarden.detectors.check_history import GROW, CheckHistory
+from driftwarden.detectors.check_history import GROW, ROW, CheckHistory
 
 evaluation = st.tuples(st.sampled_from(["a/x/1", "b/y/2", "c/z/3"]), st.floats(0, 2e9),
                        st.floats(allow_nan=False, allow_infinity=False, width=64), st.floats(-1e3, 1e3), st.booleans())
@@ -23,7 +23,7 @@ def _f32(x: float) -> float:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.integers(1, 7), st.lists(evaluation, max_size=60))
+@given(st.integers(1, 23), st.lists(evaluation, max_size=90))  # chunks of 1-5 rows, the last one partial
 def test_the_ring_equals_a_deque_of_lists(maxlen: int, evaluations: list[tuple[str, float, float, float, bool]]) -> None:
     h = CheckHistory(maxlen)
     kept: dict[str, deque[list[Any]]] = {}
@@ -35,6 +35,9 @@ def test_the_ring_equals_a_deque_of_lists(maxlen: int, evaluations: list[tuple[s
     again = CheckHistory(maxlen)
     again.load(json.loads(json.dumps(h.entries())))
     assert again.entries() == want and len(again) == len(want)
+    stored = CheckHistory(maxlen)
+    stored.load(h.state())
+    assert stored.entries() == want and stored.state() == h.state()
     shorter = CheckHistory(max(1, maxlen - 2))  # a smaller maxlen keeps the latest
     shorter.load(want)
     assert shorter.entries() == {k: v[-shorter.maxlen :] for k, v in want.items()}
@@ -51,15 +54,29 @@ def test_statistics_keep_7_digits_and_event_times_all_of_theirs() -> None:
     h = CheckHistory(3)
     h.append("k", 1_764_720_000.123456, 0.123456789, 1e300, True)
     assert h.entries()["k"] == [[1_764_720_000.123456, 0.1234568, float("inf"), True]]
-    assert h.nbytes() == GROW * (3 * 17 + 8)  # 17 bytes an evaluation, 8 a count; room for GROW checks
 
 
-def test_checks_share_one_array_grown_by_GROW_checks() -> None:
-    """A new check takes the next row of the one array; the array grows by GROW rows, the earlier rows kept."""
+def test_memory_follows_the_evaluations_kept() -> None:
+    """A check takes a fifth of its ring at a time: 110 checks seen twice hold a fifth of their full rings."""
+    h = CheckHistory(50)
+    full = 110 * 50 * ROW.itemsize
+    for end in range(2):
+        for i in range(110):
+            h.append(f"k{i}", float(end), float(i), 1.0, False)
+    assert h.nbytes() < full / 3
+    for end in range(2, 60):
+        for i in range(110):
+            h.append(f"k{i}", float(end), float(i), 1.0, False)
+    assert full <= h.nbytes() < 1.3 * full  # every ring whole now; the pool's room and the tables on top
+    assert h.rows("k7") == [[float(end), 7.0, 1.0, False] for end in range(10, 60)]
+
+
+def test_checks_share_one_pool_grown_by_GROW_checks() -> None:
+    """A new check takes the next row of the tables, grown by GROW rows, the earlier rows kept."""
     h = CheckHistory(2)
     for i in range(GROW + 1):
         for end in range(3):
             h.append(f"k{i}", float(end), float(i), 1.0, end == 2)
-    assert h.nbytes() == 2 * GROW * (2 * 17 + 8)
+    assert len(h._counts) == 2 * GROW
     assert h.entries()["k0"] == [[1.0, 0.0, 1.0, False], [2.0, 0.0, 1.0, True]]
     assert h.entries()[f"k{GROW}"] == [[1.0, float(GROW), 1.0, False], [2.0, float(GROW), 1.0, True]]
