@@ -32,7 +32,7 @@ from driftwarden.daemon.window_spill import SPILL_ROWS_FROM, WindowFiles, spill_
 from driftwarden.detectors.cusum import solved_thresholds
 from driftwarden.detectors.ks_exact import warm_up as ks_warm_up
 from driftwarden.detectors.monitor import ModelMonitor
-from driftwarden.detectors.window import WindowRows
+from driftwarden.detectors.window import StoredRowsError, WindowRows
 
 log = logging.getLogger("driftwarden")
 Offsets = dict[tuple[str, int], int]
@@ -53,6 +53,11 @@ class Source(Protocol):
     def poll(self) -> Sequence[Message]: ...
     def commit(self, offsets: Mapping[tuple[str, int], int]) -> None: ...
     def close(self) -> None: ...
+
+
+def _fresh_windows(model_id: str, exc: StoredRowsError) -> None:
+    log.error("model %s: the checkpoint's stored window rows are inconsistent (%s); its detectors and windows "
+              "start afresh", model_id, exc)
 
 
 def _stored_state(model_id: str, monitor: ModelMonitor) -> tuple[str, dict[str, Any], WindowRows]:
@@ -111,7 +116,7 @@ class App:
         clocks = {} if kafka_state else self.checkpoint.meta("clocks") or {}
         thresholds = threshold_file(state_path)  # CUSUM thresholds an earlier run solved
         known = load_thresholds(thresholds)
-        models = {mc.id: self.build_runtime(mc.id, None if kafka_state else self.checkpoint.monitor_state(mc.id),
+        models = {mc.id: self.build_runtime(mc.id, None if kafka_state else self._checkpointed(mc.id),
                                             runtime_meta.get(mc.id, {}), clocks.get(mc.id))
                   for mc in config.models}
         if len(solved_thresholds()) > known:
@@ -146,6 +151,14 @@ class App:
         self._delivering = threading.Lock()  # held by a delivery round; a revocation waits for it
         self.kafka_state: KafkaState | None = KafkaState(self) if kafka_state else None
 
+    def _checkpointed(self, model_id: str) -> dict[str, Any] | None:
+        """A model's checkpointed monitor state; None (a fresh start, logged) if its stored rows have a gap."""
+        try:
+            return self.checkpoint.monitor_state(model_id)
+        except StoredRowsError as exc:
+            _fresh_windows(model_id, exc)
+            return None
+
     def build_runtime(self, model_id: str, monitor_state: dict[str, Any] | None = None,
                       meta: Mapping[str, Any] | None = None, clock_state: dict[str, Any] | None = None) -> ModelRuntime:
         """A model's runtime from its saved state (or fresh, without one)."""
@@ -161,6 +174,9 @@ class App:
         if monitor_state is not None:
             try:
                 monitor.load_state(monitor_state)
+            except StoredRowsError as exc:
+                monitor = ModelMonitor(mc.id, spec, monitor_reference, spilled)
+                _fresh_windows(mc.id, exc)
             except (ValueError, KeyError, TypeError) as exc:  # e.g. window_size or features changed
                 monitor = ModelMonitor(mc.id, spec, monitor_reference, spilled)
                 log.warning("model %s: checkpointed detector state does not fit the current config (%s); "

@@ -36,7 +36,7 @@ import zstandard
 
 from driftwarden.daemon.events import OutcomeEvent, PredictionEvent
 from driftwarden.daemon.join import JoinChanges, decode_outcome, decode_prediction, encode_event
-from driftwarden.detectors.window import WindowRows
+from driftwarden.detectors.window import StoredRowsError, WindowRows
 
 TopicPartition = tuple[str, int]
 
@@ -140,7 +140,7 @@ class Checkpoint:
                         "SELECT first_row, rows FROM window_rows WHERE model_id = ? AND window = ? ORDER BY first_row",
                         (model_id, name)):
                     if first != expected:
-                        raise ValueError(f"model {model_id}: the stored rows of its {name} skip from {expected} to {first}")
+                        raise StoredRowsError(f"the stored rows of its {name} skip from {expected} to {first}")
                     part = decode_state(rows)
                     parts.append(part["columns"])
                     expected = first + part["rows"]

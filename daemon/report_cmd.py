@@ -40,6 +40,7 @@ from driftwarden.detectors.batch import OutcomeBatch, PredictionBatch
 from driftwarden.detectors.findings import Finding
 from driftwarden.detectors.monitor import ModelMonitor, compare
 from driftwarden.detectors.spec import ModelSpec
+from driftwarden.detectors.window import StoredRowsError
 
 log = logging.getLogger(__name__)
 
@@ -294,14 +295,18 @@ def report_command(config_path: str, model_id: str, now: float | None = None) ->
                            "run the daemon with this config first, or check state.path")
     checkpoint = Checkpoint(state_path)
     try:
-        state: Any = checkpoint.monitor_states().get(mc.id)
+        state: Any = checkpoint.monitor_state(mc.id)  # this model's alone: a fleet's states are ~1 MB each
         meta = (checkpoint.meta("models") or {}).get(mc.id, {})
+        reference = load_reference(meta.get("reference_path") or config.resolve(mc.reference), spec)
+        monitor = ModelMonitor(mc.id, spec, reference)
+        if state is not None:
+            monitor.load_state(state)
+    except StoredRowsError as exc:
+        raise CommandError(f"model {mc.id!r}: {exc}",
+                           f"the checkpoint at {state_path} is inconsistent; the daemon starts this model's "
+                           "windows afresh at its next start") from None
     finally:
         checkpoint.close()
-    reference = load_reference(meta.get("reference_path") or config.resolve(mc.reference), spec)
-    monitor = ModelMonitor(mc.id, spec, reference)
-    if state is not None:
-        monitor.load_state(state)
     window, _ = monitor_windows(monitor)
     found = compare(spec, reference, window) if window is not None and len(window) else []
     files = generate_report(model_id=mc.id, monitor=monitor, reference=reference,

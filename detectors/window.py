@@ -16,6 +16,10 @@ import numpy as np
 from driftwarden.detectors.base import decode_array, encode_array
 
 
+class StoredRowsError(ValueError):
+    """A checkpoint's stored window rows do not add up to what its state says (a gap, a count that differs)."""
+
+
 class RowSpill(Protocol):
     """Where a window's earlier rows go while it fills (the daemon's: a file per model and window)."""
 
@@ -200,7 +204,7 @@ class ColumnWindow:
                 self.add(cols)
         if "stored_rows" in state:
             if state["stored_rows"] != len(self):
-                raise ValueError(f"a window's stored rows are {len(self)}, its state says {state['stored_rows']}")
+                raise StoredRowsError(f"a window's stored rows are {len(self)}, its state says {state['stored_rows']}")
             self._stored = len(self)
 
 

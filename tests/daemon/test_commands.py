@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import io
 import json
+import sqlite3
 from pathlib import Path
 
 import pyarrow as pa
@@ -13,6 +14,7 @@ import pytest
 import yaml
 
 from driftwarden.daemon.cli import main
+from driftwarden.daemon.command_errors import CommandError
 from driftwarden.daemon.compare_cmd import run_compare
 from driftwarden.daemon.demo import run_demo
 from driftwarden.daemon.replay import run_replay
@@ -180,6 +182,12 @@ def test_report_on_demand_explains_the_checkpointed_open_window(tmp_path: Path) 
     assert report_command(str(config_path), "churn", now=1_796_000_000.0) == 0
     reports = list(set((tmp_path / "reports").glob("churn/*/report.html")) - before)
     assert len(reports) == 1 and "age" in reports[0].read_text()
+    db = sqlite3.connect(config.resolve(config.state.path))  # the open window's stored rows lost
+    db.execute("DELETE FROM window_rows")
+    db.commit()
+    db.close()
+    with pytest.raises(CommandError, match=r"churn.*stored rows are 0, its state says 1500"):
+        report_command(str(config_path), "churn", now=1_796_000_000.0)
 
 
 def test_events_of_models_not_in_the_config_are_counted_and_skipped(tmp_path: Path) -> None:

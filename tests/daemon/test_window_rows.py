@@ -222,3 +222,40 @@ def test_a_daemon_checkpointing_every_batch_restarts_as_if_never_stopped(
         restarted.close()
     finally:
         through.close()
+
+
+@pytest.mark.parametrize("lost", ["a part", "every part"])
+def test_a_daemon_whose_stored_rows_are_inconsistent_starts_the_model_afresh_and_says_why(
+        tmp_path: Path, lost: str, caplog: pytest.LogCaptureFixture) -> None:
+    """Rows lost from window_rows (a gap: the read refuses; all of them: the count refuses) do not stop
+    the daemon: the model starts afresh, the log names the stored rows (not the config), and the next
+    checkpoint rewrites its windows whole, so the one after restarts cleanly."""
+    events = [Message(t, 0, i, k, v) for i, (t, k, v) in enumerate(itertools.islice(messages(Scenario()), 2000))]
+    app = _demo(tmp_path)
+    for i in range(0, 1500, 250):
+        app.handle(events[i:i + 250])
+        app.save()
+    app.close()
+    db = sqlite3.connect(app.checkpoint.path)
+    (window, parts), = db.execute("SELECT window, COUNT(*) FROM window_rows GROUP BY window "
+                                  "ORDER BY COUNT(*) DESC LIMIT 1").fetchall()
+    assert parts >= 3
+    second = db.execute("SELECT first_row FROM window_rows WHERE window = ? ORDER BY first_row LIMIT 1 OFFSET 1",
+                        (window,)).fetchone()[0]
+    db.execute("DELETE FROM window_rows WHERE window = ?" + (" AND first_row = ?" if lost == "a part" else ""),
+               (window, second) if lost == "a part" else (window,))
+    db.commit()
+    restarted = _demo(tmp_path)
+    (record,) = [r for r in caplog.records if "stored window rows are inconsistent" in r.getMessage()]
+    assert record.levelname == "ERROR" and "churn" in record.getMessage()
+    assert "does not fit the current config" not in caplog.text
+    assert len(getattr(restarted.models["churn"].monitor, window)) == 0  # afresh
+    assert restarted.offsets == app.offsets  # the rest of the checkpoint holds
+    restarted.handle(events[1500:2000])
+    restarted.save()
+    restarted.close()
+    caplog.clear()
+    again = _demo(tmp_path)
+    assert "inconsistent" not in caplog.text
+    assert len(getattr(again.models["churn"].monitor, window)) == len(getattr(restarted.models["churn"].monitor, window)) > 0
+    again.close()
