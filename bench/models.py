@@ -330,17 +330,37 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
                 spent[name] += time.perf_counter() - t
         return call
 
-    # App's own start-up, its parts timed where App calls them
-    app_module.load_reference = timed("references", load_reference)
-    app_module.ModelMonitor = timed("detectors", ModelMonitor)
+    # App's own start-up, its parts timed where they run in the daemon's process: with start-up workers
+    # (daemon/startup.py) the references and detectors are built in those, and "workers" is the wait for them
+    import driftwarden.daemon.startup as startup
+
+    startup.load_reference = timed("references", load_reference)
+    startup.ModelMonitor = timed("detectors", ModelMonitor)
+    built_monitors = app_module.built_monitors
+
+    def waited(jobs: Any, workers: int) -> Any:
+        spent["workers_used"] = workers
+        results = built_monitors(jobs, workers)
+        while True:
+            t = time.perf_counter()
+            try:
+                blob = next(results)
+            except StopIteration:
+                return
+            finally:
+                spent["workers"] += time.perf_counter() - t
+            yield blob
+
+    app_module.built_monitors = waited
     ModelMonitor.load_state = timed("restore", ModelMonitor.load_state)  # type: ignore[method-assign]
     from driftwarden.daemon.checkpoint import Checkpoint
     Checkpoint.monitor_state = timed("checkpoint_read", Checkpoint.monitor_state)  # type: ignore[method-assign]
 
-    def start() -> tuple[Any, dict[str, float]]:
+    def start(workers: int | None = args.startup_workers) -> tuple[Any, dict[str, float]]:
         spent.clear()
         t0 = time.perf_counter()
         config = load_config(cfg_path)
+        config = msgspec.structs.replace(config, state=msgspec.structs.replace(config.state, startup_workers=workers))
         t1 = time.perf_counter()
         app = App(config, NoDeadLetters())
         t2 = time.perf_counter()
@@ -349,8 +369,9 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
     app, first = start()
     res["startup_first"] = first
     res["rss_started"] = rss()
-    print(f"  {args.models} models: started in {first['config'] + first['app']:.1f} s (detector construction "
-          f"{first.get('detectors', 0):.1f} s, reference load {first.get('references', 0):.1f} s), "
+    built = (f"{int(first['workers_used'])} start-up workers" if first.get("workers_used") else
+             f"detector construction {first.get('detectors', 0):.1f} s, reference load {first.get('references', 0):.1f} s")
+    print(f"  {args.models} models: started in {first['config'] + first['app']:.1f} s ({built}), "
           f"RSS {res['rss_started'] / MiB:,.0f} MiB", file=sys.stderr, flush=True)
     prepare_loop()  # as App.run before its loop: the KS kernel compiled, start-up's objects frozen
     traffic = Traffic(args.models, args.features)
@@ -397,6 +418,12 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
         res["startup_restart"] = again
         res["peak_rss_restart"] = peak_rss()
         app2.close()
+        if args.models > 1:  # the same restart with every detector built in this process: what the workers save
+            del app2
+            gc.collect()
+            app3, here = start(0)
+            res["startup_restart_here"] = here
+            app3.close()
     return res
 
 
@@ -405,6 +432,8 @@ def run_child(args: argparse.Namespace, models: int, tracemalloc_run: bool = Fal
         cmd = [sys.executable, __file__, "--child", "--workdir", tmp, "--models", str(models),
                "--features", str(args.features), "--events", str(args.events),
                "--reference-rows", str(args.reference_rows), "--window-size", str(args.window_size)]
+        if args.startup_workers is not None:
+            cmd += ["--startup-workers", str(args.startup_workers)]
         if tracemalloc_run:
             cmd.append("--tracemalloc")
         if args.allocator:
@@ -423,6 +452,8 @@ def main() -> None:
     ap.add_argument("--breakdown-models", type=int, default=10, help="models in the tracemalloc run (0: skip)")
     ap.add_argument("--allocator", action="store_true",
                     help="print where the heap is at the end of each run (pymalloc's arenas, glibc's heap)")
+    ap.add_argument("--startup-workers", type=int, default=None,
+                    help="state.startup_workers of the runs (default: the daemon's choice)")
     ap.add_argument("--json", type=Path, help="write the figures and their baselines here (bench/run_all.py)")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--tracemalloc", action="store_true", help=argparse.SUPPRESS)
@@ -462,12 +493,16 @@ def main() -> None:
     first = big["rss_over_time"][0][1] if big["rss_over_time"] else big["rss_warm"]
     for events, value in big["rss_over_time"]:
         print(f"  {events:>12,} events  {value / MiB:8,.0f} MiB  ({value / first:.3f}x the first mark)")
-    for label, key in (("first start", "startup_first"), ("restart", "startup_restart")):
-        b, s = base[key], big[key]
+    for label, key in (("first start", "startup_first"), ("restart", "startup_restart"),
+                       ("restart, detectors built in the daemon's process", "startup_restart_here")):
+        b, s = base.get(key, base["startup_restart"]), big[key]
         print(f"start-up, {label}: 1 model {b['config'] + b['app']:.2f} s, {args.models} models "
               f"{s['config'] + s['app']:.2f} s (config load {s['config']:.2f} s, App {s['app']:.2f} s)")
-        print(f"  of which for {args.models} models: reference load {s.get('references', 0):.2f} s, detector "
-              f"construction {s.get('detectors', 0):.2f} s, checkpoint read {s.get('checkpoint_read', 0):.2f} s, "
+        workers = int(s.get("workers_used", 0))
+        built = (f"waiting for {workers} start-up workers {s.get('workers', 0):.2f} s" if workers else
+                 f"reference load {s.get('references', 0):.2f} s, detector construction "
+                 f"{s.get('detectors', 0):.2f} s")
+        print(f"  of which for {args.models} models: {built}, checkpoint read {s.get('checkpoint_read', 0):.2f} s, "
               f"restore {s.get('restore', 0):.2f} s")
     print(f"throughput: 1 model {base['events_per_s']:,.0f} events/s, {args.models} models "
           f"{big['events_per_s']:,.0f} events/s; per CPU second: 1 model {base['events_per_cpu_s']:,.0f}, "
@@ -497,6 +532,9 @@ def write_figures(args: argparse.Namespace, base: dict[str, Any], big: dict[str,
                "1 model", base["startup_first"]["config"] + base["startup_first"]["app"]),
         figure(f"restart of {n} models from their checkpoint", start["startup_restart"], "s",
                "their first start", start["startup_first"]),
+        figure(f"restart of {n} models, detectors built by {int(big['startup_restart'].get('workers_used', 0))} "
+               "start-up workers", start["startup_restart"], "s", "built in the daemon's process",
+               big["startup_restart_here"]["config"] + big["startup_restart_here"]["app"]),
         figure(f"{n} models: App.handle + housekeeping, keyed events spread over the models", big["events_per_s"],
                "events/s", "1 model", base["events_per_s"]),
         figure(f"peak RSS, {n} models", big["peak_rss"] / MiB, "MiB"),

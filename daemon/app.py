@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import gc
 import logging
+import pickle
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -25,10 +27,10 @@ from driftwarden.daemon.kafka_state import KafkaState
 from driftwarden.daemon.metrics import Metrics
 from driftwarden.daemon.pipeline import BatchResult, DeadLetters, Message, ModelRuntime, Pipeline
 from driftwarden.daemon.polled import Polled
-from driftwarden.daemon.reference import load_reference
 from driftwarden.daemon.report_cmd import ReportHook
+from driftwarden.daemon.startup import MonitorJob, built_monitors, start_workers
 from driftwarden.daemon.threshold_cache import load_thresholds, save_thresholds, threshold_file
-from driftwarden.daemon.window_spill import SPILL_ROWS_FROM, WindowFiles, spill_directory
+from driftwarden.daemon.window_spill import SPILL_ROWS_FROM, spill_directory
 from driftwarden.detectors.cusum import solved_thresholds
 from driftwarden.detectors.ks_exact import warm_up as ks_warm_up
 from driftwarden.detectors.monitor import ModelMonitor
@@ -116,9 +118,12 @@ class App:
         clocks = {} if kafka_state else self.checkpoint.meta("clocks") or {}
         thresholds = threshold_file(state_path)  # CUSUM thresholds an earlier run solved
         known = load_thresholds(thresholds)
-        models = {mc.id: self.build_runtime(mc.id, None if kafka_state else self._checkpointed(mc.id),
-                                            runtime_meta.get(mc.id, {}), clocks.get(mc.id))
-                  for mc in config.models}
+        jobs = [self._monitor_job(mc.id, runtime_meta.get(mc.id, {})) for mc in config.models]
+        models = {job.model_id: self.build_runtime(job.model_id, None if kafka_state else self._checkpointed(job.model_id),
+                                                   runtime_meta.get(job.model_id, {}), clocks.get(job.model_id),
+                                                   built=built)
+                  for job, built in zip(jobs, built_monitors(jobs, start_workers(len(jobs), config.state.startup_workers)),
+                                         strict=True)}
         if len(solved_thresholds()) > known:
             save_thresholds(thresholds)
         self.join = OutcomeJoin(parse_duration(config.join.ttl), config.join.max_pending)
@@ -159,26 +164,34 @@ class App:
             _fresh_windows(model_id, exc)
             return None
 
+    def _monitor_job(self, model_id: str, meta: Mapping[str, Any]) -> MonitorJob:
+        """How a model's monitor is built: from its reference (a rebuilt one wins over the configured one)."""
+        mc = self.config.model(model_id)
+        # the last evaluated windows (read by reports only), with many models the open windows' earlier rows
+        # too, live in files, not in memory
+        return MonitorJob(mc.id, mc.spec(), str(meta.get("reference_path") or self.config.resolve(mc.reference)),
+                          self.windows_dir, spill_rows=len(self.config.models) >= SPILL_ROWS_FROM)
+
     def build_runtime(self, model_id: str, monitor_state: dict[str, Any] | None = None,
-                      meta: Mapping[str, Any] | None = None, clock_state: dict[str, Any] | None = None) -> ModelRuntime:
-        """A model's runtime from its saved state (or fresh, without one)."""
+                      meta: Mapping[str, Any] | None = None, clock_state: dict[str, Any] | None = None,
+                      built: bytes | None = None) -> ModelRuntime:
+        """A model's runtime from its saved state (or fresh, without one). ``built``: its monitor, pickled
+        fresh by a start-up worker (:mod:`daemon.startup`); else it is built here."""
         mc = self.config.model(model_id)
         meta = meta or {}
         spec = mc.spec()
-        reference_path = meta.get("reference_path")  # a rebuilt reference wins over the configured one
-        monitor_reference = load_reference(reference_path or self.config.resolve(mc.reference), spec)
-        # the last evaluated windows (read by reports only), with many models the open windows' earlier rows
-        # too, live in files, not in memory
-        spilled = WindowFiles(self.windows_dir, mc.id, spill_rows=len(self.config.models) >= SPILL_ROWS_FROM)
-        monitor = ModelMonitor(mc.id, spec, monitor_reference, spilled)
+        reference_path = meta.get("reference_path")
+        job = self._monitor_job(model_id, meta)
+        fresh: Callable[[], ModelMonitor] = job.build if built is None else partial(pickle.loads, built)
+        monitor = fresh()
         if monitor_state is not None:
             try:
                 monitor.load_state(monitor_state)
             except StoredRowsError as exc:
-                monitor = ModelMonitor(mc.id, spec, monitor_reference, spilled)
+                monitor = fresh()
                 _fresh_windows(mc.id, exc)
             except (ValueError, KeyError, TypeError) as exc:  # e.g. window_size or features changed
-                monitor = ModelMonitor(mc.id, spec, monitor_reference, spilled)
+                monitor = fresh()
                 log.warning("model %s: checkpointed detector state does not fit the current config (%s); "
                             "its windows start afresh", mc.id, exc)
         if monitor.drift is not None and monitor.drift.daily_note:  # which subjects follow the day, and why

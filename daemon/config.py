@@ -45,6 +45,9 @@ class StateSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     # changelog topic and follows its partition to whichever group member owns it (the file is the cache)
     backend: Literal["sqlite", "kafka"] = "sqlite"
     changelog_topic: str | None = None  # default: "<kafka.group_id>-state"
+    # processes that build the models' detectors at start-up (daemon/startup.py); default: with 16 models
+    # or more, one a core up to 4; 0: in the daemon's process
+    startup_workers: int | None = None
 
     def changelog(self, group_id: str) -> str:
         return self.changelog_topic or f"{group_id}-state"
@@ -205,6 +208,9 @@ def _cross_checks(config: Config, *, check_files: bool = True) -> list[str]:
         problems.append("models: at least one model is required")
     if config.coalesce.events is not None and config.coalesce.events < 1:
         problems.append(f"coalesce.events: must be >= 1, got {config.coalesce.events}")
+    if config.state.startup_workers is not None and config.state.startup_workers < 0:
+        problems.append(f"state.startup_workers: must be >= 0 (0: build in the daemon's process), "
+                        f"got {config.state.startup_workers}")
     if config.coalesce.max_waiting < 1:
         problems.append(f"coalesce.max_waiting: must be >= 1, got {config.coalesce.max_waiting}")
     try:

@@ -65,6 +65,27 @@ SPILL_ROWS = 64
 STATE_VERSION = 1
 
 
+class _Estimated:
+    """CBPE's estimated metrics of a block's ``score`` and ``prediction`` columns (a class, not a
+    lambda: a monitor pickles, for a start-up built in worker processes)."""
+
+    def __init__(self, cbpe: CbpeEstimator) -> None:
+        self.cbpe = cbpe
+
+    def __call__(self, c: dict[str, np.ndarray]) -> dict[str, float]:
+        return self.cbpe.expected(c["score"], c["prediction"])
+
+
+class _Realized:
+    """The realized ``metrics`` of a block's labelled columns (picklable, as :class:`_Estimated`)."""
+
+    def __init__(self, metrics: tuple[str, ...], positive: Any) -> None:
+        self.metrics, self.positive = metrics, positive
+
+    def __call__(self, c: dict[str, np.ndarray]) -> dict[str, float]:
+        return {m: METRICS[m].fn(c["y_true"], c["y_pred"], scores_of(c), self.positive) for m in self.metrics}
+
+
 def _has_scores(score: np.ndarray | None) -> bool:
     return score is not None and score.dtype.kind == "f" and bool(np.isfinite(score).any())
 
@@ -115,7 +136,7 @@ class ModelMonitor:
                 cbpe = self.cbpe
                 scored = {"score": reference.score, "prediction": reference.y_pred}
                 self.estimated_blocks = BlockMetrics(
-                    lambda c: cbpe.expected(c["score"], c["prediction"]), scored, s.block,
+                    _Estimated(cbpe), scored, s.block,
                     {m: METRICS[m].direction for m in cbpe.metrics}, "estimated_performance", self.calibration,
                     critical_factor=s.critical_factor, label="estimated ", many=cbpe_many(cbpe, scored, order))
         # sequential: CBPE's block estimates beside the realized metric of the same predictions (reports)
@@ -143,9 +164,9 @@ class ModelMonitor:
         self.realized_blocks: BlockMetrics | None = None  # sequential: F1, ROC AUC... every block of outcomes
         moved = [m for m in metrics if METRICS[m].direction in ("decrease", "increase")]
         if p.enabled and p.sequential and spec.is_classification and moved and len(reference):
-            positive, fns = spec.positive_label, {m: METRICS[m].fn for m in moved}
+            positive = spec.positive_label
             self.realized_blocks = BlockMetrics(
-                lambda c: {m: fn(c["y_true"], c["y_pred"], scores_of(c), positive) for m, fn in fns.items()},
+                _Realized(tuple(moved), positive),
                 ref_cols, s.block, {m: METRICS[m].direction for m in moved}, "performance",
                 calibrate_outcomes(p.false_alarms_per_million, s.block, len(moved)),
                 critical_factor=s.critical_factor,

@@ -1,0 +1,86 @@
+"""Start-up workers build the same monitors the daemon's process builds (daemon/startup.py)."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from driftwarden.daemon.demo import DEMO_CONFIG, demo_app
+from driftwarden.daemon.pipeline import Message
+from driftwarden.daemon.simulate import START, Scenario, messages
+from driftwarden.daemon.startup import MAX_WORKERS, PARALLEL_FROM, start_workers
+from driftwarden.daemon.threshold_cache import threshold_file
+from driftwarden.detectors import cusum
+from tests.daemon.test_checkpoint_format import canon, old_round_trip
+
+
+def test_workers_only_for_many_models_on_several_cores() -> None:
+    assert start_workers(PARALLEL_FROM - 1, cores=8) == 0
+    assert start_workers(PARALLEL_FROM, cores=1) == 0
+    assert start_workers(PARALLEL_FROM, cores=2) == 2
+    assert start_workers(1000, cores=64) == MAX_WORKERS
+    assert start_workers(3, configured=2, cores=1) == 2  # state.startup_workers wins
+    assert start_workers(1000, configured=0, cores=8) == 0
+    assert start_workers(1, configured=4) == 0  # one model: nothing to spread
+
+
+def _config(workers: int) -> dict[str, Any]:
+    data = yaml.safe_load(DEMO_CONFIG.read_text())
+    first = data["models"][0]
+    first["monitoring"]["window_size"] = 1000
+    data["models"] = [first] + [{**copy.deepcopy(first), "id": f"churn{i}"} for i in range(2)]
+    data["state"] = {**data.get("state", {}), "startup_workers": workers}
+    return data
+
+
+def _events(model: str) -> list[tuple[str, bytes, bytes]]:
+    return list(itertools.islice(messages(Scenario(model_id=model, covariate_shift_at=1000)), 6000))
+
+
+@pytest.fixture
+def no_thresholds_known(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CUSUM thresholds of this process forgotten: each start solves (or reads) its own."""
+    monkeypatch.setattr(cusum, "_SOLVED", {})
+
+
+def test_monitors_built_by_workers_behave_as_those_built_here(tmp_path: Path, no_thresholds_known: None) -> None:
+    apps = {workers: demo_app(tmp_path / f"w{workers}", _config(workers), clock=lambda: START + 86_400)
+            for workers in (0, 2)}
+    try:
+        for app in apps.values():
+            stream = [m for model in app.models for m in _events(model)]
+            app.handle([Message(t, 0, i, k, v) for i, (t, k, v) in enumerate(stream)])
+            app.save()
+        here, workers = apps[0], apps[2]
+        assert list(workers.models) == list(here.models) == ["churn", "churn0", "churn1"]
+        for model in here.models:
+            assert canon(old_round_trip(workers.models[model].monitor.state())) == \
+                canon(old_round_trip(here.models[model].monitor.state()))
+            history = here.models[model].monitor.history.entries()
+            assert workers.models[model].monitor.history.entries() == history
+            assert any(row[-1] is True for rows in history.values() for row in rows)  # the shift was found
+        # the thresholds the workers solved reached the daemon's threshold file
+        saved = json.loads(threshold_file(Path(workers.checkpoint.path)).read_text())["thresholds"]
+        assert saved and saved == json.loads(threshold_file(Path(here.checkpoint.path)).read_text())["thresholds"]
+    finally:
+        for app in apps.values():
+            app.close()
+
+
+def test_a_model_a_worker_cannot_build_fails_the_start_as_it_would_here(tmp_path: Path) -> None:
+    data = _config(2)
+    (tmp_path / "broken.parquet").write_bytes(b"not a parquet file")
+    data["models"][2]["reference"] = "broken.parquet"
+    with pytest.raises(Exception) as in_workers:
+        demo_app(tmp_path, data)
+    data["state"]["startup_workers"] = 0
+    with pytest.raises(Exception) as here:
+        demo_app(tmp_path, data)
+    assert type(in_workers.value) is type(here.value) and str(in_workers.value) == str(here.value)
+    assert "broken.parquet" in str(here.value)
