@@ -8,9 +8,10 @@ with many models worker processes build them and the daemon's process loads each
 comes, in the config's order, and restores it from the checkpoint meanwhile.
 
 Workers are spawned (no fork of a process that may hold threads and locks) and bounded: each
-is a Python with numpy, scipy and pyarrow imported (~150 MB while it lives), and they all exit
-once the models are built. CUSUM thresholds travel both ways: a worker starts with those the
-daemon knows and returns those it solved, for the daemon's threshold file.
+is a Python with numpy, scipy and pyarrow imported (~240 MB of RSS, ~120 MB of it its own,
+the rest libraries it shares with the daemon), and they all exit once the models are built.
+CUSUM thresholds travel both ways: a worker starts with those the daemon knows and returns
+those it solved, for the daemon's threshold file.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from driftwarden.detectors.monitor import ModelMonitor
 from driftwarden.detectors.spec import ModelSpec
 
 PARALLEL_FROM = 16  # models: with fewer, a worker's own start (~1-2 s of imports) costs more than it saves
-MAX_WORKERS = 4  # each worker holds ~150 MB while the models are built: bounded whatever the core count
+MAX_WORKERS = 4  # each worker holds ~120 MB of its own while the models are built: bounded whatever the cores
 
 Thresholds = list[tuple[float, float, float, float]]
 
