@@ -2,7 +2,7 @@
 
     python bench/models.py [--models 1000] [--features 20] [--events 10000000]
                            [--reference-rows 10000] [--window-size 5000] [--breakdown-models 50]
-                           [--allocator]
+                           [--allocator] [--startup-workers N]
 
 Every figure comes from a fresh child process (RSS is per process), run one after the other:
 
@@ -23,8 +23,10 @@ arenas, its blocks in use and its free blocks in used pools (``sys._debugmallocs
 allocated, free and mmapped bytes (``mallinfo2``): RSS that live data does not explain is one of
 the free figures.
 
-Start-up is timed twice per N: a first start (no checkpoint) and a restart from the checkpoint
-the first one wrote (the restore is what ``driftwarden run`` does after a deploy). Per-model
+Start-up is timed three times per N: a first start (no checkpoint), a restart from the checkpoint
+the first one wrote (the restore is what ``driftwarden run`` does after a deploy), both with the
+start-up workers the daemon would use (``--startup-workers`` overrides), and the same restart
+with every detector built in the daemon's process (what the workers save). Per-model
 bytes are (RSS(N) - RSS(1)) / (N - 1) after the same events per model. All times on a shared
 2-core machine: noisy; ratios are to the baseline of the same run.
 """
