@@ -16,11 +16,13 @@ those it solved, for the daemon's threshold file.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import pickle
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +33,8 @@ from driftwarden.daemon.window_spill import WindowFiles
 from driftwarden.detectors.cusum import remember_thresholds, solved_thresholds
 from driftwarden.detectors.monitor import ModelMonitor
 from driftwarden.detectors.spec import ModelSpec
+
+log = logging.getLogger(__name__)
 
 PARALLEL_FROM = 16  # models: with fewer, a worker's own start (~1-2 s of imports) costs more than it saves
 MAX_WORKERS = 4  # each worker holds ~120 MB of its own while the models are built: bounded whatever the cores
@@ -65,17 +69,30 @@ def start_workers(models: int, configured: int | None = None, cores: int | None 
 
 
 def built_monitors(jobs: Sequence[MonitorJob], workers: int) -> Iterator[bytes | None]:
-    """Each job's monitor pickled, in the jobs' order, built by ``workers`` processes (0: None for
-    each, to be built where it is used). A job that fails raises its error here, at its turn."""
+    """Each job's monitor pickled, in the jobs' order, built by ``workers`` processes; None for a job
+    to be built where it is used (no workers, or none to be had). A job that fails raises its error
+    here, at its turn. Workers that cannot start (no ``/dev/shm`` for their semaphores, a process
+    limit) or die (the OOM killer) leave their jobs to the daemon's process, with a warning."""
     if workers <= 0:
         yield from (None for _ in jobs)
         return
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_start_worker, initargs=(solved_thresholds(),))
+    try:
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_start_worker, initargs=(solved_thresholds(),))
+    except (OSError, ImportError, NotImplementedError) as exc:
+        log.warning("start-up workers cannot start (%s); the detectors are built in the daemon's process", exc)
+        yield from (None for _ in jobs)
+        return
+    done = 0
     try:
         for blob, solved in pool.map(_build, jobs, chunksize=1):
             remember_thresholds(solved)
+            done += 1
             yield blob
+    except BrokenProcessPool as exc:
+        log.warning("a start-up worker died (%s); the detectors of %d models are built in the daemon's "
+                    "process", exc, len(jobs) - done)
+        yield from (None for _ in jobs[done:])
     finally:  # also when the caller stops early (an error): the jobs not started are dropped
         pool.shutdown(wait=True, cancel_futures=True)
 

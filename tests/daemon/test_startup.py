@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
+from driftwarden.daemon import startup
 from driftwarden.daemon.demo import DEMO_CONFIG, demo_app
 from driftwarden.daemon.pipeline import Message
 from driftwarden.daemon.simulate import START, Scenario, messages
@@ -84,3 +85,39 @@ def test_a_model_a_worker_cannot_build_fails_the_start_as_it_would_here(tmp_path
         demo_app(tmp_path, data)
     assert type(in_workers.value) is type(here.value) and str(in_workers.value) == str(here.value)
     assert "broken.parquet" in str(here.value)
+
+
+class _DyingPool:
+    """A pool whose first job comes back and whose worker then dies (as the OOM killer would)."""
+
+    def __init__(self, *_args: Any, **_kwargs: Any) -> None:
+        pass
+
+    def map(self, fn: Any, jobs: Any, chunksize: int = 1) -> Any:
+        yield fn(jobs[0])
+        raise startup.BrokenProcessPool("a process in the process pool was terminated abruptly")
+
+    def shutdown(self, **_kwargs: Any) -> None:
+        pass
+
+
+class _NoPool:
+    def __init__(self, *_args: Any, **_kwargs: Any) -> None:
+        raise OSError(38, "Function not implemented")  # no /dev/shm for the pool's semaphores
+
+
+@pytest.mark.parametrize("pool", [_DyingPool, _NoPool])
+def test_workers_that_die_or_cannot_start_leave_their_models_to_the_daemon(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, pool: type) -> None:
+    monkeypatch.setattr(startup, "ProcessPoolExecutor", pool)
+    app = demo_app(tmp_path / "w", _config(2), clock=lambda: START + 86_400)
+    here = demo_app(tmp_path / "here", _config(0), clock=lambda: START + 86_400)
+    try:
+        assert "detectors of 2 models are built" in caplog.text if pool is _DyingPool else \
+            "start-up workers cannot start" in caplog.text
+        for model in here.models:
+            assert canon(old_round_trip(app.models[model].monitor.state())) == \
+                canon(old_round_trip(here.models[model].monitor.state()))
+    finally:
+        app.close()
+        here.close()
