@@ -16,7 +16,9 @@ those it solved, for the daemon's threshold file.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import math
 import multiprocessing
 import os
 import pickle
@@ -64,8 +66,30 @@ def start_workers(models: int, configured: int | None = None, cores: int | None 
     if configured is not None:
         return configured if models > 1 else 0
     if cores is None:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        cores = available_cores()
     return min(MAX_WORKERS, cores) if models >= PARALLEL_FROM and cores > 1 else 0
+
+
+def available_cores(cgroup: Path = Path("/sys/fs/cgroup")) -> int:
+    """The cores this process may use: those it may run on, bounded by its cgroup's CPU quota (a
+    container limited to 2 CPUs on a 64-core node gets 2, as a JVM counts them).
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     _ = (Path(d) / "cpu.max").write_text("150000 100000")
+    ...     min(available_cores(Path(d)), 2)
+    2
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    for quota_file, period_file in (("cpu.max", None), ("cpu/cpu.cfs_quota_us", "cpu/cpu.cfs_period_us")):
+        try:
+            fields = (cgroup / quota_file).read_text().split()
+            quota, period = fields[0], fields[1] if period_file is None else (cgroup / period_file).read_text()
+            if quota not in ("max", "-1") and int(quota) > 0:
+                return max(1, min(cores, math.ceil(int(quota) / int(period))))
+        except (OSError, ValueError, IndexError):
+            continue
+    return cores
 
 
 def built_monitors(jobs: Sequence[MonitorJob], workers: int) -> Iterator[bytes | None]:
@@ -100,6 +124,9 @@ def built_monitors(jobs: Sequence[MonitorJob], workers: int) -> Iterator[bytes |
 def _start_worker(thresholds: Thresholds) -> None:
     threadpool_limits(limits=1, user_api="blas")  # as the daemon (cli.single_threaded_numerics): a worker a core
     remember_thresholds(thresholds)
+    # short of memory, the kernel kills a worker before the daemon (whose models it then builds itself)
+    with contextlib.suppress(OSError):
+        Path("/proc/self/oom_score_adj").write_text("1000")
 
 
 def _build(job: MonitorJob) -> tuple[bytes, Thresholds]:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import copy
+import functools
 import itertools
 import json
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -121,3 +125,31 @@ def test_workers_that_die_or_cannot_start_leave_their_models_to_the_daemon(
     finally:
         app.close()
         here.close()
+
+
+@pytest.mark.parametrize(("files", "cores"), [
+    ({"cpu.max": "200000 100000"}, 2),
+    ({"cpu.max": "50000 100000"}, 1),  # half a core: still one
+    ({"cpu.max": "max 100000"}, None),
+    ({"cpu/cpu.cfs_quota_us": "300000", "cpu/cpu.cfs_period_us": "100000"}, 3),  # cgroup v1
+    ({"cpu/cpu.cfs_quota_us": "-1", "cpu/cpu.cfs_period_us": "100000"}, None),
+    ({}, None),
+])
+def test_a_containers_cpu_quota_bounds_the_cores_counted(tmp_path: Path, files: dict[str, str],
+                                                          cores: int | None) -> None:
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text + "\n")
+    affinity = len(os.sched_getaffinity(0))
+    assert startup.available_cores(tmp_path) == (affinity if cores is None else min(cores, affinity))
+
+
+def test_the_kernel_kills_a_worker_before_the_daemon_when_memory_runs_out() -> None:
+    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=startup._start_worker, initargs=([],))
+    try:
+        adj = pool.submit(functools.partial(Path.read_text, Path("/proc/self/oom_score_adj"))).result()
+    finally:
+        pool.shutdown()
+    assert int(adj) == 1000
+    assert int(Path("/proc/self/oom_score_adj").read_text()) < 1000  # the daemon's own is left alone
