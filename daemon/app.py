@@ -119,11 +119,15 @@ class App:
         thresholds = threshold_file(state_path)  # CUSUM thresholds an earlier run solved
         known = load_thresholds(thresholds)
         jobs = [self._monitor_job(mc.id, runtime_meta.get(mc.id, {})) for mc in config.models]
+        workers, started = start_workers(len(jobs), config.state.startup_workers), time.monotonic()
+        if workers:
+            log.info("building the detectors of %d models in %d start-up workers", len(jobs), workers)
         models = {job.model_id: self.build_runtime(job.model_id, None if kafka_state else self._checkpointed(job.model_id),
                                                    runtime_meta.get(job.model_id, {}), clocks.get(job.model_id),
                                                    built=built)
-                  for job, built in zip(jobs, built_monitors(jobs, start_workers(len(jobs), config.state.startup_workers)),
-                                         strict=True)}
+                  for job, built in zip(jobs, built_monitors(jobs, workers), strict=True)}
+        if len(jobs) > 1:
+            log.info("%d models ready in %.1f s", len(jobs), time.monotonic() - started)
         if len(solved_thresholds()) > known:
             save_thresholds(thresholds)
         self.join = OutcomeJoin(parse_duration(config.join.ttl), config.join.max_pending)
