@@ -2,6 +2,7 @@
 
     python bench/fleet.py [--models 200] [--features 20] [--events 1000000] [--partitions 6]
                           [--client kafka-python] [--window-size 1000] [--scrape-every 5]
+                          [--startup-workers N]
 
 Starts the test broker (or uses DRIFTWARDEN_TEST_BOOTSTRAP), writes one reference per model
 (bench/models.py's synthetic models: distinct values per model), produces ``--events``
@@ -123,6 +124,8 @@ def main() -> int:
     ap.add_argument("--window-size", type=int, default=1000)
     ap.add_argument("--reference-rows", type=int, default=10_000)
     ap.add_argument("--scrape-every", type=float, default=5.0)
+    ap.add_argument("--startup-workers", type=int, default=None,
+                    help="state.startup_workers (default: the daemon's choice)")
     ap.add_argument("--timeout", type=float, default=3600.0, help="give up on the catch-up after this many seconds")
     args = ap.parse_args()
     with kafka_broker() as (bootstrap, _), tempfile.TemporaryDirectory(prefix="dw-fleet-") as tmp:
@@ -143,6 +146,8 @@ def main() -> int:
         port = free_port()
         config = synthetic.config_dict(work, paths, args.features, args.window_size)
         config["http"] = {"enabled": True, "host": "127.0.0.1", "port": port}
+        if args.startup_workers is not None:
+            config["state"]["startup_workers"] = args.startup_workers
         config["kafka"] = {"client": args.client, "bootstrap_servers": bootstrap, "group_id": f"fleet-{run}",
                            "predictions_topic": topics["predictions"], "outcomes_topic": topics["outcomes"],
                            "dead_letter_topic": topics["dlq"]}
@@ -202,7 +207,11 @@ def main() -> int:
         print(f"  /metrics scrape: median {statistics.median(s for s, _, _ in scrapes):.2f} s, "
               f"{scrapes[-1][1] / 1e6:.2f} MB gzipped ({scrapes[-1][2] / 1e6:.1f} MB text)")
         print(f"  SIGTERM to exit: {stopped:.1f} s, exit code {code}")
-        errors = [line for line in (work / "daemon.log").read_text().splitlines() if " ERROR " in line]
+        lines = (work / "daemon.log").read_text().splitlines()
+        for line in lines:  # the daemon's own account of its start-up
+            if "start-up workers" in line or "models ready in" in line:
+                print(f"  daemon: {line.split(' ', 3)[-1][:160]}")
+        errors = [line for line in lines if " ERROR " in line]
         print(f"  ERROR lines in the daemon's log: {len(errors)}" + "".join(f"\n    {e[:200]}" for e in errors[:5]))
         return 0 if code == 0 and not errors else 1
 
