@@ -27,6 +27,7 @@ from driftwarden.daemon.kafka_state import KafkaState
 from driftwarden.daemon.metrics import Metrics
 from driftwarden.daemon.pipeline import BatchResult, DeadLetters, Message, ModelRuntime, Pipeline
 from driftwarden.daemon.polled import Polled
+from driftwarden.daemon.preflight import detector_problem
 from driftwarden.daemon.report_cmd import ReportHook
 from driftwarden.daemon.startup import MonitorJob, built_monitors, start_workers
 from driftwarden.daemon.threshold_cache import load_thresholds, save_thresholds, threshold_file
@@ -91,6 +92,10 @@ def prepare_loop() -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
 
+class ModelBuildError(Exception):
+    """A model's detectors refused to start: the message is preflight's line for it (its YAML path first)."""
+
+
 class App:
     """One daemon instance. ``clock`` is the only place time is read."""
 
@@ -122,10 +127,15 @@ class App:
         workers, started = start_workers(len(jobs), config.state.startup_workers), time.monotonic()
         if workers:
             log.info("building the detectors of %d models in %d start-up workers", len(jobs), workers)
-        models = {job.model_id: self.build_runtime(job.model_id, None if kafka_state else self._checkpointed(job.model_id),
-                                                   runtime_meta.get(job.model_id, {}), clocks.get(job.model_id),
-                                                   built=built)
-                  for job, built in zip(jobs, built_monitors(jobs, workers), strict=True)}
+        models: dict[str, ModelRuntime] = {}
+        try:
+            for job, built in zip(jobs, built_monitors(jobs, workers), strict=True):
+                models[job.model_id] = self.build_runtime(
+                    job.model_id, None if kafka_state else self._checkpointed(job.model_id),
+                    runtime_meta.get(job.model_id, {}), clocks.get(job.model_id), built=built)
+        except Exception as exc:  # the next model's detectors refused to start (here or in a worker)
+            self.checkpoint.close()
+            raise ModelBuildError(detector_problem(len(models), jobs[len(models)].reference, exc)) from exc
         if len(jobs) > 1:
             log.info("%d models ready in %.1f s", len(jobs), time.monotonic() - started)
         if len(solved_thresholds()) > known:

@@ -30,11 +30,12 @@ from driftwarden.daemon.logs import configure_logging
 
 
 def _run(args: argparse.Namespace) -> int:
-    from driftwarden.daemon.app import App
+    from driftwarden.daemon.app import App, ModelBuildError
     from driftwarden.daemon.http_server import HttpServer
     from driftwarden.daemon.kafka_io import open_dead_letters, open_source
     from driftwarden.daemon.kafka_outage import StoppedWaiting
-    from driftwarden.daemon.preflight import preflight
+    from driftwarden.daemon.preflight import PreflightError, preflight
+    from driftwarden.daemon.startup import start_workers
 
     config = load_config(args.config)
     apply_logging(args, config)
@@ -44,7 +45,10 @@ def _run(args: argparse.Namespace) -> int:
         config = msgspec.structs.replace(
             config, kafka=msgspec.structs.replace(config.kafka, bootstrap_servers=args.bootstrap_servers)
         )
-    preflight(config, args.config, bind_http=True)  # before Kafka: config and environment problems exit 2
+    # before Kafka: config and environment problems exit 2 (with start-up workers, the detectors' own
+    # refusals come from App, once they are built: not built twice)
+    workers = start_workers(len(config.models), config.state.startup_workers)
+    preflight(config, args.config, bind_http=True, build_detectors=not workers)
     log = logging.getLogger("driftwarden")
     stopping = threading.Event()  # set by SIGTERM/SIGINT, also while we wait for a broker that is not up yet
 
@@ -59,7 +63,11 @@ def _run(args: argparse.Namespace) -> int:
     except StoppedWaiting:
         log.info("stopped before Kafka was reachable")
         return 0
-    app = App(config, dead_letters, producer=dead_letters.producer)
+    try:
+        app = App(config, dead_letters, producer=dead_letters.producer)
+    except ModelBuildError as exc:
+        dead_letters.close()
+        raise PreflightError(args.config, [str(exc)]) from None
     app.stop_event = stopping
     try:
         source = open_source(config.kafka, stored_offsets=app.stored_offsets, on_revoke=app.save,

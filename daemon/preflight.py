@@ -44,20 +44,26 @@ class PreflightError(ConfigError):
     """The config parses, but the files, settings or environment it names would not let ``run`` start."""
 
 
-def preflight(config: Config, source: str, *, bind_http: bool = False, environ: Mapping[str, str] | None = None) -> None:
-    """Raise :class:`PreflightError` listing every problem; return quietly when ``run`` can start."""
-    found = problems(config, bind_http=bind_http, environ=os.environ if environ is None else environ)
+def preflight(config: Config, source: str, *, bind_http: bool = False, environ: Mapping[str, str] | None = None,
+              build_detectors: bool = True) -> None:
+    """Raise :class:`PreflightError` listing every problem; return quietly when ``run`` can start.
+
+    ``build_detectors=False``: each model's reference is read and checked, but its detectors are not
+    built (``run`` with start-up workers: the App builds them once, and says which model refused).
+    """
+    found = problems(config, bind_http=bind_http, environ=os.environ if environ is None else environ,
+                     build_detectors=build_detectors)
     if found:
         raise PreflightError(source, found)
 
 
-def problems(config: Config, *, bind_http: bool, environ: Mapping[str, str]) -> list[str]:
+def problems(config: Config, *, bind_http: bool, environ: Mapping[str, str], build_detectors: bool = True) -> list[str]:
     found = settings_problems(config) + secret_problems(config, environ) + storage_problems(config)
     if bind_http and config.http.enabled and not any(p.startswith("http.") for p in found):
         found += port_in_use(config.http.host, config.http.port)
     rebuilt = rebuilt_references(config)
     for i, model in enumerate(config.models):
-        found += reference_problems(config, i, model, rebuilt.get(model.id))
+        found += reference_problems(config, i, model, rebuilt.get(model.id), build_detectors)
     return [" ".join(p.splitlines()) for p in found]  # one line each, whatever a library's message held
 
 
@@ -239,8 +245,8 @@ def rebuilt_references(config: Config) -> dict[str, str]:
 
 
 # ------------------------------------------------------------------ references
-def reference_problems(config: Config, i: int, model: ModelConfig, rebuilt: str | None) -> list[str]:
-    """Load the reference as the daemon does and build the model's detectors on it."""
+def reference_problems(config: Config, i: int, model: ModelConfig, rebuilt: str | None, build: bool = True) -> list[str]:
+    """Load the reference as the daemon does and (``build``) build the model's detectors on it."""
     where = f"models[{i}].reference"
     path = Path(rebuilt) if rebuilt else config.resolve(model.reference)
     shown = f"{path} (the rebuilt reference recorded in {config.resolve(config.state.path)})" if rebuilt else str(path)
@@ -273,20 +279,26 @@ def reference_problems(config: Config, i: int, model: ModelConfig, rebuilt: str 
             found.append(f"{where}: {shown} column {name!r} has {bad} value(s) that are not numbers, e.g. "
                          f"{_worst(values)!r}, but models[{i}].features.{name} is numeric: "
                          "fix the file or declare the feature categorical")
-    if found:
+    if found or not build:
         return found
     try:
         ModelMonitor(model.id, model.spec(), table_to_batch(table, model.spec(), source=str(path)))
-    except ReferenceError as exc:
-        return [f"{where}: {exc}"]
-    except ValueError as exc:
+    except Exception as exc:  # whatever the detectors refuse must be a line here, not a traceback in `run`
+        return [detector_problem(i, shown, exc)]
+    return []
+
+
+def detector_problem(i: int, shown: str, exc: Exception) -> str:
+    """The line for a model (``models[i]``, its reference ``shown``) whose detectors refuse to start."""
+    where = f"models[{i}].reference"
+    if isinstance(exc, ReferenceError):
+        return f"{where}: {exc}"
+    if isinstance(exc, ValueError):
         if str(exc).startswith("monitoring."):  # a setting the detectors refuse for this model
             setting, _, why = str(exc).partition(" ")
-            return [f"models[{i}].{setting.rstrip(':')}: {why}"]
-        return [f"{where}: the detectors cannot start on {shown}: {exc}"]
-    except Exception as exc:  # whatever the detectors refuse must be a line here, not a traceback in `run`
-        return [f"{where}: the detectors cannot start on {shown}: {type(exc).__name__}: {exc}"]
-    return []
+            return f"models[{i}].{setting.rstrip(':')}: {why}"
+        return f"{where}: the detectors cannot start on {shown}: {exc}"
+    return f"{where}: the detectors cannot start on {shown}: {type(exc).__name__}: {exc}"
 
 
 def _worst(values: list[Any]) -> Any:

@@ -153,3 +153,32 @@ def test_the_kernel_kills_a_worker_before_the_daemon_when_memory_runs_out() -> N
         pool.shutdown()
     assert int(adj) == 1000
     assert int(Path("/proc/self/oom_score_adj").read_text()) < 1000  # the daemon's own is left alone
+
+
+def test_a_model_whose_detectors_refuse_names_its_yaml_path_as_preflight_does(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`run` with start-up workers skips preflight's build of every model's detectors (they were built
+    twice: ~65 ms a model each time); App's build then says which model refused, in preflight's words."""
+    from driftwarden.daemon import preflight
+    from driftwarden.daemon.app import ModelBuildError
+    from driftwarden.daemon.config import parse_config
+
+    data = _config(0)
+    refused = ValueError("monitoring.concept.detector 'ddm' needs 0/1 errors (a classifier)")
+    built = startup.ModelMonitor
+
+    def refuse_the_third(model_id: str, *args: Any) -> Any:
+        if model_id == "churn1":
+            raise refused
+        return built(model_id, *args)
+
+    monkeypatch.setattr(startup, "ModelMonitor", refuse_the_third)
+    with pytest.raises(ModelBuildError) as raised:
+        demo_app(tmp_path, data)
+    assert str(raised.value) == "models[2].monitoring.concept.detector: 'ddm' needs 0/1 errors (a classifier)"
+    assert str(raised.value) == preflight.detector_problem(2, "any", refused)
+
+    monkeypatch.setattr(preflight, "ModelMonitor", refuse_the_third)  # preflight builds, unless told not to
+    config = parse_config(data, base_dir=str(tmp_path))
+    assert str(raised.value) in preflight.problems(config, bind_http=False, environ={})
+    assert preflight.problems(config, bind_http=False, environ={}, build_detectors=False) == []
