@@ -182,3 +182,45 @@ def test_a_model_whose_detectors_refuse_names_its_yaml_path_as_preflight_does(
     config = parse_config(data, base_dir=str(tmp_path))
     assert str(raised.value) in preflight.problems(config, bind_http=False, environ={})
     assert preflight.problems(config, bind_http=False, environ={}, build_detectors=False) == []
+
+
+def test_run_says_which_model_refused_in_one_line_and_exits_2(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """`run` with start-up workers: the checks before Kafka do not build the detectors; App's build
+    refuses a model and `run` exits 2 with preflight's line for it, no traceback."""
+    import driftwarden.daemon.app as app_module
+    import driftwarden.daemon.kafka_io as kafka_io
+    from driftwarden.daemon import preflight
+    from driftwarden.daemon.cli import main
+    from driftwarden.daemon.simulate import write_reference
+
+    data = _config(2)
+    data["http"] = {"enabled": False}
+    data["kafka"] = {"bootstrap_servers": "127.0.0.1:9"}
+    write_reference(tmp_path / data["models"][0]["reference"], Scenario())
+    (tmp_path / "driftwarden.yaml").write_text(yaml.safe_dump(data))
+    built = startup.ModelMonitor
+
+    def refuse_the_third(model_id: str, *args: Any) -> Any:
+        if model_id == "churn1":
+            raise ValueError("monitoring.concept.detector 'ddm' needs 0/1 errors (a classifier)")
+        return built(model_id, *args)
+
+    class NoKafka:
+        producer = None
+
+        def close(self) -> None:
+            pass
+
+    def built_before_kafka(*_args: Any) -> Any:
+        raise ValueError("monitoring.built: twice, once before Kafka")
+
+    monkeypatch.setattr(preflight, "ModelMonitor", built_before_kafka)
+    monkeypatch.setattr(startup, "ModelMonitor", refuse_the_third)
+    monkeypatch.setattr(app_module, "built_monitors", lambda jobs, workers: (None for _ in jobs))  # built here
+    monkeypatch.setattr(kafka_io, "open_dead_letters", lambda *a, **k: NoKafka())
+    code = main(["run", "-c", str(tmp_path / "driftwarden.yaml")])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert "models[2].monitoring.concept.detector: 'ddm' needs 0/1 errors (a classifier)" in err
+    assert "twice" not in err
