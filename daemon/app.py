@@ -128,14 +128,19 @@ class App:
         if workers:
             log.info("building the detectors of %d models in %d start-up workers", len(jobs), workers)
         models: dict[str, ModelRuntime] = {}
-        try:
-            for job, built in zip(jobs, built_monitors(jobs, workers), strict=True):
-                models[job.model_id] = self.build_runtime(
-                    job.model_id, None if kafka_state else self._checkpointed(job.model_id),
-                    runtime_meta.get(job.model_id, {}), clocks.get(job.model_id), built=built)
-        except Exception as exc:  # the next model's detectors refused to start (here or in a worker)
-            self.checkpoint.close()
-            raise ModelBuildError(detector_problem(len(models), jobs[len(models)].reference, exc)) from exc
+        blobs = built_monitors(jobs, workers)
+        for i, job in enumerate(jobs):
+            try:  # the build alone: a checkpoint that cannot be read is not the reference's fault
+                built = next(blobs)  # a worker's build error is raised here
+                fresh: Callable[[], ModelMonitor] = job.build if built is None else partial(pickle.loads, built)
+                monitor = fresh()
+            except Exception as exc:  # the model's detectors refused to start (here or in a worker)
+                blobs.close()
+                self.checkpoint.close()
+                raise ModelBuildError(detector_problem(i, job.reference, exc)) from exc
+            models[job.model_id] = self.build_runtime(
+                job.model_id, None if kafka_state else self._checkpointed(job.model_id),
+                runtime_meta.get(job.model_id, {}), clocks.get(job.model_id), monitor=monitor, fresh=fresh)
         if len(jobs) > 1:
             log.info("%d models ready in %.1f s", len(jobs), time.monotonic() - started)
         if len(solved_thresholds()) > known:
@@ -188,16 +193,17 @@ class App:
 
     def build_runtime(self, model_id: str, monitor_state: dict[str, Any] | None = None,
                       meta: Mapping[str, Any] | None = None, clock_state: dict[str, Any] | None = None,
-                      built: bytes | None = None) -> ModelRuntime:
-        """A model's runtime from its saved state (or fresh, without one). ``built``: its monitor, pickled
-        fresh by a start-up worker (:mod:`daemon.startup`); else it is built here."""
+                      monitor: ModelMonitor | None = None,
+                      fresh: Callable[[], ModelMonitor] | None = None) -> ModelRuntime:
+        """A model's runtime from its saved state (or fresh, without one). ``monitor``: built already, and
+        ``fresh`` builds another (a start-up worker's pickle loaded again, :mod:`daemon.startup`); else
+        both are built here."""
         mc = self.config.model(model_id)
         meta = meta or {}
         spec = mc.spec()
         reference_path = meta.get("reference_path")
-        job = self._monitor_job(model_id, meta)
-        fresh: Callable[[], ModelMonitor] = job.build if built is None else partial(pickle.loads, built)
-        monitor = fresh()
+        fresh = fresh or self._monitor_job(model_id, meta).build
+        monitor = monitor or fresh()
         if monitor_state is not None:
             try:
                 monitor.load_state(monitor_state)

@@ -22,7 +22,7 @@ import math
 import multiprocessing
 import os
 import pickle
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -92,7 +92,7 @@ def available_cores(cgroup: Path = Path("/sys/fs/cgroup")) -> int:
     return cores
 
 
-def built_monitors(jobs: Sequence[MonitorJob], workers: int) -> Iterator[bytes | None]:
+def built_monitors(jobs: Sequence[MonitorJob], workers: int) -> Generator[bytes | None, None, None]:
     """Each job's monitor pickled, in the jobs' order, built by ``workers`` processes; None for a job
     to be built where it is used (no workers, or none to be had). A job that fails raises its error
     here, at its turn. Workers that cannot start (no ``/dev/shm`` for their semaphores, a process

@@ -224,3 +224,24 @@ def test_run_says_which_model_refused_in_one_line_and_exits_2(
     assert code == 2 and "Traceback" not in err
     assert "models[2].monitoring.concept.detector: 'ddm' needs 0/1 errors (a classifier)" in err
     assert "twice" not in err
+
+
+def test_a_checkpoint_that_cannot_be_read_is_not_blamed_on_the_reference(tmp_path: Path) -> None:
+    """Only the build of a model's detectors becomes preflight's reference line: reading its saved state
+    (here a state that is not one) fails as it did, with its own error."""
+    import sqlite3
+
+    from driftwarden.daemon.app import ModelBuildError
+
+    app = demo_app(tmp_path, _config(2))
+    app.handle([Message(t, 0, i, k, v) for i, (t, k, v) in enumerate(_events("churn0")[:600])])
+    app.save()
+    app.close()
+    db = sqlite3.connect(app.checkpoint.path)
+    assert db.execute("UPDATE monitors SET state = ? WHERE model_id = 'churn0'", (b"not a state",)).rowcount == 1
+    db.commit()
+    db.close()
+    with pytest.raises(Exception) as raised:
+        demo_app(tmp_path, _config(2))
+    assert not isinstance(raised.value, ModelBuildError)
+    assert "reference" not in str(raised.value)
