@@ -9,13 +9,16 @@ values as three lists per partition (one pickle, ~1 ms a poll of 5,000), not rec
 
 The semantics stay those of the in-process source. The child sends one ordered stream: batches,
 and the rebalance callbacks (``stored_offsets``, ``on_revoke``, ``on_assign``, ``on_revoked``)
-as calls the daemon answers; the daemon takes them in that order, so a batch polled before a
+as calls the daemon answers; ``poll`` takes them in that order, so a batch polled before a
 revocation is handled before the revocation's checkpoint. ``commit``, ``seek`` and ``lag`` are
-calls the child answers between two polls. While the daemon waits for a commit or lag, a
-callback is answered at once: kafka-python needs its IO thread for those, and calls the
-callbacks on it (in one process the callback ran on that thread while the loop waited). An
-assignment drops what waits here of partitions sought anew or no longer held, as a seek does of
-its partitions (``SourceBase`` drops the same from its record queues). The child's log records
+calls the child answers between two polls. While the daemon waits for one of them, a callback is
+answered at once, one that came before it included: kafka-python calls the callbacks on its IO
+thread, and the child's poll waits for that thread, so the child answers nothing until its
+callback is answered (in one process the callback ran on that thread while the loop waited; a
+batch of a revoked partition handled after the revocation is dropped by the kafka backend's
+ownership, and re-read from the revocation's checkpoint by its next owner). An assignment drops
+what waits here of partitions sought anew or no longer held, as a seek does of its partitions
+(``SourceBase`` drops the same from its record queues). The child's log records
 go to the daemon's loggers. It ignores SIGINT and SIGTERM, exits when closed (leaving the group)
 or when the daemon is gone, and is killed by its PID if it does not exit when closed.
 """
@@ -206,22 +209,22 @@ class ProcessSource:
             raise
         self._replies.send(("ok", result))
 
-    def _call(self, name: str, *args: Any, answer_callbacks: bool = True) -> Any:
+    def _call(self, name: str, *args: Any) -> Any:
         """Ask the child (between two of its polls); batches it sends before the answer wait in order.
 
-        A callback that comes meanwhile is answered at once when ``answer_callbacks`` (kafka-python's
-        commit and offset calls need its IO thread, which waits in the callback: as in one process,
-        the callback runs while the loop waits in such a call), else it waits in order (a seek needs no
-        broker)."""
+        Callbacks are answered at once, those waiting here first: the child's loop answers between
+        two polls, and its poll waits for kafka-python's IO thread, which waits in the callback (a
+        seek needs no broker, but the child cannot read it before the callback returns)."""
         if self._closed:
             raise ConsumerProcessFailed("the kafka consumer process is closed")
         with self._reading(name):
-            return self._ask(name, args, answer_callbacks)
+            return self._ask(name, args)
 
-    def _ask(self, name: str, args: tuple[Any, ...], answer_callbacks: bool) -> Any:
+    def _ask(self, name: str, args: tuple[Any, ...]) -> Any:
         self._calls += 1
         number = self._calls
         self._control.send(("call", number, name, args))
+        self._serve_waiting()
         deadline = time.monotonic() + CALL_SECONDS
         while time.monotonic() < deadline:
             if not self._data.poll(min(1.0, max(0.0, deadline - time.monotonic()))):
@@ -232,11 +235,19 @@ class ProcessSource:
             if kind == "reply" and value[0] == number:
                 result, self._problem, self._uncommitted = value[1], value[2], value[3]
                 return result
-            if kind == "call" and answer_callbacks:
+            if kind == "call":
                 self._serve(value)
-            elif kind in ("batch", "call"):
+            elif kind == "batch":
                 self._inbox.append((kind, value))
         raise ConsumerProcessFailed(f"the kafka consumer process did not answer {name} in {CALL_SECONDS:.0f} s")
+
+    def _serve_waiting(self) -> None:
+        """Answer the callbacks waiting here behind batches (the child waits in the first of them)."""
+        if any(kind == "call" for kind, _ in self._inbox):
+            waiting = [entry for entry in self._inbox if entry[0] == "call"]
+            self._inbox = collections.deque(entry for entry in self._inbox if entry[0] != "call")
+            for _, value in waiting:
+                self._serve(value)
 
     def _moved(self, sought: list[tuple[str, int]], assigned: list[tuple[str, int]]) -> None:
         """An assignment: what waits here of partitions sought anew (to the checkpoint) or no longer held
@@ -286,7 +297,7 @@ class ProcessSource:
 
     def seek(self, offsets: Mapping[tuple[str, int], int]) -> None:
         """Read these partitions from these offsets next; what was read of them before is dropped."""
-        self._call("seek", dict(offsets), answer_callbacks=False)
+        self._call("seek", dict(offsets))
         self._drop(set(offsets).__contains__)
 
     def assigned(self) -> set[tuple[str, int]]:
@@ -315,6 +326,7 @@ class ProcessSource:
         self._closed = True
         try:
             self._control.send(("close",))
+            self._serve_waiting()  # the child leaves the group once its callback is answered
             deadline = time.monotonic() + CLOSE_SECONDS
             while time.monotonic() < deadline and self._data.poll(max(0.0, deadline - time.monotonic())):
                 kind, value = self._receive()

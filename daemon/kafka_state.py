@@ -210,13 +210,13 @@ class KafkaState:
             self.changelog.tombstone(p, st.keys - {c.key() for c in claims if c.partition == p})
         self.changelog.flush()
         app.outbox.fence(self.ownership.owned_models())
-        if seeks:
+        epochs = {p: self.ownership.epochs[p] for p in states}
+        if seeks:  # last: a revocation may be answered while the consumer process is asked (consumer_process.py)
             source.seek(seeks)
         elapsed = time.monotonic() - started
         self.restore_seconds.append(elapsed)
         log.info("restored partitions %s (%d models, epochs %s) in %.2f s; reading again from %s",
-                 sorted(states), sum(len(st.models) for st in states.values()),
-                 {p: self.ownership.epochs[p] for p in states}, elapsed,
+                 sorted(states), sum(len(st.models) for st in states.values()), epochs, elapsed,
                  {f"{t}[{p}]": o for (t, p), o in sorted(seeks.items())})
         return set(seeks)
 

@@ -18,7 +18,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from kafka import KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 
 from driftwarden.daemon.config import KafkaSettings
@@ -193,4 +193,46 @@ def test_a_consumer_process_that_dies_is_an_error_of_poll(kafka_bootstrap: str) 
             for _ in range(20):
                 source.poll()
     finally:
+        source.close()
+
+
+def test_a_seek_is_answered_while_a_rebalance_callback_waits_for_the_daemon(
+    kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """kafka-python calls the rebalance callbacks on its IO thread, and the child's poll waits for that
+    thread: while a revocation waits for the daemon's answer, the child's loop reads no call. The
+    kafka backend's restore ends with a seek: the daemon answers the callback while it waits for the
+    seek's answer. (The chaos run's rolling restart hung there: "did not answer seek in 120 s".)"""
+    monkeypatch.setattr("driftwarden.daemon.consumer_process.CALL_SECONDS", 20.0)
+    topics = _topics(kafka_bootstrap)
+    calls: list[str] = []
+    settings = _settings(kafka_bootstrap, topics)
+    source = open_source(settings, stored_offsets=dict, on_revoke=lambda: calls.append("revoke"),
+                         on_revoked=lambda parts: calls.append(f"revoked {sorted(parts)}"))
+    assert isinstance(source, ProcessSource)
+    other = None
+    try:
+        deadline = time.monotonic() + 60
+        while not source.assigned() and time.monotonic() < deadline:
+            source.poll()
+        assert source.assigned() == {(topics[0], 0), (topics[1], 0)}
+        # a second member joins: the child's IO thread revokes, then waits in the callback for the daemon,
+        # which seeks (no poll) until it has answered it
+        other = KafkaConsumer(*topics, bootstrap_servers=kafka_bootstrap, group_id=settings.group_id,
+                              session_timeout_ms=6000, heartbeat_interval_ms=1500)
+        joining = threading.Thread(target=lambda: other.poll(timeout_ms=15000), name="other member")
+        joining.start()
+        deadline = time.monotonic() + 30
+        while not calls and time.monotonic() < deadline:
+            started = time.monotonic()
+            source.seek({(topics[0], 0): 0})
+            assert time.monotonic() - started < 10, "the seek waited for the callback that waits for the daemon"
+            time.sleep(0.2)
+        assert calls == [f"revoked {sorted([(topics[0], 0), (topics[1], 0)])}"]
+        joining.join(timeout=30)
+        for _ in range(5):
+            source.poll()  # the consumer goes on (the range assignor gives one member both partitions 0)
+    finally:
+        if other is not None:
+            other.close()
         source.close()

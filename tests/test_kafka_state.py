@@ -27,6 +27,7 @@ from driftwarden.alerts.receivers import build_notifiers
 from driftwarden.daemon.app import App
 from driftwarden.daemon.changelog import ChangelogError, StateRecord, decode, encode
 from driftwarden.daemon.config import load_config
+from driftwarden.daemon.consumer_process import ProcessSource
 from driftwarden.daemon.kafka_io import open_dead_letters
 from driftwarden.daemon.simulate import Scenario, messages, write_reference
 from driftwarden.daemon.status_cmd import run_status
@@ -360,3 +361,49 @@ def test_a_stale_owners_changelog_record_is_ignored(
     run_status(str(third_config), "table", table)
     assert f"partition {partition}: owned by {third.app.kafka_state.member} (epoch {old_epoch + 2}" in table.getvalue()
     third.stop()
+
+
+def test_a_rebalance_answered_during_the_restores_seek_loses_and_repeats_nothing(
+    tmp_path: Path, kafka_bootstrap: str, app_threads: list[Instance], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The consumer process's seek answers the rebalance callbacks that wait for the daemon (its poll waits
+    for kafka-python's IO thread, which waits in the callback): a revocation and a new assignment of the
+    same partitions can run inside the restore's last step. The restore ends cleanly, the partitions are
+    restored again, and every prediction is run once."""
+    topics = make_topics(kafka_bootstrap)
+    events = scenario_messages()
+    half = len(events) // 2
+    produce(kafka_bootstrap, topics, events[:half])
+    group = f"reentrant-{topics['predictions']}"
+    first = Instance(write_config(tmp_path / "first", kafka_bootstrap, topics, group))
+    app_threads.append(first)
+    wait_for(lambda: consumed([first]) >= half, "the first instance to read the first half")
+    first.stop()
+
+    rebalanced: list[list[tuple[str, int]]] = []
+    seek = ProcessSource.seek
+
+    def seek_during_a_rebalance(self: ProcessSource, offsets: Any) -> None:
+        if not rebalanced:  # the restore's first seek: the child's revocation and assignment wait for us
+            held = sorted(self.assigned())
+            rebalanced.append(held)
+            self._hooks["on_revoked"](held)
+            self._hooks["on_assign"](held, -1)
+        seek(self, offsets)
+
+    monkeypatch.setattr(ProcessSource, "seek", seek_during_a_rebalance)
+    second = Instance(write_config(tmp_path / "second", kafka_bootstrap, topics, group))
+    app_threads.append(second)
+    produce(kafka_bootstrap, topics, events[half:])
+    wait_for(lambda: consumed([first, second]) >= len(events) or second.error is not None,
+             lambda: f"the second instance to read the rest: {describe(second)}")
+    assert rebalanced, "the restore did not seek"
+    assert second.error is None, f"the loop failed: {second.error!r}"
+    state = second.app.kafka_state
+    assert state is not None and len(state.restore_seconds) >= 2, "the partitions were not restored again"
+    labelled = {m: second.app.models[m].labelled_samples for m in MODELS}
+    second.stop()
+    predictions = sum(1 for t, _, _ in events if t == "predictions")
+    assert first.app.totals.predictions + second.app.totals.predictions == predictions
+    outcomes = Counter(json.loads(v)["model_id"] for t, _, v in events if t == "outcomes")
+    assert labelled == {m: outcomes[m] for m in MODELS}
