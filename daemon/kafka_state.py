@@ -46,6 +46,7 @@ from driftwarden.daemon.pipeline import Message
 
 if TYPE_CHECKING:
     from driftwarden.daemon.app import App
+    from driftwarden.detectors.monitor import ModelMonitor
 
 log = logging.getLogger(__name__)
 TopicPartition = tuple[str, int]
@@ -76,6 +77,9 @@ class KafkaState:
         self._records: dict[str, StateRecord] = {}  # the last record written (or restored) per model
         self._markers: dict[int, dict[str, int]] = {}  # partition -> marker offsets last written
         self.restore_seconds: list[float] = []
+        # models handed over by this member: their detectors, and which record they were handed over in
+        self._parked: dict[str, tuple[ModelMonitor, tuple[Any, ...]]] = {}
+        self.reused = 0  # models restored from their parked detectors, not built again
         app.outbox.fence(set())  # nothing is ours until it is assigned and restored
 
     # -- rebalance callbacks (the consumer's thread; App holds its lock for revocations) ----------
@@ -94,6 +98,7 @@ class KafkaState:
         return self.ownership.restoring
 
     def revoked(self, partitions: Iterable[TopicPartition] | None) -> None:
+        started = time.monotonic()
         numbers = set(self.ownership.partitions) if partitions is None else {p for _, p in partitions}
         numbers &= self.ownership.partitions
         if not numbers:
@@ -115,9 +120,15 @@ class KafkaState:
         for p in numbers:
             self._held_back.pop(p, None)
             self._markers.pop(p, None)
-        log.info("released partitions %s (models %s)", sorted(numbers), sorted(leaving))
+        log.info("released partitions %s (%d models: %s) in %.2f s", sorted(numbers), len(leaving),
+                 _some(sorted(leaving)), time.monotonic() - started)
 
     def _forget(self, models: set[str]) -> None:
+        """The models handed over leave this member's join, alerts and books. Their detectors stay as
+        handed over, parked: building fresh ones (~65 ms a model of 20 features) would hold the rebalance
+        callback (and kafka-python's heartbeats) for half a minute at 500 models, and an eager rebalance
+        revokes every partition to give most of them back. Their runtime gets a new clock (no ticks
+        while not ours) and no meta."""
         app = self.app
         whole = app.alerts.state()
         waiting = app.pipeline.waiting_state()
@@ -125,7 +136,11 @@ class KafkaState:
             whole = without_model(whole, m)
             waiting.pop(m, None)
             app.join.drop(m)
-            app.pipeline.models[m] = app.build_runtime(m)  # fresh: no clock, so no ticks while not ours
+            monitor = app.pipeline.models[m].monitor
+            record = self._records.get(m)
+            if record is not None and record.member == self.member:  # the state it holds, written just now
+                self._parked[m] = (monitor, _identity(record))
+            app.pipeline.models[m] = app.build_runtime(m, monitor=monitor)
             for store in (self.offset_of, self.model_floors, self._monitors, self._digests, self._records, self._placed):
                 store.pop(m, None)
         app.alerts.load_state(whole)
@@ -138,7 +153,7 @@ class KafkaState:
         todo = self.ownership.take_assigned()
         if not todo:
             return set()
-        started = time.monotonic()
+        started, reused_before = time.monotonic(), self.reused
         try:
             states = self.changelog.read(sorted(todo))
         except KafkaError as exc:  # the broker went away between the assignment and its restore
@@ -211,19 +226,27 @@ class KafkaState:
         self.changelog.flush()
         app.outbox.fence(self.ownership.owned_models())
         epochs = {p: self.ownership.epochs[p] for p in states}
+        models = sum(len(st.models) for st in states.values())
+        reused = self.reused - reused_before
         if seeks:  # last: a revocation may be answered while the consumer process is asked (consumer_process.py)
             source.seek(seeks)
         elapsed = time.monotonic() - started
         self.restore_seconds.append(elapsed)
-        log.info("restored partitions %s (%d models, epochs %s) in %.2f s; reading again from %s",
-                 sorted(states), sum(len(st.models) for st in states.values()), epochs, elapsed,
+        log.info("restored partitions %s (%d models, %d of them as this member handed them over, epochs %s) "
+                 "in %.2f s; reading again from %s", sorted(states), models, reused, epochs, elapsed,
                  {f"{t}[{p}]": o for (t, p), o in sorted(seeks.items())})
         return set(seeks)
 
     def _load_model(self, m: str, record: StateRecord, clean: bool) -> None:
         app = self.app
         state = record.state or {}
-        runtime = app.build_runtime(m, state["monitor"], state["meta"], state["clock"])
+        monitor, parked = self._parked.pop(m, (None, None))
+        if parked is not None and parked == _identity(record) and not app.pipeline.touched(m):
+            # back to the member that handed it over, unchanged since: its detectors are that record's state
+            runtime = app.build_runtime(m, None, state["meta"], state["clock"], monitor=monitor)
+            self.reused += 1
+        else:
+            runtime = app.build_runtime(m, state["monitor"], state["meta"], state["clock"])
         app.pipeline.models[m] = runtime
         joined = state["join"]
         outcomes: list[OutcomeEvent] = [decode_outcome(o.encode()) for o in joined["outcomes"]]
@@ -308,6 +331,8 @@ class KafkaState:
             released |= self.ownership.partitions  # a clean stop hands everything over
             force |= self.ownership.owned_models()
         touched = app.pipeline.take_touched()
+        for m in touched & self._parked.keys():  # events of a model not ours ran here: no longer its record
+            del self._parked[m]
         whole = app.alerts.state()
         waiting = app.pipeline.waiting_state()
         records: list[StateRecord] = []
@@ -411,6 +436,16 @@ class KafkaState:
 
     def close(self) -> None:
         self.changelog.close()
+
+
+def _some(names: list[str], shown: int = 10) -> str:
+    """A log line's list of models: the first ``shown`` and how many more."""
+    return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
+
+
+def _identity(record: StateRecord) -> tuple[Any, ...]:
+    """Which write of a model's state this record is (its state aside)."""
+    return record.model_id, record.member, record.epoch, record.version, record.written_at
 
 
 def _fields(record: StateRecord) -> dict[str, Any]:

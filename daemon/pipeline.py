@@ -295,6 +295,10 @@ class Pipeline:
             log.exception("model %s: detectors failed on %s; its events of this batch are skipped", model_id, stage)
             return []
 
+    def touched(self, model_id: str) -> bool:
+        """Whether the model's detector state changed since the last :meth:`take_touched`."""
+        return model_id in self._touched
+
     def take_touched(self) -> set[str]:
         """Models whose detector state changed since the last call (for the checkpoint)."""
         touched, self._touched = self._touched, set()

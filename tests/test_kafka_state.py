@@ -195,6 +195,8 @@ def test_a_model_moved_mid_stream_gives_the_single_instance_findings(
     app_threads.append(b)
     wait_for(lambda: len(a.owned) == 1 and len(b.owned) == 1,
              lambda: f"the group to give each instance one model: {describe(a)} {describe(b)}")
+    # the rebalance revoked both partitions of A and gave one back: its parked detectors, not built again
+    assert a.app.kafka_state is not None and a.app.kafka_state.reused == 1
     produce(kafka_bootstrap, topics2, events[half:])
     wait_for(lambda: consumed([a, b]) >= len(events), "A and B to read the second half")
     moved = next(iter(b.owned))
@@ -401,6 +403,8 @@ def test_a_rebalance_answered_during_the_restores_seek_loses_and_repeats_nothing
     assert second.error is None, f"the loop failed: {second.error!r}"
     state = second.app.kafka_state
     assert state is not None and len(state.restore_seconds) >= 2, "the partitions were not restored again"
+    # given back to the member that handed them over, unchanged: their parked detectors, not built again
+    assert state.reused == len(MODELS)
     labelled = {m: second.app.models[m].labelled_samples for m in MODELS}
     second.stop()
     predictions = sum(1 for t, _, _ in events if t == "predictions")
