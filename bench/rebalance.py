@@ -46,8 +46,10 @@ from kafka.admin import KafkaAdminClient, NewTopic  # noqa: E402
 
 from tests.broker.kafka import free_port, kafka_broker  # noqa: E402
 
-RELEASED = re.compile(r"released partitions \[[^\]]*\] \((\d+) models.*\) in ([\d.]+) s")
-RESTORED = re.compile(r"restored partitions \[[^\]]*\] \((\d+) models, (\d+) of them .* in ([\d.]+) s")
+# (earlier versions logged neither the seconds of a revocation nor the models given back: "released
+# partitions [..] (models [..])"; their callback's seconds are read from the child's "partitions revoked")
+RELEASED = re.compile(r"released partitions \[[^\]]*\] \((?:(\d+) models|models \[(.*)\])")
+RESTORED = re.compile(r"restored partitions \[[^\]]*\] \((\d+) models, (?:(\d+) of them )?.* in ([\d.]+) s")
 SLOW_LISTENER = re.compile(r"Rebalance listener _Listener\.(\w+) for group \S+ took ([\d.]+)s")
 
 
@@ -173,8 +175,14 @@ def main() -> int:
         finished = joined
         for r in replicas:
             lines = r.lines(joined)
-            released = [(int(m.group(1)), float(m.group(2))) for _, t in lines if (m := RELEASED.search(t))]
-            restored = [(at, int(m.group(1)), int(m.group(2)), float(m.group(3)))
+            released, revoked_at = [], None
+            for at, t in lines:
+                if "partitions revoked" in t:
+                    revoked_at = at
+                elif (m := RELEASED.search(t)) and revoked_at is not None:
+                    models = int(m.group(1)) if m.group(1) else len(m.group(2).split(","))
+                    released.append((models, round(at - revoked_at, 2)))
+            restored = [(at, int(m.group(1)), int(m.group(2) or 0), float(m.group(3)))
                         for at, t in lines if (m := RESTORED.search(t))]
             slow = [(m.group(1), float(m.group(2))) for _, t in lines if (m := SLOW_LISTENER.search(t))]
             evicted = sum(1 for _, t in lines if "UnknownMemberId" in t)
