@@ -21,6 +21,11 @@ what waits here of partitions sought anew or no longer held, as a seek does of i
 (``SourceBase`` drops the same from its record queues). The child's log records
 go to the daemon's loggers. It ignores SIGINT and SIGTERM, exits when closed (leaving the group)
 or when the daemon is gone, and is killed by its PID if it does not exit when closed.
+
+kafka-python sends the heartbeats from the same event loop that runs the rebalance callbacks. The
+child's callbacks wait for the daemon as coroutines on it (``AsyncConsumerRebalanceListener``), so
+a revocation that checkpoints many models does not stop the heartbeats and get the member expelled
+from the group (a callback that blocks the loop past ``kafka.session_timeout`` does).
 """
 
 from __future__ import annotations
@@ -407,11 +412,91 @@ class _LogToDaemon(logging.Handler):
             pass
 
 
+class _Hook:
+    """A callback of the daemon's, called from kafka-python's IO thread: it waits for the daemon's answer,
+    either blocking that thread (``__call__``) or as a coroutine on its event loop (``wait``)."""
+
+    def __init__(self, name: str, channel: _Channel, replies: Connection, gone: threading.Event,
+                 lock: threading.Lock) -> None:
+        self.name, self.channel, self.replies, self.gone = name, channel, replies, gone
+        self.lock = lock  # the hooks': one callback at a time waits for its answer
+
+    def __call__(self, *args: Any) -> Any:
+        with self.lock:
+            self._ask(args)
+            return self._answer()
+
+    async def wait(self, net: Any, *args: Any) -> Any:
+        """The same on kafka-python's event loop: it waits for the answer on the pipe's descriptor, so its
+        other tasks (the heartbeats) go on while the daemon answers (checkpointing many models)."""
+        if not self.lock.acquire(blocking=False):
+            raise RuntimeError(f"{self.name} called while another callback waits for the daemon")
+        try:
+            self._ask(args)
+            while not self.replies.poll(0):
+                await net.wait_read(self.replies)
+            return self._answer()
+        finally:
+            self.lock.release()
+
+    def _ask(self, args: tuple[Any, ...]) -> None:
+        try:
+            self.channel.send(("call", (self.name, args)))
+        except OSError as exc:
+            self.gone.set()
+            raise RuntimeError(f"no daemon to answer {self.name}") from exc
+
+    def _answer(self) -> Any:
+        try:
+            kind, value = self.replies.recv()
+        except (OSError, EOFError) as exc:
+            self.gone.set()
+            raise RuntimeError(f"no daemon to answer {self.name}") from exc
+        if kind != "ok":
+            raise RuntimeError(f"the daemon's {self.name} failed: {value}")
+        return value
+
+
+def _hook(hook: Callable[..., Any]) -> _Hook:
+    """The child's sources are given its hooks (``child_main``)."""
+    assert isinstance(hook, _Hook), hook
+    return hook
+
+
+def _async_listener(source: Any, net: Any) -> Any:
+    """kafka-python's rebalance listener as coroutines (``AsyncConsumerRebalanceListener``): the callbacks
+    wait for the daemon without holding the IO thread's event loop, so the member goes on heartbeating
+    (a blocking callback longer than ``kafka.session_timeout`` gets it expelled from the group)."""
+    from kafka import AsyncConsumerRebalanceListener
+
+    from driftwarden.daemon.kafka_io import assignment, revocation, sought
+
+    class Listener(AsyncConsumerRebalanceListener):
+        async def on_partitions_revoked(self, revoked: Any) -> None:
+            if revoked:
+                hook, args = revocation(source, revoked)
+                await _hook(hook).wait(net, *args)
+
+        async def on_partitions_assigned(self, assigned: Any) -> None:
+            hook, args = assignment(source, assigned)
+            if hook is not None:
+                await _hook(hook).wait(net, *args)
+            sought(source, assigned, await _hook(source.stored_offsets).wait(net))
+
+    return Listener()
+
+
 def _child_source(channel: _Channel) -> type:
     from driftwarden.daemon.kafka_io import KafkaSource
 
     class ChildSource(KafkaSource):
         """The consumer, telling the daemon of each assignment (from kafka-python's IO thread, in order)."""
+
+        def _listener(self) -> Any:
+            net = getattr(self.consumer, "_net", None)  # kafka-python 3's event loop (its IO thread's)
+            if net is None or not hasattr(net, "wait_read"):  # another kafka-python: callbacks that block
+                return super()._listener()
+            return _async_listener(self, net)
 
         def _assignment_changed(self, moved: Iterable[tuple[str, int]]) -> None:
             sought = sorted(moved)
@@ -453,22 +538,11 @@ def child_main(data: Connection, control: Connection, replies: Connection) -> No
     root.handlers[:] = [_LogToDaemon(channel)]
     for name, level in levels.items():
         logging.getLogger(name or None).setLevel(level)
-    reply_lock = threading.Lock()
     gone = threading.Event()  # the daemon's pipes closed: it exited or was killed
+    answering = threading.Lock()
 
-    def call(name: str) -> Callable[..., Any]:
-        def hook(*args: Any) -> Any:
-            try:
-                with reply_lock:  # one callback at a time waits for its answer
-                    channel.send(("call", (name, args)))
-                    kind, value = replies.recv()
-            except (OSError, EOFError) as exc:
-                gone.set()
-                raise RuntimeError(f"no daemon to answer {name}") from exc
-            if kind != "ok":
-                raise RuntimeError(f"the daemon's {name} failed: {value}")
-            return value
-        return hook
+    def call(name: str) -> _Hook:
+        return _Hook(name, channel, replies, gone, answering)
 
     try:
         source = _child_source(channel)(settings, call("stored_offsets"), call("on_revoke"),

@@ -140,25 +140,40 @@ class _Listener(ConsumerRebalanceListener):
 
     def on_partitions_revoked(self, revoked: Any) -> None:
         if revoked:
-            log.info("partitions revoked: %s", sorted((tp.topic, tp.partition) for tp in revoked))
-            if self.source.on_revoked is not None:
-                self.source.on_revoked([(tp.topic, tp.partition) for tp in revoked])
-            else:
-                self.source.on_revoke()
+            hook, args = revocation(self.source, revoked)
+            hook(*args)
 
     def on_partitions_assigned(self, assigned: Any) -> None:
-        log.info("partitions assigned: %s", sorted((tp.topic, tp.partition) for tp in assigned))
-        if self.source.on_assign is not None:  # restored by the loop before the first batch (it seeks then)
-            self.source.on_assign([(tp.topic, tp.partition) for tp in assigned], self.source.generation())
-        stored = self.source.stored_offsets()
-        sought = []
-        for tp in assigned:
-            offset = stored.get((tp.topic, tp.partition))
-            if offset is not None:
-                self.source.consumer.seek(tp, offset)  # resume from the checkpoint, not the group offset
-                sought.append((tp.topic, tp.partition))
-        # kafka-python keeps the position of a partition assigned before and after a rebalance
-        self.source._assignment_changed(sought)
+        hook, args = assignment(self.source, assigned)
+        if hook is not None:
+            hook(*args)
+        sought(self.source, assigned, self.source.stored_offsets())
+
+
+def revocation(source: KafkaSource, revoked: Any) -> tuple[Callable[..., Any], tuple[Any, ...]]:
+    """The hook a revocation calls, and its arguments (logged)."""
+    log.info("partitions revoked: %s", sorted((tp.topic, tp.partition) for tp in revoked))
+    if source.on_revoked is not None:
+        return source.on_revoked, ([(tp.topic, tp.partition) for tp in revoked],)
+    return source.on_revoke, ()
+
+
+def assignment(source: KafkaSource, assigned: Any) -> tuple[Callable[..., Any] | None, tuple[Any, ...]]:
+    """The hook an assignment calls first, if any (restored by the loop before the first batch: it seeks then)."""
+    log.info("partitions assigned: %s", sorted((tp.topic, tp.partition) for tp in assigned))
+    return source.on_assign, ([(tp.topic, tp.partition) for tp in assigned], source.generation())
+
+
+def sought(source: KafkaSource, assigned: Any, stored: Offsets) -> None:
+    """Seek the assigned partitions the checkpoint has offsets of (not the group's offset)."""
+    moved = []
+    for tp in assigned:
+        offset = stored.get((tp.topic, tp.partition))
+        if offset is not None:
+            source.consumer.seek(tp, offset)
+            moved.append((tp.topic, tp.partition))
+    # kafka-python keeps the position of a partition assigned before and after a rebalance
+    source._assignment_changed(moved)
 
 
 # kafka-python's ConsumerRecord: offset, key, value and timestamp (ms) are attributes
@@ -199,8 +214,12 @@ class KafkaSource(SourceBase):
         self.on_revoked = on_revoked
         self.consumer = connect_with_backoff(lambda: self._consumer(settings), "consumer", stop_event)
         self.consumer.subscribe(
-            topics=[settings.predictions_topic, settings.outcomes_topic], listener=_Listener(self)
+            topics=[settings.predictions_topic, settings.outcomes_topic], listener=self._listener()
         )
+
+    def _listener(self) -> Any:
+        """The rebalance listener: kafka-python calls it on its IO thread."""
+        return _Listener(self)
 
     @staticmethod
     def _consumer(settings: KafkaSettings) -> KafkaConsumer:

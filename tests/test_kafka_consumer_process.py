@@ -236,3 +236,59 @@ def test_a_seek_is_answered_while_a_rebalance_callback_waits_for_the_daemon(
         if other is not None:
             other.close()
         source.close()
+
+
+def test_a_revocation_longer_than_the_session_timeout_keeps_the_member_in_the_group(
+    kafka_bootstrap: str, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """kafka-python 3 calls the rebalance listener on its IO thread, whose event loop also sends the
+    heartbeats: a callback that blocks it past ``kafka.session_timeout`` gets the member expelled (its
+    JoinGroup then fails with an unknown member id and the group rebalances again), and the daemon's
+    revocation checkpoints every model it releases. The consumer process waits for the daemon's answer
+    as a coroutine on that loop: the heartbeats go on."""
+    caplog.set_level(logging.INFO, logger="kafka.coordinator")
+    topics = _topics(kafka_bootstrap)
+    settings = _settings(kafka_bootstrap, topics, session_timeout="6s")
+    calls: list[str] = []
+
+    def checkpointing_many_models(parts: list[tuple[str, int]]) -> None:
+        calls.append("revoked")
+        time.sleep(9.0)
+
+    source = open_source(settings, stored_offsets=dict, on_revoke=lambda: None, on_revoked=checkpointing_many_models,
+                         on_assign=lambda parts, generation: calls.append(f"assigned {len(parts)}"))
+    assert isinstance(source, ProcessSource)
+    other = None
+    try:
+        deadline = time.monotonic() + 60
+        while not source.assigned() and time.monotonic() < deadline:
+            source.poll()
+        assert calls[-1:] == ["assigned 2"]  # (a first assignment may come before the topics' metadata: empty)
+        calls.clear()
+        other = KafkaConsumer(*topics, bootstrap_servers=kafka_bootstrap, group_id=settings.group_id,
+                              session_timeout_ms=6000, heartbeat_interval_ms=1500)
+        stop = threading.Event()
+
+        def join() -> None:  # polls (and heartbeats) until told to stop
+            while not stop.is_set():
+                other.poll(timeout_ms=200)
+
+        joining = threading.Thread(target=join, name="other member")
+        joining.start()
+        try:
+            deadline = time.monotonic() + 60
+            while len(calls) < 2 and time.monotonic() < deadline:
+                source.poll()
+        finally:
+            stop.set()
+            joining.join(timeout=10)
+        expelled = [r.getMessage() for r in caplog.records
+                    if "unknown member id" in r.getMessage() or "session expired" in r.getMessage()]
+        assert not expelled, expelled
+        # revoked once, then assigned again in the same rebalance (the range assignor gives partition 0 of
+        # both topics to one of the two members)
+        assert calls[:1] == ["revoked"] and calls[1] in ("assigned 0", "assigned 2"), calls
+    finally:
+        if other is not None:
+            other.close()
+        source.close()
