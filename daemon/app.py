@@ -225,6 +225,14 @@ class App:
         runtime.labelled_samples = int(meta.get("labelled_samples", 0))
         return runtime
 
+    def parked_runtime(self, model_id: str, monitor: ModelMonitor) -> ModelRuntime:
+        """A model this member handed over (``state.backend: kafka``): its detectors as they left, no clock
+        (no ticks while not ours), no meta; an event of it that comes here anyway (keyed by another
+        model, or by none) runs on fresh detectors, as it would at another member that never had it."""
+        runtime = self.build_runtime(model_id, monitor=monitor)
+        runtime.build_fresh = self._monitor_job(model_id, {}).build
+        return runtime
+
     def stored_offsets(self) -> Offsets:
         """Offsets an assignment seeks to: the SQLite checkpoint's (with the changelog, the restore seeks)."""
         return {} if self.kafka_state is not None else self.checkpoint.offsets()

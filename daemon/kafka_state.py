@@ -126,9 +126,9 @@ class KafkaState:
     def _forget(self, models: set[str]) -> None:
         """The models handed over leave this member's join, alerts and books. Their detectors stay as
         handed over, parked: building fresh ones (~65 ms a model of 20 features) would hold the rebalance
-        callback (and kafka-python's heartbeats) for half a minute at 500 models, and an eager rebalance
-        revokes every partition to give most of them back. Their runtime gets a new clock (no ticks
-        while not ours) and no meta."""
+        callback for half a minute at 500 models, and an eager rebalance revokes every partition to give
+        most of them back. Their runtime gets a new clock (no ticks while not ours) and no meta, and
+        builds fresh detectors if an event of theirs comes here anyway (App.parked_runtime)."""
         app = self.app
         whole = app.alerts.state()
         waiting = app.pipeline.waiting_state()
@@ -140,7 +140,7 @@ class KafkaState:
             record = self._records.get(m)
             if record is not None and record.member == self.member:  # the state it holds, written just now
                 self._parked[m] = (monitor, _identity(record))
-            app.pipeline.models[m] = app.build_runtime(m, monitor=monitor)
+            app.pipeline.models[m] = app.parked_runtime(m, monitor)
             for store in (self.offset_of, self.model_floors, self._monitors, self._digests, self._records, self._placed):
                 store.pop(m, None)
         app.alerts.load_state(whole)

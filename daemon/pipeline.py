@@ -77,6 +77,9 @@ class ModelRuntime:
     labelled_samples: int = 0
     reference_path: str | None = None  # a rebuilt reference, when one replaced the configured file
     clock: ModelClock = field(default_factory=ModelClock)  # the model's own event time
+    # set while the model is not ours (state.backend kafka): ``monitor`` is as it was handed over, and
+    # an event of the model that comes here anyway runs on fresh detectors built by this first
+    build_fresh: Callable[[], ModelMonitor] | None = None
     rebuild: ReferenceRebuilder = field(init=False)
 
     def __post_init__(self) -> None:
@@ -199,6 +202,8 @@ class Pipeline:
         ``held``: ``model_events`` are held predictions (:meth:`_held`), else prediction events.
         """
         runtime = self.models[model_id]
+        if runtime.build_fresh is not None:  # not ours: its handed-over detectors stay as they are
+            runtime.monitor, runtime.build_fresh = runtime.build_fresh(), None
         findings: list[Finding] = []
         pairs: list[Pair] = []
         if model_events:
