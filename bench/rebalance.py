@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -50,7 +51,7 @@ from tests.broker.kafka import free_port, kafka_broker  # noqa: E402
 # partitions [..] (models [..])"; their callback's seconds are read from the child's "partitions revoked")
 RELEASED = re.compile(r"released partitions \[[^\]]*\] \((?:(\d+) models|models \[(.*)\])")
 RESTORED = re.compile(r"restored partitions \[[^\]]*\] \((\d+) models, (?:(\d+) of them )?.* in ([\d.]+) s")
-SLOW_LISTENER = re.compile(r"Rebalance listener _Listener\.(\w+) for group \S+ took ([\d.]+)s")
+SLOW_LISTENER = re.compile(r"Rebalance listener _?Listener\.(\w+) for group \S+ took ([\d.]+)s")
 
 
 class Replica:
@@ -122,6 +123,7 @@ def main() -> int:
     ap.add_argument("--reference-rows", type=int, default=10_000)
     ap.add_argument("--settle", type=float, default=20.0, help="no partition moved for this long: settled")
     ap.add_argument("--timeout", type=float, default=1800.0)
+    ap.add_argument("--logs", type=Path, default=None, help="copy both daemons' logs here")
     args = ap.parse_args()
     with kafka_broker() as (bootstrap, _), tempfile.TemporaryDirectory(prefix="dw-rebalance-") as tmp:
         work = Path(tmp)
@@ -142,6 +144,7 @@ def main() -> int:
                            "dead_letter_topic": topics["dlq"]}
         replicas: list[Replica] = []
         codes: dict[str, int] = {}
+        stopping = float("inf")
         try:
             a = Replica("a", work, config, bootstrap)
             replicas.append(a)
@@ -159,6 +162,10 @@ def main() -> int:
             replicas.append(b)
             joined = b.started
             print(f"B: /healthz after {b.wait_healthy():.1f} s", flush=True)
+            while not any("partitions assigned: [(" in text for _, text in b.lines(joined)):  # B in the group
+                if time.time() - joined > args.timeout:
+                    raise SystemExit(f"B got no partition in {args.timeout:.0f} s")
+                time.sleep(1.0)
             while True:
                 last = max([joined, *moves(a, joined), *moves(b, joined)])
                 if time.time() - last >= args.settle and not any(map(restoring, replicas)):
@@ -168,13 +175,18 @@ def main() -> int:
                     break
                 time.sleep(1.0)
             rss = {r.name: rss_of(r.proc.pid) for r in replicas}
+            stopping = time.time()
         finally:
             for r in replicas:
                 codes[r.name] = r.stop()
+            if args.logs is not None:
+                args.logs.mkdir(parents=True, exist_ok=True)
+                for r in replicas:
+                    shutil.copy(r.log_path, args.logs / f"{r.name}.log")
         print(f"\nB joined A ({args.models} models, {args.partitions} partitions, {args.client}):")
         finished = joined
-        for r in replicas:
-            lines = r.lines(joined)
+        for r in replicas:  # from B's start until they are told to stop (their last hand-over is not counted)
+            lines = [(at, text) for at, text in r.lines(joined) if at < stopping]
             released, revoked_at = [], None
             for at, t in lines:
                 if "partitions revoked" in t:
