@@ -229,8 +229,9 @@ class App:
         """A model this member handed over (``state.backend: kafka``): its detectors as they left, no clock
         (no ticks while not ours), no meta; an event of it that comes here anyway (keyed by another
         model, or by none) runs on fresh detectors, as it would at another member that never had it."""
-        runtime = self.build_runtime(model_id, monitor=monitor)
-        runtime.build_fresh = self._monitor_job(model_id, {}).build
+        fresh = self._monitor_job(model_id, {}).build
+        runtime = self.build_runtime(model_id, monitor=monitor, fresh=fresh)
+        runtime.build_fresh = fresh
         return runtime
 
     def stored_offsets(self) -> Offsets:

@@ -248,10 +248,10 @@ class ProcessSource:
 
     def _serve_waiting(self) -> None:
         """Answer the callbacks waiting here behind batches (the child waits in the first of them)."""
-        if any(kind == "call" for kind, _ in self._inbox):
-            waiting = [entry for entry in self._inbox if entry[0] == "call"]
-            self._inbox = collections.deque(entry for entry in self._inbox if entry[0] != "call")
-            for _, value in waiting:
+        waiting = [value for kind, value in self._inbox if kind == "call"]
+        if waiting:
+            self._inbox = collections.deque(entry for entry in self._inbox if entry[0] == "batch")
+            for value in waiting:
                 self._serve(value)
 
     def _moved(self, sought: list[tuple[str, int]], assigned: list[tuple[str, int]]) -> None:
