@@ -114,15 +114,20 @@ def healthy(port: int) -> bool:
         return False
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def fleet_arguments(ap: argparse.ArgumentParser, events: int) -> None:
+    """The synthetic models and their backlog (bench/models.py's), as this bench and bench/rebalance.py take them."""
     ap.add_argument("--models", type=int, default=200)
     ap.add_argument("--features", type=int, default=20)
-    ap.add_argument("--events", type=int, default=1_000_000, help="predictions (outcomes come on top)")
+    ap.add_argument("--events", type=int, default=events, help="predictions (outcomes come on top)")
     ap.add_argument("--partitions", type=int, default=6)
     ap.add_argument("--client", default="kafka-python", choices=["kafka-python", "confluent-kafka"])
     ap.add_argument("--window-size", type=int, default=1000)
     ap.add_argument("--reference-rows", type=int, default=10_000)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    fleet_arguments(ap, events=1_000_000)
     ap.add_argument("--scrape-every", type=float, default=5.0)
     ap.add_argument("--startup-workers", type=int, default=None,
                     help="state.startup_workers (default: the daemon's choice)")

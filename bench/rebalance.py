@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import models as synthetic  # noqa: E402  (bench/models.py)
-from fleet import MiB, healthy, produce, rss_of, scrape  # noqa: E402  (bench/fleet.py)
+from fleet import MiB, fleet_arguments, healthy, produce, rss_of, scrape  # noqa: E402  (bench/fleet.py)
 from kafka.admin import KafkaAdminClient, NewTopic  # noqa: E402
 
 from tests.broker.kafka import free_port, kafka_broker  # noqa: E402
@@ -114,13 +114,7 @@ def restoring(replica: Replica) -> bool:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--models", type=int, default=200)
-    ap.add_argument("--features", type=int, default=20)
-    ap.add_argument("--events", type=int, default=200_000, help="predictions (outcomes come on top)")
-    ap.add_argument("--partitions", type=int, default=6)
-    ap.add_argument("--client", default="kafka-python", choices=["kafka-python", "confluent-kafka"])
-    ap.add_argument("--window-size", type=int, default=1000)
-    ap.add_argument("--reference-rows", type=int, default=10_000)
+    fleet_arguments(ap, events=200_000)
     ap.add_argument("--settle", type=float, default=20.0, help="no partition moved for this long: settled")
     ap.add_argument("--timeout", type=float, default=1800.0)
     ap.add_argument("--logs", type=Path, default=None, help="copy both daemons' logs here")

@@ -68,6 +68,19 @@ def _wait_gone(pid: int, seconds: float) -> bool:
     return not _alive(pid)
 
 
+def _assigned(source: ProcessSource) -> None:
+    """Poll until the source holds partitions (its group's first assignment)."""
+    deadline = time.monotonic() + 60
+    while not source.assigned() and time.monotonic() < deadline:
+        source.poll()
+
+
+def _member(bootstrap: str, topics: tuple[str, str], group: str) -> KafkaConsumer:
+    """A second member of ``group`` (it joins at its first poll)."""
+    return KafkaConsumer(*topics, bootstrap_servers=bootstrap, group_id=group, session_timeout_ms=6000,
+                         heartbeat_interval_ms=1500)
+
+
 def test_records_logs_and_callbacks_come_in_order_and_a_seek_drops_what_was_read_before(
     kafka_bootstrap: str, caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -212,14 +225,11 @@ def test_a_seek_is_answered_while_a_rebalance_callback_waits_for_the_daemon(
     assert isinstance(source, ProcessSource)
     other = None
     try:
-        deadline = time.monotonic() + 60
-        while not source.assigned() and time.monotonic() < deadline:
-            source.poll()
+        _assigned(source)
         assert source.assigned() == {(topics[0], 0), (topics[1], 0)}
         # a second member joins: the child's IO thread revokes, then waits in the callback for the daemon,
         # which seeks (no poll) until it has answered it
-        other = KafkaConsumer(*topics, bootstrap_servers=kafka_bootstrap, group_id=settings.group_id,
-                              session_timeout_ms=6000, heartbeat_interval_ms=1500)
+        other = _member(kafka_bootstrap, topics, settings.group_id)
         joining = threading.Thread(target=lambda: other.poll(timeout_ms=15000), name="other member")
         joining.start()
         deadline = time.monotonic() + 30
@@ -260,13 +270,10 @@ def test_a_revocation_longer_than_the_session_timeout_keeps_the_member_in_the_gr
     assert isinstance(source, ProcessSource)
     other = None
     try:
-        deadline = time.monotonic() + 60
-        while not source.assigned() and time.monotonic() < deadline:
-            source.poll()
+        _assigned(source)
         assert calls[-1:] == ["assigned 2"]  # (a first assignment may come before the topics' metadata: empty)
         calls.clear()
-        other = KafkaConsumer(*topics, bootstrap_servers=kafka_bootstrap, group_id=settings.group_id,
-                              session_timeout_ms=6000, heartbeat_interval_ms=1500)
+        other = _member(kafka_bootstrap, topics, settings.group_id)
         stop = threading.Event()
 
         def join() -> None:  # polls (and heartbeats) until told to stop
