@@ -107,8 +107,10 @@ class App:
         clock: Callable[[], float] = time.time,
         notifiers: Mapping[str, Notifier] | None = None,
         producer: Any = None,
+        stop_event: threading.Event | None = None,
     ) -> None:
         self.config = config
+        self.stop_event = stop_event or threading.Event()  # also ends a wait for Kafka in start-up (StoppedWaiting)
         self.clock = clock
         self.metrics = Metrics(config.http.exclude_check_kinds)
         self.dead_letters = dead_letters
@@ -167,13 +169,18 @@ class App:
         self._last_lag = float("-inf")
         self._dirty = False
         self.last_progress = clock()
-        self.stop_event = threading.Event()
         self._lock = threading.RLock()  # rebalance callbacks may come from the consumer's thread
         self._delivery: threading.Thread | None = None
         self._source: Source | None = None
         self._dead_lettered = 0
         self._delivering = threading.Lock()  # held by a delivery round; a revocation waits for it
-        self.kafka_state: KafkaState | None = KafkaState(self) if kafka_state else None
+        self.kafka_state: KafkaState | None = None
+        if kafka_state:
+            try:  # waits for an unreachable cluster until stop_event
+                self.kafka_state = KafkaState(self)
+            except BaseException:
+                self.close()
+                raise
 
     def _checkpointed(self, model_id: str) -> dict[str, Any] | None:
         """A model's checkpointed monitor state; None (a fresh start, logged) if its stored rows have a gap."""

@@ -30,10 +30,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import kafka.errors
 import msgspec
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import TopicAlreadyExistsError, UnknownTopicOrPartitionError
 
 from driftwarden.daemon.checkpoint import STATE_ENCODER
 from driftwarden.daemon.config import KafkaSettings
@@ -166,7 +167,12 @@ def source_partitions(settings: KafkaSettings) -> int:
 
 
 def _partition_counts(admin: KafkaAdminClient, topics: list[str]) -> dict[str, int]:
+    """Partition counts of the topics that exist; a broker that cannot tell yet raises (retriable)."""
     described = admin.describe_topics(topics)
+    for t in described:
+        error = kafka.errors.for_code(t.get("error_code") or 0)
+        if error is not kafka.errors.NoError and error.retriable and error is not UnknownTopicOrPartitionError:
+            raise error(f"describe {t.get('name')}")  # e.g. a leader not elected yet after a broker restart
     return {t["name"]: len(t["partitions"]) for t in described if t.get("partitions") and not t.get("error_code")}
 
 

@@ -64,11 +64,14 @@ def _run(args: argparse.Namespace) -> int:
         log.info("stopped before Kafka was reachable")
         return 0
     try:
-        app = App(config, dead_letters, producer=dead_letters.producer)
+        app = App(config, dead_letters, producer=dead_letters.producer, stop_event=stopping)
     except ModelBuildError as exc:
         dead_letters.close()
         raise PreflightError(args.config, [str(exc)]) from None
-    app.stop_event = stopping
+    except StoppedWaiting:  # the kafka state backend waited for its changelog topic
+        log.info("stopped before Kafka was reachable")
+        dead_letters.close()
+        return 0
     try:
         source = open_source(config.kafka, stored_offsets=app.stored_offsets, on_revoke=app.save,
                              stop_event=stopping, on_assign=app.assigned, on_revoked=app.revoked)

@@ -39,7 +39,7 @@ from driftwarden.daemon.changelog import (
 from driftwarden.daemon.columns import prediction_columns
 from driftwarden.daemon.events import OutcomeEvent
 from driftwarden.daemon.join import decode_outcome, decode_prediction, encode_event
-from driftwarden.daemon.kafka_outage import is_transient
+from driftwarden.daemon.kafka_outage import connect_with_backoff, is_transient
 from driftwarden.daemon.model_state import alert_share, merge_alert_share, without_model
 from driftwarden.daemon.ownership import CatchUp, Ownership, PredictionId, Resume
 from driftwarden.daemon.pipeline import Message
@@ -58,9 +58,13 @@ class KafkaState:
         settings = app.config.kafka
         self.predictions_topic, self.outcomes_topic = settings.predictions_topic, settings.outcomes_topic
         self.topic = app.config.state.changelog(settings.group_id)
-        self.partition_count = source_partitions(settings)  # refuses topics that are not co-partitioned
-        ensure_changelog(settings, self.topic, self.partition_count)
-        self.changelog = Changelog(settings, self.topic)
+        # a daemon (re)started while the brokers are down waits for them, as the consumer does
+        self.partition_count = connect_with_backoff(  # refuses topics that are not co-partitioned
+            lambda: source_partitions(settings), "source topics", app.stop_event)
+        connect_with_backoff(lambda: ensure_changelog(settings, self.topic, self.partition_count),
+                             f"changelog topic {self.topic}", app.stop_event)
+        self.changelog = connect_with_backoff(lambda: Changelog(settings, self.topic), "changelog producer",
+                                              app.stop_event)
         self.ownership = Ownership()
         self.catch_up = CatchUp(self.predictions_topic)
         self.member = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"

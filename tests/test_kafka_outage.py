@@ -222,3 +222,51 @@ def test_a_stop_request_ends_the_wait_for_an_absent_broker(kafka_client: str) ->
     finally:
         timer.cancel()
     assert time.monotonic() - started < 15  # within one bootstrap attempt (10 s) of the stop
+
+
+def test_a_daemon_with_kafka_state_started_while_the_broker_is_down_waits_for_it(broker: KafkaBroker,
+                                                                                  tmp_path: Path) -> None:
+    """``state.backend: kafka`` asks the cluster for its topics at start-up: a broker down then is waited for.
+
+    (A replica restarted during a broker outage exited 2 with "Unable to bootstrap".)
+    """
+    from driftwarden.daemon.app import App
+    from driftwarden.daemon.config import load_config
+    from tests.test_kafka_state import make_topics, write_config
+
+    broker.start()
+    topics = make_topics(broker.bootstrap)
+    config = load_config(write_config(tmp_path / "a", broker.bootstrap, topics, f"outage-{uuid.uuid4().hex[:6]}"))
+    broker.kill()
+    letters = DeadLetterSink.__new__(DeadLetterSink)  # App only keeps it; nothing is dead-lettered here
+
+    def build(stop: threading.Event, out: dict[str, object]) -> None:
+        try:
+            out["app"] = App(config, letters, stop_event=stop)
+        except BaseException as exc:
+            out["error"] = exc
+
+    stopped: dict[str, object] = {}
+    stop = threading.Event()
+    builder = threading.Thread(target=build, args=(stop, stopped))
+    builder.start()
+    builder.join(timeout=3.0)
+    assert builder.is_alive() and not stopped, stopped  # waiting, not failed
+    stop.set()  # SIGTERM while waiting: the daemon exits without having connected
+    builder.join(timeout=20)
+    assert not builder.is_alive() and isinstance(stopped.get("error"), StoppedWaiting), stopped
+
+    built: dict[str, object] = {}
+    builder = threading.Thread(target=build, args=(threading.Event(), built))
+    builder.start()
+    builder.join(timeout=3.0)
+    assert builder.is_alive() and not built, built
+    broker.start()
+    builder.join(timeout=120)
+    assert not builder.is_alive() and "error" not in built, built
+    app = built["app"]
+    assert isinstance(app, App) and app.kafka_state is not None
+    try:
+        assert app.kafka_state.partition_count == 2
+    finally:
+        app.close()
