@@ -70,9 +70,19 @@ ZSTD_LEVEL = 1
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"  # a zstd frame's first bytes (a MessagePack map starts with 0x80-0x8f, 0xde or 0xdf)
 
 
+def state_compressor() -> zstandard.ZstdCompressor:
+    """A compressor for :func:`encode_state` (one per thread: zstandard's are not thread-safe)."""
+    return zstandard.ZstdCompressor(level=ZSTD_LEVEL)
+
+
 def encode_state(state: Mapping[str, Any], compressor: zstandard.ZstdCompressor | None = None) -> bytes:
     """A model's state as stored: MessagePack (floats as float64: NaN and infinities kept), zstd-compressed."""
-    return (compressor or zstandard.ZstdCompressor(level=ZSTD_LEVEL)).compress(STATE_ENCODER.encode(state))
+    return (compressor or state_compressor()).compress(STATE_ENCODER.encode(state))
+
+
+def monitor_state(value: Mapping[str, Any] | bytes) -> dict[str, Any]:
+    """A detector state as a changelog record holds it: stored (:func:`encode_state`), or a mapping (earlier versions)."""
+    return decode_state(value) if isinstance(value, bytes) else dict(value)
 
 
 def decode_state(stored: bytes | str) -> dict[str, Any]:
@@ -101,7 +111,7 @@ class Checkpoint:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
-        self._compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL)  # commits are serialized by the App
+        self._compressor = state_compressor()  # commits are serialized by the App
 
     def close(self) -> None:
         self._db.close()
@@ -168,7 +178,7 @@ class Checkpoint:
     def commit(
         self,
         offsets: Mapping[TopicPartition, int],
-        monitors: Mapping[str, dict[str, Any]]
+        monitors: Mapping[str, dict[str, Any] | bytes]
         | Iterable[tuple[str, dict[str, Any]] | tuple[str, dict[str, Any], WindowRows | None]],
         join: JoinChanges,
         meta: Mapping[str, Any],
@@ -180,7 +190,8 @@ class Checkpoint:
         holds one model's state at a time, not all of them and their JSON at once. A
         state made with :class:`~driftwarden.detectors.window.WindowRows` comes as (model,
         state, rows): its open windows' new rows go to ``window_rows`` and, once this
-        transaction committed, the windows know them stored.
+        transaction committed, the windows know them stored. A state in bytes is stored already
+        (:func:`encode_state`: the kafka backend's changelog holds it so).
         """
         stored = self.offsets()
         for tp, offset in offsets.items():
@@ -195,7 +206,8 @@ class Checkpoint:
             )
             appended: list[WindowRows] = []
             for m, state, *apart in monitors.items() if isinstance(monitors, Mapping) else monitors:
-                db.execute("INSERT OR REPLACE INTO monitors VALUES (?, ?)", (m, encode_state(state, self._compressor)))
+                blob = state if isinstance(state, bytes) else encode_state(state, self._compressor)  # bytes: as stored
+                db.execute("INSERT OR REPLACE INTO monitors VALUES (?, ?)", (m, blob))
                 if apart and apart[0] is not None:
                     self._write_rows(m, apart[0])
                     appended.append(apart[0])

@@ -36,6 +36,7 @@ from driftwarden.daemon.changelog import (
     offsets_key,
     source_partitions,
 )
+from driftwarden.daemon.checkpoint import encode_state, monitor_state, state_compressor
 from driftwarden.daemon.columns import prediction_columns
 from driftwarden.daemon.events import OutcomeEvent
 from driftwarden.daemon.join import decode_outcome, decode_prediction, encode_event
@@ -75,9 +76,12 @@ class KafkaState:
         self.offset_of: dict[str, dict[str, int]] = defaultdict(dict)  # model -> prediction id -> offset
         self._held_back: dict[int, list[Message]] = defaultdict(list)  # outcomes waiting for a predictions catch-up
         self._placed: dict[str, list[tuple[int, str]]] = {}  # model -> waiting predictions its record held, and where
-        self._monitors: dict[str, dict[str, Any]] = {}  # the monitor state last written, per model
+        # the detectors' state last written, per model, as stored (zstd-compressed MessagePack, ~5x smaller
+        # than the msgpack and ~7x than the Python objects): rewritten as is while the model has no event
+        self._monitors: dict[str, bytes] = {}
+        self._compressor = state_compressor()
         self._digests: dict[str, str] = {}
-        self._written: dict[str, dict[str, Any]] = {}
+        self._written: dict[str, bytes] = {}
         self._records: dict[str, StateRecord] = {}  # the last record written (or restored) per model
         self._markers: dict[int, dict[str, int]] = {}  # partition -> marker offsets last written
         self.restore_seconds: list[float] = []
@@ -250,7 +254,7 @@ class KafkaState:
             runtime = app.build_runtime(m, None, state["meta"], state["clock"], monitor=monitor)
             self.reused += 1
         else:
-            runtime = app.build_runtime(m, state["monitor"], state["meta"], state["clock"])
+            runtime = app.build_runtime(m, monitor_state(state["monitor"]), state["meta"], state["clock"])
         app.pipeline.models[m] = runtime
         joined = state["join"]
         outcomes: list[OutcomeEvent] = [decode_outcome(o.encode()) for o in joined["outcomes"]]
@@ -262,6 +266,8 @@ class KafkaState:
         self.versions[m] = record.version
         self.model_floors[m] = {(t, record.partition): o for t in (self.predictions_topic, self.outcomes_topic)
                                 if (o := record.offsets.get(offsets_key(t, record.partition))) is not None}
+        if not isinstance(state["monitor"], bytes):  # a record of an earlier version: held as this one stores it
+            state["monitor"] = encode_state(state["monitor"], self._compressor)
         self._monitors[m] = state["monitor"]
         self._records[m] = record
 
@@ -348,7 +354,7 @@ class KafkaState:
             if m not in touched and m not in force and digest == self._digests.get(m) and m in self._monitors:
                 continue
             if m in touched or m not in self._monitors:
-                self._monitors[m] = app.models[m].monitor.state()
+                self._monitors[m] = encode_state(app.models[m].monitor.state(), self._compressor)
                 self._written[m] = self._monitors[m]
             self._digests[m] = digest
             self.versions[m] = self.versions.get(m, 0) + 1
@@ -424,7 +430,7 @@ class KafkaState:
         """The owned partitions' offsets (for the SQLite cache and the group's committed offsets)."""
         return {tp: o for p in self.ownership.partitions for tp, o in self._partition_offsets(p).items()}
 
-    def take_written(self) -> dict[str, dict[str, Any]]:
+    def take_written(self) -> dict[str, bytes]:
         written, self._written = self._written, {}
         return written
 
