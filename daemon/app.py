@@ -181,6 +181,7 @@ class App:
             except BaseException:
                 self.close()
                 raise
+            self.pipeline.exports = self.kafka_state.ownership.owns  # the gauges of the models it owns, only
 
     def _checkpointed(self, model_id: str) -> dict[str, Any] | None:
         """A model's checkpointed monitor state; None (a fresh start, logged) if its stored rows have a gap."""

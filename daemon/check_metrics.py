@@ -192,6 +192,14 @@ class CheckGauges:
         """Every alert the lifecycle holds now: firing ones 1, the others (and those it forgot) 0."""
         self._set_alerts(alerts, replace_all=True)
 
+    def forget(self, model: str) -> None:
+        """Stop exporting ``model``'s gauges (another member monitors it now)."""
+        self._checks.pop(model, None)
+        for gauge in (self.alert_firing, self.performance, self.label_coverage, self.label_lag):
+            gauge.remove_by_labels({"model": model})
+        for key in [k for k in self._alerts if k[0] == model]:
+            del self._alerts[key]
+
     def _special(self, model: str, f: Finding) -> None:
         if f.kind == "estimated_performance":
             # a sequential finding's statistic is its CUSUM: the gauge shows the block's estimate

@@ -69,6 +69,13 @@ class Metrics:
         """One evaluation of ``model``: its checks' gauges, and the alerts whose state it changed."""
         self.checks.observe(model, findings, changed)
 
+    def forget_model(self, model: str) -> None:
+        """A model handed over to another member (``state.backend: kafka``): its gauges go from this
+        instance's ``/metrics``, so that one series per model is exported by the group, the owner's.
+        Counters stay: what this instance counted is still true, and ``rate()`` of a series that stops is 0."""
+        self.checks.forget(model)
+        self.model_pending_joins.remove_by_labels({"model": model})
+
     def observe_state(self, alerts: Iterable[Alert], pending_joins: Mapping[str, int]) -> None:
         """The alert lifecycle's alerts (all of them) and each model's waiting predictions."""
         self.checks.observe_alerts(alerts)

@@ -122,6 +122,7 @@ class Pipeline:
         self.dead_letters = dead_letters
         self.metrics = metrics
         self.on_degraded = on_degraded
+        self.exports: Callable[[str], bool] = lambda model_id: True  # whose gauges this instance exports
         self.typed = TypedDecoders({model_id: runtime.spec for model_id, runtime in self.models.items()})
         self._waiting: dict[str, list[tuple[float, int, Finding]]] = {}  # per model, a heap by decision time
         self._seq = itertools.count()  # arrival order among findings decided at the same time
@@ -343,7 +344,8 @@ class Pipeline:
             self._ingest(model_id, found, now)  # also releases what waited for the clock to move
         self.alerts.expire(clocks)
         self.alerts.flush(now)
-        self.metrics.observe_state(self.alerts.lifecycle.alerts.values(), {m: self.join.pending_of(m) for m in self.models})
+        self.metrics.observe_state(self.alerts.lifecycle.alerts.values(),
+                                   {m: self.join.pending_of(m) for m in self.models if self.exports(m)})
 
     def _maybe_rebuild(self, runtime: ModelRuntime, joined: OutcomeBatch) -> None:
         version = runtime.rebuild.version
@@ -416,7 +418,8 @@ class Pipeline:
         runtime = self.models[model_id]
         self.alerts.note_labels(model_id, runtime.labelled_samples, runtime.model_version, now)
         changed = self.alerts.ingest(model_id, runtime.labels(), findings, now)
-        self.metrics.observe_findings(model_id, findings, changed)
+        if self.exports(model_id):  # (an event of a model another member owns may come here)
+            self.metrics.observe_findings(model_id, findings, changed)
         for f in findings:
             if f.degraded:
                 self.metrics.degraded.labels(model=model_id, kind=f.kind, detector=f.detector).inc()

@@ -150,6 +150,14 @@ def describe(i: Instance) -> str:
             f"error={i.error!r} assignment={sorted(i.source.assigned())}")
 
 
+def gauges_of(i: Instance, model: str) -> set[str]:
+    """Names of the gauges ``i``'s /metrics serves for ``model`` (counters, ``_total``, left out)."""
+    with i.app._lock:
+        text = i.app.metrics.exposition().decode()
+    return {line.split("{")[0] for line in text.splitlines()
+            if line and not line.startswith("#") and f'model="{model}"' in line and "_total{" not in line}
+
+
 def consumed(instances: list[Instance]) -> int:
     return sum(i.app.totals.predictions + i.app.totals.outcomes for i in instances)
 
@@ -202,6 +210,9 @@ def test_a_model_moved_mid_stream_gives_the_single_instance_findings(
     wait_for(lambda: consumed([a, b]) >= len(events), "A and B to read the second half")
     moved = next(iter(b.owned))
     moved_labelled = b.app.models[moved].labelled_samples
+    # its gauges come from its owner alone: A's /metrics stopped serving them when it handed it over
+    assert "driftwarden_check_statistic" in gauges_of(b, moved) and not gauges_of(a, moved)
+    assert "driftwarden_check_statistic" in gauges_of(a, next(iter(a.owned)))
     b.stop()
     a.stop()
 

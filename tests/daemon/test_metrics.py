@@ -273,3 +273,31 @@ def test_excluded_kinds_get_no_check_series_but_keep_their_alerts_and_gauges() -
         "model": "churn", "kind": "quality", "detector": "missing_rate", "subject": "age", "severity": "critical"}) == 1.0
     assert m.registry.get_sample_value("driftwarden_performance",
                                        {"model": "churn", "metric": "f1", "source": "estimated"}) == 0.7
+
+
+def test_a_model_handed_over_loses_its_gauges_and_keeps_its_counters() -> None:
+    """``state.backend: kafka``: the member a model left stops exporting its gauges (the owner exports them)."""
+    m = Metrics()
+    lc = AlertLifecycle(for_windows=1)
+    for model in ("churn", "fraud"):
+        findings = [Finding("data_drift", "psi", "age", 0.42, 0.2, True, 100.0, 2000, p_value=1e-9),
+                    Finding("estimated_performance", "accuracy", "accuracy", 0.81, 0.7, False, 600.0, 2000,
+                            details={"source": "estimated"}),
+                    Finding("traffic", "label_coverage", "outcomes", 0.875, 0.5, False, 300.0, 6000),
+                    Finding("traffic", "label_lag", "outcomes", 25.0, 3600.0, False, 600.0, 2000, details={"p90": 40.5})]
+        m.observe_findings(model, findings, lc.update(model, {}, findings, now=700.0))
+        m.events.labels(topic="predictions", model=model).inc(7)
+        m.degraded.labels(model=model, kind="data_drift", detector="psi").inc()
+    m.observe_state(lc.alerts.values(), {"churn": 3, "fraud": 4})
+    before = served(m)
+    for name in ("driftwarden_alert_firing", "driftwarden_check_statistic", "driftwarden_performance",
+                 "driftwarden_label_coverage_ratio", "driftwarden_label_lag_seconds", "driftwarden_pending_joins"):
+        assert any(s.startswith(name + "{") and 'model="churn"' in s for s in before), name
+
+    m.forget_model("churn")
+    after = served(m)
+    kept = {s for s in after if 'model="churn"' in s}
+    assert kept == {s for s in before if 'model="churn"' in s and s.split("{")[0].endswith("_total")}
+    assert kept, "its counters stay"
+    assert {s: v for s, v in after.items() if 'model="churn"' not in s} == \
+        {s: v for s, v in before.items() if 'model="churn"' not in s}, "the other model's series are untouched"
