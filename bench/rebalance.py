@@ -50,7 +50,8 @@ from tests.broker.kafka import free_port, kafka_broker  # noqa: E402
 # (earlier versions logged neither the seconds of a revocation nor the models given back: "released
 # partitions [..] (models [..])"; their callback's seconds are read from the child's "partitions revoked")
 RELEASED = re.compile(r"released partitions \[[^\]]*\] \((?:(\d+) models|models \[(.*)\])")
-RESTORED = re.compile(r"restored partitions \[[^\]]*\] \((\d+) models, (?:(\d+) of them )?.* in ([\d.]+) s")
+RESTORED = re.compile(r"restored partitions \[[^\]]*\] \((\d+) models, (?:(\d+) of them [^,]*, )?"
+                      r"(?:(\d+) into the detectors built at start-up, )?.* in ([\d.]+) s")
 SLOW_LISTENER = re.compile(r"Rebalance listener _?Listener\.(\w+) for group \S+ took ([\d.]+)s")
 
 
@@ -188,14 +189,14 @@ def main() -> int:
                 elif (m := RELEASED.search(t)) and revoked_at is not None:
                     models = int(m.group(1)) if m.group(1) else len(m.group(2).split(","))
                     released.append((models, round(at - revoked_at, 2)))
-            restored = [(at, int(m.group(1)), int(m.group(2) or 0), float(m.group(3)))
+            restored = [(at, int(m.group(1)), int(m.group(2) or 0), int(m.group(3) or 0), float(m.group(4)))
                         for at, t in lines if (m := RESTORED.search(t))]
             slow = [(m.group(1), float(m.group(2))) for _, t in lines if (m := SLOW_LISTENER.search(t))]
             evicted = sum(1 for _, t in lines if "UnknownMemberId" in t)
             assigned = sum(1 for _, t in lines if "partitions assigned" in t)
             finished = max([finished, *(at for at, *_ in restored)])
             print(f"  {r.name.upper()}: {assigned} assignments; revocations (models, s) {released or 'none'}; "
-                  f"restores (models, of them its own given back, s) {[x[1:] for x in restored] or 'none'}")
+                  f"restores (models, of them its own given back, into those built at start-up, s) {[x[1:] for x in restored] or 'none'}")
             print(f"     kafka-python's slow listener warnings {slow or 'none'}; UnknownMemberId lines {evicted}; "
                   f"RSS at the end {rss[r.name] / MiB:,.0f} MiB")
         print(f"  from B's start to the last restore: {finished - joined:.1f} s")

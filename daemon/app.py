@@ -143,6 +143,7 @@ class App:
             models[job.model_id] = self.build_runtime(
                 job.model_id, None if kafka_state else self._checkpointed(job.model_id),
                 runtime_meta.get(job.model_id, {}), clocks.get(job.model_id), monitor=monitor, fresh=fresh)
+            models[job.model_id].pristine = kafka_state  # its state comes with its partition (KafkaState)
         if len(jobs) > 1:
             log.info("%d models ready in %.1f s", len(jobs), time.monotonic() - started)
         if len(solved_thresholds()) > known:

@@ -80,6 +80,9 @@ class ModelRuntime:
     # set while the model is not ours (state.backend kafka): ``monitor`` is as it was handed over, and
     # an event of the model that comes here anyway runs on fresh detectors built by this first
     build_fresh: Callable[[], ModelMonitor] | None = None
+    # built from the configured reference at start-up (state.backend kafka), no state and no event since:
+    # a restore loads the model's state into these detectors instead of building others
+    pristine: bool = False
     rebuild: ReferenceRebuilder = field(init=False)
 
     def __post_init__(self) -> None:
@@ -205,6 +208,7 @@ class Pipeline:
         runtime = self.models[model_id]
         if runtime.build_fresh is not None:  # not ours: its handed-over detectors stay as they are
             runtime.monitor, runtime.build_fresh = runtime.build_fresh(), None
+        runtime.pristine = False
         findings: list[Finding] = []
         pairs: list[Pair] = []
         if model_events:

@@ -206,6 +206,8 @@ def test_a_model_moved_mid_stream_gives_the_single_instance_findings(
              lambda: f"the group to give each instance one model: {describe(a)} {describe(b)}")
     # the rebalance revoked both partitions of A and gave one back: its parked detectors, not built again
     assert a.app.kafka_state is not None and a.app.kafka_state.reused == 1
+    # B loaded the moved model's state into the detectors it built at start-up, not into others built again
+    assert b.app.kafka_state is not None and b.app.kafka_state.unused_reused == 1
     produce(kafka_bootstrap, topics2, events[half:])
     wait_for(lambda: consumed([a, b]) >= len(events), "A and B to read the second half")
     moved = next(iter(b.owned))
