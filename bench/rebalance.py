@@ -196,7 +196,8 @@ def main() -> int:
             assigned = sum(1 for _, t in lines if "partitions assigned" in t)
             finished = max([finished, *(at for at, *_ in restored)])
             print(f"  {r.name.upper()}: {assigned} assignments; revocations (models, s) {released or 'none'}; "
-                  f"restores (models, of them its own given back, into those built at start-up, s) {[x[1:] for x in restored] or 'none'}")
+                  f"restores (models, of them its own given back, into those built at start-up, s) "
+                  f"{[x[1:] for x in restored] or 'none'}")
             print(f"     kafka-python's slow listener warnings {slow or 'none'}; UnknownMemberId lines {evicted}; "
                   f"RSS at the end {rss[r.name] / MiB:,.0f} MiB")
         print(f"  from B's start to the last restore: {finished - joined:.1f} s")
