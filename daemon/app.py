@@ -17,7 +17,7 @@ from driftwarden.alerts.outbox import Outbox
 from driftwarden.alerts.pipeline import AlertPipeline
 from driftwarden.alerts.receivers import build_notifiers
 from driftwarden.alerts.silences import SilenceStore
-from driftwarden.daemon.checkpoint import Checkpoint
+from driftwarden.daemon.checkpoint import Checkpoint, UnreadableState
 from driftwarden.daemon.clock import ModelClock
 from driftwarden.daemon.config import Config, parse_duration
 from driftwarden.daemon.heap import release_free_heap
@@ -58,9 +58,9 @@ class Source(Protocol):
     def close(self) -> None: ...
 
 
-def _fresh_windows(model_id: str, exc: StoredRowsError) -> None:
-    log.error("model %s: the checkpoint's stored window rows are inconsistent (%s); its detectors and windows "
-              "start afresh", model_id, exc)
+def _fresh_windows(model_id: str, exc: StoredRowsError | UnreadableState) -> None:
+    what = "stored window rows are inconsistent" if isinstance(exc, StoredRowsError) else "saved state cannot be read"
+    log.error("model %s: the checkpoint's %s (%s); its detectors and windows start afresh", model_id, what, exc)
 
 
 def _stored_state(model_id: str, monitor: ModelMonitor) -> tuple[str, dict[str, Any], WindowRows]:
@@ -185,10 +185,11 @@ class App:
             self.pipeline.exports = self.kafka_state.ownership.owns  # the gauges of the models it owns, only
 
     def _checkpointed(self, model_id: str) -> dict[str, Any] | None:
-        """A model's checkpointed monitor state; None (a fresh start, logged) if its stored rows have a gap."""
+        """A model's checkpointed monitor state; None (a fresh start, logged) if its stored rows have a gap,
+        or it does not decode: one model's unreadable state does not keep the others from starting."""
         try:
             return self.checkpoint.monitor_state(model_id)
-        except StoredRowsError as exc:
+        except (StoredRowsError, UnreadableState) as exc:
             _fresh_windows(model_id, exc)
             return None
 

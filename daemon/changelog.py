@@ -100,6 +100,7 @@ class PartitionState:
     marker: StateRecord | None = None
     epoch: int = 0  # the highest epoch seen (a new owner claims epoch + 1)
     stale: int = 0  # records ignored: written by an older epoch after a newer owner's claim
+    unreadable: int = 0  # records ignored: they do not decode (not written by driftwarden, or corrupted)
     keys: set[str] = field(default_factory=set)  # live keys (for tombstones after a claim)
 
 
@@ -120,8 +121,14 @@ def resolve(partition: int, records: Iterable[tuple[str, bytes | None]]) -> Part
         if value is None:
             out.keys.discard(key)
             continue
-        out.keys.add(key)
-        record = decode(value)
+        out.keys.add(key)  # (an unreadable record's key too: the next claim tombstones it)
+        try:
+            record = decode(value)
+        except (ValueError, msgspec.DecodeError) as exc:  # a foreign or corrupted record: the others still count
+            out.unreadable += 1
+            log.error("changelog partition %d: the record under key %r does not decode (%s: %s); ignored",
+                      partition, key, type(exc).__name__, str(exc)[:200])
+            continue
         out.epoch = max(out.epoch, record.epoch)
         if record.epoch < newest_marker:
             out.stale += 1
@@ -288,6 +295,7 @@ def group_status(settings: KafkaSettings, topic: str, timeout: float = 20.0) -> 
             "written_at": marker.written_at if marker else None,
             "offsets": marker.offsets if marker else {},
             "ignored_stale_records": st.stale,
+            "unreadable_records": st.unreadable,
             "models": {m: {"version": r.version, "epoch": r.epoch, "owner": r.member, "offsets": r.offsets,
                            "written_at": r.written_at,
                            "labelled_samples": ((r.state or {}).get("meta") or {}).get("labelled_samples")}

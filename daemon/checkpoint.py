@@ -85,15 +85,22 @@ def monitor_state(value: Mapping[str, Any] | bytes) -> dict[str, Any]:
     return decode_state(value) if isinstance(value, bytes) else dict(value)
 
 
+class UnreadableState(ValueError):
+    """A stored state that does not decode (truncated, corrupted, or not written by driftwarden)."""
+
+
 def decode_state(stored: bytes | str) -> dict[str, Any]:
     """A stored state: zstd-compressed MessagePack, or the JSON text earlier versions wrote (NaN literals and all)."""
-    if isinstance(stored, str):
-        out = json.loads(stored)
-    else:
-        out = _decoder.decode(zstandard.ZstdDecompressor().decompress(stored) if stored[:4] == _ZSTD_MAGIC
-                              else stored)
+    try:
+        if isinstance(stored, str):
+            out = json.loads(stored)
+        else:
+            out = _decoder.decode(zstandard.ZstdDecompressor().decompress(stored) if stored[:4] == _ZSTD_MAGIC
+                                  else stored)
+    except (ValueError, zstandard.ZstdError, msgspec.DecodeError) as exc:  # json's and UnicodeDecodeError are ValueErrors
+        raise UnreadableState(f"{len(stored):,} bytes that do not decode: {type(exc).__name__}: {exc}") from exc
     if not isinstance(out, dict):
-        raise ValueError(f"a stored monitor state is a {type(out).__name__}, not a mapping")
+        raise UnreadableState(f"a stored monitor state is a {type(out).__name__}, not a mapping")
     return out
 
 

@@ -36,7 +36,7 @@ from driftwarden.daemon.changelog import (
     offsets_key,
     source_partitions,
 )
-from driftwarden.daemon.checkpoint import encode_state, monitor_state, state_compressor
+from driftwarden.daemon.checkpoint import UnreadableState, encode_state, monitor_state, state_compressor
 from driftwarden.daemon.columns import prediction_columns
 from driftwarden.daemon.events import OutcomeEvent
 from driftwarden.daemon.join import decode_outcome, decode_prediction, encode_event
@@ -262,8 +262,13 @@ class KafkaState:
             # reference costs ~70 ms a model of 20 features); a rebuilt reference is built from its file
             unused = current.monitor if current is not None and current.pristine and \
                 not state["meta"].get("reference_path") else None
-            runtime = app.build_runtime(m, monitor_state(state["monitor"]), state["meta"], state["clock"],
-                                        monitor=unused)
+            try:
+                detectors: dict[str, Any] | None = monitor_state(state["monitor"])
+            except UnreadableState as exc:  # the rest of the record holds: its join, alerts, offsets
+                detectors = None
+                log.error("model %s: the detector state in its changelog record does not decode (%s); its detectors "
+                          "and windows start afresh", m, exc)
+            runtime = app.build_runtime(m, detectors, state["meta"], state["clock"], monitor=unused)
             self.unused_reused += unused is not None
         app.pipeline.models[m] = runtime
         joined = state["join"]

@@ -425,6 +425,48 @@ def test_detector_state_travels_as_stored_and_a_record_of_an_earlier_version_sti
     assert claim.epoch > last.epoch and claim.state is not None and isinstance(claim.state["monitor"], bytes)
 
 
+def test_a_record_that_does_not_decode_is_skipped_and_a_detector_state_that_does_not_starts_afresh(
+    tmp_path: Path, kafka_bootstrap: str, app_threads: list[Instance], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A foreign or corrupted changelog record would stop every member that gets its partition, in turn;
+    now it is ignored (and tombstoned by the next claim). A record whose detector state does not decode
+    restores all the rest (the join, alerts, offsets, counts) and starts the detectors afresh."""
+    topics = make_topics(kafka_bootstrap)
+    events = scenario_messages()
+    produce(kafka_bootstrap, topics, events)
+    group = f"unreadable-{topics['predictions']}"
+    first = Instance(write_config(tmp_path / "first", kafka_bootstrap, topics, group))
+    app_threads.append(first)
+    wait_for(lambda: consumed([first]) >= len(events), "the first owner to read every event")
+    first.stop()
+    state = first.app.kafka_state
+    assert state is not None
+    labelled = first.app.models["churn"].labelled_samples
+    partition = state.ownership.partition_of["churn"]
+    last = [decode(v) for k, v in _changelog_records(kafka_bootstrap, state.topic, partition)
+            if v is not None and k.startswith("model/churn@")][-1]
+    assert last.state is not None
+    damaged = StateRecord(**{**{f: getattr(last, f) for f in last.__struct_fields__},
+                             "state": {**last.state, "monitor": last.state["monitor"][:100]}})
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    try:
+        producer.send(state.topic, key=damaged.key().encode(), value=encode(damaged), partition=partition).get(30)
+        producer.send(state.topic, key=b"model/foreign@1", value=b"\x00not a record", partition=partition).get(30)
+    finally:
+        producer.close()
+
+    second = Instance(write_config(tmp_path / "second", kafka_bootstrap, topics, group))
+    app_threads.append(second)
+    wait_for(lambda: "churn" in second.owned, lambda: f"the second owner to restore churn: {describe(second)}")
+    second.stop()
+    assert second.app.models["churn"].labelled_samples == labelled  # the record's other parts hold
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert any("model churn: the detector state in its changelog record does not decode" in e for e in errors), errors
+    assert any("'model/foreign@1' does not decode" in e for e in errors), errors
+    foreign = [v for k, v in _changelog_records(kafka_bootstrap, state.topic, partition) if k == "model/foreign@1"]
+    assert foreign == [b"\x00not a record", None], "the second owner's claim tombstoned it"
+
+
 def test_a_rebalance_answered_during_the_restores_seek_loses_and_repeats_nothing(
     tmp_path: Path, kafka_bootstrap: str, app_threads: list[Instance], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -259,3 +259,28 @@ def test_a_daemon_whose_stored_rows_are_inconsistent_starts_the_model_afresh_and
     assert "inconsistent" not in caplog.text
     assert len(getattr(again.models["churn"].monitor, window)) == len(getattr(restarted.models["churn"].monitor, window)) > 0
     again.close()
+
+
+@pytest.mark.parametrize("damage", ["truncated", "not ours"])
+def test_a_saved_state_that_does_not_decode_starts_its_model_afresh_not_the_daemon_never(
+        tmp_path: Path, damage: str, caplog: pytest.LogCaptureFixture) -> None:
+    """One model's unreadable state (a disk error, a foreign write) used to stop the start-up of every
+    model; now that model starts afresh, the log says which and why, and the rest of the checkpoint holds."""
+    events = [Message(t, 0, i, k, v) for i, (t, k, v) in enumerate(itertools.islice(messages(Scenario()), 1000))]
+    app = _demo(tmp_path)
+    app.handle(events)
+    app.save()
+    app.close()
+    db = sqlite3.connect(app.checkpoint.path)
+    (stored,) = db.execute("SELECT state FROM monitors WHERE model_id = 'churn'").fetchone()
+    db.execute("UPDATE monitors SET state = ? WHERE model_id = 'churn'",
+               (stored[:len(stored) // 2] if damage == "truncated" else b"\x93\x01\x02\x03",))
+    db.commit()
+    restarted = _demo(tmp_path)
+    (record,) = [r for r in caplog.records if "saved state cannot be read" in r.getMessage()]
+    assert record.levelname == "ERROR" and "churn" in record.getMessage()
+    assert len(restarted.models["churn"].monitor.pred_window) == 0  # afresh
+    assert restarted.offsets == app.offsets  # the rest of the checkpoint holds
+    restarted.handle(events[:250])
+    restarted.save()
+    restarted.close()
