@@ -252,6 +252,7 @@ class KafkaState:
         app = self.app
         state = record.state or {}
         monitor, parked = self._parked.pop(m, (None, None))
+        unreadable = False
         if parked is not None and parked == _identity(record) and not app.pipeline.touched(m):
             # back to the member that handed it over, unchanged since: its detectors are that record's state
             runtime = app.build_runtime(m, None, state["meta"], state["clock"], monitor=monitor)
@@ -265,7 +266,7 @@ class KafkaState:
             try:
                 detectors: dict[str, Any] | None = monitor_state(state["monitor"])
             except UnreadableState as exc:  # the rest of the record holds: its join, alerts, offsets
-                detectors = None
+                detectors, unreadable = None, True
                 log.error("model %s: the detector state in its changelog record does not decode (%s); its detectors "
                           "and windows start afresh", m, exc)
             runtime = app.build_runtime(m, detectors, state["meta"], state["clock"], monitor=unused)
@@ -281,10 +282,13 @@ class KafkaState:
         self.versions[m] = record.version
         self.model_floors[m] = {(t, record.partition): o for t in (self.predictions_topic, self.outcomes_topic)
                                 if (o := record.offsets.get(offsets_key(t, record.partition))) is not None}
-        if not isinstance(state["monitor"], bytes):  # a record of an earlier version: held as this one stores it
+        self._records[m] = record
+        if unreadable:  # the record's state is not theirs: the next checkpoint writes them as they are
+            self._monitors.pop(m, None)
+            return
+        if isinstance(state["monitor"], dict):  # a record of an earlier version: held as this one stores it
             state["monitor"] = encode_state(state["monitor"], self._compressor)
         self._monitors[m] = state["monitor"]
-        self._records[m] = record
 
     def admit(self, batch: list[Message], source: Any) -> list[Message]:
         """The records of this batch to process: restore what was assigned, skip and re-join what it holds."""

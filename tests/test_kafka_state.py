@@ -463,6 +463,9 @@ def test_a_record_that_does_not_decode_is_skipped_and_a_detector_state_that_does
     errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
     assert any("model churn: the detector state in its changelog record does not decode" in e for e in errors), errors
     assert any("'model/foreign@1' does not decode" in e for e in errors), errors
+    again = [decode(v) for k, v in _changelog_records(kafka_bootstrap, state.topic, partition)
+             if v is not None and k.startswith("model/churn@")][-1]
+    assert again.state is not None and decode_state(again.state["monitor"]), "its detectors were written again, whole"
     foreign = [v for k, v in _changelog_records(kafka_bootstrap, state.topic, partition) if k == "model/foreign@1"]
     assert foreign == [b"\x00not a record", None], "the second owner's claim tombstoned it"
 
