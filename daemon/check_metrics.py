@@ -26,7 +26,7 @@ both count in ``driftwarden_check_subjects_dropped_total``.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Metric, generate_latest
@@ -192,12 +192,13 @@ class CheckGauges:
         """Every alert the lifecycle holds now: firing ones 1, the others (and those it forgot) 0."""
         self._set_alerts(alerts, replace_all=True)
 
-    def forget(self, model: str) -> None:
-        """Stop exporting ``model``'s gauges (another member monitors it now)."""
-        self._checks.pop(model, None)
+    def forget(self, models: Collection[str]) -> None:
+        """Stop exporting the gauges of ``models`` (another member monitors them now)."""
+        for model in models:
+            self._checks.pop(model, None)
         for gauge in (self.alert_firing, self.performance, self.label_coverage, self.label_lag):
-            gauge.remove_by_labels({"model": model})
-        for key in [k for k in self._alerts if k[0] == model]:
+            drop_series(gauge, models)
+        for key in [k for k in self._alerts if k[0] in models]:
             del self._alerts[key]
 
     def _special(self, model: str, f: Finding) -> None:
@@ -256,6 +257,16 @@ class CheckGauges:
         for key in [k for k, v in self._alerts.items() if v == 0.0 and k[1:4] not in self._checks.get(k[0], {})]:
             self.alert_firing.remove(*key)
             del self._alerts[key]
+
+
+def drop_series(gauge: Gauge, models: Collection[str]) -> None:
+    """Remove the series of ``models`` from a gauge labelled by ``model`` first: one pass over its
+    series for all of them (a revocation forgets many models; a pass per model would be quadratic)."""
+    wanted = set(models)
+    for metric in gauge.collect():
+        for sample in metric.samples:
+            if sample.labels.get("model") in wanted:  # (a sample's labels come in the gauge's label order)
+                gauge.remove(*sample.labels.values())
 
 
 def _alert_key(labels: Mapping[str, str], severity: str) -> AlertKey:

@@ -150,9 +150,9 @@ class KafkaState:
             if record is not None and record.member == self.member:  # the state it holds, written just now
                 self._parked[m] = (monitor, _identity(record))
             app.pipeline.models[m] = app.parked_runtime(m, monitor)
-            app.metrics.forget_model(m)
             for store in (self.offset_of, self.model_floors, self._monitors, self._digests, self._records, self._placed):
                 store.pop(m, None)
+        app.metrics.forget_models(models)
         app.alerts.load_state(whole)
         app.pipeline._waiting.clear()
         app.pipeline.load_waiting(waiting)

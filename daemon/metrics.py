@@ -7,12 +7,12 @@ Counters serve no ``_created`` series: they doubled the series count for a value
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 
 from driftwarden.alerts.model import Alert
-from driftwarden.daemon.check_metrics import CheckGauges
+from driftwarden.daemon.check_metrics import CheckGauges, drop_series
 from driftwarden.detectors.findings import Finding
 
 disable_created_metrics()  # process-wide in prometheus-client: the daemon's registries are the only ones
@@ -69,12 +69,12 @@ class Metrics:
         """One evaluation of ``model``: its checks' gauges, and the alerts whose state it changed."""
         self.checks.observe(model, findings, changed)
 
-    def forget_model(self, model: str) -> None:
-        """A model handed over to another member (``state.backend: kafka``): its gauges go from this
+    def forget_models(self, models: Collection[str]) -> None:
+        """Models handed over to another member (``state.backend: kafka``): their gauges go from this
         instance's ``/metrics``, so that one series per model is exported by the group, the owner's.
         Counters stay: what this instance counted is still true, and ``rate()`` of a series that stops is 0."""
-        self.checks.forget(model)
-        self.model_pending_joins.remove_by_labels({"model": model})
+        self.checks.forget(models)
+        drop_series(self.model_pending_joins, models)
 
     def observe_state(self, alerts: Iterable[Alert], pending_joins: Mapping[str, int]) -> None:
         """The alert lifecycle's alerts (all of them) and each model's waiting predictions."""

@@ -294,7 +294,7 @@ def test_a_model_handed_over_loses_its_gauges_and_keeps_its_counters() -> None:
                  "driftwarden_label_coverage_ratio", "driftwarden_label_lag_seconds", "driftwarden_pending_joins"):
         assert any(s.startswith(name + "{") and 'model="churn"' in s for s in before), name
 
-    m.forget_model("churn")
+    m.forget_models({"churn"})
     after = served(m)
     kept = {s for s in after if 'model="churn"' in s}
     assert kept == {s for s in before if 'model="churn"' in s and s.split("{")[0].endswith("_total")}
