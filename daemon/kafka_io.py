@@ -9,9 +9,11 @@ lz4, zstd) is consumed and can be produced: their libraries are dependencies.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import operator
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -150,6 +152,55 @@ class _Listener(ConsumerRebalanceListener):
         sought(self.source, assigned, self.source.stored_offsets())
 
 
+def _threaded_listener(source: KafkaSource, net: Any) -> Any:
+    """kafka-python's rebalance listener as coroutines (``AsyncConsumerRebalanceListener``) whose hooks run on
+    a thread of their own: the IO thread's event loop, which also sends the heartbeats, goes on while the
+    daemon checkpoints the models it releases (a blocking callback longer than ``kafka.session_timeout``
+    gets the member expelled from the group). The daemon's loop waits in ``poll`` meanwhile, as before."""
+    from kafka import AsyncConsumerRebalanceListener
+
+    class Listener(AsyncConsumerRebalanceListener):
+        async def on_partitions_revoked(self, revoked: Any) -> None:
+            if revoked:
+                hook, args = revocation(source, revoked)
+                await _in_thread(net, hook, *args)
+
+        async def on_partitions_assigned(self, assigned: Any) -> None:
+            hook, args = assignment(source, assigned)
+            if hook is not None:
+                await _in_thread(net, hook, *args)
+            sought(source, assigned, await _in_thread(net, source.stored_offsets))
+
+    return Listener()
+
+
+async def _in_thread(net: Any, hook: Callable[..., T], *args: Any) -> T:
+    """``hook(*args)`` on a thread of its own, awaited on kafka-python's event loop (``net``)."""
+    done, wake = socket.socketpair()
+    outcome: list[tuple[bool, Any]] = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, hook(*args)))
+        except BaseException as exc:  # raised in the listener, as a blocking hook's would be
+            outcome.append((False, exc))
+        finally:
+            with contextlib.suppress(OSError):  # the listener was cancelled (the consumer closed): pair closed
+                wake.send(b"!")
+
+    try:
+        threading.Thread(target=run, name=f"rebalance {getattr(hook, '__name__', 'hook')}", daemon=True).start()
+        await net.wait_read(done)
+        done.recv(1)  # (sent after the outcome)
+    finally:
+        done.close()
+        wake.close()
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    return value
+
+
 def revocation(source: KafkaSource, revoked: Any) -> tuple[Callable[..., Any], tuple[Any, ...]]:
     """The hook a revocation calls, and its arguments (logged)."""
     log.info("partitions revoked: %s", sorted((tp.topic, tp.partition) for tp in revoked))
@@ -218,8 +269,13 @@ class KafkaSource(SourceBase):
         )
 
     def _listener(self) -> Any:
-        """The rebalance listener: kafka-python calls it on its IO thread."""
-        return _Listener(self)
+        """The rebalance listener: kafka-python calls it on its IO thread. Its hooks run on a thread of their
+        own while that thread's event loop goes on (heartbeats); with a kafka-python without that loop
+        (``consumer._net``, private), on the IO thread itself."""
+        net = getattr(self.consumer, "_net", None)
+        if net is None or not hasattr(net, "wait_read"):
+            return _Listener(self)
+        return _threaded_listener(self, net)
 
     @staticmethod
     def _consumer(settings: KafkaSettings) -> KafkaConsumer:

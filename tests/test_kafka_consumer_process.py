@@ -257,9 +257,22 @@ def test_a_revocation_longer_than_the_session_timeout_keeps_the_member_in_the_gr
     revocation checkpoints every model it releases. The consumer process waits for the daemon's answer
     as a coroutine on that loop: the heartbeats go on. librdkafka heartbeats from a thread of its own
     while the callback runs in ``poll`` (an expired session would show as partitions lost)."""
+    _a_long_revocation(kafka_bootstrap, caplog, client=kafka_client)
+
+
+def test_in_the_daemons_process_too_a_long_revocation_keeps_the_member_in_the_group(
+    kafka_bootstrap: str, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``kafka.consumer_process: false``: the hooks run on a thread of their own while kafka-python's event
+    loop goes on (before, they blocked it: the same test failed with an unknown member id)."""
+    _a_long_revocation(kafka_bootstrap, caplog, client="kafka-python", consumer_process=False)
+
+
+def _a_long_revocation(kafka_bootstrap: str, caplog: pytest.LogCaptureFixture, **settings_: object) -> None:
+    """A revocation callback of 9 s with a 6 s session timeout, while a second member joins: one rebalance."""
     caplog.set_level(logging.INFO, logger="kafka.coordinator")
     topics = _topics(kafka_bootstrap)
-    settings = _settings(kafka_bootstrap, topics, session_timeout="6s", client=kafka_client)
+    settings = _settings(kafka_bootstrap, topics, session_timeout="6s", **settings_)
     calls: list[str] = []
 
     def checkpointing_many_models(parts: list[tuple[str, int]]) -> None:
@@ -268,7 +281,7 @@ def test_a_revocation_longer_than_the_session_timeout_keeps_the_member_in_the_gr
 
     source = open_source(settings, stored_offsets=dict, on_revoke=lambda: None, on_revoked=checkpointing_many_models,
                          on_assign=lambda parts, generation: calls.append(f"assigned {len(parts)}"))
-    assert isinstance(source, ProcessSource) == (kafka_client == "kafka-python")
+    assert isinstance(source, ProcessSource) == (settings.client == "kafka-python" and settings.consumer_process)
     other = None
     try:
         _assigned(source)
