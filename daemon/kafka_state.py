@@ -41,7 +41,7 @@ from driftwarden.daemon.columns import prediction_columns
 from driftwarden.daemon.events import OutcomeEvent
 from driftwarden.daemon.join import decode_outcome, decode_prediction, encode_event
 from driftwarden.daemon.kafka_outage import connect_with_backoff, is_transient
-from driftwarden.daemon.model_state import alert_share, merge_alert_share, without_model
+from driftwarden.daemon.model_state import alert_shares, merge_alert_shares, without_models
 from driftwarden.daemon.ownership import CatchUp, Ownership, PredictionId, Resume
 from driftwarden.daemon.pipeline import Message
 
@@ -139,10 +139,9 @@ class KafkaState:
         most of them back. Their runtime gets a new clock (no ticks while not ours) and no meta, and
         builds fresh detectors if an event of theirs comes here anyway (App.parked_runtime)."""
         app = self.app
-        whole = app.alerts.state()
+        whole = without_models(app.alerts.state(), models)
         waiting = app.pipeline.waiting_state()
         for m in models:
-            whole = without_model(whole, m)
             waiting.pop(m, None)
             app.join.drop(m)
             monitor = app.pipeline.models[m].monitor
@@ -174,7 +173,7 @@ class KafkaState:
                         "their restore is tried again at the next poll", sorted(todo), type(exc).__name__, exc)
             return set()
         app = self.app
-        whole = app.alerts.state()
+        incoming: dict[str, dict[str, Any]] = {}  # the restored models' alert shares
         waiting = app.pipeline.waiting_state()
         seeks: dict[TopicPartition, int] = {}
         claims: list[StateRecord] = []
@@ -189,7 +188,7 @@ class KafkaState:
                     log.warning("changelog partition %d holds model %s, which the config does not name: ignored", p, m)
                     continue
                 state = record.state or {}
-                whole = merge_alert_share(without_model(whole, m), m, state["alerts"])
+                incoming[m] = state["alerts"]
                 waiting.pop(m, None)
                 if state.get("waiting_findings"):
                     waiting[m] = state["waiting_findings"]
@@ -225,7 +224,7 @@ class KafkaState:
             claims.append(marker)
             self._markers[p] = dict(marker_offsets)
         self.app.checkpoint.forget_offsets([(t, p) for p in states for t in (self.predictions_topic, self.outcomes_topic)])
-        app.alerts.load_state(whole)
+        app.alerts.load_state(merge_alert_shares(without_models(app.alerts.state(), incoming), incoming))
         app.pipeline._waiting.clear()
         app.pipeline.load_waiting(waiting)
         # claim: every restored model again under the new epoch, then the marker; then the older keys go
@@ -362,13 +361,14 @@ class KafkaState:
         touched = app.pipeline.take_touched()
         for m in touched & self._parked.keys():  # events of a model not ours ran here: no longer its record
             del self._parked[m]
-        whole = app.alerts.state()
+        owned = sorted(self.ownership.owned_models())
+        shares = alert_shares(app.alerts.state(), owned)
         waiting = app.pipeline.waiting_state()
         records: list[StateRecord] = []
         now = time.time()
-        for m in sorted(self.ownership.owned_models()):
+        for m in owned:
             p = self.ownership.partition_of[m]
-            light = self._light_state(m, whole, waiting)
+            light = self._light_state(m, shares[m], waiting)
             digest = hashlib.sha256(json.dumps(light, sort_keys=True, default=str).encode()).hexdigest()
             if m not in touched and m not in force and digest == self._digests.get(m) and m in self._monitors:
                 continue
@@ -404,7 +404,7 @@ class KafkaState:
             self.changelog.write(records)
             self.changelog.flush()
 
-    def _light_state(self, m: str, whole: dict[str, Any], waiting: dict[str, Any]) -> dict[str, Any]:
+    def _light_state(self, m: str, alerts: dict[str, Any], waiting: dict[str, Any]) -> dict[str, Any]:
         """Everything of a model's record but the detectors' state."""
         app = self.app
         runtime = app.models[m]
@@ -430,7 +430,7 @@ class KafkaState:
             "meta": {"model_version": runtime.model_version, "labelled_samples": runtime.labelled_samples,
                      "reference_path": runtime.reference_path},
             "clock": runtime.clock.state(),
-            "alerts": alert_share(whole, m),
+            "alerts": alerts,
             "waiting_findings": waiting.get(m, []),
             "join": {"waiting": [*not_yet_back, *rereadable], "waiting_from": waiting_from,
                      "held": [[i, encode_event(app.join.held(m, pid)).decode()] for i, pid in written],

@@ -12,7 +12,14 @@ from hypothesis import strategies as st
 
 from driftwarden.alerts.outbox import Outbox
 from driftwarden.daemon.changelog import StateRecord, decode, encode, resolve
-from driftwarden.daemon.model_state import alert_share, merge_alert_share, without_model
+from driftwarden.daemon.model_state import (
+    alert_share,
+    alert_shares,
+    merge_alert_share,
+    merge_alert_shares,
+    without_model,
+    without_models,
+)
 from driftwarden.daemon.ownership import CatchUp, Ownership, PredictionId, Resume
 from driftwarden.daemon.pipeline import Message
 
@@ -140,6 +147,16 @@ def test_a_models_share_taken_out_and_put_back_gives_the_whole(
                     sorted(map(repr, state["groups"])), state["nflog"], state["retrain"])
 
         assert canon(back) == canon(whole)
+    # many models at once (a checkpoint, a rebalance): each share is what filtering by its label gives
+    moving = retrained | {"a"}
+    shares = alert_shares(whole, moving)
+    for m in moving:
+        by_label = [a for a in alerts if a["labels"]["model"] == m]
+        assert shares[m]["lifecycle"]["alerts"] == by_label and shares[m] == alert_share(whole, m)
+        assert shares[m]["nflog"] == {k: v for k, v in whole["nflog"].items() if k == f"g-{m}"}
+    rest = without_models(whole, moving)
+    assert not any(a["labels"]["model"] in moving for a in rest["lifecycle"]["alerts"] + rest["lifecycle"]["ended"])
+    assert canon(merge_alert_shares(rest, shares)) == canon(whole)
 
 
 def test_the_outbox_entries_of_a_model_move_once_and_a_crash_marks_them_possibly_sent() -> None:
