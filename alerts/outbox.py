@@ -96,6 +96,8 @@ class Outbox:
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(outbox)")}
         if "model" not in columns:  # an outbox written before fencing existed
             self._db.execute("ALTER TABLE outbox ADD COLUMN model TEXT")
+        # a model's entries (state.backend kafka: every checkpoint reads each owned model's open ones)
+        self._db.execute("CREATE INDEX IF NOT EXISTS outbox_model ON outbox (model)")
         self._owned: set[str] | None = None  # None: every entry is ours (one instance)
 
     def fence(self, owned: Iterable[str] | None) -> None:

@@ -159,6 +159,27 @@ def test_a_models_share_taken_out_and_put_back_gives_the_whole(
     assert canon(merge_alert_shares(rest, shares)) == canon(whole)
 
 
+def test_a_models_outbox_entries_are_found_by_index_also_in_an_outbox_of_an_earlier_version(tmp_path: Any) -> None:
+    """With state.backend kafka every checkpoint reads each owned model's open entries: by the model's index,
+    not a scan of every entry kept (1,000 models, 50,000 entries: 3.5 s -> 0.03 s a checkpoint)."""
+    import sqlite3
+
+    path = str(tmp_path / "outbox.db")
+    db = sqlite3.connect(path)  # an outbox written before entries knew their model (no such column, no index)
+    db.execute("CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL UNIQUE, receiver TEXT "
+               "NOT NULL, payload TEXT NOT NULL, thread_key TEXT, created_at REAL NOT NULL, attempts INTEGER NOT NULL "
+               "DEFAULT 0, next_attempt_at REAL NOT NULL, delivered_at REAL, failed_at REAL, result TEXT, last_error TEXT)")
+    db.commit()
+    db.close()
+    outbox = Outbox(path)
+    outbox.put("k1", "hook", {"group_labels": {"model": "a"}}, now=1.0)
+    plan = " ".join(str(row) for row in outbox._db.execute(
+        "EXPLAIN QUERY PLAN SELECT * FROM outbox WHERE model = ? AND ((delivered_at IS NULL AND failed_at IS NULL)"
+        " OR (thread_key IS NOT NULL AND result IS NOT NULL)) ORDER BY id", ("a",)))
+    assert "outbox_model" in plan, plan
+    assert [e["key"] for e in outbox.open_entries("a")] == ["k1"]
+
+
 def test_the_outbox_entries_of_a_model_move_once_and_a_crash_marks_them_possibly_sent() -> None:
     old, new = Outbox(":memory:"), Outbox(":memory:")
     old.put("k1", "hook", {"group_labels": {"model": "a"}}, now=1.0)
