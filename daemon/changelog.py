@@ -48,6 +48,9 @@ TOPIC_CONFIG = {
     "max.message.bytes": str(MAX_RECORD_BYTES),
     "min.cleanable.dirty.ratio": "0.1",
     "segment.ms": str(6 * 3600 * 1000),  # the active segment is never compacted: roll it
+    # ... also by size: every checkpoint writes each busy model's state (up to ~0.8 MB), and a restore
+    # reads what compaction left: the broker's 1 GiB default would leave up to 1 GiB a partition to read
+    "segment.bytes": str(2 * MAX_RECORD_BYTES),
 }
 _MARKER = "partition@"
 _MODEL = "model/"
@@ -115,38 +118,54 @@ def resolve(partition: int, records: Iterable[tuple[str, bytes | None]]) -> Part
     >>> got.models["churn"].version, got.epoch, got.stale
     (4, 2, 1)
     """
-    out = PartitionState(partition)
-    newest_marker = -1
+    resolver = Resolver(partition)
     for key, value in records:
+        resolver.add(key, value)
+    return resolver.done()
+
+
+class Resolver:
+    """:func:`resolve` one record at a time: a restore holds the partition's newest records, not its log
+    (which holds every checkpoint's version of every model until the broker compacts it)."""
+
+    def __init__(self, partition: int) -> None:
+        self.out = PartitionState(partition)
+        self.newest_marker = -1
+
+    def add(self, key: str, value: bytes | None) -> None:
+        out = self.out
         if value is None:
             out.keys.discard(key)
-            continue
+            return
         out.keys.add(key)  # (an unreadable record's key too: the next claim tombstones it)
         try:
             record = decode(value)
         except (ValueError, msgspec.DecodeError) as exc:  # a foreign or corrupted record: the others still count
             out.unreadable += 1
             log.error("changelog partition %d: the record under key %r does not decode (%s: %s); ignored",
-                      partition, key, type(exc).__name__, str(exc)[:200])
-            continue
+                      out.partition, key, type(exc).__name__, str(exc)[:200])
+            return
         out.epoch = max(out.epoch, record.epoch)
-        if record.epoch < newest_marker:
+        if record.epoch < self.newest_marker:
             out.stale += 1
-            continue
+            return
         if record.kind == "partition":
-            newest_marker = record.epoch
+            self.newest_marker = record.epoch
             if out.marker is None or record.epoch >= out.marker.epoch:
                 out.marker = record
-            continue
+            return
         assert record.model_id is not None
         held = out.models.get(record.model_id)
         if held is None or record.epoch >= held.epoch:
             out.models[record.model_id] = record
-    # tombstoned keys: a model whose only record was tombstoned keeps nothing
-    out.models = {m: r for m, r in out.models.items() if r.key() in out.keys}
-    if out.marker is not None and out.marker.key() not in out.keys:
-        out.marker = None
-    return out
+
+    def done(self) -> PartitionState:
+        out = self.out
+        # tombstoned keys: a model whose only record was tombstoned keeps nothing
+        out.models = {m: r for m, r in out.models.items() if r.key() in out.keys}
+        if out.marker is not None and out.marker.key() not in out.keys:
+            out.marker = None
+        return out
 
 
 def source_partitions(settings: KafkaSettings) -> int:
@@ -261,7 +280,7 @@ def read_changelog(settings: KafkaSettings, topic: str, partitions: Iterable[int
         if partitions is None:
             partitions = sorted(consumer.partitions_for_topic(topic) or ())
         wanted = [TopicPartition(topic, p) for p in partitions]
-        logs: dict[int, list[tuple[str, bytes | None]]] = {tp.partition: [] for tp in wanted}
+        resolvers = {tp.partition: Resolver(tp.partition) for tp in wanted}
         if not wanted:
             return {}
         consumer.assign(wanted)
@@ -271,14 +290,18 @@ def read_changelog(settings: KafkaSettings, topic: str, partitions: Iterable[int
         deadline = time.monotonic() + timeout
         while todo:
             if time.monotonic() > deadline:
-                raise ChangelogError(f"reading {topic} took more than {timeout:.0f} s; "
+                raise ChangelogError(f"reading {topic}: no record for {timeout:.0f} s; "
                                      f"partitions {sorted(tp.partition for tp in todo)} not read to their end")
             for tp, batch in consumer.poll(timeout_ms=500).items():
-                logs[tp.partition].extend((r.key.decode(), r.value) for r in batch if r.offset < ends[tp])
+                resolver = resolvers[tp.partition]
+                for r in batch:
+                    if r.offset < ends[tp]:
+                        resolver.add(r.key.decode(), r.value)
+                deadline = time.monotonic() + timeout  # a long log is read as long as it comes
             todo = {tp for tp in todo if consumer.position(tp) < ends[tp]}
     finally:
         consumer.close(autocommit=False)
-    return {p: resolve(p, records) for p, records in logs.items()}
+    return {p: resolver.done() for p, resolver in resolvers.items()}
 
 
 def group_status(settings: KafkaSettings, topic: str, timeout: float = 20.0) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from kafka.errors import KafkaError
 
 from driftwarden.daemon.changelog import (
     Changelog,
+    ChangelogError,
     StateRecord,
     ensure_changelog,
     offsets_key,
@@ -165,8 +166,8 @@ class KafkaState:
         started, reused_before, unused_before = time.monotonic(), self.reused, self.unused_reused
         try:
             states = self.changelog.read(sorted(todo))
-        except KafkaError as exc:  # the broker went away between the assignment and its restore
-            if not is_transient(exc):
+        except (KafkaError, ChangelogError) as exc:  # the broker went away between the assignment and its restore
+            if isinstance(exc, KafkaError) and not is_transient(exc):
                 raise
             self.ownership.retry(todo)
             log.warning("state.backend kafka: reading the changelog of partitions %s failed (%s: %s); "
