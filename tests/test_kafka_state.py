@@ -379,49 +379,69 @@ def test_a_stale_owners_changelog_record_is_ignored(
     third.stop()
 
 
-def test_detector_state_travels_as_stored_and_a_record_of_an_earlier_version_still_restores(
-    tmp_path: Path, kafka_bootstrap: str, app_threads: list[Instance]
-) -> None:
-    """A record holds the detectors' state as the SQLite checkpoint stores it (zstd-compressed MessagePack):
-    the member keeps it so between writes (~7x smaller than the objects). Records of earlier versions held it
-    as a map; a new member restores those too, and claims them in the new form."""
-    topics = make_topics(kafka_bootstrap)
+def _read_by_a_first_owner(tmp_path: Path, bootstrap: str, app_threads: list[Instance],
+                           name: str) -> tuple[dict[str, str], str, Instance]:
+    """The scenario's events, read to their end by one instance of a new group, stopped (it handed over)."""
+    topics = make_topics(bootstrap)
     events = scenario_messages()
-    produce(kafka_bootstrap, topics, events)
-    group = f"stored-{topics['predictions']}"
-    first = Instance(write_config(tmp_path / "first", kafka_bootstrap, topics, group))
+    produce(bootstrap, topics, events)
+    group = f"{name}-{topics['predictions']}"
+    first = Instance(write_config(tmp_path / "first", bootstrap, topics, group))
     app_threads.append(first)
     wait_for(lambda: consumed([first]) >= len(events), "the first owner to read every event")
     first.stop()
+    return topics, group, first
+
+
+def _write_raw(bootstrap: str, topic: str, partition: int, records: list[tuple[bytes, bytes]]) -> None:
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    try:
+        for key, value in records:
+            producer.send(topic, key=key, value=value, partition=partition).get(30)
+    finally:
+        producer.close()
+
+
+def _churn_restored_by_a_second_owner(tmp_path: Path, bootstrap: str, app_threads: list[Instance],
+                                      topics: dict[str, str], group: str) -> Instance:
+    second = Instance(write_config(tmp_path / "second", bootstrap, topics, group))
+    app_threads.append(second)
+    wait_for(lambda: "churn" in second.owned, lambda: f"the second owner to restore churn: {describe(second)}")
+    second.stop()
+    return second
+
+
+def _last_record(bootstrap: str, topic: str, partition: int, model: str) -> StateRecord:
+    return [decode(v) for k, v in _changelog_records(bootstrap, topic, partition)
+            if v is not None and k.startswith(f"model/{model}@")][-1]
+
+
+def test_detector_state_travels_as_stored_and_a_record_of_an_earlier_version_still_restores(
+    tmp_path: Path, kafka_bootstrap: str, app_threads: list[Instance]
+) -> None:
+    """A record holds the detectors' state as the SQLite checkpoint stores it (zstd-compressed MessagePack).
+    Records of earlier versions held it as a map; a new member restores those too, and claims them in the
+    new form."""
+    topics, group, first = _read_by_a_first_owner(tmp_path, kafka_bootstrap, app_threads, "stored")
     state = first.app.kafka_state
     assert state is not None
     labelled = first.app.models["churn"].labelled_samples
     expected = STATE_ENCODER.encode(first.app.models["churn"].monitor.state())
     partition = state.ownership.partition_of["churn"]
-    last = [decode(v) for k, v in _changelog_records(kafka_bootstrap, state.topic, partition)
-            if v is not None and k.startswith("model/churn@")][-1]
+    last = _last_record(kafka_bootstrap, state.topic, partition, "churn")
     assert last.state is not None and isinstance(last.state["monitor"], bytes)
     assert STATE_ENCODER.encode(decode_state(last.state["monitor"])) == expected
     # the same record as an earlier version wrote it (same key: it replaces the one above)
     earlier = StateRecord(**{**{f: getattr(last, f) for f in last.__struct_fields__},
                              "state": {**last.state, "monitor": decode_state(last.state["monitor"])}})
-    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
-    try:
-        producer.send(state.topic, key=earlier.key().encode(), value=encode(earlier), partition=partition).get(30)
-    finally:
-        producer.close()
-
-    second = Instance(write_config(tmp_path / "second", kafka_bootstrap, topics, group))
-    app_threads.append(second)
-    wait_for(lambda: "churn" in second.owned, lambda: f"the second owner to restore churn: {describe(second)}")
-    second.stop()
+    _write_raw(kafka_bootstrap, state.topic, partition, [(earlier.key().encode(), encode(earlier))])
+    second = _churn_restored_by_a_second_owner(tmp_path, kafka_bootstrap, app_threads, topics, group)
     assert second.app.models["churn"].labelled_samples == labelled
     # the detectors hold that state (but their check history: the second member's checks ran since)
     restored = {k: v for k, v in second.app.models["churn"].monitor.state().items() if k != "history"}
     assert STATE_ENCODER.encode(restored) == STATE_ENCODER.encode(
         {k: v for k, v in decode_state(last.state["monitor"]).items() if k != "history"})
-    claim = [decode(v) for k, v in _changelog_records(kafka_bootstrap, state.topic, partition)
-             if v is not None and k.startswith("model/churn@")][-1]
+    claim = _last_record(kafka_bootstrap, state.topic, partition, "churn")
     assert claim.epoch > last.epoch and claim.state is not None and isinstance(claim.state["monitor"], bytes)
 
 
@@ -431,40 +451,23 @@ def test_a_record_that_does_not_decode_is_skipped_and_a_detector_state_that_does
     """A foreign or corrupted changelog record would stop every member that gets its partition, in turn;
     now it is ignored (and tombstoned by the next claim). A record whose detector state does not decode
     restores all the rest (the join, alerts, offsets, counts) and starts the detectors afresh."""
-    topics = make_topics(kafka_bootstrap)
-    events = scenario_messages()
-    produce(kafka_bootstrap, topics, events)
-    group = f"unreadable-{topics['predictions']}"
-    first = Instance(write_config(tmp_path / "first", kafka_bootstrap, topics, group))
-    app_threads.append(first)
-    wait_for(lambda: consumed([first]) >= len(events), "the first owner to read every event")
-    first.stop()
+    topics, group, first = _read_by_a_first_owner(tmp_path, kafka_bootstrap, app_threads, "unreadable")
     state = first.app.kafka_state
     assert state is not None
     labelled = first.app.models["churn"].labelled_samples
     partition = state.ownership.partition_of["churn"]
-    last = [decode(v) for k, v in _changelog_records(kafka_bootstrap, state.topic, partition)
-            if v is not None and k.startswith("model/churn@")][-1]
+    last = _last_record(kafka_bootstrap, state.topic, partition, "churn")
     assert last.state is not None
     damaged = StateRecord(**{**{f: getattr(last, f) for f in last.__struct_fields__},
                              "state": {**last.state, "monitor": last.state["monitor"][:100]}})
-    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
-    try:
-        producer.send(state.topic, key=damaged.key().encode(), value=encode(damaged), partition=partition).get(30)
-        producer.send(state.topic, key=b"model/foreign@1", value=b"\x00not a record", partition=partition).get(30)
-    finally:
-        producer.close()
-
-    second = Instance(write_config(tmp_path / "second", kafka_bootstrap, topics, group))
-    app_threads.append(second)
-    wait_for(lambda: "churn" in second.owned, lambda: f"the second owner to restore churn: {describe(second)}")
-    second.stop()
+    _write_raw(kafka_bootstrap, state.topic, partition,
+               [(damaged.key().encode(), encode(damaged)), (b"model/foreign@1", b"\x00not a record")])
+    second = _churn_restored_by_a_second_owner(tmp_path, kafka_bootstrap, app_threads, topics, group)
     assert second.app.models["churn"].labelled_samples == labelled  # the record's other parts hold
     errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
     assert any("model churn: the detector state in its changelog record does not decode" in e for e in errors), errors
     assert any("'model/foreign@1' does not decode" in e for e in errors), errors
-    again = [decode(v) for k, v in _changelog_records(kafka_bootstrap, state.topic, partition)
-             if v is not None and k.startswith("model/churn@")][-1]
+    again = _last_record(kafka_bootstrap, state.topic, partition, "churn")
     assert again.state is not None and decode_state(again.state["monitor"]), "its detectors were written again, whole"
     foreign = [v for k, v in _changelog_records(kafka_bootstrap, state.topic, partition) if k == "model/foreign@1"]
     assert foreign == [b"\x00not a record", None], "the second owner's claim tombstoned it"
