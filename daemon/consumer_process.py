@@ -463,40 +463,15 @@ def _hook(hook: Callable[..., Any]) -> _Hook:
     return hook
 
 
-def _async_listener(source: Any, net: Any) -> Any:
-    """kafka-python's rebalance listener as coroutines (``AsyncConsumerRebalanceListener``): the callbacks
-    wait for the daemon without holding the IO thread's event loop, so the member goes on heartbeating
-    (a blocking callback longer than ``kafka.session_timeout`` gets it expelled from the group)."""
-    from kafka import AsyncConsumerRebalanceListener
-
-    from driftwarden.daemon.kafka_io import assignment, revocation, sought
-
-    class Listener(AsyncConsumerRebalanceListener):
-        async def on_partitions_revoked(self, revoked: Any) -> None:
-            if revoked:
-                hook, args = revocation(source, revoked)
-                await _hook(hook).wait(net, *args)
-
-        async def on_partitions_assigned(self, assigned: Any) -> None:
-            hook, args = assignment(source, assigned)
-            if hook is not None:
-                await _hook(hook).wait(net, *args)
-            sought(source, assigned, await _hook(source.stored_offsets).wait(net))
-
-    return Listener()
-
-
 def _child_source(channel: _Channel) -> type:
     from driftwarden.daemon.kafka_io import KafkaSource
 
     class ChildSource(KafkaSource):
         """The consumer, telling the daemon of each assignment (from kafka-python's IO thread, in order)."""
 
-        def _listener(self) -> Any:
-            net = getattr(self.consumer, "_net", None)  # kafka-python 3's event loop (its IO thread's)
-            if net is None or not hasattr(net, "wait_read"):  # another kafka-python: callbacks that block
-                return super()._listener()
-            return _async_listener(self, net)
+        def _awaiting(self, net: Any) -> Any:
+            # the hooks wait for the daemon's answer on the reply pipe, as coroutines on kafka-python's loop
+            return lambda hook, *args: _hook(hook).wait(net, *args)
 
         def _assignment_changed(self, moved: Iterable[tuple[str, int]]) -> None:
             sought = sorted(moved)

@@ -10,13 +10,14 @@ lz4, zstd) is consumed and can be produced: their libraries are dependencies.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import operator
 import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
@@ -152,24 +153,28 @@ class _Listener(ConsumerRebalanceListener):
         sought(self.source, assigned, self.source.stored_offsets())
 
 
-def _threaded_listener(source: KafkaSource, net: Any) -> Any:
-    """kafka-python's rebalance listener as coroutines (``AsyncConsumerRebalanceListener``) whose hooks run on
-    a thread of their own: the IO thread's event loop, which also sends the heartbeats, goes on while the
-    daemon checkpoints the models it releases (a blocking callback longer than ``kafka.session_timeout``
-    gets the member expelled from the group). The daemon's loop waits in ``poll`` meanwhile, as before."""
+# awaits ``hook(*args)`` on kafka-python's event loop: (hook, *args) -> a coroutine of its result
+Awaiting = Callable[..., Awaitable[Any]]
+
+
+def async_listener(source: KafkaSource, awaiting: Awaiting) -> Any:
+    """kafka-python's rebalance listener as coroutines (``AsyncConsumerRebalanceListener``): its hooks are
+    awaited, so the IO thread's event loop, which also sends the heartbeats, goes on while the daemon
+    checkpoints the models it releases (a blocking callback longer than ``kafka.session_timeout`` gets the
+    member expelled from the group)."""
     from kafka import AsyncConsumerRebalanceListener
 
     class Listener(AsyncConsumerRebalanceListener):
         async def on_partitions_revoked(self, revoked: Any) -> None:
             if revoked:
                 hook, args = revocation(source, revoked)
-                await _in_thread(net, hook, *args)
+                await awaiting(hook, *args)
 
         async def on_partitions_assigned(self, assigned: Any) -> None:
             hook, args = assignment(source, assigned)
             if hook is not None:
-                await _in_thread(net, hook, *args)
-            sought(source, assigned, await _in_thread(net, source.stored_offsets))
+                await awaiting(hook, *args)
+            sought(source, assigned, await awaiting(source.stored_offsets))
 
     return Listener()
 
@@ -269,13 +274,17 @@ class KafkaSource(SourceBase):
         )
 
     def _listener(self) -> Any:
-        """The rebalance listener: kafka-python calls it on its IO thread. Its hooks run on a thread of their
-        own while that thread's event loop goes on (heartbeats); with a kafka-python without that loop
-        (``consumer._net``, private), on the IO thread itself."""
+        """The rebalance listener: kafka-python calls it on its IO thread, and awaits its hooks while that
+        thread's event loop goes on (heartbeats); with a kafka-python without that loop (``consumer._net``,
+        private), the hooks block the IO thread."""
         net = getattr(self.consumer, "_net", None)
         if net is None or not hasattr(net, "wait_read"):
             return _Listener(self)
-        return _threaded_listener(self, net)
+        return async_listener(self, self._awaiting(net))
+
+    def _awaiting(self, net: Any) -> Awaiting:
+        """How the listener awaits a hook: on a thread of its own (the daemon's loop waits in ``poll``)."""
+        return functools.partial(_in_thread, net)
 
     @staticmethod
     def _consumer(settings: KafkaSettings) -> KafkaConsumer:
