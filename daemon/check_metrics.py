@@ -194,11 +194,12 @@ class CheckGauges:
 
     def forget(self, models: Collection[str]) -> None:
         """Stop exporting the gauges of ``models`` (another member monitors them now)."""
-        for model in models:
+        gone = set(models)
+        for model in gone:
             self._checks.pop(model, None)
         for gauge in (self.alert_firing, self.performance, self.label_coverage, self.label_lag):
-            drop_series(gauge, models)
-        for key in [k for k in self._alerts if k[0] in models]:
+            drop_series(gauge, gone)
+        for key in [k for k in self._alerts if k[0] in gone]:
             del self._alerts[key]
 
     def _special(self, model: str, f: Finding) -> None:
