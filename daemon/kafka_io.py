@@ -9,12 +9,9 @@ lz4, zstd) is consumed and can be produced: their libraries are dependencies.
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import logging
 import operator
 import os
-import socket
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -179,33 +176,6 @@ def async_listener(source: KafkaSource, awaiting: Awaiting) -> Any:
     return Listener()
 
 
-async def _in_thread(net: Any, hook: Callable[..., T], *args: Any) -> T:
-    """``hook(*args)`` on a thread of its own, awaited on kafka-python's event loop (``net``)."""
-    done, wake = socket.socketpair()
-    outcome: list[tuple[bool, Any]] = []
-
-    def run() -> None:
-        try:
-            outcome.append((True, hook(*args)))
-        except BaseException as exc:  # raised in the listener, as a blocking hook's would be
-            outcome.append((False, exc))
-        finally:
-            with contextlib.suppress(OSError):  # the listener was cancelled (the consumer closed): pair closed
-                wake.send(b"!")
-
-    try:
-        threading.Thread(target=run, name=f"rebalance {getattr(hook, '__name__', 'hook')}", daemon=True).start()
-        await net.wait_read(done)
-        done.recv(1)  # (sent after the outcome)
-    finally:
-        done.close()
-        wake.close()
-    ok, value = outcome[0]
-    if not ok:
-        raise value
-    return value
-
-
 def revocation(source: KafkaSource, revoked: Any) -> tuple[Callable[..., Any], tuple[Any, ...]]:
     """The hook a revocation calls, and its arguments (logged)."""
     log.info("partitions revoked: %s", sorted((tp.topic, tp.partition) for tp in revoked))
@@ -274,17 +244,17 @@ class KafkaSource(SourceBase):
         )
 
     def _listener(self) -> Any:
-        """The rebalance listener: kafka-python calls it on its IO thread, and awaits its hooks while that
-        thread's event loop goes on (heartbeats); with a kafka-python without that loop (``consumer._net``,
-        private), the hooks block the IO thread."""
+        """The rebalance listener: kafka-python calls it on its IO thread. A source that can await its hooks
+        there (``_awaiting``: the consumer process's) lets that thread's event loop go on (heartbeats); it needs
+        kafka-python's loop (``consumer._net``, private), else the hooks block the IO thread."""
         net = getattr(self.consumer, "_net", None)
-        if net is None or not hasattr(net, "wait_read"):
-            return _Listener(self)
-        return async_listener(self, self._awaiting(net))
+        awaiting = self._awaiting(net) if net is not None and hasattr(net, "wait_read") else None
+        return _Listener(self) if awaiting is None else async_listener(self, awaiting)
 
-    def _awaiting(self, net: Any) -> Awaiting:
-        """How the listener awaits a hook: on a thread of its own (the daemon's loop waits in ``poll``)."""
-        return functools.partial(_in_thread, net)
+    def _awaiting(self, net: Any) -> Awaiting | None:
+        """How the listener awaits a hook on kafka-python's event loop; None: the hooks block its IO thread
+        (in the daemon's process: keep ``kafka.session_timeout`` above a revocation's time)."""
+        return None
 
     @staticmethod
     def _consumer(settings: KafkaSettings) -> KafkaConsumer:

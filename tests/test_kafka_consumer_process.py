@@ -260,14 +260,6 @@ def test_a_revocation_longer_than_the_session_timeout_keeps_the_member_in_the_gr
     _a_long_revocation(kafka_bootstrap, caplog, client=kafka_client)
 
 
-def test_in_the_daemons_process_too_a_long_revocation_keeps_the_member_in_the_group(
-    kafka_bootstrap: str, caplog: pytest.LogCaptureFixture,
-) -> None:
-    """``kafka.consumer_process: false``: the hooks run on a thread of their own while kafka-python's event
-    loop goes on (before, they blocked it: the same test failed with an unknown member id)."""
-    _a_long_revocation(kafka_bootstrap, caplog, client="kafka-python", consumer_process=False)
-
-
 def _a_long_revocation(kafka_bootstrap: str, caplog: pytest.LogCaptureFixture, **settings_: object) -> None:
     """A revocation callback of 9 s with a 6 s session timeout, while a second member joins: one rebalance."""
     caplog.set_level(logging.INFO, logger="kafka.coordinator")
