@@ -31,7 +31,7 @@ from driftwarden.daemon.preflight import detector_problem
 from driftwarden.daemon.report_cmd import ReportHook
 from driftwarden.daemon.startup import MonitorJob, built_monitors, start_workers
 from driftwarden.daemon.threshold_cache import load_thresholds, save_thresholds, threshold_file
-from driftwarden.daemon.window_spill import SPILL_ROWS_FROM, spill_directory
+from driftwarden.daemon.window_spill import SPILL_FROM, spill_directory
 from driftwarden.detectors.cusum import solved_thresholds
 from driftwarden.detectors.ks_exact import warm_up as ks_warm_up
 from driftwarden.detectors.monitor import ModelMonitor
@@ -196,10 +196,10 @@ class App:
     def _monitor_job(self, model_id: str, meta: Mapping[str, Any]) -> MonitorJob:
         """How a model's monitor is built: from its reference (a rebuilt one wins over the configured one)."""
         mc = self.config.model(model_id)
-        # the last evaluated windows (read by reports only), with many models the open windows' earlier rows
-        # too, live in files, not in memory
+        # with many models, the last evaluated windows (read by reports only) and the open windows' earlier
+        # rows live in files, not in memory
         return MonitorJob(mc.id, mc.spec(), str(meta.get("reference_path") or self.config.resolve(mc.reference)),
-                          self.windows_dir, spill_rows=len(self.config.models) >= SPILL_ROWS_FROM)
+                          self.windows_dir, spill=len(self.config.models) >= SPILL_FROM)
 
     def build_runtime(self, model_id: str, monitor_state: dict[str, Any] | None = None,
                       meta: Mapping[str, Any] | None = None, clock_state: dict[str, Any] | None = None,

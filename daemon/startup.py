@@ -52,11 +52,11 @@ class MonitorJob:
     spec: ModelSpec
     reference: str  # the path of the reference it is built from
     windows_dir: Path
-    spill_rows: bool
+    spill: bool  # many models: their windows in files (daemon.window_spill)
 
     def build(self) -> ModelMonitor:
         return ModelMonitor(self.model_id, self.spec, load_reference(self.reference, self.spec),
-                            WindowFiles(self.windows_dir, self.model_id, self.spill_rows))
+                            WindowFiles(self.windows_dir, self.model_id, self.spill))
 
 
 def start_workers(models: int, configured: int | None = None, cores: int | None = None) -> int:

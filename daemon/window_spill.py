@@ -1,6 +1,8 @@
-"""A model's windows in files beside the state database, not in memory.
+"""A model's windows in files beside the state database, not in memory: with many models.
 
-Two parts, both optional for a monitor (:class:`WindowFiles` gives both):
+Two parts, both optional for a monitor (:class:`WindowFiles` gives both, from
+:data:`SPILL_FROM` models in one process; with fewer, a model's windows are cheap to
+hold and fastest in memory):
 
 * the last evaluated windows (:class:`SpilledWindows`). A report explains the last
 evaluated prediction and outcome windows; they are read
@@ -16,8 +18,7 @@ report uses the open windows, as it did when these were kept in memory.
 the sequential checks' block; every few dozen rows a window holds
 (:data:`~driftwarden.detectors.monitor.SPILL_ROWS`, a model's coalesced batch at once) go to the end
 of its file, read back when the window closes or is checkpointed
-(:class:`~driftwarden.detectors.window.ColumnWindow`). Only with many models
-(:data:`SPILL_ROWS_FROM`): one model's windows are cheap to hold and fastest in memory.
+(:class:`~driftwarden.detectors.window.ColumnWindow`).
 
 >>> import tempfile
 >>> import numpy as np
@@ -38,12 +39,13 @@ from urllib.parse import quote
 
 import numpy as np
 
-from driftwarden.detectors.last_windows import Columns, WindowKind
+from driftwarden.detectors.last_windows import Columns, InMemoryWindows, LastWindows, WindowKind
 
 KINDS: tuple[WindowKind, ...] = ("prediction", "outcome")
+OPEN_WINDOWS = ("block", "prediction", "outcome")  # a monitor's windows that may spill their rows
 
 
-SPILL_ROWS_FROM = 100  # models in one process from which open windows' rows are spilled
+SPILL_FROM = 100  # models in one process from which their windows are kept in files
 
 
 def spill_directory(state_path: Path) -> Path:
@@ -172,16 +174,27 @@ def _columns(blocks: Blocks) -> Columns:
 
 
 class WindowFiles:
-    """A model's :class:`~driftwarden.detectors.last_windows.WindowStorage` under ``directory``:
-    the last evaluated windows always, the open windows' rows when ``spill_rows``."""
+    """A model's :class:`~driftwarden.detectors.last_windows.WindowStorage` under ``directory``: its
+    last evaluated windows and its open windows' rows in files when ``spill`` (many models), else
+    in memory.
 
-    def __init__(self, directory: Path, model_id: str, spill_rows: bool) -> None:
-        self.directory, self.model_id, self.spill_rows = directory, model_id, spill_rows
-        self._last = SpilledWindows(directory, model_id)
+    In memory, a put of the last window is a reference to arrays the monitor made anyway; in a file
+    it was ~5 % of a single model's App.handle (a pickle of two 5,000-row windows per 5,000 events).
+    Files a run with many models left are removed all the same: no run reads another's.
+    """
+
+    def __init__(self, directory: Path, model_id: str, spill: bool) -> None:
+        self.directory, self.model_id, self.spill = directory, model_id, spill
+        files = SpilledWindows(directory, model_id)
+        self._last: LastWindows = files if spill else InMemoryWindows()
+        if not spill:
+            files.clear()
+            for window in OPEN_WINDOWS:
+                SpilledRows(directory, model_id, window).clear()
 
     @property
-    def last(self) -> SpilledWindows:
+    def last(self) -> LastWindows:
         return self._last
 
     def rows(self, window: str) -> SpilledRows | None:
-        return SpilledRows(self.directory, self.model_id, window) if self.spill_rows else None
+        return SpilledRows(self.directory, self.model_id, window) if self.spill else None

@@ -191,7 +191,7 @@ def test_a_daemon_checkpointing_every_batch_restarts_as_if_never_stopped(
         tmp_path: Path, spill_rows: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     """Checkpoints after every batch of 250 events (four a window) store each window's rows once: a
     restart from them, mid-window, gives the uninterrupted run's findings and state."""
-    monkeypatch.setattr(app_module, "SPILL_ROWS_FROM", 1 if spill_rows else 10**9)
+    monkeypatch.setattr(app_module, "SPILL_FROM", 1 if spill_rows else 10**9)
     events = [Message(t, 0, i, k, v) for i, (t, k, v) in
               enumerate(itertools.islice(messages(Scenario(covariate_shift_at=2500)), 9000))]
     stopped, through = _demo(tmp_path / "stopped"), _demo(tmp_path / "through")

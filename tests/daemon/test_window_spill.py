@@ -81,21 +81,20 @@ def _stream() -> list[Message]:
             enumerate(messages(Scenario(events=5000, label_delay=50, covariate_shift_at=2500)))]
 
 
-@pytest.mark.parametrize("spill_rows", [False, True])
-def test_the_daemon_keeps_the_last_windows_on_disk_with_the_same_rows(tmp_path: Path, spill_rows: bool,
-                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_with_many_models_the_daemon_keeps_its_windows_on_disk_with_the_same_rows(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Findings, checkpointed state and the report's rows as when every window stayed in memory;
-    with many models (here: from 1) the open windows' earlier rows are on disk too."""
+    with many models (here: from 1) the last windows and the open windows' earlier rows are on disk."""
     import json
 
     import driftwarden.daemon.app as app_module
 
     stream = _stream()
     kept = demo_app(tmp_path / "b")
-    monkeypatch.setattr(app_module, "SPILL_ROWS_FROM", 1 if spill_rows else 10**9)
+    monkeypatch.setattr(app_module, "SPILL_FROM", 1)
     spilled = demo_app(tmp_path / "a")
     monitor = kept.pipeline.models["churn"].monitor
-    monitor.last_store = InMemoryWindows()  # as every monitor kept them before
+    assert isinstance(monitor.last_store, InMemoryWindows)  # one model of one (SPILL_FROM 100): in memory
     findings = []
     for app in (spilled, kept):
         result = []
@@ -107,10 +106,10 @@ def test_the_daemon_keeps_the_last_windows_on_disk_with_the_same_rows(tmp_path: 
     assert isinstance(on_disk.last_store, SpilledWindows) and on_disk.last_store.nbytes() == 0
     assert monitor.last_store.nbytes() > 100_000  # what the files now hold instead
     files = sorted(p.name for p in on_disk.last_store.directory.iterdir())
-    assert files[:2] == ["churn.open-outcome.pickle", "churn.open-prediction.pickle"] if spill_rows else True
-    assert files[-2:] == ["churn.outcome.pickle", "churn.prediction.pickle"]
-    if spill_rows:
-        assert on_disk.pred_window.nbytes() < monitor.pred_window.nbytes()
+    assert files == ["churn.open-outcome.pickle", "churn.open-prediction.pickle",
+                     "churn.outcome.pickle", "churn.prediction.pickle"]
+    assert not list(kept.windows_dir.glob("*"))
+    assert on_disk.pred_window.nbytes() < monitor.pred_window.nbytes()
     assert json.dumps(on_disk.state(), allow_nan=True) == json.dumps(monitor.state(), allow_nan=True)
     for a, b in zip(on_disk.last_windows(), monitor.last_windows(), strict=True):
         assert a is not None and b is not None
@@ -130,6 +129,12 @@ def test_the_daemon_keeps_the_last_windows_on_disk_with_the_same_rows(tmp_path: 
     restored = again.pipeline.models["churn"].monitor.state()
     assert restored["pred_window"] == saved["pred_window"] and restored["outcome_window"] == saved["outcome_window"]
     again.close()
+    # a restart with few models: windows in memory, and the files of the many-model run gone
+    monkeypatch.setattr(app_module, "SPILL_FROM", 100)
+    few = demo_app(tmp_path / "a")
+    assert isinstance(few.pipeline.models["churn"].monitor.last_store, InMemoryWindows)
+    assert not list(few.windows_dir.iterdir())
+    few.close()
 
 
 @settings(max_examples=30, deadline=None)
