@@ -120,6 +120,17 @@ class EventBuffers:
         w = self._models.get(model_id)
         return w is None or w.held
 
+    def runs_at_once(self, model_id: str, predictions: list[Any], outcomes: list[Any]) -> bool:
+        """Whether these events of ``model_id`` make it due when added, and none of its events wait.
+
+        >>> b = EventBuffers(max_wait=5.0, max_waiting=10, events_of={"a": 3})
+        >>> b.runs_at_once("a", ["p1", "p2"], ["o1"]), b.runs_at_once("a", ["p1"], [])
+        (True, False)
+        >>> b.add("a", ["p1"], [], now=0.0); b.runs_at_once("a", ["p2", "p3", "p4"], [])
+        False
+        """
+        return model_id not in self._models and len(predictions) + len(outcomes) >= self.events_of[model_id]
+
     def models(self) -> list[str]:
         """Models with waiting events, oldest first."""
         return list(self._models)

@@ -160,7 +160,7 @@ class Pipeline:
         outcomes_by_model: dict[str, list[OutcomeEvent]] = self._route(outcome_events)
         for model_id in {**by_model, **outcomes_by_model}:
             model_events, model_outcomes = by_model.get(model_id, []), outcomes_by_model.get(model_id, [])
-            held = self._held(model_id, model_events)
+            held = self._held(model_id, model_events, model_outcomes)
             if held is not None:
                 self.buffers.add(model_id, held, model_outcomes, now, held=True)
             else:
@@ -177,13 +177,17 @@ class Pipeline:
         """
         return self._run(self.buffers.models() if models is None else [m for m in models if m in self.buffers], now)
 
-    def _held(self, model_id: str, events: list[PredictionEvent]) -> list[HeldPrediction] | None:
+    def _held(self, model_id: str, events: list[PredictionEvent],
+              outcomes: list[OutcomeEvent]) -> list[HeldPrediction] | None:
         """The held form of a model's routed events when all of them are typed (see :mod:`daemon.coalesce`).
 
         Made now rather than when the model runs: they wait as 394 bytes instead of 909, and the
         work (each event's features read, its numeric values packed) is done once either way.
+        Not when they will not wait: with nothing of the model waiting and its count reached
+        by this poll, they run now, and the columns made of the events themselves (with their
+        held form) cost 0.83x the held form and then its columns (3.2 vs 3.8 ms a 2,750-event poll).
         """
-        if not events or not self.buffers.holds(model_id):
+        if not events or not self.buffers.holds(model_id) or self.buffers.runs_at_once(model_id, events, outcomes):
             return None
         model = self.typed.model_of(events)
         return held_predictions(events, model) if model is not None else None

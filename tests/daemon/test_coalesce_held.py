@@ -189,7 +189,7 @@ def test_held_waiting_predictions_give_the_results_of_the_events(tmp_path: Path,
     restart_at = len(msgs) // poll // 2
     held = run(tmp_path / "held", msgs, streams, multiclass, poll, restart_at)
     with monkeypatch.context() as patch:  # as before: every prediction waits as its decoded event
-        patch.setattr(Pipeline, "_held", lambda self, model_id, events: None)
+        patch.setattr(Pipeline, "_held", lambda self, model_id, events, outcomes: None)
         events = run(tmp_path / "events", msgs, streams, multiclass, poll, restart_at)
     seen, result, states, held_seen = held
     assert held_seen > 1000 and events[3] == 0  # predictions did wait in held form, and only in the first run
