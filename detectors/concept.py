@@ -28,6 +28,7 @@ started ``replay_limit / 2`` values ago, not one started at the beginning).
 
 from __future__ import annotations
 
+from itertools import compress, count
 from typing import Any, ClassVar
 
 import numpy as np
@@ -222,12 +223,11 @@ def _feed(det: Any, xs: list[float]) -> int:
     if type(det) is drift.ADWIN and hasattr(det, "_helper"):
         if det._drift_detected:
             det._reset()
-        step = det._helper.update
-        for i, x in enumerate(xs):
-            if step(x):
-                det._drift_detected = True
-                return i
-        return -1
+        # the first index whose update detects, iterated in C (map stops there: no value is fed after it)
+        hit = next(compress(count(), map(det._helper.update, xs)), -1)
+        if hit >= 0:
+            det._drift_detected = True
+        return hit
     for i, x in enumerate(xs):
         det.update(x)
         if det.drift_detected:
