@@ -16,7 +16,7 @@ from driftwarden.daemon.kafka_io import open_source
 
 pytestmark = pytest.mark.kafka
 EVENTS = 20_000
-POLL = 500  # max_poll_records: the queues' capacity (confluent-kafka pauses a partition past it)
+POLL = 500  # max_poll_records (confluent-kafka pauses a partition past QUEUED_POLLS of them queued)
 
 
 def test_a_backlog_of_two_topics_is_handed_on_once_in_order(kafka_bootstrap: str, kafka_client: str) -> None:
