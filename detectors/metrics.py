@@ -85,7 +85,9 @@ def auc_from_scores(positive: np.ndarray, score: np.ndarray) -> float:
     n_neg = positive.size - n_pos
     if n_pos == 0 or n_neg == 0:
         return NAN
-    order = np.argsort(score, kind="stable")
+    # any order of ties: each gets its run's mid-rank, and the rank sum is of integers (exact). Not a
+    # stable sort: numpy's on floats was 5.5x the time of its default at 5,000 scores (320 vs 58 us)
+    order = np.argsort(score)
     at_or_below, below = run_bounds(score[order])
     rank_sum = float((below + at_or_below + 1)[positive[order]].sum()) / 2
     return (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
