@@ -15,7 +15,8 @@ consumes all of it from the beginning with a fresh consumer group:
 * end-to-end: the real App (decode, join, detectors, alerts, checkpoints) fed by the daemon's
   source for that client (``kafka.client``); kafka-python's consumer runs in a process of its own
   (daemon/consumer_process.py), ``kafka-python-inline`` in the daemon's (``kafka.consumer_process:
-  false``), measured beside it.
+  false``), measured beside it. Each run says where its loop's time went: seconds in the source's
+  polls (and how many handed on nothing), seconds in App.handle.
 
 Prints each run, then per client the medians and the ratio end-to-end / raw (both measured in
 the same run, interleaved, so a busy machine slows both alike). ``--profile CLIENT`` runs one
@@ -141,17 +142,33 @@ def raw_rate(config: Config, total: int) -> float:
         kp.close(autocommit=False)
 
 
-def end_to_end_rate(config: Config, total: int) -> float:
-    """`driftwarden run`'s loop (App.run without its delivery thread), fed by the configured client."""
+def end_to_end_rate(config: Config, total: int, split: dict[str, float] | None = None) -> float:
+    """`driftwarden run`'s loop (App.run without its delivery thread), fed by the configured client.
+
+    ``split``: filled with the seconds the loop spent in the source's polls and in App.handle, and
+    the polls that handed on nothing, once records came (where a run loses to the in-process rate).
+    """
     dead = open_dead_letters(config.kafka)
     app = App(config, dead, producer=dead.producer)
     source = open_source(config.kafka, stored_offsets=app.checkpoint.offsets, on_revoke=app.save)
     prepare_loop()  # as App.run does
+    spent = split if split is not None else {}
+    spent.update(poll=0.0, handle=0.0, polls=0, empty=0)
+    counting = False
 
     def step() -> int:
+        nonlocal counting
+        started = time.perf_counter()
         messages = source.poll()
+        polled = time.perf_counter()
         if messages:
             app.handle(messages)
+        if counting or messages:
+            counting = True
+            spent["poll"] += polled - started
+            spent["handle"] += time.perf_counter() - polled
+            spent["polls"] += 1
+            spent["empty"] += not messages
         app.housekeeping(source)
         return len(messages)
 
@@ -341,10 +358,13 @@ def main() -> int:
             for client in clients:  # interleaved: a noisy neighbour slows both figures of a run alike
                 raw[client].append(_attempt(f"{client} raw",
                                             partial(raw_rate, _config(bootstrap, topics, work, client), total)))
-                e2e[client].append(_attempt(f"{client} end-to-end",
-                                            partial(end_to_end_rate, _config(bootstrap, topics, work, client), total)))
+                split: dict[str, float] = {}
+                e2e[client].append(_attempt(f"{client} end-to-end", partial(
+                    end_to_end_rate, _config(bootstrap, topics, work, client), total, split)))
                 print(f"run {i + 1} {client:>19}: raw {raw[client][-1]:>10,.0f}/s  "
-                      f"end-to-end {e2e[client][-1]:>10,.0f}/s  ({e2e[client][-1] / raw[client][-1]:.2f}x)")
+                      f"end-to-end {e2e[client][-1]:>10,.0f}/s  ({e2e[client][-1] / raw[client][-1]:.2f}x; "
+                      f"polls {split['poll']:.2f} s, {split['empty']:.0f} of {split['polls']:.0f} empty; "
+                      f"App.handle {split['handle']:.2f} s)")
         print(f"\nmedians of {args.repeats} runs, {total:,} messages each (messages/s):")
         med_in, med_dec = statistics.median(inproc), statistics.median(decoded)
         print(f"{'in-process':>19}  {med_dec:>10,.0f}  {med_in:>10,.0f}  {med_in / med_dec:.2f}x  "

@@ -290,7 +290,9 @@ def object_bytes(app: Any) -> dict[str, int]:
         out["last evaluated windows (in memory)"] += mon.last_store.nbytes()
         out["concept detector replay buffer"] += mon.concept._buffer.nbytes if mon.concept is not None else 0
         out["check history"] += mon.history.nbytes()
-    out["window files on disk (not memory)"] = sum(p.stat().st_size for p in app.windows_dir.iterdir())
+    # with fewer than SPILL_FROM models the windows stay in memory: no directory
+    files = app.windows_dir.iterdir() if app.windows_dir.is_dir() else ()
+    out["window files on disk (not memory)"] = sum(p.stat().st_size for p in files)
     out["join: waiting predictions"] = app.join.pending_count
     out["Prometheus series (all models)"] = sum(len(m.samples) for m in app.metrics.registry.collect())
     return dict(out)
