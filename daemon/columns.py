@@ -94,7 +94,7 @@ def categorical_column(values: Sequence[Any] | np.ndarray) -> np.ndarray:
     return out
 
 
-def _int_labels(values: Sequence[int]) -> np.ndarray:
+def _int_labels(values: Sequence[Any] | np.ndarray) -> np.ndarray:
     """Text of integer labels, each distinct one made once: looked up in one numpy take where they
     span few values (0.64x the time of a dict lookup per label), else through a dict.
 
