@@ -40,13 +40,23 @@ def chi_square(reference: np.ndarray, current: np.ndarray) -> tuple[float, float
     >>> stat, p, dof
     (0.0, 1.0, 1)
     """
-    table = np.vstack([reference, current]).astype(np.float64)
-    table = table[:, table.sum(axis=0) > 0]
-    if table.shape[1] < 2 or (table.sum(axis=1) == 0).any():
+    return chi_square_of(reference.tolist(), current.tolist())
+
+
+def chi_square_of(reference: list[float], current: list[float]) -> tuple[float, float, int]:
+    """:func:`chi_square` of two lists of counts. In Python: a table of a few dozen bins at most (the
+    categories kept, other, unseen), where numpy's calls on tiny arrays cost several times the sums."""
+    bins = [(float(a), float(b)) for a, b in zip(reference, current, strict=True) if a + b > 0]
+    rows = (sum(a for a, _ in bins), sum(b for _, b in bins))
+    if len(bins) < 2 or rows[0] == 0 or rows[1] == 0:
         return 0.0, 1.0, 0
-    expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0, keepdims=True) / table.sum()
-    stat = float(np.sum((table - expected) ** 2 / expected))
-    dof = table.shape[1] - 1
+    total = rows[0] + rows[1]
+    stat = 0.0
+    for a, b in bins:
+        column = a + b
+        expected_a, expected_b = rows[0] * column / total, rows[1] * column / total
+        stat += (a - expected_a) ** 2 / expected_a + (b - expected_b) ** 2 / expected_b
+    dof = len(bins) - 1
     return stat, float(chdtrc(dof, stat)), dof  # chi2.sf without scipy.stats overhead (36 vs 0.8 us)
 
 

@@ -33,7 +33,7 @@ from driftwarden.detectors.base import decode_array, encode_array, fmt, severity
 from driftwarden.detectors.batch import OutcomeBatch
 from driftwarden.detectors.binning import binned_distances, hellinger, jensen_shannon, psi, total_variation
 from driftwarden.detectors.calibration import Calibration
-from driftwarden.detectors.categorical import CategoricalDriftTest, CategoricalReference, chi_square
+from driftwarden.detectors.categorical import CategoricalDriftTest, CategoricalReference, chi_square_of
 from driftwarden.detectors.findings import Finding, Kind
 from driftwarden.detectors.numeric import NumericDriftTest, NumericReference, ks_bounded, ks_pvalue
 from driftwarden.detectors.sequential import CusumAlarm, sequential_finding, z_score
@@ -76,15 +76,14 @@ def sparse_chi_square_p(reference: np.ndarray, current: np.ndarray, min_expected
     >>> round(sparse_chi_square_p(ref, np.array([250, 200, 1, 0, 0, 0])), 3)
     0.923
     """
-    n = current.sum()
-    expected = reference / max(reference.sum(), 1) * n
-    rare = (expected < min_expected) & (reference > 0)
+    ref, cur = reference.tolist(), current.tolist()  # a few dozen bins: Python's sums beat numpy's calls
+    n, total = sum(cur), max(sum(ref), 1)
+    rare = [r > 0 and r / total * n < min_expected for r in ref]
     rare[-1] = False  # the unseen bucket
-    if rare.sum() >= 2:
-        keep = ~rare
-        reference = np.append(reference[keep], reference[rare].sum())
-        current = np.append(current[keep], current[rare].sum())
-    return chi_square(reference, current)[1]
+    if sum(rare) >= 2:
+        ref = [*(r for r, x in zip(ref, rare, strict=True) if not x), sum(r for r, x in zip(ref, rare, strict=True) if x)]
+        cur = [*(c for c, x in zip(cur, rare, strict=True) if not x), sum(c for c, x in zip(cur, rare, strict=True) if x)]
+    return chi_square_of(ref, cur)[1]
 
 
 def _effect(metric: str, reference: np.ndarray, current: np.ndarray) -> float:
