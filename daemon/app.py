@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 import pickle
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -117,6 +118,11 @@ class App:
         state_path = config.resolve(config.state.path)
         self.checkpoint = Checkpoint(state_path)
         self.windows_dir = spill_directory(state_path)
+        # with many models their windows live in files (daemon.window_spill); with fewer, in memory, and
+        # files an earlier run with many models left are removed (no run reads another's)
+        self._spill = len(config.models) >= SPILL_FROM
+        if not self._spill:
+            shutil.rmtree(self.windows_dir, ignore_errors=True)
         self.reports_dir = config.resolve(config.reports.directory)
         self._idle_after = parse_duration(config.event_time.idle_after)
         self._future_tolerance = parse_duration(config.event_time.future_tolerance)
@@ -196,10 +202,8 @@ class App:
     def _monitor_job(self, model_id: str, meta: Mapping[str, Any]) -> MonitorJob:
         """How a model's monitor is built: from its reference (a rebuilt one wins over the configured one)."""
         mc = self.config.model(model_id)
-        # with many models, the last evaluated windows (read by reports only) and the open windows' earlier
-        # rows live in files, not in memory
         return MonitorJob(mc.id, mc.spec(), str(meta.get("reference_path") or self.config.resolve(mc.reference)),
-                          self.windows_dir, spill=len(self.config.models) >= SPILL_FROM)
+                          self.windows_dir, spill=self._spill)
 
     def build_runtime(self, model_id: str, monitor_state: dict[str, Any] | None = None,
                       meta: Mapping[str, Any] | None = None, clock_state: dict[str, Any] | None = None,

@@ -42,7 +42,6 @@ import numpy as np
 from driftwarden.detectors.last_windows import Columns, InMemoryWindows, LastWindows, WindowKind
 
 KINDS: tuple[WindowKind, ...] = ("prediction", "outcome")
-OPEN_WINDOWS = ("block", "prediction", "outcome")  # a monitor's windows that may spill their rows
 
 
 SPILL_FROM = 100  # models in one process from which their windows are kept in files
@@ -180,17 +179,11 @@ class WindowFiles:
 
     In memory, a put of the last window is a reference to arrays the monitor made anyway; in a file
     it was ~5 % of a single model's App.handle (a pickle of two 5,000-row windows per 5,000 events).
-    Files a run with many models left are removed all the same: no run reads another's.
     """
 
     def __init__(self, directory: Path, model_id: str, spill: bool) -> None:
         self.directory, self.model_id, self.spill = directory, model_id, spill
-        files = SpilledWindows(directory, model_id)
-        self._last: LastWindows = files if spill else InMemoryWindows()
-        if not spill:
-            files.clear()
-            for window in OPEN_WINDOWS:
-                SpilledRows(directory, model_id, window).clear()
+        self._last: LastWindows = SpilledWindows(directory, model_id) if spill else InMemoryWindows()
 
     @property
     def last(self) -> LastWindows:
