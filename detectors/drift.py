@@ -81,9 +81,13 @@ def sparse_chi_square_p(reference: np.ndarray, current: np.ndarray, min_expected
     rare = [r > 0 and r / total * n < min_expected for r in ref]
     rare[-1] = False  # the unseen bucket
     if sum(rare) >= 2:
-        ref = [*(r for r, x in zip(ref, rare, strict=True) if not x), sum(r for r, x in zip(ref, rare, strict=True) if x)]
-        cur = [*(c for c, x in zip(cur, rare, strict=True) if not x), sum(c for c, x in zip(cur, rare, strict=True) if x)]
+        ref, cur = _merged(ref, rare), _merged(cur, rare)
     return chi_square_of(ref, cur)[1]
+
+
+def _merged(counts: list[float], rare: list[bool]) -> list[float]:
+    """``counts`` with the rare bins pooled into one, last."""
+    return [*(c for c, x in zip(counts, rare, strict=True) if not x), sum(c for c, x in zip(counts, rare, strict=True) if x)]
 
 
 def _effect(metric: str, reference: np.ndarray, current: np.ndarray) -> float:
