@@ -288,8 +288,8 @@ class ProcessSource:
                 if kind == "batch":
                     return value
                 self._serve(value)
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not self._data.poll(remaining):
+            # read at least once: with ``poll_timeout: 0`` the child's callbacks are still answered
+            if not self._data.poll(max(0.0, deadline - time.monotonic())):
                 if self.process.poll() is not None and not self._data.poll(0):
                     self._receive()  # raises with its exit code
                 return Polled()

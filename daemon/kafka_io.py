@@ -42,6 +42,11 @@ Compression = Literal["gzip", "snappy", "lz4", "zstd"]
 # (then each call is only a probe of whether the brokers are back).
 CALL_TIMEOUT_MS = 10_000
 PROBE_TIMEOUT_MS = 1_000
+# While the member (re)joins its group a poll waits this long at least. kafka-python 3.0.12 sends a new
+# JoinGroup when the previous join finished between two polls, its result unread (``join_group_async``
+# replaces a done ``_join_task``): with joins slower than the poll timeout (the daemon polls with 0
+# while records wait; CI load makes a join take longer than 200 ms) the member never joined.
+JOIN_POLL_SECONDS = 2.0
 
 
 def client_options(settings: KafkaSettings) -> dict[str, Any]:
@@ -294,6 +299,8 @@ class KafkaSource(SourceBase):
 
     def _fetch(self, timeout: float) -> list[tuple[str, int, list[Any]]]:
         started = time.monotonic()
+        if self._joining():
+            timeout = max(timeout, JOIN_POLL_SECONDS)
         try:
             records = self.consumer.poll(timeout_ms=int(timeout * 1000))
         except KafkaError as exc:
@@ -306,6 +313,11 @@ class KafkaSource(SourceBase):
             # without partitions kafka-python returns at once: don't spin a core while waiting
             time.sleep(max(0.0, min(0.2, timeout - (time.monotonic() - started))))
         return [(tp.topic, tp.partition, batch) for tp, batch in records.items()]
+
+    def _joining(self) -> bool:
+        """The member is to (re)join its group: the next poll must last long enough to read the join."""
+        need_rejoin = getattr(getattr(self.consumer, "_coordinator", None), "need_rejoin", None)
+        return bool(need_rejoin is not None and need_rejoin())
 
     def _assigned(self) -> set[tuple[str, int]]:
         return {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
