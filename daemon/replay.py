@@ -4,9 +4,16 @@ The bundle (see ``alerts/reports/bundle.py``) holds the spec, the reference and
 the exact rows of the evaluated window. ``detectors.monitor.compare`` runs the
 same detectors on them; each recomputed finding is matched with the finding the
 report recorded under the same (kind, detector, subject), and statistic,
-threshold and p-value are compared for exact equality. Checks that depend on
-stream history (event rate buckets, staleness, the concept-drift detector's
-change points) cannot be recomputed from one window and are listed as such.
+threshold and p-value are compared for exact equality.
+
+A sequential finding (a CUSUM's: drift, PCA and estimated performance per block of
+predictions, realized performance per block of outcomes) depends on every block before
+its own. The bundle's replay steps hold the last degraded block of each side with the
+CUSUM state before it: a monitor built from the spec and reference loads that state and
+judges the block again (``ModelMonitor.replay``); its findings are compared with the
+recorded ones that end with the block. Checks that depend on stream history otherwise
+(event rate buckets, staleness, the concept-drift detector's change points, accuracy
+judged per outcome) cannot be recomputed and are listed as such.
 
 The table shows numbers to 6 significant digits (a differing check is listed again below it
 at full precision); ``--format json`` keeps every number at full precision.
@@ -21,13 +28,15 @@ import json
 import math
 import sys
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 from driftwarden.alerts.reports.bundle import Bundle, BundleError, read_bundle
 from driftwarden.daemon.command_errors import describe_failure
 from driftwarden.detectors.findings import Finding
-from driftwarden.detectors.monitor import compare
+from driftwarden.detectors.monitor import ModelMonitor, compare
+from driftwarden.detectors.replay_steps import ReplayStep
 
 #: kinds that an outcome window produces (the prediction window gives the rest)
 OUTCOME_KINDS = {"performance", "kpi", "concept_drift", "traffic"}
@@ -48,11 +57,14 @@ def history_dependent(f: Finding) -> bool:
 class ReplayRow:
     finding: Finding
     recorded: Finding | None
+    step: ReplayStep | None = None  # recomputed from this replay step (else from the window)
 
     @property
     def match(self) -> bool | None:
         """True/False when the report recorded this check, None when it did not."""
-        if self.recorded is None or history_dependent(self.finding) or history_dependent(self.recorded):
+        if self.recorded is None:
+            return None
+        if self.step is None and (history_dependent(self.finding) or history_dependent(self.recorded)):
             return None
         a, b = self.finding, self.recorded
         return all(_same(x, y) for x, y in ((a.statistic, b.statistic), (a.threshold, b.threshold),
@@ -73,6 +85,11 @@ def recompute(bundle: Bundle) -> list[Finding]:
     return out
 
 
+def replay_step(bundle: Bundle, step: ReplayStep) -> list[Finding]:
+    """The findings of one replay step, recomputed by a monitor built from the bundle's spec and reference."""
+    return ModelMonitor(str(bundle.manifest["model_id"]), bundle.spec, bundle.reference).replay(step)
+
+
 def replay(path: str | Path) -> tuple[Bundle, list[ReplayRow], list[Finding]]:
     """(bundle, recomputed findings matched with the recorded ones, recorded findings not recomputed)."""
     bundle = read_bundle(path)
@@ -83,7 +100,15 @@ def replay(path: str | Path) -> tuple[Bundle, list[ReplayRow], list[Finding]]:
     rows = [ReplayRow(f, recorded.get(f.key)) for f in recompute(bundle)]
     seen = {r.finding.key for r in rows
             if not history_dependent(r.finding) and not (r.recorded is not None and history_dependent(r.recorded))}
-    return bundle, rows, [f for k, f in recorded.items() if k not in seen] + realized
+    # a sequential finding is the one recorded for its check at the end of the replayed block
+    at_end = {(f.key, f.window_end): f for f in everything if f.details.get("source") != "realized"}
+    replayed: set[tuple[tuple[str, str, str], float]] = set()
+    for step in bundle.steps:
+        for f in replay_step(bundle, step):
+            rows.append(ReplayRow(f, at_end.get((f.key, f.window_end)), step))
+            replayed.add((f.key, f.window_end))
+    missing = [f for k, f in recorded.items() if k not in seen and (k, f.window_end) not in replayed]
+    return bundle, rows, missing + realized
 
 
 def _num(x: float | None, digits: int = 6) -> str:
@@ -111,22 +136,35 @@ def _table(bundle: Bundle, rows: list[ReplayRow], missing: list[Finding], out: T
     m = bundle.manifest
     out.write(f"bundle {m['report_id']}: model {m['model_id']!r} version {m.get('model_version')!r}, "
               f"{len(bundle.current)} window rows ({m['current_kind']}), {len(bundle.reference)} reference rows\n")
-    out.write(f"recorded with: {', '.join(f'{k} {v}' for k, v in m['versions'].items())}\n\n")
+    out.write(f"recorded with: {', '.join(f'{k} {v}' for k, v in m['versions'].items())}\n")
     header = ("kind", "detector", "subject", "statistic", "threshold", "p_value", "degraded", "recorded")
-    table = [header]
+    groups: list[tuple[str, list[ReplayRow]]] = [("the evaluated window, judged as one window", [])]
+    for step in bundle.steps:
+        side = "predictions" if step.kind == "prediction_block" else "outcomes"
+        groups.append((f"a degraded block of {side} ({len(step)} rows to {_when(step.end)}), "
+                       "from the CUSUM state before it", []))
     for r in rows:
-        f = r.finding
-        mark = {None: "-", True: "identical", False: "DIFFERS"}[r.match]
-        if history_dependent(f):
-            mark = "needs stream history"
-        table.append((f.kind, f.detector, f.subject[:40], _num(f.statistic), _num(f.threshold), _num(f.p_value),
-                      "yes" if f.degraded else "no", mark))
-    widths = [max(len(str(row[i])) for row in table) for i in range(len(header))]
-    for row in table:
-        out.write("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() + "\n")
+        groups[0 if r.step is None else 1 + bundle.steps.index(r.step)][1].append(r)
+    for title, group in groups:
+        if not group:
+            continue
+        table = [header]
+        for r in group:
+            f = r.finding
+            mark = {None: "-", True: "identical", False: "DIFFERS"}[r.match]
+            if r.step is None and history_dependent(f):
+                mark = "needs stream history"
+            table.append((f.kind, f.detector, f.subject[:40], _num(f.statistic), _num(f.threshold), _num(f.p_value),
+                          "yes" if f.degraded else "no", mark))
+        widths = [max(len(str(row[i])) for row in table) for i in range(len(header))]
+        out.write(f"\n{title}:\n")
+        for row in table:
+            out.write("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() + "\n")
+    if missing:
+        out.write("\n")
     for f in missing:
-        out.write(f"not recomputable from one window: {f.kind}/{f.detector}/{f.subject} "
-                  f"(recorded statistic {_num(f.statistic)})\n")
+        out.write(f"not recomputable from the bundle: {f.kind}/{f.detector}/{f.subject} at {_when(f.window_end)} "
+                  f"(recorded statistic {_num(f.statistic)}; {_why_not(f)})\n")
     differing = [r for r in rows if r.match is False]
     if differing:
         out.write("\ndiffering, at full precision:\n")
@@ -134,6 +172,25 @@ def _table(bundle: Bundle, rows: list[ReplayRow], missing: list[Finding], out: T
             out.write(_differences(r))
     out.write(f"\n{sum(r.match is True for r in rows)} recorded finding(s) reproduced exactly, "
               f"{len(differing)} differ.\n")
+
+
+def _when(t: float) -> str:
+    """An event time for the table: UTC, to the second.
+
+    >>> _when(1761955200.25)
+    '2025-11-01T00:00:00Z'
+    """
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _why_not(f: Finding) -> str:
+    if f.details.get("source") == "realized":
+        return "labels matched to an earlier window"
+    if f.kind == "performance" and "leading" in f.details:
+        return "accuracy's CUSUMs run per outcome over the stream's recent outcomes, not carried"
+    if f.details.get("sequential") or "cusum" in f.details:
+        return "a CUSUM of a block the bundle does not hold"
+    return "depends on the stream before the window"
 
 
 def _json(bundle: Bundle, rows: list[ReplayRow], missing: list[Finding], out: TextIO) -> None:
@@ -149,7 +206,9 @@ def _json(bundle: Bundle, rows: list[ReplayRow], missing: list[Finding], out: Te
 
     doc = {"bundle": {k: bundle.manifest.get(k) for k in ("report_id", "model_id", "model_version", "created_at",
                                                           "current_kind", "versions")},
-           "findings": [{**enc(r.finding), "recorded_match": r.match} for r in rows],
+           "findings": [{**enc(r.finding), "recorded_match": r.match,
+                         "replayed_from": None if r.step is None else {"kind": r.step.kind, "end": r.step.end}}
+                        for r in rows],
            "not_recomputable": [enc(f) for f in missing]}
     out.write(json.dumps(doc, indent=1, ensure_ascii=False, allow_nan=False) + "\n")
 

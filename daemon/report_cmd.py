@@ -15,6 +15,7 @@ a group already notified then gets the report as a thread reply.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import time
@@ -39,12 +40,14 @@ from driftwarden.daemon.reference import load_reference
 from driftwarden.detectors.batch import OutcomeBatch, PredictionBatch
 from driftwarden.detectors.findings import Finding
 from driftwarden.detectors.monitor import ModelMonitor, compare
+from driftwarden.detectors.replay_steps import ReplayStep
 from driftwarden.detectors.spec import ModelSpec
 from driftwarden.detectors.window import StoredRowsError
 
 log = logging.getLogger(__name__)
 
 REFERENCES_KEPT = 4  # reference tables kept for reports (least recently used dropped): not one per model for ever
+STEPS_KEPT = 6  # replay steps in a bundle at most (each a block of rows: an incident rewritten many times)
 
 
 def monitor_windows(monitor: ModelMonitor) -> tuple[PredictionBatch | None, OutcomeBatch | None]:
@@ -73,6 +76,7 @@ class ReportInputs:
     recent: Sequence[Finding]
     now: float
     model_version: str | None
+    steps: Sequence[ReplayStep] = ()  # ModelMonitor.replay_steps(): its sequential findings replay from them
 
 
 def report_inputs(*, model_id: str, monitor: ModelMonitor, reference: OutcomeBatch, now: float,
@@ -89,7 +93,8 @@ def report_inputs(*, model_id: str, monitor: ModelMonitor, reference: OutcomeBat
     if outcomes is not None and not outcomes.features:
         outcomes = None if current is not outcomes else outcomes  # no features: no segments
     return ReportInputs(model_id, monitor.spec, reference, current, outcomes if current is not outcomes else None,
-                        monitor.snapshot(), monitor.state(), list(triggering), list(recent), now, model_version)
+                        monitor.snapshot(), monitor.state(), list(triggering), list(recent), now, model_version,
+                        monitor.replay_steps())
 
 
 def render_report(inputs: ReportInputs, reports_dir: Path, base_url: str | None,
@@ -101,7 +106,7 @@ def render_report(inputs: ReportInputs, reports_dir: Path, base_url: str | None,
     report = build_report(model_id=inputs.model_id, spec=inputs.spec, reference=inputs.reference,
                           current=inputs.current, outcomes=inputs.outcomes, triggering=inputs.triggering,
                           recent=inputs.recent, snapshot=inputs.snapshot, detector_state=inputs.detector_state,
-                          now=inputs.now, model_version=inputs.model_version)
+                          now=inputs.now, model_version=inputs.model_version, steps=inputs.steps)
     if report_id is not None:
         report.report_id = report_id
     return write_report(report, reports_dir, inputs.now, base_url)
@@ -114,6 +119,16 @@ def generate_report(*, model_id: str, monitor: ModelMonitor, reference: OutcomeB
     inputs = report_inputs(model_id=model_id, monitor=monitor, reference=reference, now=now, triggering=triggering,
                            recent=recent, model_version=model_version)
     return None if inputs is None else render_report(inputs, reports_dir, base_url)
+
+
+def replay_steps_of(findings: Sequence[Finding], steps: Sequence[ReplayStep], keep: int = STEPS_KEPT) -> list[ReplayStep]:
+    """The replay steps a report's bundle carries: those its ``findings`` end with (an incident's report,
+    rewritten, keeps the blocks of its earlier findings), then the newest of each kind; ``keep`` at most."""
+    unique = list({(s.kind, s.end): s for s in steps}.values())  # the later of two equal ones
+    ends = {f.window_end for f in findings}
+    newest = {s.kind: s for s in sorted(unique, key=lambda s: s.end)}
+    chosen = [s for s in unique if s.end in ends] + [s for s in newest.values() if s.end not in ends]
+    return sorted(chosen, key=lambda s: s.end)[-keep:]
 
 
 def _latest_per_check(findings: Sequence[Finding]) -> list[Finding]:
@@ -131,6 +146,7 @@ class Incident:
 
     report_id: str
     triggering: dict[tuple[str, str, str], Finding]
+    steps: tuple[ReplayStep, ...] = ()  # its bundle's replay steps: a rewrite keeps those of its findings
 
 
 class ReportHook:
@@ -216,13 +232,15 @@ class ReportHook:
             return
         if inputs is None:
             return
+        earlier = self.incidents[incident].steps if incident is not None and incident in self.incidents else ()
+        inputs = dataclasses.replace(inputs, steps=replay_steps_of([*triggering, *degraded], [*earlier, *inputs.steps]))
         for f in new:  # one report per check and interval, also while it renders
             self._last[(mid, *f.key)] = now
         announce = report_id is None
         if report_id is None:
             report_id = _report_id(mid, now, triggering)
         if incident is not None:
-            self.incidents[incident] = Incident(report_id, {f.key: f for f in triggering})
+            self.incidents[incident] = Incident(report_id, {f.key: f for f in triggering}, tuple(inputs.steps))
         if self._worker is not None:
             self._rendering.append((self._worker.submit(render_report, inputs, self.reports_dir,
                                                         self.config.reports_url(), report_id), mid, triggering,

@@ -45,6 +45,7 @@ from driftwarden.detectors.base import fmt, severity
 from driftwarden.detectors.calibration import Calibration, calibrate
 from driftwarden.detectors.cusum import CusumAlarm
 from driftwarden.detectors.findings import Finding, Kind
+from driftwarden.detectors.replay_steps import ReplayStep
 from driftwarden.detectors.sequential import Z_MAX
 from driftwarden.detectors.window import ColumnWindow
 
@@ -201,10 +202,20 @@ class BlockMetrics:
                                        critical_factor=critical_factor, label=f"{label}{m}")
                         for m in usable}
         self.pending = ColumnWindow(block)
+        self.last_degraded: ReplayStep | None = None  # the last block of :meth:`observe` with a degraded finding
 
     @property
     def names(self) -> list[str]:
         return list(self.metrics)
+
+    def cusum_state(self) -> dict[str, Any]:
+        """The metrics' CUSUMs alone (what a block's findings depend on besides its rows)."""
+        return {m: mc.state() for m, mc in self.metrics.items()}
+
+    def load_cusum_state(self, state: dict[str, Any]) -> None:
+        for m, s in state.items():
+            if m in self.metrics:
+                self.metrics[m].load_state(s)
 
     def judge_block(self, cols: Columns, window_end: float) -> list[Finding]:
         """One complete block's findings (the caller cut it)."""
@@ -223,8 +234,13 @@ class BlockMetrics:
             start += take
             if self.pending.room == 0:
                 block = self.pending.take()
-                end = float(block.pop("t")[-1])
-                out.extend(self.judge_block(block, end))
+                t_block = block.pop("t")
+                end = float(t_block[-1])
+                before = self.cusum_state()
+                found = self.judge_block(block, end)
+                if any(f.degraded for f in found):
+                    self.last_degraded = ReplayStep("outcome_block", end, before, {**block, "t": t_block})
+                out.extend(found)
         return out
 
     def state(self) -> dict[str, Any]:
@@ -232,6 +248,4 @@ class BlockMetrics:
 
     def load_state(self, state: dict[str, Any]) -> None:
         self.pending.load_state(state["pending"])
-        for m, s in state.get("metrics", {}).items():
-            if m in self.metrics:
-                self.metrics[m].load_state(s)
+        self.load_cusum_state(state.get("metrics", {}))

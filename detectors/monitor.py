@@ -51,6 +51,7 @@ from driftwarden.detectors.performance import PerformanceMonitor, scores_of
 from driftwarden.detectors.performance_cusum import SequentialAccuracy
 from driftwarden.detectors.quality import QualityMonitor
 from driftwarden.detectors.realized import RealizedTracker
+from driftwarden.detectors.replay_steps import ReplayStep
 from driftwarden.detectors.settings import MonitorSettings
 from driftwarden.detectors.spec import FeatureSpec, ModelSpec
 from driftwarden.detectors.subsample_metrics import ScoreOrder, binary_metrics_many, cbpe_many
@@ -197,6 +198,8 @@ class ModelMonitor:
         self.last_store: LastWindows = storage.last if storage is not None else InMemoryWindows()
         self.last_store.clear()
         self.timeline: deque[dict[str, Any]] = deque(maxlen=HISTORY)
+        # the last prediction block with a degraded finding, and the sequential state before it (replay)
+        self._degraded_block: ReplayStep | None = None
 
     # ----------------------------------------------------------------- predictions
     def observe_predictions(self, batch: PredictionBatch) -> list[Finding]:
@@ -269,6 +272,7 @@ class ModelMonitor:
         if judged is None:
             return []
         n, end, features = judged
+        before = self._block_state()
         out: list[Finding] = []
         if self.drift is not None:
             self.drift.update(features, cols["prediction"], cols.get("score"))
@@ -285,8 +289,42 @@ class ModelMonitor:
                                                if isinstance(v := f.details.get("value"), float | int)})
         if self.quality is not None:
             out.extend(self.quality.evaluate_missing(features, n, end))
+        if any(f.degraded for f in out):
+            self._degraded_block = ReplayStep("prediction_block", end, before, cols)  # the block's own arrays
         self._record(out)
         return out
+
+    def _block_state(self) -> dict[str, Any]:
+        """What a prediction block's findings depend on besides its rows: the sequential checks' CUSUMs."""
+        return {"drift": self.drift.sequential_state() if self.drift is not None else {},
+                "pca": self.pca.sequential_state() if self.pca is not None else {},
+                "estimated": self.estimated_blocks.cusum_state() if self.estimated_blocks is not None else {}}
+
+    def replay_steps(self) -> list[ReplayStep]:
+        """The last prediction block and the last outcome block that had a degraded finding, each with the
+        sequential state before it (what a replay bundle needs to recompute their findings)."""
+        outcome = self.realized_blocks.last_degraded if self.realized_blocks is not None else None
+        return [s for s in (self._degraded_block, outcome) if s is not None]
+
+    def replay(self, step: ReplayStep) -> list[Finding]:
+        """``step``'s findings recomputed: its state loaded into this monitor's sequential checks, its rows
+        judged again (a monitor built from the same spec and reference gives the same numbers)."""
+        if step.kind == "prediction_block":
+            if self.block_window is None:
+                raise ValueError("a prediction block replays on sequential checks (monitoring.drift.method: "
+                                 "sequential)")
+            if self.drift is not None:
+                self.drift.load_sequential_state(step.state.get("drift", {}))
+            if self.pca is not None:
+                self.pca.load_sequential_state(step.state.get("pca", {}))
+            if self.estimated_blocks is not None:
+                self.estimated_blocks.load_cusum_state(step.state.get("estimated", {}))
+            return self._evaluate_block(dict(step.rows))
+        if self.realized_blocks is None:
+            raise ValueError("an outcome block replays on the sequential performance checks "
+                             "(monitoring.performance.sequential)")
+        self.realized_blocks.load_cusum_state(step.state)
+        return self.realized_blocks.judge_block({k: v for k, v in step.rows.items() if k != "t"}, step.end)
 
     def last_windows(self) -> tuple[PredictionBatch | None, OutcomeBatch | None]:
         """The rows of the last evaluated prediction and outcome windows (what a report explains)."""

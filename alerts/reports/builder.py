@@ -53,6 +53,7 @@ from driftwarden.alerts.reports.suspects import (
 )
 from driftwarden.detectors.batch import OutcomeBatch, PredictionBatch
 from driftwarden.detectors.findings import Finding
+from driftwarden.detectors.replay_steps import ReplayStep
 from driftwarden.detectors.spec import ModelSpec
 
 PLOTTED_SUSPECTS = 3
@@ -125,13 +126,15 @@ def build_report(
     now: float, triggering: Sequence[Finding] = (), recent: Sequence[Finding] = (),
     snapshot: Mapping[str, Any] | None = None, detector_state: Mapping[str, Any] | None = None,
     outcomes: OutcomeBatch | None = None, model_version: str | None = None, with_plots: bool = True,
+    steps: Sequence[ReplayStep] = (),
 ) -> Report:
     """A report on ``current`` (the evaluated window's rows) against ``reference``.
 
     ``triggering``: the degraded findings that fired; ``recent``: the findings of recent
     evaluations (any state); ``snapshot``: ``ModelMonitor.snapshot()``; ``detector_state``:
     ``ModelMonitor.state()`` (goes into the bundle); ``outcomes``: joined outcomes of the
-    window (segments, label lag). ``current`` may itself be an OutcomeBatch.
+    window (segments, label lag). ``current`` may itself be an OutcomeBatch. ``steps``:
+    ``ModelMonitor.replay_steps()`` (go into the bundle: its sequential findings replay from them).
     """
     trig = _order([f for f in triggering])
     everything = [*recent, *trig]
@@ -194,7 +197,7 @@ def build_report(
         labels=_labels(current, joined, everything), suspects=suspects, changes=changes, quality_events=quality,
         segments=segments, segment_metric=metric, timelines=timelines, plots={}, versions=versions(), notes=notes,
         inputs=ReportInputs(spec, reference, current, outcomes,
-                            dict(detector_state) if detector_state is not None else None))
+                            dict(detector_state) if detector_state is not None else None, list(steps)))
     if with_plots:
         report.plots = _plots(report, spec, reference, current, drift_lines, series, perf_key, snapshot, trig,
                               sequential)
@@ -294,7 +297,8 @@ def _write_files(report: Report, folder: Path, model_dir: str, now: float, base_
         write_bundle(bundle, report_id=report.report_id, model_id=report.model_id,
                      model_version=report.model_version, created_at=report.created_at, spec=i.spec,
                      reference=i.reference, current=i.current, outcomes=i.outcomes, state=i.detector_state,
-                     snapshot=snapshot, triggering=report.triggering, recent=report.recent_degraded)
+                     snapshot=snapshot, triggering=report.triggering, recent=report.recent_degraded,
+                     steps=i.steps)
     link = f"{base_url.rstrip('/')}/{model_dir}/{report.report_id}/report.html" if base_url else None
     html.write_text(render(report, bundle_name if report.inputs is not None else None), encoding="utf-8")
     js.write_text(json.dumps(to_json_dict(report), ensure_ascii=False, allow_nan=False, indent=1), encoding="utf-8")

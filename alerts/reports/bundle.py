@@ -25,6 +25,12 @@ with these regular-file members at the top level (no directories):
 ``findings.json``
     ``{"triggering": [Finding...], "recent": [Finding...]}`` as ``Finding.to_dict()``;
     a non-finite float is written as ``{"$float": "nan"}`` (or ``"inf"``, ``"-inf"``).
+``steps.json`` (optional)
+    ``{"steps": [ReplayStep.to_json()...]}``: the last prediction block and the last outcome
+    block with a degraded sequential finding, each with its rows (numeric columns exact, as
+    base64) and the CUSUM state before it (:mod:`detectors.replay_steps`). A sequential
+    finding (a CUSUM's) depends on every block before its own: ``driftwarden replay`` loads
+    the state, judges the block again and compares the findings that end with it.
 
 Data files (Parquet, zstd) use the reference file layout that ``driftwarden run`` reads:
 one column per declared feature (numeric ``double`` with NaN for missing; categorical
@@ -44,6 +50,7 @@ import json
 import math
 import platform
 import tarfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -57,6 +64,7 @@ import pyarrow.parquet as pq
 from driftwarden.alerts.reports.layout import SUFFIX as SUFFIX  # the bundle's file name ends so (re-exported)
 from driftwarden.detectors.batch import OutcomeBatch, PredictionBatch
 from driftwarden.detectors.findings import Finding
+from driftwarden.detectors.replay_steps import ReplayStep
 from driftwarden.detectors.spec import ModelSpec
 
 FORMAT = "driftwarden-replay"
@@ -64,7 +72,7 @@ FORMAT_VERSION = 1
 RESERVED = {"timestamp", "prediction_timestamp", "prediction", "outcome", "score", "model_version"}
 PACKAGES = ("driftwarden", "numpy", "scipy", "pyarrow", "msgspec", "matplotlib", "river")
 MEMBERS = ("manifest.json", "spec.json", "reference.parquet", "current.parquet", "outcomes.parquet",
-           "state.json", "findings.json")
+           "state.json", "findings.json", "steps.json")
 
 
 class BundleError(Exception):
@@ -82,6 +90,7 @@ class Bundle:
     snapshot: dict[str, Any] | None = None
     triggering: list[Finding] = field(default_factory=list)
     recent: list[Finding] = field(default_factory=list)
+    steps: list[ReplayStep] = field(default_factory=list)
 
 
 def versions() -> dict[str, str]:
@@ -193,7 +202,7 @@ def finding_from_dict(d: dict[str, Any]) -> Finding:
 def write_bundle(path: str | Path, *, report_id: str, model_id: str, model_version: str | None, created_at: float,
                  spec: ModelSpec, reference: OutcomeBatch, current: PredictionBatch | OutcomeBatch,
                  outcomes: OutcomeBatch | None, state: dict[str, Any] | None, snapshot: dict[str, Any] | None,
-                 triggering: list[Finding], recent: list[Finding]) -> Path:
+                 triggering: list[Finding], recent: list[Finding], steps: Sequence[ReplayStep] = ()) -> Path:
     """Write the archive (atomically: a temporary file renamed into place)."""
     names = _feature_columns(spec)
     files: dict[str, bytes] = {"spec.json": _dumps(msgspec.to_builtins(spec))}
@@ -206,6 +215,8 @@ def write_bundle(path: str | Path, *, report_id: str, model_id: str, model_versi
     files["state.json"] = _dumps({"state": state, "snapshot": snapshot})
     files["findings.json"] = _dumps({"triggering": [f.to_dict() for f in triggering],
                                      "recent": [f.to_dict() for f in recent]})
+    if steps:
+        files["steps.json"] = _dumps({"steps": [s.to_json() for s in steps]})
     counters: dict[str, dict[str, int]] = {"type_errors": {}, "missing_keys": {}, "undeclared_keys": {}}
     if isinstance(current, PredictionBatch):
         counters = {"type_errors": current.type_errors, "missing_keys": current.missing_keys,
@@ -268,8 +279,13 @@ def read_bundle(path: str | Path) -> Bundle:
         current.undeclared_keys = dict(manifest["counters"]["undeclared_keys"])
     state = _unjson(json.loads(raw["state.json"]))
     found = _unjson(json.loads(raw["findings.json"]))
+    try:
+        steps = [ReplayStep.from_json(d) for d in _unjson(json.loads(raw["steps.json"]))["steps"]] \
+            if "steps.json" in raw else []
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BundleError(f"{path}: steps.json is not a list of replay steps: {exc}") from exc
     return Bundle(manifest=manifest, spec=spec, reference=batch("reference.parquet", "outcomes"), current=current,
                   outcomes=batch("outcomes.parquet", "outcomes"), state=state.get("state"),
                   snapshot=state.get("snapshot"),
                   triggering=[finding_from_dict(d) for d in found["triggering"]],
-                  recent=[finding_from_dict(d) for d in found["recent"]])
+                  recent=[finding_from_dict(d) for d in found["recent"]], steps=steps)

@@ -8,6 +8,7 @@ JSON renderings all read the same object.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
@@ -15,6 +16,7 @@ import numpy as np
 
 from driftwarden.detectors.batch import OutcomeBatch, PredictionBatch
 from driftwarden.detectors.findings import Finding
+from driftwarden.detectors.replay_steps import ReplayStep
 from driftwarden.detectors.spec import ModelSpec
 
 REPORT_FORMAT = 1
@@ -97,6 +99,7 @@ class ReportInputs:
     current: PredictionBatch | OutcomeBatch
     outcomes: OutcomeBatch | None
     detector_state: dict[str, Any] | None
+    steps: Sequence[ReplayStep] = ()  # the last degraded blocks and the state before each (replay)
 
 
 @dataclass(slots=True)

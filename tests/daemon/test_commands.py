@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from driftwarden.alerts.reports.bundle import read_bundle
 from driftwarden.daemon.cli import main
 from driftwarden.daemon.command_errors import CommandError
 from driftwarden.daemon.compare_cmd import run_compare
@@ -41,8 +42,15 @@ def test_demo_fires_on_the_injected_faults_and_writes_a_reproducible_report(tmp_
         assert "cusum" not in notes["metric"].lower()
     bundles = sorted((tmp_path / "demo" / "reports").glob("churn/*/*.replay.tar.gz"))
     assert bundles, text
-    replayed = io.StringIO()
-    assert run_replay(str(bundles[0]), "json", replayed) == 0  # 0: every recorded number reproduced
+    for bundle in bundles:
+        replayed = io.StringIO()
+        assert run_replay(str(bundle), "json", replayed) == 0  # 0: every recorded number reproduced
+        found = json.loads(replayed.getvalue())["findings"]
+        reproduced = {(f["kind"], f["detector"], f["subject"], f["window_end"]) for f in found
+                      if f["recorded_match"] is True and f["replayed_from"] is not None}
+        # every drift CUSUM the report was about: recomputed from its block and the state before it
+        cusums = [f for f in read_bundle(bundle).triggering if f.detector == "cusum"]
+        assert cusums and {(*f.key, f.window_end) for f in cusums} <= reproduced
 
 
 def _write(path: Path, scenario: Scenario, n: int) -> Path:

@@ -7,10 +7,14 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
+import numpy as np
+
 from driftwarden.daemon.demo import demo_app
 from driftwarden.daemon.pipeline import Message
+from driftwarden.daemon.report_cmd import replay_steps_of
 from driftwarden.daemon.simulate import START, Scenario, messages
 from driftwarden.detectors.findings import Finding
+from driftwarden.detectors.replay_steps import ReplayStep
 
 
 def drift(subject: str, t: float) -> Finding:
@@ -49,3 +53,21 @@ def test_checks_of_one_incident_share_one_report_and_another_fault_gets_its_own(
         assert len(list((tmp_path / "reports").glob("*/*/report.html"))) == 2
     finally:
         app.close()
+
+
+def test_a_rewritten_report_keeps_the_replay_steps_of_its_earlier_findings() -> None:
+    """An incident's report is rewritten as checks join: its bundle still carries the blocks its earlier
+    findings ended with (the monitor has moved on), then the newest block of each kind, at most ``keep``."""
+    def step(kind: str, end: float) -> ReplayStep:
+        return ReplayStep(kind, end, {}, {"t": np.array([end])})  # type: ignore[arg-type]
+
+    first, later, newest = step("prediction_block", 100.0), step("prediction_block", 200.0), \
+        step("prediction_block", 300.0)
+    outcome = step("outcome_block", 250.0)
+    findings = [drift("age", 100.0), drift("monthly_spend", 300.0)]
+    chosen = replay_steps_of(findings, [first, later, outcome, newest])
+    assert [(s.kind, s.end) for s in chosen] == [("prediction_block", 100.0), ("outcome_block", 250.0),
+                                                 ("prediction_block", 300.0)]  # 200: no finding ends there
+    again = replay_steps_of(findings, [first, newest, step("prediction_block", 300.0)])
+    assert [s.end for s in again] == [100.0, 300.0]  # the same block twice: once
+    assert [s.end for s in replay_steps_of(findings, [first, outcome, newest], keep=2)] == [250.0, 300.0]

@@ -88,3 +88,35 @@ def test_a_tampered_bundle_is_refused(reference: OutcomeBatch, tmp_path: Path,
             tar.addfile(info, io.BytesIO(data))
     assert run_replay(str(bad), "table", io.StringIO()) == 2
     assert run_replay(str(tmp_path / "missing.tar.gz"), "table", io.StringIO()) == 2
+
+
+def test_the_sequential_findings_of_the_degraded_blocks_replay_exactly(
+        reference: OutcomeBatch, tmp_path: Path, traffic: Callable[..., OutcomeBatch]) -> None:
+    """A CUSUM's finding depends on every block before its own: the bundle's replay steps (the last
+    degraded block of predictions and of outcomes, with the state before each) reproduce it bit for bit."""
+    rows = traffic(windows=4, covariate_shift_at=2 * WINDOW, concept_drift_at=3 * WINDOW)
+    run = stream(churn_spec(), reference, rows)
+    steps = run.monitor.replay_steps()
+    assert {s.kind for s in steps} == {"prediction_block", "outcome_block"}
+    end = {s.kind: s.end for s in steps}
+    # what the report records: the degraded findings of the last poll (the blocks the steps hold among them)
+    degraded = [f for f in run.last if f.degraded]
+    sequential = [f for f in degraded if "leading" not in f.details and f.window_end == end[
+        "outcome_block" if f.kind == "performance" else "prediction_block"]]
+    assert {f.kind for f in sequential} >= {"data_drift", "performance"}
+    report = build_report(model_id="churn", spec=run.spec, reference=reference, current=run.window,
+                          outcomes=run.outcomes, triggering=degraded, now=NOW, with_plots=False, steps=steps)
+    files = write_report(report, tmp_path, NOW)
+    assert [s.to_json() for s in read_bundle(files.bundle).steps] == [s.to_json() for s in steps]
+
+    _, rows_out, not_recomputed = replay(files.bundle)
+    replayed = {(r.finding.key, r.finding.window_end): r for r in rows_out if r.step is not None}
+    for f in sequential:
+        r = replayed[(f.key, f.window_end)]
+        assert r.match is True
+        assert r.finding.to_dict() == f.to_dict()  # every number, the summary and the details
+    assert not {(f.key, f.window_end) for f in not_recomputed} & set(replayed)
+    table = io.StringIO()
+    assert run_replay(str(files.bundle), "table", table) == 0
+    assert f"{sum(r.match is True for r in rows_out)} recorded finding(s) reproduced exactly, 0 differ" in table.getvalue()
+    assert sum(r.match is True for r in rows_out) >= len(sequential)
