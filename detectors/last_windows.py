@@ -22,7 +22,8 @@ import numpy as np
 
 from driftwarden.detectors.window import RowSpill
 
-WindowKind = Literal["prediction", "outcome"]
+# the last evaluated windows, and the last degraded blocks of a replay (``detectors.replay_steps``)
+WindowKind = Literal["prediction", "outcome", "prediction_block", "outcome_block"]
 Columns = dict[str, np.ndarray]
 
 

@@ -51,7 +51,7 @@ from driftwarden.detectors.performance import PerformanceMonitor, scores_of
 from driftwarden.detectors.performance_cusum import SequentialAccuracy
 from driftwarden.detectors.quality import QualityMonitor
 from driftwarden.detectors.realized import RealizedTracker
-from driftwarden.detectors.replay_steps import ReplayStep
+from driftwarden.detectors.replay_steps import ReplayStep, StepKind
 from driftwarden.detectors.settings import MonitorSettings
 from driftwarden.detectors.spec import FeatureSpec, ModelSpec
 from driftwarden.detectors.subsample_metrics import ScoreOrder, binary_metrics_many, cbpe_many
@@ -198,8 +198,9 @@ class ModelMonitor:
         self.last_store: LastWindows = storage.last if storage is not None else InMemoryWindows()
         self.last_store.clear()
         self.timeline: deque[dict[str, Any]] = deque(maxlen=HISTORY)
-        # the last prediction block with a degraded finding, and the sequential state before it (replay)
-        self._degraded_block: ReplayStep | None = None
+        # the last prediction and outcome blocks with a degraded finding: (end, the sequential state before
+        # it); their rows are in ``last_store`` (in a file with many models: a block of every degraded model)
+        self._degraded: dict[StepKind, tuple[float, dict[str, Any]]] = {}
 
     # ----------------------------------------------------------------- predictions
     def observe_predictions(self, batch: PredictionBatch) -> list[Finding]:
@@ -290,7 +291,7 @@ class ModelMonitor:
         if self.quality is not None:
             out.extend(self.quality.evaluate_missing(features, n, end))
         if any(f.degraded for f in out):
-            self._degraded_block = ReplayStep("prediction_block", end, before, cols)  # the block's own arrays
+            self._keep_step(ReplayStep("prediction_block", end, before, cols))  # the block's own arrays
         self._record(out)
         return out
 
@@ -300,11 +301,19 @@ class ModelMonitor:
                 "pca": self.pca.sequential_state() if self.pca is not None else {},
                 "estimated": self.estimated_blocks.cusum_state() if self.estimated_blocks is not None else {}}
 
+    def _keep_step(self, step: ReplayStep) -> None:
+        self.last_store.put(step.kind, step.rows)
+        self._degraded[step.kind] = (step.end, step.state)
+
     def replay_steps(self) -> list[ReplayStep]:
         """The last prediction block and the last outcome block that had a degraded finding, each with the
         sequential state before it (what a replay bundle needs to recompute their findings)."""
-        outcome = self.realized_blocks.last_degraded if self.realized_blocks is not None else None
-        return [s for s in (self._degraded_block, outcome) if s is not None]
+        out = []
+        for kind, (end, state) in self._degraded.items():
+            rows = self.last_store.get(kind)
+            if rows is not None:
+                out.append(ReplayStep(kind, end, state, rows))
+        return sorted(out, key=lambda s: s.kind != "prediction_block")
 
     def replay(self, step: ReplayStep) -> list[Finding]:
         """``step``'s findings recomputed: its state loaded into this monitor's sequential checks, its rows
@@ -356,6 +365,9 @@ class ModelMonitor:
                 ycols["score"] = batch.score
             ycols.update({"p:" + c: v for c, v in (batch.class_scores or {}).items()})
             realized_blocks = self.realized_blocks.observe(ycols, batch.timestamps)
+            if self.realized_blocks.last_degraded is not None:
+                self._keep_step(self.realized_blocks.last_degraded)
+                self.realized_blocks.last_degraded = None
             self._record(realized_blocks)
             out.extend(realized_blocks)
         if self.estimate_pairs is not None:

@@ -107,7 +107,10 @@ def test_with_many_models_the_daemon_keeps_its_windows_on_disk_with_the_same_row
     assert monitor.last_store.nbytes() > 100_000  # what the files now hold instead
     files = sorted(p.name for p in on_disk.last_store.directory.iterdir())
     assert files == ["churn.open-outcome.pickle", "churn.open-prediction.pickle",
-                     "churn.outcome.pickle", "churn.prediction.pickle"]
+                     "churn.outcome.pickle", "churn.prediction.pickle",
+                     "churn.prediction_block.pickle"]  # the last degraded block (the shift): a replay's rows
+    assert [s.to_json() for s in on_disk.replay_steps()] == [s.to_json() for s in monitor.replay_steps()]
+    assert on_disk.replay_steps()
     assert not list(kept.windows_dir.glob("*"))
     assert on_disk.pred_window.nbytes() < monitor.pred_window.nbytes()
     assert json.dumps(on_disk.state(), allow_nan=True) == json.dumps(monitor.state(), allow_nan=True)
