@@ -105,7 +105,10 @@ def replay(path: str | Path) -> tuple[Bundle, list[ReplayRow], list[Finding]]:
     replayed: set[tuple[tuple[str, str, str], float]] = set()
     for step in bundle.steps:
         for f in replay_step(bundle, step):
-            rows.append(ReplayRow(f, at_end.get((f.key, f.window_end)), step))
+            recorded_here = at_end.get((f.key, f.window_end))
+            if f.window_end != step.end and recorded_here is None:
+                continue  # a batch's earlier verdicts: not what the report shows
+            rows.append(ReplayRow(f, recorded_here, step))
             replayed.add((f.key, f.window_end))
     missing = [f for k, f in recorded.items() if k not in seen and (k, f.window_end) not in replayed]
     return bundle, rows, missing + realized
@@ -140,9 +143,9 @@ def _table(bundle: Bundle, rows: list[ReplayRow], missing: list[Finding], out: T
     header = ("kind", "detector", "subject", "statistic", "threshold", "p_value", "degraded", "recorded")
     groups: list[tuple[str, list[ReplayRow]]] = [("the evaluated window, judged as one window", [])]
     for step in bundle.steps:
-        side = "predictions" if step.kind == "prediction_block" else "outcomes"
-        groups.append((f"a degraded block of {side} ({len(step)} rows to {_when(step.end)}), "
-                       "from the CUSUM state before it", []))
+        what = {"prediction_block": "a degraded block of predictions", "outcome_block": "a degraded block of outcomes",
+                "accuracy_batch": "a batch of outcomes with a degraded accuracy verdict"}[step.kind]
+        groups.append((f"{what} ({len(step)} rows to {_when(step.end)}), from the CUSUM state before it", []))
     for r in rows:
         groups[0 if r.step is None else 1 + bundle.steps.index(r.step)][1].append(r)
     for title, group in groups:
@@ -187,7 +190,7 @@ def _why_not(f: Finding) -> str:
     if f.details.get("source") == "realized":
         return "labels matched to an earlier window"
     if f.kind == "performance" and "leading" in f.details:
-        return "accuracy's CUSUMs run per outcome over the stream's recent outcomes, not carried"
+        return "an accuracy verdict of a batch the bundle does not hold"
     if f.details.get("sequential") or "cusum" in f.details:
         return "a CUSUM of a block the bundle does not hold"
     return "depends on the stream before the window"

@@ -121,14 +121,19 @@ def generate_report(*, model_id: str, monitor: ModelMonitor, reference: OutcomeB
     return None if inputs is None else render_report(inputs, reports_dir, base_url)
 
 
-def replay_steps_of(findings: Sequence[Finding], steps: Sequence[ReplayStep], keep: int = STEPS_KEPT) -> list[ReplayStep]:
-    """The replay steps a report's bundle carries: those its ``findings`` end with (an incident's report,
-    rewritten, keeps the blocks of its earlier findings), then the newest of each kind; ``keep`` at most."""
-    unique = list({(s.kind, s.end): s for s in steps}.values())  # the later of two equal ones
-    ends = {f.window_end for f in findings}
-    newest = {s.kind: s for s in sorted(unique, key=lambda s: s.end)}
-    chosen = [s for s in unique if s.end in ends] + [s for s in newest.values() if s.end not in ends]
-    return sorted(chosen, key=lambda s: s.end)[-keep:]
+def replay_steps_of(triggering: Sequence[Finding], recent: Sequence[Finding], steps: Sequence[ReplayStep],
+                    keep: int = STEPS_KEPT) -> list[ReplayStep]:
+    """The replay steps a report's bundle carries, ``keep`` at most: the blocks its ``triggering`` findings
+    end with (an incident's report, rewritten, keeps those of its earlier findings), then those of its
+    ``recent`` degraded findings, then the newest of each kind."""
+    unique = sorted({(s.kind, s.end): s for s in steps}.values(), key=lambda s: s.end)  # the later of two equal
+    chosen: list[ReplayStep] = []
+    newest = list({s.kind: s for s in unique}.values())
+    for wanted in ({f.window_end for f in triggering}, {f.window_end for f in recent}, None):
+        for s in reversed(unique if wanted is not None else newest):
+            if len(chosen) < keep and (wanted is None or s.end in wanted) and s not in chosen:
+                chosen.append(s)
+    return sorted(chosen, key=lambda s: s.end)
 
 
 def _latest_per_check(findings: Sequence[Finding]) -> list[Finding]:
@@ -233,7 +238,7 @@ class ReportHook:
         if inputs is None:
             return
         earlier = self.incidents[incident].steps if incident is not None and incident in self.incidents else ()
-        inputs = dataclasses.replace(inputs, steps=replay_steps_of([*triggering, *degraded], [*earlier, *inputs.steps]))
+        inputs = dataclasses.replace(inputs, steps=replay_steps_of(triggering, degraded, [*earlier, *inputs.steps]))
         for f in new:  # one report per check and interval, also while it renders
             self._last[(mid, *f.key)] = now
         announce = report_id is None

@@ -51,7 +51,7 @@ from driftwarden.detectors.performance import PerformanceMonitor, scores_of
 from driftwarden.detectors.performance_cusum import SequentialAccuracy
 from driftwarden.detectors.quality import QualityMonitor
 from driftwarden.detectors.realized import RealizedTracker
-from driftwarden.detectors.replay_steps import ReplayStep, StepKind
+from driftwarden.detectors.replay_steps import STEP_KINDS, ReplayStep, StepKind
 from driftwarden.detectors.settings import MonitorSettings
 from driftwarden.detectors.spec import FeatureSpec, ModelSpec
 from driftwarden.detectors.subsample_metrics import ScoreOrder, binary_metrics_many, cbpe_many
@@ -313,7 +313,7 @@ class ModelMonitor:
             rows = self.last_store.get(kind)
             if rows is not None:
                 out.append(ReplayStep(kind, end, state, rows))
-        return sorted(out, key=lambda s: s.kind != "prediction_block")
+        return sorted(out, key=lambda s: STEP_KINDS.index(s.kind))
 
     def replay(self, step: ReplayStep) -> list[Finding]:
         """``step``'s findings recomputed: its state loaded into this monitor's sequential checks, its rows
@@ -329,6 +329,10 @@ class ModelMonitor:
             if self.estimated_blocks is not None:
                 self.estimated_blocks.load_cusum_state(step.state.get("estimated", {}))
             return self._evaluate_block(dict(step.rows))
+        if step.kind == "accuracy_batch":
+            if self.sequential_accuracy is None:
+                raise ValueError("an accuracy batch replays on sequential accuracy (monitoring.performance.sequential)")
+            return self.sequential_accuracy.replay(step)
         if self.realized_blocks is None:
             raise ValueError("an outcome block replays on the sequential performance checks "
                              "(monitoring.performance.sequential)")
@@ -357,6 +361,9 @@ class ModelMonitor:
         if self.sequential_accuracy is not None:
             verdicts = self.sequential_accuracy.observe(batch.y_true, batch.y_pred, batch.features, batch.timestamps,
                                                         batch.prediction_timestamps)
+            if self.sequential_accuracy.last_degraded is not None:
+                self._keep_step(self.sequential_accuracy.last_degraded)
+                self.sequential_accuracy.last_degraded = None
             self._record(verdicts)
             out.extend(verdicts)
         if self.realized_blocks is not None:

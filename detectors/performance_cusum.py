@@ -64,6 +64,7 @@ import numpy as np
 from driftwarden.detectors.cusum import BernoulliCusum, threshold_for
 from driftwarden.detectors.findings import Finding
 from driftwarden.detectors.metric_cusum import effect_severity
+from driftwarden.detectors.replay_steps import ReplayStep
 from driftwarden.detectors.segments import SegmentBaseline, default_segment_columns
 from driftwarden.detectors.settings import PerformanceSettings
 from driftwarden.detectors.spec import ModelSpec
@@ -151,6 +152,7 @@ class SequentialAccuracy:
         # the last KEEP outcomes: errors (0/1, a byte each), their predictions' times, segment codes
         self._code_columns = self.baseline.columns  # (a property: made once here)
         self._recent = Recent({"errors": np.uint8, "times": np.float64, **{c: np.int64 for c in self._code_columns}})
+        self.last_degraded: ReplayStep | None = None  # the last batch of :meth:`observe` with a degraded verdict
 
     def observe(self, y_true: np.ndarray, y_pred: np.ndarray, features: dict[str, np.ndarray],
                 t: np.ndarray, prediction_t: np.ndarray | None = None) -> list[Finding]:
@@ -164,7 +166,8 @@ class SequentialAccuracy:
         if n == 0:
             return []
         codes = self.baseline.codes(features)
-        base = self.seen
+        base, named = self.seen, self.named
+        before: list[list[float | int]] = []  # each CUSUM's S, count and change point before the batch
         ends = np.arange(self.block - base % self.block, n + 1, self.block)  # verdicts after these rows
         # per CUSUM: its rows in this batch, S after each, and S and the change point at each block end
         at_ends: list[tuple[np.ndarray, np.ndarray]] = []
@@ -172,6 +175,7 @@ class SequentialAccuracy:
             rows = np.arange(n) if c.column is None else (
                 np.flatnonzero(codes[c.column] == c.code) if c.column in codes else np.empty(0, dtype=np.int64))
             before_s, before_zero = c.cusum.s, c.zero_at
+            before.append([before_s, c.cusum.seen, before_zero])
             path = c.cusum.update(err[rows], CEILING * c.cusum.h)
             last_zero = np.maximum.accumulate(np.where(path <= 0.0, np.arange(path.size), -1)) if path.size else path
             k = np.searchsorted(rows, ends)  # rows of this CUSUM up to each block end
@@ -195,9 +199,30 @@ class SequentialAccuracy:
         for i, end in enumerate(ends.tolist()):
             state = [(float(s_end[i]), int(zero_end[i])) for s_end, zero_end in at_ends]
             out.append(self._verdict(base + end, state, keep, offset + end, float(outcome_t[end - 1])))
+        if any(f.degraded for f in out):  # what replays it: the state before, the rows kept before (no copy: fresh)
+            batch = {"t": np.asarray(t, dtype=np.float64), "y_true": y_true, "y_pred": y_pred,
+                    **({"prediction_t": np.asarray(prediction_t, dtype=np.float64)} if prediction_t is not None
+                       else {}),
+                    **{"f:" + k: v for k, v in features.items()},
+                    **{"recent:" + k: v[:offset] for k, v in keep.items()}}
+            self.last_degraded = ReplayStep("accuracy_batch", out[-1].window_end,
+                                            {"seen": base, "named": named, "cusums": before}, batch)
         self.seen += n
         self._recent.keep(keep)
         return out
+
+    def replay(self, step: ReplayStep) -> list[Finding]:
+        """The verdicts of a batch again: the state before it loaded (``step`` as :meth:`observe` kept it)."""
+        self.seen, self.named = int(step.state["seen"]), step.state["named"]
+        for c, (s, seen, zero_at) in zip(self.cusums, step.state["cusums"], strict=True):
+            c.cusum.s, c.cusum.seen, c.zero_at = float(s), int(seen), int(zero_at)
+        recent = {k[len("recent:"):]: v for k, v in step.rows.items() if k.startswith("recent:")}
+        self._recent.n = 0
+        if len(recent["errors"]):
+            self._recent.keep(recent)
+        rows = step.rows
+        return self.observe(rows["y_true"], rows["y_pred"], {k[2:]: v for k, v in rows.items() if k.startswith("f:")},
+                            rows["t"], rows.get("prediction_t"))
 
     def _verdict(self, seen: int, state: list[tuple[float, int]], keep: dict[str, np.ndarray], stop: int,
                  end: float) -> Finding:

@@ -1,10 +1,10 @@
 """What a replay needs to recompute a sequential finding: a block's rows and the CUSUM state before it.
 
 A sequential check (the drift, PCA and estimated-performance CUSUMs of prediction blocks,
-the realized-performance CUSUMs of outcome blocks) is a function of the state its detectors
-held before a block and of that block's rows. A window of rows alone cannot give it: the
+the realized-performance CUSUMs of outcome blocks, accuracy's CUSUMs per outcome) is a
+function of the state its detectors held before a block and of that block's rows. A window of rows alone cannot give it: the
 CUSUM's sum carries every earlier block. :class:`ReplayStep` is that pair. A monitor keeps
-the last block of each side that had a degraded finding (capturing the state of every block
+the last block (or batch) of each kind that had a degraded finding (capturing the state of every block
 costs a few microseconds, its rows are the block's own arrays); a report's replay bundle
 carries them, and ``ModelMonitor.replay`` recomputes the block's findings exactly.
 
@@ -24,17 +24,20 @@ import numpy as np
 
 from driftwarden.detectors.window import decode_column, encode_column
 
-StepKind = Literal["prediction_block", "outcome_block"]
-STEP_KINDS: tuple[StepKind, ...] = ("prediction_block", "outcome_block")
+StepKind = Literal["prediction_block", "outcome_block", "accuracy_batch"]
+STEP_KINDS: tuple[StepKind, ...] = ("prediction_block", "outcome_block", "accuracy_batch")
 
 
 @dataclass(frozen=True)
 class ReplayStep:
     """One block's rows (as its detectors saw them) and the sequential state before it.
 
-    ``kind``: ``prediction_block`` (rows ``t``, ``prediction``, ``score``, ``f:<feature>``) or
-    ``outcome_block`` (``t``, ``y_true``, ``y_pred``, ``score``, ``p:<class>``); ``end``: the
-    block's last event time, the ``window_end`` of its findings.
+    ``kind``: ``prediction_block`` (rows ``t``, ``prediction``, ``score``, ``f:<feature>``),
+    ``outcome_block`` (``t``, ``y_true``, ``y_pred``, ``score``, ``p:<class>``) or
+    ``accuracy_batch`` (a batch of outcomes as accuracy's per-outcome CUSUMs saw it: ``t``,
+    ``prediction_t``, ``y_true``, ``y_pred``, ``f:<feature>``, and ``recent:<column>``, the
+    recent outcomes before it that a verdict's "since the change" reads); ``end``: the
+    ``window_end`` of its (last) findings.
     """
 
     kind: StepKind

@@ -64,10 +64,12 @@ def test_a_rewritten_report_keeps_the_replay_steps_of_its_earlier_findings() -> 
     first, later, newest = step("prediction_block", 100.0), step("prediction_block", 200.0), \
         step("prediction_block", 300.0)
     outcome = step("outcome_block", 250.0)
-    findings = [drift("age", 100.0), drift("monthly_spend", 300.0)]
-    chosen = replay_steps_of(findings, [first, later, outcome, newest])
+    triggering, recent = [drift("age", 100.0)], [drift("monthly_spend", 300.0)]
+    chosen = replay_steps_of(triggering, recent, [first, later, outcome, newest])
     assert [(s.kind, s.end) for s in chosen] == [("prediction_block", 100.0), ("outcome_block", 250.0),
                                                  ("prediction_block", 300.0)]  # 200: no finding ends there
-    again = replay_steps_of(findings, [first, newest, step("prediction_block", 300.0)])
+    again = replay_steps_of(triggering, recent, [first, newest, step("prediction_block", 300.0)])
     assert [s.end for s in again] == [100.0, 300.0]  # the same block twice: once
-    assert [s.end for s in replay_steps_of(findings, [first, outcome, newest], keep=2)] == [250.0, 300.0]
+    # over ``keep``: the blocks of the triggering findings first, then of the recent ones, then the newest
+    assert [s.end for s in replay_steps_of(triggering, recent, [first, outcome, newest], keep=2)] == [100.0, 300.0]
+    assert [s.end for s in replay_steps_of(triggering, recent, [first, outcome, newest], keep=1)] == [100.0]

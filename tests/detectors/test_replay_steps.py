@@ -54,7 +54,7 @@ def test_the_last_degraded_outcome_block_replays_the_performance_cusums_exactly(
     assert len(steps) == 1
     step = steps[0]
     live_block = [f.to_dict() for f in found if f.window_end == step.end and f.kind == "performance"
-                  and f.details.get("sequential") and f.detector != "accuracy"]
+                  and f.details.get("sequential")]
     assert live_block and any(d["degraded"] for d in live_block)
     again = ModelMonitor("m", make_spec(1000), REF).replay(ReplayStep.from_json(step.to_json()))
     assert [f.to_dict() for f in again] == live_block
@@ -67,3 +67,30 @@ def _slice(o: OutcomeBatch, a: int, b: int) -> OutcomeBatch:
                         y_true=o.y_true[a:b], y_pred=o.y_pred[a:b], score=o.score[a:b],
                         features={k: v[a:b] for k, v in o.features.items()},
                         kpis={k: v[a:b] for k, v in o.kpis.items()})
+
+
+def test_the_last_degraded_accuracy_batch_replays_its_verdicts_exactly() -> None:
+    """Accuracy's CUSUMs run per outcome, a verdict every block of them; a verdict reads the recent
+    outcomes since the change (up to KEEP of them): the batch carries those before it."""
+    rng = np.random.default_rng(5)
+    live = ModelMonitor("m", make_spec(1000), REF)
+    found: list[Finding] = []
+    good = make_outcomes(rng, 1500)
+    bad = make_outcomes(rng, 2600, t0=1500)
+    pro = bad.features["plan"] == "pro"  # a segment breaks: the verdict names it
+    bad.y_pred[pro] = np.where(bad.y_true[pro] == "1", "0", "1")
+    for batch in (good, bad):
+        for i in range(0, len(batch), 650):
+            found += live.observe_outcomes(_slice(batch, i, i + 650))
+    steps = [s for s in live.replay_steps() if s.kind == "accuracy_batch"]
+    assert len(steps) == 1
+    step = steps[0]
+    live_verdicts = [f.to_dict() for f in found[-60:] if f.detector == "accuracy" and f.kind == "performance"
+                     and step.end - 650 < f.window_end <= step.end]
+    assert live_verdicts[-1]["degraded"] and live_verdicts[-1]["details"]["segment"] == "plan=pro"
+    again = ModelMonitor("m", make_spec(1000), REF).replay(ReplayStep.from_json(step.to_json()))
+    assert [f.to_dict() for f in again] == live_verdicts  # every verdict of the batch, its segment test too
+    cold = ModelMonitor("m", make_spec(1000), REF).replay(ReplayStep(
+        step.kind, step.end, {"seen": 0, "named": None, "cusums": [[0.0, 0, 0]] * len(step.state["cusums"])},
+        {k: v for k, v in step.rows.items() if not k.startswith("recent:")} | {"recent:errors": np.empty(0)}))
+    assert [f.to_dict() for f in cold] != live_verdicts

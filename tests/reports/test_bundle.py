@@ -97,13 +97,15 @@ def test_the_sequential_findings_of_the_degraded_blocks_replay_exactly(
     rows = traffic(windows=4, covariate_shift_at=2 * WINDOW, concept_drift_at=3 * WINDOW)
     run = stream(churn_spec(), reference, rows)
     steps = run.monitor.replay_steps()
-    assert {s.kind for s in steps} == {"prediction_block", "outcome_block"}
+    assert {s.kind for s in steps} == {"prediction_block", "outcome_block", "accuracy_batch"}
     end = {s.kind: s.end for s in steps}
     # what the report records: the degraded findings of the last poll (the blocks the steps hold among them)
     degraded = [f for f in run.last if f.degraded]
-    sequential = [f for f in degraded if "leading" not in f.details and f.window_end == end[
-        "outcome_block" if f.kind == "performance" else "prediction_block"]]
+    sequential = [f for f in degraded if f.window_end == end[
+        "accuracy_batch" if "leading" in f.details else "outcome_block" if f.kind == "performance"
+        else "prediction_block"]]
     assert {f.kind for f in sequential} >= {"data_drift", "performance"}
+    assert any(f.detector == "accuracy" for f in sequential)
     report = build_report(model_id="churn", spec=run.spec, reference=reference, current=run.window,
                           outcomes=run.outcomes, triggering=degraded, now=NOW, with_plots=False, steps=steps)
     files = write_report(report, tmp_path, NOW)
