@@ -41,7 +41,7 @@ import numpy as np
 
 from driftwarden.detectors.last_windows import Columns, InMemoryWindows, LastWindows, WindowKind
 
-KINDS: tuple[WindowKind, ...] = ("prediction", "outcome", "prediction_block", "outcome_block", "accuracy_batch")
+KINDS: tuple[WindowKind, ...] = ("prediction", "outcome", "prediction_block", "outcome_block")
 
 
 SPILL_FROM = 100  # models in one process from which their windows are kept in files

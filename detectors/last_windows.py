@@ -23,7 +23,7 @@ import numpy as np
 from driftwarden.detectors.window import RowSpill
 
 # the last evaluated windows, and the last degraded blocks of a replay (``detectors.replay_steps``)
-WindowKind = Literal["prediction", "outcome", "prediction_block", "outcome_block", "accuracy_batch"]
+WindowKind = Literal["prediction", "outcome", "prediction_block", "outcome_block"]
 Columns = dict[str, np.ndarray]
 
 

@@ -51,7 +51,7 @@ from driftwarden.detectors.performance import PerformanceMonitor, scores_of
 from driftwarden.detectors.performance_cusum import SequentialAccuracy
 from driftwarden.detectors.quality import QualityMonitor
 from driftwarden.detectors.realized import RealizedTracker
-from driftwarden.detectors.replay_steps import STEP_KINDS, ReplayStep, StepKind
+from driftwarden.detectors.replay_steps import STEP_KINDS, BlockKind, ReplayStep
 from driftwarden.detectors.settings import MonitorSettings
 from driftwarden.detectors.spec import FeatureSpec, ModelSpec
 from driftwarden.detectors.subsample_metrics import ScoreOrder, binary_metrics_many, cbpe_many
@@ -200,7 +200,7 @@ class ModelMonitor:
         self.timeline: deque[dict[str, Any]] = deque(maxlen=HISTORY)
         # the last prediction and outcome blocks with a degraded finding: (end, the sequential state before
         # it); their rows are in ``last_store`` (in a file with many models: a block of every degraded model)
-        self._degraded: dict[StepKind, tuple[float, dict[str, Any]]] = {}
+        self._degraded: dict[BlockKind, tuple[float, dict[str, Any]]] = {}
 
     # ----------------------------------------------------------------- predictions
     def observe_predictions(self, batch: PredictionBatch) -> list[Finding]:
@@ -291,7 +291,7 @@ class ModelMonitor:
         if self.quality is not None:
             out.extend(self.quality.evaluate_missing(features, n, end))
         if any(f.degraded for f in out):
-            self._keep_step(ReplayStep("prediction_block", end, before, cols))  # the block's own arrays
+            self._keep_step("prediction_block", end, before, cols)  # the block's own arrays
         self._record(out)
         return out
 
@@ -301,9 +301,9 @@ class ModelMonitor:
                 "pca": self.pca.sequential_state() if self.pca is not None else {},
                 "estimated": self.estimated_blocks.cusum_state() if self.estimated_blocks is not None else {}}
 
-    def _keep_step(self, step: ReplayStep) -> None:
-        self.last_store.put(step.kind, step.rows)
-        self._degraded[step.kind] = (step.end, step.state)
+    def _keep_step(self, kind: BlockKind, end: float, state: dict[str, Any], rows: dict[str, np.ndarray]) -> None:
+        self.last_store.put(kind, rows)
+        self._degraded[kind] = (end, state)
 
     def replay_steps(self) -> list[ReplayStep]:
         """The last prediction block and the last outcome block that had a degraded finding, each with the
@@ -313,6 +313,8 @@ class ModelMonitor:
             rows = self.last_store.get(kind)
             if rows is not None:
                 out.append(ReplayStep(kind, end, state, rows))
+        if self.sequential_accuracy is not None and self.sequential_accuracy.last_degraded is not None:
+            out.append(self.sequential_accuracy.last_degraded)
         return sorted(out, key=lambda s: STEP_KINDS.index(s.kind))
 
     def replay(self, step: ReplayStep) -> list[Finding]:
@@ -361,9 +363,9 @@ class ModelMonitor:
         if self.sequential_accuracy is not None:
             verdicts = self.sequential_accuracy.observe(batch.y_true, batch.y_pred, batch.features, batch.timestamps,
                                                         batch.prediction_timestamps)
-            if self.sequential_accuracy.last_degraded is not None:
-                self._keep_step(self.sequential_accuracy.last_degraded)
-                self.sequential_accuracy.last_degraded = None
+            # its last degraded batch stays there, in memory even with many models: written to a file it
+            # would be per poll of each degraded model, the batch and up to 5,000 recent outcomes (~300 kB),
+            # while its rows are arrays ``observe`` made anyway
             self._record(verdicts)
             out.extend(verdicts)
         if self.realized_blocks is not None:
@@ -372,8 +374,9 @@ class ModelMonitor:
                 ycols["score"] = batch.score
             ycols.update({"p:" + c: v for c, v in (batch.class_scores or {}).items()})
             realized_blocks = self.realized_blocks.observe(ycols, batch.timestamps)
-            if self.realized_blocks.last_degraded is not None:
-                self._keep_step(self.realized_blocks.last_degraded)
+            step = self.realized_blocks.last_degraded
+            if step is not None:
+                self._keep_step("outcome_block", step.end, step.state, step.rows)
                 self.realized_blocks.last_degraded = None
             self._record(realized_blocks)
             out.extend(realized_blocks)

@@ -24,7 +24,8 @@ import numpy as np
 
 from driftwarden.detectors.window import decode_column, encode_column
 
-StepKind = Literal["prediction_block", "outcome_block", "accuracy_batch"]
+BlockKind = Literal["prediction_block", "outcome_block"]  # kept in a monitor's last-windows store
+StepKind = Literal[BlockKind, "accuracy_batch"]
 STEP_KINDS: tuple[StepKind, ...] = ("prediction_block", "outcome_block", "accuracy_batch")
 
 
