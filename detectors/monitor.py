@@ -306,8 +306,8 @@ class ModelMonitor:
         self._degraded[kind] = (end, state)
 
     def replay_steps(self) -> list[ReplayStep]:
-        """The last prediction block and the last outcome block that had a degraded finding, each with the
-        sequential state before it (what a replay bundle needs to recompute their findings)."""
+        """The last prediction block, outcome block and accuracy batch that had a degraded finding, each with
+        the sequential state before it (what a replay bundle needs to recompute their findings)."""
         out = []
         for kind, (end, state) in self._degraded.items():
             rows = self.last_store.get(kind)
@@ -363,9 +363,9 @@ class ModelMonitor:
         if self.sequential_accuracy is not None:
             verdicts = self.sequential_accuracy.observe(batch.y_true, batch.y_pred, batch.features, batch.timestamps,
                                                         batch.prediction_timestamps)
-            # its last degraded batch stays there, in memory even with many models: written to a file it
-            # would be per poll of each degraded model, the batch and up to 5,000 recent outcomes (~300 kB),
-            # while its rows are arrays ``observe`` made anyway
+            # it keeps its last degraded batch itself (replay_steps), in memory even with many models: in a
+            # file it would be a write per poll of each model in an accuracy alarm, the batch and up to 5,000
+            # recent outcomes (~130 kB and more), while in memory its rows are arrays ``observe`` made anyway
             self._record(verdicts)
             out.extend(verdicts)
         if self.realized_blocks is not None:
