@@ -19,25 +19,14 @@ from pathlib import Path
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
-from kafka.admin import KafkaAdminClient, NewTopic
 
 from driftwarden.daemon.config import KafkaSettings
 from driftwarden.daemon.consumer_process import ConsumerProcessFailed, ProcessSource
 from driftwarden.daemon.kafka_io import Source, open_source
+from tests.kafka_topics import topic_pair
 
 pytestmark = pytest.mark.kafka
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _topics(bootstrap: str, partitions: int = 1) -> tuple[str, str]:
-    suffix = uuid.uuid4().hex[:8]
-    topics = (f"predictions-{suffix}", f"outcomes-{suffix}")
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    try:
-        admin.create_topics([NewTopic(t, partitions, 1) for t in topics])
-    finally:
-        admin.close()
-    return topics
 
 
 def _settings(bootstrap: str, topics: tuple[str, str], **overrides: object) -> KafkaSettings:
@@ -84,7 +73,7 @@ def _member(bootstrap: str, topics: tuple[str, str], group: str) -> KafkaConsume
 def test_records_logs_and_callbacks_come_in_order_and_a_seek_drops_what_was_read_before(
     kafka_bootstrap: str, caplog: pytest.LogCaptureFixture,
 ) -> None:
-    topics = _topics(kafka_bootstrap)
+    topics = topic_pair(kafka_bootstrap)
     producer = KafkaProducer(bootstrap_servers=kafka_bootstrap)
     try:
         for i in range(1000):
@@ -129,7 +118,7 @@ def test_a_second_thread_using_the_source_gets_an_error_not_half_a_message(kafka
     """The child's pipe takes one reader: a call from another thread while the loop polls is refused
     with an error naming the rule (two readers split a pickle: UnpicklingError, or worse, a wrong
     batch); assigned() stays for any thread, and the source is the other thread's once the loop let go."""
-    topics = _topics(kafka_bootstrap)
+    topics = topic_pair(kafka_bootstrap)
     source = open_source(_settings(kafka_bootstrap, topics, poll_timeout="3s"), stored_offsets=dict,
                          on_revoke=lambda: None)
     assert isinstance(source, ProcessSource)
@@ -156,7 +145,7 @@ def test_a_second_thread_using_the_source_gets_an_error_not_half_a_message(kafka
 
 def test_the_consumer_process_goes_when_the_daemon_is_killed(kafka_bootstrap: str, tmp_path: Path) -> None:
     """kill -9 of the daemon: its consumer process exits by itself (it must not hold partitions as an orphan)."""
-    topics = _topics(kafka_bootstrap)
+    topics = topic_pair(kafka_bootstrap)
     script = tmp_path / "daemon.py"
     script.write_text(textwrap.dedent(f"""
         import sys, time
@@ -190,7 +179,7 @@ def test_the_consumer_process_goes_when_the_daemon_is_killed(kafka_bootstrap: st
 
 
 def test_a_consumer_process_that_dies_is_an_error_of_poll(kafka_bootstrap: str) -> None:
-    topics = _topics(kafka_bootstrap)
+    topics = topic_pair(kafka_bootstrap)
     source = open_source(_settings(kafka_bootstrap, topics), stored_offsets=dict, on_revoke=lambda: None)
     assert isinstance(source, ProcessSource)
     try:
@@ -217,7 +206,7 @@ def test_a_seek_is_answered_while_a_rebalance_callback_waits_for_the_daemon(
     kafka backend's restore ends with a seek: the daemon answers the callback while it waits for the
     seek's answer. (The chaos run's rolling restart hung there: "did not answer seek in 120 s".)"""
     monkeypatch.setattr("driftwarden.daemon.consumer_process.CALL_SECONDS", 20.0)
-    topics = _topics(kafka_bootstrap)
+    topics = topic_pair(kafka_bootstrap)
     calls: list[str] = []
     settings = _settings(kafka_bootstrap, topics)
     source = open_source(settings, stored_offsets=dict, on_revoke=lambda: calls.append("revoke"),
@@ -263,7 +252,7 @@ def test_a_revocation_longer_than_the_session_timeout_keeps_the_member_in_the_gr
 def _a_long_revocation(kafka_bootstrap: str, caplog: pytest.LogCaptureFixture, **settings_: object) -> None:
     """A revocation callback of 9 s with a 6 s session timeout, while a second member joins: one rebalance."""
     caplog.set_level(logging.INFO, logger="kafka.coordinator")
-    topics = _topics(kafka_bootstrap)
+    topics = topic_pair(kafka_bootstrap)
     settings = _settings(kafka_bootstrap, topics, session_timeout="6s", **settings_)
     calls: list[str] = []
 

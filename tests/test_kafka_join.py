@@ -10,14 +10,13 @@ polls long enough for a join while one is due (``JOIN_POLL_SECONDS`` in daemon/k
 from __future__ import annotations
 
 import time
-import uuid
 
 import pytest
 from kafka import KafkaProducer
-from kafka.admin import KafkaAdminClient, NewTopic
 
 from driftwarden.daemon.config import KafkaSettings
 from driftwarden.daemon.kafka_io import open_source
+from tests.kafka_topics import topic_pair
 
 pytestmark = pytest.mark.kafka
 EVENTS = 10
@@ -27,13 +26,8 @@ EVENTS = 10
 @pytest.mark.parametrize("consumer_process", [False, True], ids=["in-process", "consumer-process"])
 def test_a_short_poll_timeout_still_joins_the_group(kafka_bootstrap: str, poll_timeout: str,
                                                     consumer_process: bool) -> None:
-    suffix = uuid.uuid4().hex[:8]
-    predictions, outcomes = f"predictions-{suffix}", f"outcomes-{suffix}"
-    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-    try:
-        admin.create_topics([NewTopic(t, 1, 1) for t in (predictions, outcomes)])
-    finally:
-        admin.close()
+    predictions, outcomes = topic_pair(kafka_bootstrap)
+    suffix = predictions.removeprefix("predictions-")
     producer = KafkaProducer(bootstrap_servers=kafka_bootstrap)
     try:
         for topic in (predictions, outcomes):

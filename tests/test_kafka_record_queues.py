@@ -5,14 +5,13 @@ two topics is handed on every record once, in offset order."""
 from __future__ import annotations
 
 import time
-import uuid
 
 import pytest
 from kafka import KafkaProducer
-from kafka.admin import KafkaAdminClient, NewTopic
 
 from driftwarden.daemon.config import KafkaSettings
 from driftwarden.daemon.kafka_io import open_source
+from tests.kafka_topics import topic_pair
 
 pytestmark = pytest.mark.kafka
 EVENTS = 20_000
@@ -20,13 +19,8 @@ POLL = 500  # max_poll_records (confluent-kafka pauses a partition past QUEUED_P
 
 
 def test_a_backlog_of_two_topics_is_handed_on_once_in_order(kafka_bootstrap: str, kafka_client: str) -> None:
-    suffix = uuid.uuid4().hex[:8]
-    predictions, outcomes = f"predictions-{suffix}", f"outcomes-{suffix}"
-    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-    try:
-        admin.create_topics([NewTopic(t, 1, 1) for t in (predictions, outcomes)])
-    finally:
-        admin.close()
+    predictions, outcomes = topic_pair(kafka_bootstrap)
+    suffix = predictions.removeprefix("predictions-")
     producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, linger_ms=20, batch_size=256 * 1024)
     start = int(time.time() * 1000) - 10 * EVENTS
     try:  # event i of both topics at the same record time, 10 ms apart; each topic written in one go
