@@ -26,24 +26,15 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 from driftwarden.alerts.model import Alert
 from driftwarden.alerts.notify import DeliveryResult, Notification
 from driftwarden.alerts.quote import evidence_text, metric_text
+from driftwarden.detectors.base import utc_text
 
 LOG = logging.getLogger("driftwarden.alerts")
 _LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
-
-
-def _when(ts: float | None) -> str:
-    if ts is None:
-        return "-"
-    try:
-        return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    except (OverflowError, OSError, ValueError):
-        return repr(ts)
 
 
 def alert_line(alert: Alert) -> tuple[str, dict[str, Any]]:
@@ -54,7 +45,7 @@ def alert_line(alert: Alert) -> tuple[str, dict[str, Any]]:
         "detector": labels.get("detector", ""), "subject": labels.get("subject", ""), "severity": alert.severity,
         "statistic": alert.values.get("statistic"), "threshold": alert.values.get("threshold"),
         "evidence": alert.values.get("evidence"), "evidence_threshold": alert.values.get("evidence_threshold"),
-        "starts_at": _when(alert.starts_at), "report": alert.annotations.get("report_link"),
+        "starts_at": utc_text(alert.starts_at), "report": alert.annotations.get("report_link"),
     }
     evidence = f"; evidence: {evidence_text(alert)}" if evidence_text(alert) else ""
     if labels.get("segment"):
@@ -63,7 +54,7 @@ def alert_line(alert: Alert) -> tuple[str, dict[str, Any]]:
     message = (f"alert {alert.state}: {fields['model']} {fields['kind']}/{fields['detector']} on {fields['subject']} "
                f"({alert.severity}): {metric_text(alert)}{evidence}, since {fields['starts_at']}")
     if alert.state == "resolved":
-        message += f", until {_when(alert.ends_at)}"
+        message += f", until {utc_text(alert.ends_at)}"
     if fields["report"]:
         message += f"; report {fields['report']}"
     return message, {k: v for k, v in fields.items() if v is not None}

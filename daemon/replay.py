@@ -28,12 +28,12 @@ import json
 import math
 import sys
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 from driftwarden.alerts.reports.bundle import Bundle, BundleError, read_bundle
 from driftwarden.daemon.command_errors import describe_failure
+from driftwarden.detectors.base import utc_text
 from driftwarden.detectors.findings import Finding
 from driftwarden.detectors.monitor import ModelMonitor, compare
 from driftwarden.detectors.replay_steps import ReplayStep
@@ -145,7 +145,7 @@ def _table(bundle: Bundle, rows: list[ReplayRow], missing: list[Finding], out: T
     for step in bundle.steps:
         what = {"prediction_block": "a degraded block of predictions", "outcome_block": "a degraded block of outcomes",
                 "accuracy_batch": "a batch of outcomes with a degraded accuracy verdict"}[step.kind]
-        groups.append((f"{what} ({len(step)} rows to {_when(step.end)}), from the CUSUM state before it", []))
+        groups.append((f"{what} ({len(step)} rows to {utc_text(step.end)}), from the CUSUM state before it", []))
     for r in rows:
         groups[0 if r.step is None else 1 + bundle.steps.index(r.step)][1].append(r)
     for title, group in groups:
@@ -166,7 +166,7 @@ def _table(bundle: Bundle, rows: list[ReplayRow], missing: list[Finding], out: T
     if missing:
         out.write("\n")
     for f in missing:
-        out.write(f"not recomputable from the bundle: {f.kind}/{f.detector}/{f.subject} at {_when(f.window_end)} "
+        out.write(f"not recomputable from the bundle: {f.kind}/{f.detector}/{f.subject} at {utc_text(f.window_end)} "
                   f"(recorded statistic {_num(f.statistic)}; {_why_not(f)})\n")
     differing = [r for r in rows if r.match is False]
     if differing:
@@ -175,15 +175,6 @@ def _table(bundle: Bundle, rows: list[ReplayRow], missing: list[Finding], out: T
             out.write(_differences(r))
     out.write(f"\n{sum(r.match is True for r in rows)} recorded finding(s) reproduced exactly, "
               f"{len(differing)} differ.\n")
-
-
-def _when(t: float) -> str:
-    """An event time for the table: UTC, to the second.
-
-    >>> _when(1761955200.25)
-    '2025-11-01T00:00:00Z'
-    """
-    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _why_not(f: Finding) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import math
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
@@ -91,6 +92,21 @@ def json_float(x: float) -> float | str:
 
 def from_json_float(x: float | str) -> float:
     return float(x)
+
+
+def utc_text(ts: float | None) -> str:
+    """An epoch time for people, UTC to the second; ``-`` for none, the number itself when out of the
+    calendar's range (a hostile or broken clock).
+
+    >>> utc_text(1761955200.25), utc_text(None), utc_text(1e20)
+    ('2025-11-01T00:00:00Z', '-', '1e+20')
+    """
+    if ts is None:
+        return "-"
+    try:
+        return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (OverflowError, OSError, ValueError):
+        return repr(ts)
 
 
 def fmt(x: float) -> str:
