@@ -34,14 +34,14 @@ import contextlib
 import os
 import pickle
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 from urllib.parse import quote
 
 import numpy as np
 
 from driftwarden.detectors.last_windows import Columns, InMemoryWindows, LastWindows, WindowKind
 
-KINDS: tuple[WindowKind, ...] = ("prediction", "outcome", "prediction_block", "outcome_block")
+KINDS: tuple[WindowKind, ...] = get_args(WindowKind)
 
 
 SPILL_FROM = 100  # models in one process from which their windows are kept in files

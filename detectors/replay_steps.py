@@ -18,7 +18,7 @@ carries them, and ``ModelMonitor.replay`` recomputes the block's findings exactl
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 
@@ -26,10 +26,10 @@ from driftwarden.detectors.window import decode_column, encode_column
 
 BlockKind = Literal["prediction_block", "outcome_block"]  # kept in a monitor's last-windows store
 StepKind = Literal[BlockKind, "accuracy_batch"]
-STEP_KINDS: tuple[StepKind, ...] = ("prediction_block", "outcome_block", "accuracy_batch")
+STEP_KINDS: tuple[StepKind, ...] = get_args(StepKind)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # equal when the same step: its rows are arrays
 class ReplayStep:
     """One block's rows (as its detectors saw them) and the sequential state before it.
 
