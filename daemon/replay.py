@@ -104,7 +104,12 @@ def replay(path: str | Path) -> tuple[Bundle, list[ReplayRow], list[Finding]]:
     at_end = {(f.key, f.window_end): f for f in everything if f.details.get("source") != "realized"}
     replayed: set[tuple[tuple[str, str, str], float]] = set()
     for step in bundle.steps:
-        for f in replay_step(bundle, step):
+        try:
+            recomputed = replay_step(bundle, step)
+        except (KeyError, ValueError) as exc:  # a step that does not fit the bundle's spec (edited, mixed up)
+            raise BundleError(f"{path}: the replay step {step.kind} to {utc_text(step.end)} does not fit the "
+                              f"bundle's spec: {type(exc).__name__}: {exc}") from exc
+        for f in recomputed:
             recorded_here = at_end.get((f.key, f.window_end))
             if f.window_end != step.end and recorded_here is None:
                 continue  # a batch's earlier verdicts: not what the report shows

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import io
 import json
 import tarfile
@@ -122,3 +124,17 @@ def test_the_sequential_findings_of_the_degraded_blocks_replay_exactly(
     assert run_replay(str(files.bundle), "table", table) == 0
     assert f"{sum(r.match is True for r in rows_out)} recorded finding(s) reproduced exactly, 0 differ" in table.getvalue()
     assert sum(r.match is True for r in rows_out) >= len(sequential)
+
+
+def test_a_replay_step_that_does_not_fit_the_spec_is_refused_with_its_reason(
+        reference: OutcomeBatch, tmp_path: Path, traffic: Callable[..., OutcomeBatch]) -> None:
+    run = stream(churn_spec(), reference, traffic(windows=4, concept_drift_at=2 * WINDOW))
+    step = next(s for s in run.monitor.replay_steps() if s.kind == "accuracy_batch")
+    broken = dataclasses.replace(step, state={**step.state, "cusums": step.state["cusums"][:1]})  # CUSUMs missing
+    report = build_report(model_id="churn", spec=run.spec, reference=reference, current=run.window, now=NOW,
+                          with_plots=False, steps=[broken])
+    files = write_report(report, tmp_path, NOW)
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        assert run_replay(str(files.bundle), "table", io.StringIO()) == 2
+    assert "replay step accuracy_batch" in err.getvalue() and "does not fit the bundle's spec" in err.getvalue()
