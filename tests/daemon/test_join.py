@@ -118,3 +118,41 @@ def test_the_changes_applied_to_the_checkpoint_give_the_join_as_it_is(ops: list[
                         stored[table][key] = event
             assert stored["predictions"] == {("m", k): v for k, v in join._predictions.get("m", {}).items()}
             assert stored["outcomes"] == {("m", k): v for k, v in join._outcomes.get("m", {}).items()}
+
+
+def _apply(stored: dict[str, dict[tuple[str, str], object]], join: OutcomeJoin) -> None:
+    """A checkpoint: the delta applied to its rows; a delete names a row it holds (no needless DELETE)."""
+    changes = join.take_changes()
+    for table, rows in (("predictions", changes.predictions), ("outcomes", changes.outcomes)):
+        for key, event in rows.items():
+            if event is None:
+                assert key in stored[table], f"a delete of {key}, which no checkpoint holds"
+                del stored[table][key]
+            else:
+                stored[table][key] = event
+
+
+@settings(max_examples=400, deadline=None)
+@given(ops=st.lists(st.tuples(st.sampled_from(["predict", "outcome", "expire", "checkpoint"]),
+                              st.lists(st.sampled_from("abcdef"), min_size=1, max_size=5),
+                              st.integers(0, 40), st.booleans()), max_size=40))
+def test_batches_read_in_any_order_leave_the_checkpoint_equal_to_the_join(
+        ops: list[tuple[str, list[str], int, bool]]) -> None:
+    """As above with batches: duplicates within one, outcomes read ahead and released by the batch
+    that brings their predictions (or queued behind a waiting one and released by their own batch),
+    with and without a watermark. The checkpoint's rows after each delta are the join's, and no
+    delta deletes a row the checkpoint never held."""
+    join = OutcomeJoin(ttl=15, max_pending=4)
+    stored: dict[str, dict[tuple[str, str], object]] = {"predictions": {}, "outcomes": {}}
+    for op, pids, t, watermark in ops:
+        before = t if watermark else None
+        if op == "predict":
+            join.add_predictions("m", [p(pid, t) for pid in pids], release_before=before)
+        elif op == "outcome":
+            join.add_outcomes("m", [o(pid, t) for pid in pids], release_before=before)
+        elif op == "expire":
+            join.expire("m", now=t)
+        else:
+            _apply(stored, join)
+            assert stored["predictions"] == {("m", k): v for k, v in join._predictions.get("m", {}).items()}
+            assert stored["outcomes"] == {("m", k): v for k, v in join._outcomes.get("m", {}).items()}
