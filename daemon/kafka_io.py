@@ -212,6 +212,26 @@ KAFKA_PYTHON_RECORD = RecordReader(operator.attrgetter("offset"), operator.attrg
                                    operator.attrgetter("value"), operator.attrgetter("timestamp"))
 
 
+def _unblock_parked(consumer: KafkaConsumer) -> None:
+    """Let kafka-python hand on a resumed partition's parked records (and so fetch it again).
+
+    kafka-python 3.0.12 (``Fetcher._fetched_records``) parks the records of a partition paused
+    while they were being handed on, and puts them back in line once it is resumed, but only
+    ``if self._next_partition_records is None``: the partition handed on last stays there,
+    drained (falsy) but not None, so a resumed partition's parked records never come back and
+    ``_fetchable_partitions`` leaves it out of every fetch: it is never read again. A drained
+    ``PartitionRecords`` and None mean the same everywhere else in the fetcher, so the drained
+    one is dropped here before each poll. Private attributes: a kafka-python without them is
+    left alone (and ``tests/test_kafka_record_queues.py`` says if pausing stops working).
+    """
+    fetcher = getattr(consumer, "_fetcher", None)
+    if not getattr(fetcher, "_paused_partition_records", None):
+        return
+    current = getattr(fetcher, "_next_partition_records", None)
+    if current is not None and not current:
+        fetcher._next_partition_records = None  # type: ignore[union-attr]
+
+
 class KafkaSource(SourceBase):
     """Consumes the prediction and outcome topics as one consumer-group member (kafka-python).
 
@@ -240,7 +260,7 @@ class KafkaSource(SourceBase):
         on_assign: AssignHook | None = None,
         on_revoked: RevokeHook | None = None,
     ) -> None:
-        super().__init__(settings, stored_offsets, on_revoke, KAFKA_PYTHON_RECORD, pauses=False)
+        super().__init__(settings, stored_offsets, on_revoke, KAFKA_PYTHON_RECORD)
         self.on_assign = on_assign
         self.on_revoked = on_revoked
         self.consumer = connect_with_backoff(lambda: self._consumer(settings), "consumer", stop_event)
@@ -301,6 +321,7 @@ class KafkaSource(SourceBase):
         started = time.monotonic()
         if self._joining():
             timeout = max(timeout, JOIN_POLL_SECONDS)
+        _unblock_parked(self.consumer)
         try:
             records = self.consumer.poll(timeout_ms=int(timeout * 1000))
         except KafkaError as exc:
@@ -336,8 +357,12 @@ class KafkaSource(SourceBase):
             return None
 
     def _pause(self, pause: set[tuple[str, int]], resume: set[tuple[str, int]]) -> None:
-        """Never called (``pauses`` is False): kafka-python 3.0.12 parks the rest of a partly returned
-        fetch of a paused partition and, resumed (even sought), the partition was not fetched again."""
+        """Stop fetching ``pause`` (its queue is full), fetch ``resume`` again. kafka-python parks what it
+        fetched of a paused partition and hands it on once resumed (see :func:`_unblock_parked`)."""
+        if pause:
+            self.consumer.pause(*(TopicPartition(t, p) for t, p in pause))
+        if resume:
+            self.consumer.resume(*(TopicPartition(t, p) for t, p in resume))
 
     def _commit_unacknowledged(self) -> bool:
         assigned = self._assigned()

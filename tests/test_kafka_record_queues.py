@@ -51,3 +51,47 @@ def test_a_backlog_of_two_topics_is_handed_on_once_in_order(kafka_bootstrap: str
     # How far one topic may still run ahead is bounded by what the client fetched of it before the
     # other topic's records came (max.partition.fetch.bytes: all 20,000 of these small records here):
     # the queues hold a topic back until the other's records arrive or a poll timeout passes.
+
+
+def test_a_topic_of_small_records_does_not_run_ahead_of_one_of_large_records(
+        kafka_bootstrap: str, kafka_client: str) -> None:
+    """Outcomes are small and predictions large: a fetch (max.partition.fetch.bytes) holds many more of
+    them, and a client that kept fetching both handed on the outcomes far ahead of their predictions
+    (the join held every one of them as an early outcome). The full queue's partition is paused, so the
+    other topic's records come before more of it: at every poll the two topics' records handed on so
+    far stay within a few polls of each other (they share their record times)."""
+    predictions, outcomes = topic_pair(kafka_bootstrap)
+    suffix = predictions.removeprefix("predictions-")
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, linger_ms=20, batch_size=256 * 1024)
+    start = int(time.time() * 1000) - 10 * EVENTS
+    large = b"x" * 600
+    try:
+        for i in range(EVENTS):
+            producer.send(predictions, key=b"m", value=b"%d %s" % (i, large), timestamp_ms=start + 10 * i)
+            producer.send(outcomes, key=b"m", value=b"%d" % i, timestamp_ms=start + 10 * i)
+        producer.flush()
+    finally:
+        producer.close()
+
+    settings = KafkaSettings(
+        client=kafka_client, bootstrap_servers=kafka_bootstrap, group_id=f"sizes-{suffix}",
+        predictions_topic=predictions, outcomes_topic=outcomes, dead_letter_topic=f"dlq-{suffix}",
+        poll_timeout="1s", session_timeout="6s", max_poll_records=POLL,
+    )
+    source = open_source(settings, stored_offsets=dict, on_revoke=lambda: None)
+    handed = {predictions: 0, outcomes: 0}
+    lead = []  # outcomes handed on minus predictions handed on, after each poll
+    try:
+        deadline = time.monotonic() + 120
+        while sum(handed.values()) < 2 * EVENTS and time.monotonic() < deadline:
+            polled = source.poll()
+            for run in polled.runs:
+                handed[run.topic] += len(run.records)
+            if polled:
+                lead.append(handed[outcomes] - handed[predictions])
+    finally:
+        source.close()
+    assert handed == {predictions: EVENTS, outcomes: EVENTS}
+    # a lagging partition holds the others back for a poll timeout (1 s here), so what one topic may run
+    # ahead is about a queue's worth (QUEUED_POLLS polls); unpaused, the outcomes ran ahead by ~15,000
+    assert max(map(abs, lead)) <= 4 * POLL * 2, f"one topic ran ahead of the other by {max(map(abs, lead))}"
