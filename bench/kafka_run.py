@@ -7,7 +7,9 @@ Starts the test broker (or uses DRIFTWARDEN_TEST_BOOTSTRAP), produces the synthe
 traffic (predictions + outcomes) once, then, ``--repeats`` times and for each client in turn,
 consumes all of it from the beginning with a fresh consumer group:
 
-* raw: the client library alone with the daemon's consumer settings, counting records;
+* raw: the client library alone with the daemon's consumer settings, counting records (for
+  kafka-python that includes aiokafka's compiled record reader where it can be used,
+  daemon/kafka_records.py; ``stock`` is kafka-python's own record loop, measured beside it);
 * decode (once per run): the same messages, in the same batches, through the decoders alone
   (typed predictions by key, outcomes): the floor of the daemon's own work;
 * in-process (once per run): the same messages handed to App.handle without a broker, the
@@ -54,6 +56,7 @@ from kafka.admin import KafkaAdminClient, NewTopic  # noqa: E402
 
 from bench.figures import figure  # noqa: E402
 from bench.fleet import rss_of  # noqa: E402
+from driftwarden.daemon import kafka_records  # noqa: E402
 from driftwarden.daemon.app import App, prepare_loop  # noqa: E402
 from driftwarden.daemon.cli import single_threaded_numerics  # noqa: E402
 from driftwarden.daemon.config import Config, parse_config  # noqa: E402
@@ -118,8 +121,11 @@ def _attempt(what: str, measure: Callable[[], float]) -> float:
         return math.nan
 
 
-def raw_rate(config: Config, total: int) -> float:
-    """The floor: the client library alone, with the daemon's consumer settings, no Message objects."""
+def raw_rate(config: Config, total: int, stock: bool = False) -> float:
+    """The floor: the client library alone, with the daemon's consumer settings, no Message objects.
+
+    ``stock``: kafka-python with its own record loop (without aiokafka's reader, daemon/kafka_records.py).
+    """
     settings = config.kafka
     topics = [settings.predictions_topic, settings.outcomes_topic]
     if settings.client == "confluent-kafka":
@@ -135,11 +141,14 @@ def raw_rate(config: Config, total: int) -> float:
         finally:
             consumer.close()
     kp = KafkaSource._consumer(settings)
+    if stock:
+        kafka_records.uninstall()
     kp.subscribe(topics=topics)
     try:
         return _timed(lambda: sum(len(b) for b in kp.poll(timeout_ms=200).values()), total)
     finally:
         kp.close(autocommit=False)
+        kafka_records.install()
 
 
 def end_to_end_rate(config: Config, total: int, split: dict[str, float] | None = None) -> float:
@@ -348,6 +357,9 @@ def main() -> int:
         inproc: list[float] = []
         decoded: list[float] = []
         raw: dict[str, list[float]] = {c: [] for c in clients}
+        # kafka-python's own record loop, when the daemon's kafka-python reads records with aiokafka's reader
+        reader = kafka_records.available()
+        stock: dict[str, list[float]] = {c: [] for c in clients if reader and c.startswith("kafka-python")}
         e2e: dict[str, list[float]] = {c: [] for c in clients}
         for i in range(args.repeats):
             decoded.append(decode_rate(_config(bootstrap, topics, work, clients[0]), scenario))
@@ -361,6 +373,11 @@ def main() -> int:
                 split: dict[str, float] = {}
                 e2e[client].append(_attempt(f"{client} end-to-end", partial(
                     end_to_end_rate, _config(bootstrap, topics, work, client), total, split)))
+                if client in stock:
+                    stock[client].append(_attempt(f"{client} raw, stock", partial(
+                        raw_rate, _config(bootstrap, topics, work, client), total, stock=True)))
+                    print(f"run {i + 1} {client:>19}: raw with kafka-python's own record loop "
+                          f"{stock[client][-1]:>10,.0f}/s  (end-to-end / that: {e2e[client][-1] / stock[client][-1]:.2f}x)")
                 print(f"run {i + 1} {client:>19}: raw {raw[client][-1]:>10,.0f}/s  "
                       f"end-to-end {e2e[client][-1]:>10,.0f}/s  ({e2e[client][-1] / raw[client][-1]:.2f}x; "
                       f"polls {split['poll']:.2f} s, {split['empty']:.0f} of {split['polls']:.0f} empty; "
@@ -386,6 +403,11 @@ def main() -> int:
         if "kafka-python" in results:
             r, e = results["kafka-python"]
             print(f"kafka-python target: end-to-end >= 0.8 x raw = {0.8 * r:,.0f}/s: {'met' if e >= 0.8 * r else 'NOT met'}")
+        stock_medians = {c: m for c, rates in stock.items() if c in results and not math.isnan(m := _median(rates))}
+        for client, m in stock_medians.items():
+            r, e = results[client]
+            print(f"{client} with kafka-python's own record loop (no aiokafka reader): raw {m:,.0f}/s; end-to-end "
+                  f"{e:,.0f}/s is {e / m:.2f}x of it (the reader makes the client alone {r / m:.2f}x as fast)")
         if "kafka-python" in results and "kafka-python-inline" in results:
             e, inline = results["kafka-python"][1], results["kafka-python-inline"][1]
             print(f"kafka-python, consumer process vs in the daemon's process: {e:,.0f} vs {inline:,.0f}/s ({e / inline:.2f}x)")
@@ -400,6 +422,10 @@ def main() -> int:
                                       f"{client} consumer alone, daemon's settings", r))
                 figures.append(figure(f"{client}: driftwarden run's loop through the broker", e, "messages/s",
                                       "App.handle, no broker (the ceiling)", med_in))
+                if client in stock_medians:
+                    figures.append(figure(f"{client}: driftwarden run's loop through the broker", e, "messages/s",
+                                          "kafka-python consumer alone with its own record loop",
+                                          stock_medians[client]))
             if "kafka-python" in results and "kafka-python-inline" in results:
                 figures.append(figure("kafka-python, its consumer in a process of its own: the loop", results["kafka-python"][1],
                                       "messages/s", "consumer in the daemon's process (kafka.consumer_process: false)",

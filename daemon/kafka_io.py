@@ -26,6 +26,7 @@ from kafka.producer.future import FutureRecordMetadata
 from kafka.structs import OffsetAndMetadata
 
 from driftwarden.alerts.redact import register_secret
+from driftwarden.daemon import kafka_records
 from driftwarden.daemon.kafka_outage import DeadLettersPending, Outage, connect_with_backoff, is_transient
 from driftwarden.daemon.kafka_settings import KafkaSettings, parse_duration
 from driftwarden.daemon.message import Message
@@ -283,6 +284,7 @@ class KafkaSource(SourceBase):
 
     @staticmethod
     def _consumer(settings: KafkaSettings) -> KafkaConsumer:
+        kafka_records.install()  # aiokafka's compiled record reader (daemon/kafka_records.py)
         return build_client(
             KafkaConsumer,
             group_id=settings.group_id,
