@@ -23,7 +23,7 @@ from driftwarden.daemon.clock import ModelClock
 from driftwarden.daemon.config import Config, parse_duration
 from driftwarden.daemon.heap import release_free_heap
 from driftwarden.daemon.join import JoinChanges, OutcomeJoin
-from driftwarden.daemon.kafka_outage import DeadLettersPending
+from driftwarden.daemon.kafka_outage import DeadLettersPending, is_transient
 from driftwarden.daemon.kafka_state import KafkaState
 from driftwarden.daemon.metrics import Metrics
 from driftwarden.daemon.pipeline import BatchResult, DeadLetters, Message, ModelRuntime, Pipeline
@@ -342,7 +342,16 @@ class App:
         # predictions topic holds the waiting events: the delta is dropped, not left to grow)
         join_changes = self.join.take_changes()
         if self.kafka_state is not None:
-            self.kafka_state.save()  # 2a. the changed models' state to the changelog, flushed
+            try:
+                self.kafka_state.save()  # 2a. the changed models' state to the changelog, flushed
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                # the broker is away (the flush timed out): no checkpoint may claim offsets past the records
+                # Kafka holds; each record holds its own offsets, so the last one Kafka took restores as it was
+                log.warning("checkpoint deferred: the state changelog is not written (%s: %s); the next "
+                            "checkpoint writes it", type(exc).__name__, exc)
+                return
         self.checkpoint.commit(  # 2. state + offsets, one transaction
             self.offsets if self.kafka_state is None else self.kafka_state.cache_offsets(),
             # only models that saw events since the last checkpoint, their open windows' new rows only

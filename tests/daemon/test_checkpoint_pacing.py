@@ -74,3 +74,39 @@ def test_a_slow_checkpoint_stretches_the_interval_and_a_fast_one_restores_it(
         assert step(interval) == 7
     finally:
         app.close()
+
+
+class Unreachable:
+    """A state changelog whose flush times out (the broker is away), as KafkaState.save raises then."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error, self.saves = error, 0
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.saves += 1
+        raise self.error
+
+
+def test_a_changelog_kafka_does_not_take_defers_the_checkpoint_instead_of_stopping_the_daemon(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A revocation during a broker outage saves (state.backend: kafka): its changelog flush timed out, the
+    error left the rebalance callback and `driftwarden run` exited 2 (the chaos run, 3 instances). A
+    transient error now defers the checkpoint as pending dead letters do: nothing is committed."""
+    from kafka.errors import KafkaTimeoutError, UnsupportedVersionError
+
+    app = demo_app(tmp_path, yaml.safe_load(DEMO_CONFIG.read_text()))
+    commits = SlowCheckpoints(app, [START])
+    for i, (t, k, v) in enumerate(itertools.islice(messages(Scenario()), 200)):
+        app.handle([Message(t, 0, i, k, v)])
+    app.kafka_state = Unreachable(KafkaTimeoutError("Timeout waiting for future"))  # type: ignore[assignment]
+    with caplog.at_level(logging.WARNING, logger="driftwarden"):
+        app.save()
+    assert commits.commits == 0 and app.kafka_state.saves == 1  # type: ignore[attr-defined]
+    assert "checkpoint deferred: the state changelog is not written (KafkaTimeoutError" in caplog.text
+    app.kafka_state = Unreachable(UnsupportedVersionError("no"))  # type: ignore[assignment]
+    with pytest.raises(UnsupportedVersionError):  # not an outage: it stops the daemon, as before
+        app.save()
+    app.kafka_state = None
+    app.save()
+    assert commits.commits == 1
+    app.close()
