@@ -360,11 +360,16 @@ class KafkaSource(SourceBase):
 
     def _pause(self, pause: set[tuple[str, int]], resume: set[tuple[str, int]]) -> None:
         """Stop fetching ``pause`` (its queue is full), fetch ``resume`` again. kafka-python parks what it
-        fetched of a paused partition and hands it on once resumed (see :func:`_unblock_parked`)."""
-        if pause:
-            self.consumer.pause(*(TopicPartition(t, p) for t, p in pause))
-        if resume:
-            self.consumer.resume(*(TopicPartition(t, p) for t, p in resume))
+        fetched of a paused partition and hands it on once resumed (see :func:`_unblock_parked`).
+
+        A partition revoked meanwhile (kafka-python rebalances on its IO thread) is not in the consumer's
+        assignment any more (its ``pause`` raises KeyError): there is nothing to pause or resume."""
+        for keys, change in ((pause, self.consumer.pause), (resume, self.consumer.resume)):
+            for key in keys:
+                try:
+                    change(TopicPartition(*key))
+                except KeyError:
+                    log.debug("%s[%d] moved away before its %s", key[0], key[1], change.__name__)
 
     def _commit_unacknowledged(self) -> bool:
         assigned = self._assigned()
