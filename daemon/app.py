@@ -23,7 +23,7 @@ from driftwarden.daemon.clock import ModelClock
 from driftwarden.daemon.config import Config, parse_duration
 from driftwarden.daemon.heap import release_free_heap
 from driftwarden.daemon.join import JoinChanges, OutcomeJoin
-from driftwarden.daemon.kafka_outage import DeadLettersPending, is_transient
+from driftwarden.daemon.kafka_outage import DeadLettersPending, Outage, is_transient
 from driftwarden.daemon.kafka_state import KafkaState
 from driftwarden.daemon.metrics import Metrics
 from driftwarden.daemon.pipeline import BatchResult, DeadLetters, Message, ModelRuntime, Pipeline
@@ -182,6 +182,7 @@ class App:
         self._dead_lettered = 0
         self._delivering = threading.Lock()  # held by a delivery round; a revocation waits for it
         self.kafka_state: KafkaState | None = None
+        self._changelog_outage = Outage("checkpoint deferred, the state changelog is not written")
         if kafka_state:
             try:  # waits for an unreachable cluster until stop_event
                 self.kafka_state = KafkaState(self)
@@ -348,10 +349,11 @@ class App:
                 if not is_transient(exc):
                     raise
                 # the broker is away (the flush timed out): no checkpoint may claim offsets past the records
-                # Kafka holds; each record holds its own offsets, so the last one Kafka took restores as it was
-                log.warning("checkpoint deferred: the state changelog is not written (%s: %s); the next "
-                            "checkpoint writes it", type(exc).__name__, exc)
+                # Kafka holds; each record holds its own offsets, so the last one Kafka took restores as it was.
+                # Logged once an outage, as the consumer's and the dead letters' are
+                self._changelog_outage.failed(exc)
                 return
+            self._changelog_outage.recovered()
         self.checkpoint.commit(  # 2. state + offsets, one transaction
             self.offsets if self.kafka_state is None else self.kafka_state.cache_offsets(),
             # only models that saw events since the last checkpoint, their open windows' new rows only

@@ -77,14 +77,25 @@ def test_a_slow_checkpoint_stretches_the_interval_and_a_fast_one_restores_it(
 
 
 class Unreachable:
-    """A state changelog whose flush times out (the broker is away), as KafkaState.save raises then."""
+    """A state changelog whose flush times out (the broker is away), as KafkaState.save raises then;
+    with ``error`` None, one Kafka takes again (nothing to write)."""
 
-    def __init__(self, error: Exception) -> None:
+    def __init__(self, error: Exception | None) -> None:
         self.error, self.saves = error, 0
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         self.saves += 1
-        raise self.error
+        if self.error is not None:
+            raise self.error
+
+    def cache_offsets(self) -> dict[Any, int]:
+        return {}
+
+    def take_written(self) -> list[Any]:
+        return []
+
+    def status(self) -> dict[str, Any]:
+        return {}
 
 
 def test_a_changelog_kafka_does_not_take_defers_the_checkpoint_instead_of_stopping_the_daemon(
@@ -101,8 +112,16 @@ def test_a_changelog_kafka_does_not_take_defers_the_checkpoint_instead_of_stoppi
     app.kafka_state = Unreachable(KafkaTimeoutError("Timeout waiting for future"))  # type: ignore[assignment]
     with caplog.at_level(logging.WARNING, logger="driftwarden"):
         app.save()
-    assert commits.commits == 0 and app.kafka_state.saves == 1  # type: ignore[attr-defined]
-    assert "checkpoint deferred: the state changelog is not written (KafkaTimeoutError" in caplog.text
+        app.save()
+    assert commits.commits == 0 and app.kafka_state.saves == 2  # type: ignore[attr-defined]
+    deferred = "checkpoint deferred, the state changelog is not written: Kafka unreachable (KafkaTimeoutError"
+    assert caplog.text.count(deferred) == 1  # once an outage, not at every try (README: broker outages)
+    caplog.clear()
+    app.kafka_state = Unreachable(None)  # type: ignore[assignment]
+    with caplog.at_level(logging.WARNING, logger="driftwarden"):
+        app.save()
+    assert commits.commits == 1 and "state changelog is not written: Kafka reachable again" in caplog.text
+    commits.commits = 0
     app.kafka_state = Unreachable(UnsupportedVersionError("no"))  # type: ignore[assignment]
     with pytest.raises(UnsupportedVersionError):  # not an outage: it stops the daemon, as before
         app.save()
