@@ -148,7 +148,8 @@ def raw_rate(config: Config, total: int, stock: bool = False) -> float:
         return _timed(lambda: sum(len(b) for b in kp.poll(timeout_ms=200).values()), total)
     finally:
         kp.close(autocommit=False)
-        kafka_records.install()
+        if stock:
+            kafka_records.install()
 
 
 def end_to_end_rate(config: Config, total: int, split: dict[str, float] | None = None) -> float:

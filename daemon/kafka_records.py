@@ -29,6 +29,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 _installed: Callable[..., Iterator[Any]] | None = None  # kafka-python's own loop, while ours is in its place
+_refused = False  # the reader is missing or reads differently: decided once (a consumer is built at every reconnect)
 
 
 def available() -> bool:
@@ -38,15 +39,19 @@ def available() -> bool:
 
 def install() -> bool:
     """Read v2 record batches with aiokafka's reader from now on (this process); True if it is in place."""
-    global _installed
+    global _installed, _refused
     if _installed is not None:
         return True
+    if _refused:
+        return False
     reader, fetcher = _reader(), _fetcher_class()
     if reader is None or fetcher is None:
+        _refused = True
         return False
     original = fetcher.PartitionRecords._unpack_records
     if not _reads_alike(reader):
         log.warning("aiokafka's record reader gives other records than kafka-python's here: kafka-python's is kept")
+        _refused = True
         return False
     fetcher.PartitionRecords._unpack_records = _unpacker(reader, original)
     _installed = original
